@@ -1,0 +1,27 @@
+"""equiworld environments, registered with Gymnasium under the ``equiworld/`` namespace.
+
+This module is the one registration table of the project. Entry points are strings, so nothing heavy
+(MuJoCo models, digit images) is loaded until ``gymnasium.make`` is called.
+
+>>> import gymnasium as gym
+>>> import equiworld.envs  # registers every environment
+>>> sorted(i for i in gym.registry if i.startswith("equiworld/"))[:1]  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from gymnasium.envs.registration import register, registry
+
+__all__: list[str] = []
+
+
+def _register(env_id: str, entry_point: str, **kwargs) -> None:
+    if env_id not in registry:
+        register(id=env_id, entry_point=entry_point, **kwargs)
+
+
+# --- 3D morphology environments (3D-SGRL) ----------------------------------------------------------------
+# (entries added by the morphology package)
+
+# --- Partially observed video worlds -----------------------------------------------------------------------
+# (entries added by the video package)

@@ -1,0 +1,1 @@
+"""Groups, group actions and equivariant layers shared by equiworld models."""

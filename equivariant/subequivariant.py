@@ -1,0 +1,268 @@
+"""Subequivariant vector–scalar layers (after SGNN, Han et al. 2022, and SET, Chen et al. 2023).
+
+Every token (a limb, a node) carries a **vector stream** ``(..., 3, C)`` — ``C`` world-frame 3-vectors — and a
+**scalar stream** ``(..., S)``. A layer may also receive **fixed vectors** ``(..., 3, F)`` such as gravity ``g``
+and a target direction ``d``. Each layer is equivariant to O(3) acting jointly on vectors and fixed vectors and
+leaves scalars invariant; holding ``g`` fixed then makes it equivariant to the subgroup O_g(3) that fixes
+gravity (rotations about gravity, reflections in vertical planes) — "subequivariance".
+
+Rules that make this exact: vectors are only ever combined linearly with coefficients that are invariant
+(learned constants or functions of Gram matrices and scalars); they never pass a bias or a pointwise
+nonlinearity. Invariants are inner products, normalised by ``(||Gram||_F + 1)`` for scale stability.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["SubequivariantAttention", "SubequivariantBlock", "gram_invariants"]
+
+
+def _check_streams(name: str, vectors: Tensor, scalars: Tensor, channels: int, scalar_channels: int) -> None:
+    if vectors.dim() < 2 or vectors.shape[-2] != 3 or vectors.shape[-1] != channels:
+        raise ValueError(
+            f"{name}: vectors must have shape (..., 3, {channels}) (3-vectors on dim -2, channels last), "
+            f"got {tuple(vectors.shape)}"
+        )
+    if scalars.shape[-1] != scalar_channels or scalars.shape[:-1] != vectors.shape[:-2]:
+        raise ValueError(
+            f"{name}: scalars must have shape {(*vectors.shape[:-2], scalar_channels)} to match the vectors, "
+            f"got {tuple(scalars.shape)}"
+        )
+
+
+def _append_fixed(vectors: Tensor, fixed: Tensor | None, num_fixed: int, name: str) -> Tensor:
+    if num_fixed == 0:
+        if fixed is not None and fixed.shape[-1] != 0:
+            raise ValueError(f"{name}: built with num_fixed=0 but fixed vectors were given")
+        return vectors
+    if fixed is None or fixed.shape[-2:] != (3, num_fixed):
+        got = None if fixed is None else tuple(fixed.shape)
+        raise ValueError(
+            f"{name}: expected fixed vectors of shape (..., 3, {num_fixed}) (e.g. gravity), got {got}"
+        )
+    fixed = fixed.to(vectors.dtype).expand(*vectors.shape[:-2], 3, num_fixed)
+    return torch.cat([vectors, fixed], dim=-1)
+
+
+def gram_invariants(basis: Tensor) -> Tensor:
+    """Normalised Gram matrix of a set of vectors, flattened: the O(3) invariants of ``basis``.
+
+    Args:
+        basis: ``(..., 3, n)`` vectors.
+
+    Returns:
+        ``(..., n * n)``: ``B^T B / (||B^T B||_F + 1)``.
+
+    >>> b = torch.randn(4, 3, 5, dtype=torch.float64)
+    >>> q, _ = torch.linalg.qr(torch.randn(3, 3, dtype=torch.float64))
+    >>> torch.allclose(gram_invariants(q @ b), gram_invariants(b))
+    True
+    """
+    gram = basis.transpose(-1, -2) @ basis
+    norm = torch.linalg.matrix_norm(gram, keepdim=True)
+    return (gram / (norm + 1.0)).flatten(-2)
+
+
+class SubequivariantBlock(nn.Module):
+    """One subequivariant update of a token's vector and scalar streams.
+
+    With ``Z`` the vectors ``(..., 3, C)``, ``h`` the scalars and ``f`` the fixed vectors ``(..., 3, F)``:
+
+    1. ``B = [Z W_b, f]`` — a learned channel projection (no bias) with the fixed vectors appended;
+    2. invariants ``I = gram(B_k)`` of the first ``invariant_channels`` projected channels and ``f``;
+    3. an MLP on ``[I, h]`` gives new scalars and per-channel invariant gates ``s``;
+    4. new vectors ``Z' = (B W_o) * s`` — i.e. ``B M`` with the channel-mixing matrix ``M = W_o diag(s)``
+       produced from invariants.
+
+    Args:
+        vector_channels: ``C``, input vector channels.
+        scalar_channels: ``S``, input scalar channels.
+        out_vector_channels: output vector channels (default ``C``).
+        out_scalar_channels: output scalar channels (default ``S``).
+        num_fixed: ``F``, number of fixed vectors appended to the basis (e.g. 1 for gravity, 2 for ``g`` and ``d``).
+        hidden: width of the invariant MLP.
+        invariant_channels: number of projected channels entering the Gram matrix (keeps it small).
+
+    >>> block = SubequivariantBlock(8, 16, num_fixed=1).double()
+    >>> Z, h = torch.randn(5, 3, 8, dtype=torch.float64), torch.randn(5, 16, dtype=torch.float64)
+    >>> g = torch.tensor([0.0, 0.0, -1.0], dtype=torch.float64).reshape(3, 1)
+    >>> Z2, h2 = block(Z, h, g)
+    >>> tuple(Z2.shape), tuple(h2.shape)
+    ((5, 3, 8), (5, 16))
+    """
+
+    def __init__(
+        self,
+        vector_channels: int,
+        scalar_channels: int,
+        out_vector_channels: int | None = None,
+        out_scalar_channels: int | None = None,
+        num_fixed: int = 0,
+        hidden: int = 256,
+        invariant_channels: int = 16,
+    ) -> None:
+        super().__init__()
+        self.vector_channels = vector_channels
+        self.scalar_channels = scalar_channels
+        self.out_vector_channels = out_vector_channels or vector_channels
+        self.out_scalar_channels = out_scalar_channels or scalar_channels
+        self.num_fixed = num_fixed
+        self.invariant_channels = min(invariant_channels, vector_channels)
+        n_inv = (self.invariant_channels + num_fixed) ** 2
+        self.project = nn.Linear(vector_channels, vector_channels, bias=False)
+        self.mix = nn.Linear(vector_channels + num_fixed, self.out_vector_channels, bias=False)
+        self.mlp = nn.Sequential(
+            nn.Linear(n_inv + scalar_channels, hidden),
+            nn.SiLU(),
+            nn.Linear(hidden, self.out_scalar_channels + self.out_vector_channels),
+        )
+
+    def forward(self, vectors: Tensor, scalars: Tensor, fixed: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Update the streams.
+
+        Args:
+            vectors: ``(..., 3, C)``.
+            scalars: ``(..., S)``.
+            fixed: ``(..., 3, F)`` fixed vectors (broadcastable, e.g. ``(3, F)``), required iff ``num_fixed > 0``.
+
+        Returns:
+            ``(vectors (..., 3, C_out), scalars (..., S_out))``.
+        """
+        _check_streams(type(self).__name__, vectors, scalars, self.vector_channels, self.scalar_channels)
+        projected = self.project(vectors)
+        basis = _append_fixed(projected, fixed, self.num_fixed, type(self).__name__)
+        inv_basis = _append_fixed(projected[..., : self.invariant_channels], fixed, self.num_fixed, "")
+        out = self.mlp(torch.cat([gram_invariants(inv_basis), scalars], dim=-1))
+        new_scalars, gates = out.split([self.out_scalar_channels, self.out_vector_channels], dim=-1)
+        new_vectors = self.mix(basis) * gates.unsqueeze(-2)
+        return new_vectors, new_scalars
+
+    def extra_repr(self) -> str:
+        return (
+            f"vectors {self.vector_channels}->{self.out_vector_channels}, scalars {self.scalar_channels}->"
+            f"{self.out_scalar_channels}, num_fixed={self.num_fixed}, invariant_channels={self.invariant_channels}"
+        )
+
+
+class SubequivariantAttention(nn.Module):
+    """Subequivariant multi-head self-attention over tokens, carrying both streams (a SET layer).
+
+    Queries, keys and scalar values are computed from invariants (Gram features of the projected vectors and
+    fixed vectors, concatenated with the scalars), so attention weights are invariant. Vector values are a
+    learned channel projection of the vectors, so messages are equivariant. The block is
+
+    ``attention -> residual -> LayerNorm (scalars only) -> SubequivariantBlock feed-forward -> residual -> LayerNorm``.
+
+    Args:
+        vector_channels: ``C``.
+        scalar_channels: ``S`` (the model width).
+        num_heads: attention heads; must divide ``S`` and ``C``.
+        hidden: width of the feed-forward invariant MLP.
+        num_fixed: number of fixed vectors (gravity, target direction, ...).
+        invariant_channels: projected vector channels entering the Gram invariants.
+
+    Call with ``attn_bias`` — additive, ``(N, N)``, ``(B, N, N)`` or ``(B, heads, N, N)`` (e.g. structural
+    encodings of a morphology graph) — and ``key_padding_mask`` — ``(B, N)``, ``True`` marks padding, whose
+    tokens then never influence real tokens.
+
+    >>> layer = SubequivariantAttention(8, 16, num_heads=2, num_fixed=1)
+    >>> Z, h = torch.randn(2, 5, 3, 8), torch.randn(2, 5, 16)
+    >>> g = torch.tensor([0.0, 0.0, -1.0]).reshape(3, 1)
+    >>> Z2, h2 = layer(Z, h, g, key_padding_mask=torch.tensor([[False] * 5, [False] * 3 + [True] * 2]))
+    >>> tuple(Z2.shape), tuple(h2.shape)
+    ((2, 5, 3, 8), (2, 5, 16))
+    """
+
+    def __init__(
+        self,
+        vector_channels: int,
+        scalar_channels: int,
+        num_heads: int = 2,
+        hidden: int = 256,
+        num_fixed: int = 0,
+        invariant_channels: int = 16,
+    ) -> None:
+        super().__init__()
+        if scalar_channels % num_heads or vector_channels % num_heads:
+            raise ValueError(
+                f"SubequivariantAttention: num_heads={num_heads} must divide scalar_channels={scalar_channels} "
+                f"and vector_channels={vector_channels}"
+            )
+        self.vector_channels, self.scalar_channels = vector_channels, scalar_channels
+        self.num_heads, self.num_fixed = num_heads, num_fixed
+        self.invariant_channels = min(invariant_channels, vector_channels)
+        n_inv = (self.invariant_channels + num_fixed) ** 2
+        self.project = nn.Linear(vector_channels, self.invariant_channels, bias=False)
+        self.qkv = nn.Linear(n_inv + scalar_channels, 3 * scalar_channels)
+        self.value_vectors = nn.Linear(vector_channels, vector_channels, bias=False)
+        self.out_scalars = nn.Linear(scalar_channels, scalar_channels)
+        self.out_vectors = nn.Linear(vector_channels, vector_channels, bias=False)
+        self.norm1 = nn.LayerNorm(scalar_channels)
+        self.norm2 = nn.LayerNorm(scalar_channels)
+        self.feed_forward = SubequivariantBlock(
+            vector_channels,
+            scalar_channels,
+            num_fixed=num_fixed,
+            hidden=hidden,
+            invariant_channels=invariant_channels,
+        )
+
+    def forward(
+        self,
+        vectors: Tensor,
+        scalars: Tensor,
+        fixed: Tensor | None = None,
+        attn_bias: Tensor | None = None,
+        key_padding_mask: Tensor | None = None,
+    ) -> tuple[Tensor, Tensor]:
+        """Attend over tokens.
+
+        Args:
+            vectors: ``(B, N, 3, C)``.
+            scalars: ``(B, N, S)``.
+            fixed: ``(B, N, 3, F)`` or broadcastable (``(3, F)``, ``(B, 1, 3, F)``).
+            attn_bias: additive bias on the attention logits.
+            key_padding_mask: ``(B, N)`` booleans, ``True`` for padding.
+
+        Returns:
+            Updated ``(vectors, scalars)`` of the same shapes.
+        """
+        name = type(self).__name__
+        if vectors.dim() != 4:
+            raise ValueError(f"{name}: vectors must be (B, N, 3, C), got {tuple(vectors.shape)}")
+        _check_streams(name, vectors, scalars, self.vector_channels, self.scalar_channels)
+        batch, tokens = scalars.shape[:2]
+        heads, dh, dv = (
+            self.num_heads,
+            self.scalar_channels // self.num_heads,
+            self.vector_channels // self.num_heads,
+        )
+
+        inv = gram_invariants(_append_fixed(self.project(vectors), fixed, self.num_fixed, name))
+        q, k, v = self.qkv(torch.cat([inv, scalars], dim=-1)).split(self.scalar_channels, dim=-1)
+        q = q.reshape(batch, tokens, heads, dh).transpose(1, 2)  # (B, H, N, dh)
+        k = k.reshape(batch, tokens, heads, dh).transpose(1, 2)
+        v = v.reshape(batch, tokens, heads, dh).transpose(1, 2)
+        logits = q @ k.transpose(-1, -2) / math.sqrt(dh)  # (B, H, N, N)
+        if attn_bias is not None:
+            if attn_bias.dim() == 3:
+                attn_bias = attn_bias.unsqueeze(1)
+            logits = logits + attn_bias.to(logits.dtype)
+        if key_padding_mask is not None:
+            if key_padding_mask.shape != (batch, tokens):
+                raise ValueError(f"{name}: key_padding_mask must be (B, N) = {(batch, tokens)}")
+            logits = logits.masked_fill(key_padding_mask[:, None, None, :].bool(), float("-inf"))
+        weights = torch.softmax(logits, dim=-1)
+
+        msg_scalars = (weights @ v).transpose(1, 2).reshape(batch, tokens, self.scalar_channels)
+        value_vectors = self.value_vectors(vectors).reshape(batch, tokens, 3, heads, dv)
+        msg_vectors = torch.einsum("bhij,bjxhc->bixhc", weights, value_vectors).reshape(vectors.shape)
+
+        scalars = self.norm1(scalars + self.out_scalars(msg_scalars))
+        vectors = vectors + self.out_vectors(msg_vectors)
+        d_vectors, d_scalars = self.feed_forward(vectors, scalars, fixed)
+        return vectors + d_vectors, self.norm2(scalars + d_scalars)

@@ -21,7 +21,18 @@ def _register(env_id: str, entry_point: str, **kwargs) -> None:
 
 
 # --- 3D morphology environments (3D-SGRL) ----------------------------------------------------------------
-# (entries added by the morphology package)
+# One entry per morphology of the benchmark table (pure data, no MuJoCo import here), e.g.
+# equiworld/Walker3D_7_full-v0. gym.make(id, task="waypoints") selects the waypoint task.
+from .morphology.catalog import MORPHOLOGIES as _MORPHOLOGIES  # noqa: E402
+
+for _morphology in _MORPHOLOGIES.values():
+    _register(
+        _morphology.env_id,
+        "equiworld.envs.morphology.env:MorphologyEnv",
+        kwargs={"morphology": _morphology.name},
+        max_episode_steps=1000,
+    )
+
 
 # --- Partially observed video worlds -----------------------------------------------------------------------
 # (entries added by the video package)

@@ -1,0 +1,591 @@
+"""``MorphologyEnv``: one Gymnasium environment class for every 3D-SGRL body."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import gymnasium as gym
+import mujoco
+import numpy as np
+from gymnasium import spaces
+
+from .bodies import LIMB_TYPES, BodyPlan, body_plan, compile_model
+from .catalog import FAMILIES, get_morphology
+from .graph import structural_encodings
+
+__all__ = ["GRAVITY", "TASKS", "VECTOR_SLOTS", "MorphologyEnv", "rotate_state_about_gravity", "scalar_slots"]
+
+GRAVITY = np.array([0.0, 0.0, -9.81])
+"""The gravity vector of every morphology world (m/s^2)."""
+
+TASKS = ("direction", "waypoints")
+"""Valid values of ``task``."""
+
+VECTOR_SLOTS: tuple[str, ...] = (
+    "position",
+    "gravity",
+    "target_direction",
+    "linear_velocity",
+    "angular_velocity",
+    "hinge_axis_x",
+    "hinge_axis_y",
+    "hinge_axis_z",
+)
+"""Names of the ``vectors`` slots (axis 1 of ``obs["vectors"]``); every slot is a world-frame 3-vector."""
+
+
+def scalar_slots() -> tuple[str, ...]:
+    """Names of the ``scalars`` slots (axis 1 of ``obs["scalars"]``); every slot is rotation-invariant."""
+    names = [f"angle_{a}" for a in "xyz"]
+    names += [f"normalized_angle_{a}" for a in "xyz"]
+    for a in "xyz":
+        names += [f"range_low_{a}", f"range_high_{a}"]
+    names += [f"limb_type_{t}" for t in LIMB_TYPES]
+    names.append("height")
+    return tuple(names)
+
+
+_MAX_LINEAR_SPEED = 10.0
+_UNSTABLE_WARNINGS = (
+    mujoco.mjtWarning.mjWARN_BADQPOS,
+    mujoco.mjtWarning.mjWARN_BADQVEL,
+    mujoco.mjtWarning.mjWARN_BADQACC,
+)
+
+
+def _yaw_quat(yaw: float) -> np.ndarray:
+    return np.array([math.cos(yaw / 2), 0.0, 0.0, math.sin(yaw / 2)])
+
+
+def _quat_mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    w1, x1, y1, z1 = a
+    w2, x2, y2, z2 = b
+    return np.array(
+        [
+            w1 * w2 - x1 * x2 - y1 * y2 - z1 * z2,
+            w1 * x2 + x1 * w2 + y1 * z2 - z1 * y2,
+            w1 * y2 - x1 * z2 + y1 * w2 + z1 * x2,
+            w1 * z2 + x1 * y2 - y1 * x2 + z1 * w2,
+        ]
+    )
+
+
+def rotation_about_gravity(angle: float) -> np.ndarray:
+    """The 3x3 rotation by ``angle`` (rad) about the vertical axis."""
+    c, s = math.cos(angle), math.sin(angle)
+    return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+
+
+def rotate_state_about_gravity(
+    qpos: np.ndarray, qvel: np.ndarray, angle: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rotate a morphology state about the vertical axis through the world origin.
+
+    The torso's position and world-frame linear velocity are rotated, its orientation is pre-multiplied by
+    the rotation; its angular velocity (expressed in the torso frame by MuJoCo) and all hinge angles and
+    velocities are invariant.
+
+    Args:
+        qpos: Generalized positions (free joint first).
+        qvel: Generalized velocities.
+        angle: Rotation angle in radians.
+
+    Returns:
+        The rotated ``(qpos, qvel)`` (new arrays).
+    """
+    rot = rotation_about_gravity(angle)
+    qpos, qvel = np.array(qpos, dtype=float), np.array(qvel, dtype=float)
+    qpos[0:3] = rot @ qpos[0:3]
+    qpos[3:7] = _quat_mul(_yaw_quat(angle), qpos[3:7])
+    qvel[0:3] = rot @ qvel[0:3]
+    return qpos, qvel
+
+
+class MorphologyEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
+    """A 3D-SGRL body that must walk toward a target in any direction, starting in any heading.
+
+    Rotating the whole world about gravity is an exact symmetry of this environment: with the default
+    elliptic friction cones the dynamics, the rewards and the invariant observations of two worlds that
+    differ by such a rotation agree to rounding error, and the vector observations rotate with the world.
+
+    ## Observation
+    A flat :class:`gymnasium.spaces.Dict` (all leaves float64 :class:`~gymnasium.spaces.Box`); limbs are in
+    the depth-first pre-order of the body tree, the torso first. ``observation_structure`` names every slot.
+
+    - ``"vectors"`` ``(n_limbs, 8, 3)``: world-frame 3-vectors per limb (:data:`VECTOR_SLOTS`): position
+      relative to the torso, gravity ``(0, 0, -9.81)``, unit horizontal direction from the torso to the target,
+      linear velocity of the limb frame (its norm clipped to 10 m/s, which keeps it equivariant), angular
+      velocity, and the world axes of the limb's x, y and z hinges (zeros for the torso). A rotation ``R``
+      about gravity acts on every slot as ``v -> R v``.
+    - ``"scalars"`` ``(n_limbs, 19)``: rotation-invariant quantities (:func:`scalar_slots`): the three hinge
+      angles (rad), each angle normalized by its range to [0, 1], each range's ends mapped to
+      ``(180 + deg) / 360``, a one-hot limb type (torso, thigh, shin, foot, arm, tail) and the limb height.
+      The torso has angles 0, normalized angles 0.5 and ranges 0.5.
+    - ``"parents"`` ``(n_limbs,)``: index of each limb's parent, -1 for the torso (constant per body).
+    - ``"graph_distance"`` ``(n_limbs, n_limbs)``: shortest-path hop count in the body tree.
+    - ``"ppr"`` ``(n_limbs, n_limbs)``: personalized PageRank (restart 0.15) from each row's limb.
+    - ``"laplacian"`` ``(n_limbs, n_limbs)``: the normalized graph Laplacian.
+    - ``"traversal"`` ``(n_limbs, 3)``: pre-order rank, post-order rank and depth, divided by ``n_limbs - 1``.
+
+    The last four are structural encodings meant as attention biases; they are invariant.
+
+    ## Action
+    ``Box(-1, 1, (3 * (n_limbs - 1),))``: for non-torso limb ``j`` (1-based, pre-order), entries
+    ``3 (j - 1) + k`` drive its x, y, z hinge (motor gear as published; hinges with gear 0 cannot be driven).
+    A wrong shape or a non-finite entry raises ``ValueError``; values outside [-1, 1] are clipped and counted
+    in ``info["action_clipped"]``.
+
+    ## Reward
+    The sum of the terms, each also reported as ``info["reward_<term>"]``:
+    ``progress`` = ``progress_weight`` x (decrease of the horizontal torso-target distance) / dt;
+    ``heading`` = ``heading_weight`` x (torso displacement along its own heading) / dt (0 for hoppers, as
+    published); ``alive`` = ``alive_bonus`` per step (1, cheetah 0); ``ctrl`` = -``ctrl_cost_weight`` x |a|^2.
+
+    ## Starting state
+    The torso at its published height with uniform random yaw, plus the published noise on ``qpos`` and
+    ``qvel`` (uniform +-0.005; cheetah uniform +-0.1 on ``qpos`` and normal(0, 0.1) on ``qvel``). The
+    ``direction`` task puts the target ``target_distance`` (10 km) from the origin at a uniform random angle;
+    the ``waypoints`` task puts it 10-20 m from the torso and draws a new one, 10-20 m away, whenever the
+    torso comes within 1 m. ``reset(options={"yaw": rad, "target_direction": rad})`` fixes either angle.
+
+    ## Episode end
+    Terminated when the body falls, as published per family: hopper torso below 0.45 / 0.6 / 0.95 m (3 / 4 /
+    5 limbs), tilt above 1 rad or a state entry above 100; walker and humanoid torso height outside the
+    variant's band or |pitch| or |roll| above 1 rad; cheetah torso or a front thigh below 0.26 m, |pitch| or
+    |roll| above 1.35 rad, or the body nearly still (sum of qvel^2 below 1). Truncated after 1000 steps by
+    the registration's time limit, and truncated with ``info["unstable"] = True`` when the simulation
+    produces a non-finite state (the last finite observation is returned; call ``reset``).
+
+    ## Arguments
+    See :meth:`__init__`.
+
+    ## Version History
+    - v0: first release (Gymnasium 1.x, MuJoCo 3+ via ``MjSpec``, elliptic friction cones by default).
+    """
+
+    metadata = {"render_modes": ["rgb_array", "depth_array"], "render_fps": 125}  # noqa: RUF012
+
+    def __init__(
+        self,
+        morphology: str = "walker_7_full",
+        task: str = "direction",
+        *,
+        progress_weight: float = 1.0,
+        heading_weight: float | None = None,
+        alive_bonus: float | None = None,
+        ctrl_cost_weight: float = 1e-3,
+        reset_noise_scale: float = 1.0,
+        friction_cone: str = "elliptic",
+        integrator: str | None = None,
+        frame_skip: int = 4,
+        target_distance: float = 10_000.0,
+        waypoint_distance: tuple[float, float] = (10.0, 20.0),
+        waypoint_radius: float = 1.0,
+        render_mode: str | None = None,
+        width: int = 256,
+        height: int = 256,
+        camera_distance: float | None = None,
+        shadows: bool = False,
+        reflections: bool = False,
+        multisample: bool = False,
+    ) -> None:
+        """Build the environment.
+
+        Args:
+            morphology: A morphology name, e.g. ``"walker_7_full"`` (see the catalog).
+            task: ``"direction"`` (walk toward a far target) or ``"waypoints"`` (reach near targets in turn).
+            progress_weight: Weight of the progress-toward-target term.
+            heading_weight: Weight of the displacement-along-heading term; ``None``: as published (0 for
+                hoppers, 1 otherwise).
+            alive_bonus: Reward per step alive; ``None``: as published (1, cheetah 0).
+            ctrl_cost_weight: Weight of the squared-action penalty.
+            reset_noise_scale: Multiplies the published start noise (0 gives a noise-free start).
+            friction_cone: ``"elliptic"`` (default, exact rotation symmetry) or ``"pyramidal"`` (MuJoCo's
+                default, which breaks the symmetry slightly once feet touch the floor).
+            integrator: MuJoCo integrator; ``None``: as published (RK4, cheetah Euler).
+            frame_skip: Physics steps per environment step.
+            target_distance: Distance (m) of the far target of the ``direction`` task.
+            waypoint_distance: Range (m) of waypoint distances for the ``waypoints`` task.
+            waypoint_radius: A waypoint is reached within this horizontal distance (m).
+            render_mode: ``None``, ``"rgb_array"`` or ``"depth_array"``.
+            width: Image width in pixels.
+            height: Image height in pixels.
+            camera_distance: Distance of the tracking camera; ``None``: a per-family default.
+            shadows: Render shadows (about 30x slower on a CPU).
+            reflections: Render floor reflections.
+            multisample: Use 4x multisampling when rendering.
+
+        Raises:
+            ValueError: For an unknown morphology, task, friction cone, integrator or render mode.
+        """
+        if task not in TASKS:
+            raise ValueError(f"unknown task {task!r}; valid tasks are: {', '.join(TASKS)}")
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(
+                f"unknown render_mode {render_mode!r}; valid modes are: None, "
+                + ", ".join(self.metadata["render_modes"])
+            )
+        self.morphology = get_morphology(morphology)
+        self.rules = FAMILIES[self.morphology.family]
+        self.task = task
+        self.plan: BodyPlan = body_plan(self.morphology.name)
+        self.model = compile_model(
+            self.plan,
+            friction_cone=friction_cone,
+            integrator=integrator,
+            offscreen_size=(max(width, 640), max(height, 480)),
+        )
+        self.data = mujoco.MjData(self.model)
+        self.friction_cone = friction_cone
+        self.frame_skip = int(frame_skip)
+        self.dt = self.model.opt.timestep * self.frame_skip
+        self.metadata = {**self.metadata, "render_fps": round(1.0 / self.dt)}
+
+        self.progress_weight = float(progress_weight)
+        self.heading_weight = float(
+            (1.0 if self.rules.heading_reward else 0.0) if heading_weight is None else heading_weight
+        )
+        self.alive_bonus = float(self.rules.alive_bonus if alive_bonus is None else alive_bonus)
+        self.ctrl_cost_weight = float(ctrl_cost_weight)
+        self.reset_noise_scale = float(reset_noise_scale)
+        self.target_distance = float(target_distance)
+        self.waypoint_distance = (float(waypoint_distance[0]), float(waypoint_distance[1]))
+        self.waypoint_radius = float(waypoint_radius)
+
+        self.render_mode = render_mode
+        self.width, self.height = int(width), int(height)
+        self.camera_distance = float(camera_distance or self.plan.camera_distance)
+        self.shadows, self.reflections, self.multisample = shadows, reflections, multisample
+        self._renderer: mujoco.Renderer | None = None
+
+        self._setup_layout()
+        self.observation_space = self._make_observation_space()
+        self.action_space = spaces.Box(-1.0, 1.0, shape=(self.model.nu,), dtype=np.float32)
+        self.target = np.zeros(2)
+        self._last_obs: dict[str, np.ndarray] | None = None
+        self._warning_counts = np.zeros(len(_UNSTABLE_WARNINGS), dtype=np.int64)
+        self.targets_reached = 0
+
+    # --- static layout -------------------------------------------------------------------------------
+
+    def _setup_layout(self) -> None:
+        m, plan = self.model, self.plan
+        n = len(plan.limbs)
+        self.n_limbs = n
+        names = [mujoco.mj_id2name(m, mujoco.mjtObj.mjOBJ_BODY, i) for i in range(1, m.nbody)]
+        if names != list(plan.limb_names):  # pragma: no cover - guards compile_model
+            raise AssertionError(f"body order {names} differs from limb order {plan.limb_names}")
+        lo = m.jnt_range[1:, 0].reshape(n - 1, 3)
+        hi = m.jnt_range[1:, 1].reshape(n - 1, 3)
+        self._range_low, self._range_span = lo, hi - lo
+        static = np.zeros((n, 19))
+        static[0, 3:6] = 0.5
+        static[0, 6:12] = 0.5
+        deg_lo, deg_hi = np.degrees(lo), np.degrees(hi)
+        static[1:, 6:12:2] = (180.0 + deg_lo) / 360.0
+        static[1:, 7:12:2] = (180.0 + deg_hi) / 360.0
+        for i, limb in enumerate(plan.limbs):
+            static[i, 12 + LIMB_TYPES.index(limb.limb_type)] = 1.0
+        self._static_scalars = static
+        self.graph = structural_encodings(plan.parents)
+        self.observation_structure = {
+            "vectors": VECTOR_SLOTS,
+            "scalars": scalar_slots(),
+            "limbs": plan.limb_names,
+            "parents": ("parent index per limb, -1 for the torso",),
+            "graph_distance": ("hop count between limbs",),
+            "ppr": ("personalized PageRank, restart 0.15",),
+            "laplacian": ("normalized Laplacian",),
+            "traversal": ("pre_order", "post_order", "depth"),
+            "actions": tuple(f"{limb.name}_{a}" for limb in plan.limbs[1:] for a in "xyz"),
+        }
+        self._front_thighs = [i + 1 for i, nm in enumerate(plan.limb_names) if nm.endswith("fthigh")]
+        self._torso_height_band = self.morphology.height_band
+
+    def _make_observation_space(self) -> spaces.Dict:
+        n = self.n_limbs
+        inf = np.inf
+        return spaces.Dict(
+            {
+                "vectors": spaces.Box(-inf, inf, (n, len(VECTOR_SLOTS), 3), np.float64),
+                "scalars": spaces.Box(-inf, inf, (n, 19), np.float64),
+                "parents": spaces.Box(-1.0, float(n - 1), (n,), np.float64),
+                "graph_distance": spaces.Box(0.0, float(n), (n, n), np.float64),
+                "ppr": spaces.Box(0.0, 1.0, (n, n), np.float64),
+                "laplacian": spaces.Box(-1.0, 1.0, (n, n), np.float64),
+                "traversal": spaces.Box(0.0, 1.0, (n, 3), np.float64),
+            }
+        )
+
+    # --- Gymnasium API -------------------------------------------------------------------------------
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """Start an episode.
+
+        Args:
+            seed: Seeds ``self.np_random``.
+            options: ``{"yaw": rad}`` fixes the torso's initial heading, ``{"target_direction": rad}`` the
+                angle of the (first) target seen from the origin (``direction``) or from the torso
+                (``waypoints``). The random draws happen anyway, so the rest of the start is unchanged.
+
+        Returns:
+            The first observation and an info dict.
+        """
+        super().reset(seed=seed)
+        options = options or {}
+        rng = self.np_random
+        yaw = rng.uniform(-math.pi, math.pi)
+        m, r = self.model, self.rules
+        scale = self.reset_noise_scale
+        qpos_noise = rng.uniform(-r.qpos_noise, r.qpos_noise, size=m.nq) * scale
+        if r.qvel_noise_normal:
+            qvel_noise = rng.normal(0.0, r.qvel_noise, size=m.nv) * scale
+        else:
+            qvel_noise = rng.uniform(-r.qvel_noise, r.qvel_noise, size=m.nv) * scale
+        target_angle = rng.uniform(-math.pi, math.pi)
+        if "yaw" in options:
+            yaw = float(options["yaw"])
+        if "target_direction" in options:
+            target_angle = float(options["target_direction"])
+        unknown = set(options) - {"yaw", "target_direction"}
+        if unknown:
+            raise ValueError(
+                f"unknown reset options {sorted(unknown)}; valid options are: yaw, target_direction"
+            )
+
+        qpos = m.qpos0.copy()
+        qpos[3:7] = _yaw_quat(yaw)
+        qpos += qpos_noise
+        qpos[3:7] /= np.linalg.norm(qpos[3:7])
+        mujoco.mj_resetData(m, self.data)
+        self._warning_counts[:] = 0
+        self.set_state(qpos, qvel_noise)
+        direction = np.array([math.cos(target_angle), math.sin(target_angle)])
+        if self.task == "direction":
+            self.target = self.target_distance * direction
+        else:
+            self.target = self.data.qpos[0:2] + rng.uniform(*self.waypoint_distance) * direction
+        self.targets_reached = 0
+        obs = self._get_obs()
+        self._last_obs = obs
+        return obs, {"target": self.target.copy(), "yaw": yaw}
+
+    def set_state(self, qpos: np.ndarray, qvel: np.ndarray, target: np.ndarray | None = None) -> None:
+        """Set the simulator state (as Gymnasium's ``MujocoEnv.set_state``) and optionally the target.
+
+        The solver's warm start is cleared, so the state alone determines what follows.
+
+        Args:
+            qpos: Generalized positions, shape ``(model.nq,)``.
+            qvel: Generalized velocities, shape ``(model.nv,)``.
+            target: Horizontal target position ``(2,)``; ``None`` keeps the current one.
+
+        Raises:
+            ValueError: If a shape is wrong.
+        """
+        qpos, qvel = np.asarray(qpos, dtype=float), np.asarray(qvel, dtype=float)
+        if qpos.shape != (self.model.nq,) or qvel.shape != (self.model.nv,):
+            raise ValueError(
+                f"expected qpos of shape ({self.model.nq},) and qvel of shape ({self.model.nv},), "
+                f"got {qpos.shape} and {qvel.shape}"
+            )
+        self.data.qpos[:] = qpos
+        self.data.qvel[:] = qvel
+        self.data.qacc_warmstart[:] = 0.0
+        if self.model.na:
+            self.data.act[:] = 0.0
+        mujoco.mj_forward(self.model, self.data)
+        if target is not None:
+            target = np.asarray(target, dtype=float)
+            if target.shape != (2,):
+                raise ValueError(f"expected a horizontal target of shape (2,), got {target.shape}")
+            self.target = target.copy()
+
+    def step(self, action: np.ndarray) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
+        """Apply one action for ``frame_skip`` physics steps.
+
+        Raises:
+            ValueError: If the action has the wrong shape or a non-finite entry.
+        """
+        action = self._check_action(action)
+        clipped = np.clip(action, -1.0, 1.0)
+        n_clipped = int(np.count_nonzero(clipped != action))
+        data = self.data
+        rot = data.xmat[1]
+        heading = np.array([rot[0], rot[3]])
+        norm = math.hypot(heading[0], heading[1])
+        heading = heading / norm if norm > 0 else heading
+        pos_before = data.qpos[0:2].copy()
+
+        data.ctrl[:] = clipped
+        mujoco.mj_step(self.model, data, nstep=self.frame_skip)
+
+        if self._became_unstable():
+            obs = {k: v.copy() for k, v in self._last_obs.items()}
+            info = {f"reward_{k}": 0.0 for k in ("progress", "heading", "alive", "ctrl")}
+            info.update(unstable=True, action_clipped=n_clipped, targets_reached=self.targets_reached)
+            return obs, 0.0, False, True, info
+
+        # positions, orientations and velocities at the end of the step (mj_step leaves them one substep old)
+        mujoco.mj_kinematics(self.model, data)
+        mujoco.mj_comPos(self.model, data)
+        mujoco.mj_comVel(self.model, data)
+
+        pos_after = data.qpos[0:2].copy()
+        before, after = self.target - pos_before, self.target - pos_after
+        dist_before, dist_after = math.hypot(*before), math.hypot(*after)
+        # dist_before - dist_after without cancellation (the target may be 10 km away)
+        progress = float(np.dot(pos_after - pos_before, before + after)) / max(
+            dist_before + dist_after, 1e-12
+        )
+        terms = {
+            "progress": self.progress_weight * progress / self.dt,
+            "heading": self.heading_weight * float(np.dot(pos_after - pos_before, heading)) / self.dt,
+            "alive": self.alive_bonus,
+            "ctrl": -self.ctrl_cost_weight * float(np.dot(clipped, clipped)),
+        }
+        reward = float(sum(terms.values()))
+        terminated = self._has_fallen()
+
+        if dist_after < self.waypoint_radius:
+            self._redraw_target(pos_after)
+        obs = self._get_obs()
+        self._last_obs = obs
+        info = {f"reward_{k}": float(v) for k, v in terms.items()}
+        info.update(
+            unstable=False,
+            action_clipped=n_clipped,
+            distance_to_target=dist_after,
+            targets_reached=self.targets_reached,
+        )
+        return obs, reward, terminated, False, info
+
+    # --- pieces --------------------------------------------------------------------------------------
+
+    def _check_action(self, action: Any) -> np.ndarray:
+        action = np.asarray(action, dtype=np.float64)
+        expected = self.action_space.shape
+        if action.shape != expected:
+            raise ValueError(
+                f"{self.morphology.name}: expected an action of shape {expected} (3 torques for each of the "
+                f"{self.n_limbs - 1} non-torso limbs), got shape {action.shape}"
+            )
+        if not np.all(np.isfinite(action)):
+            bad = np.flatnonzero(~np.isfinite(action)).tolist()
+            raise ValueError(f"{self.morphology.name}: action has non-finite entries at indices {bad}")
+        return action
+
+    def _became_unstable(self) -> bool:
+        counts = np.array([self.data.warning[w].number for w in _UNSTABLE_WARNINGS])
+        unstable = bool((counts > self._warning_counts).any())
+        self._warning_counts = counts
+        d = self.data
+        return unstable or not (np.isfinite(d.qpos).all() and np.isfinite(d.qvel).all())
+
+    def _redraw_target(self, torso_xy: np.ndarray) -> None:
+        # the new angle is drawn relative to the old direction, which keeps the task rotation-equivariant
+        old = self.target - torso_xy
+        angle = math.atan2(old[1], old[0]) + self.np_random.uniform(-math.pi, math.pi)
+        direction = np.array([math.cos(angle), math.sin(angle)])
+        if self.task == "direction":
+            self.target = torso_xy + self.target_distance * direction
+        else:
+            self.target = torso_xy + self.np_random.uniform(*self.waypoint_distance) * direction
+        self.targets_reached += 1
+
+    def _has_fallen(self) -> bool:
+        d, r = self.data, self.rules
+        height = float(d.qpos[2])
+        zz = float(d.xmat[1, 8])
+        if r.max_tilt is not None and math.acos(max(-1.0, min(1.0, zz))) >= r.max_tilt:
+            return True
+        if r.max_abs_state is not None and (
+            np.abs(d.qpos[2:]).max() >= r.max_abs_state or np.abs(d.qvel).max() >= r.max_abs_state
+        ):
+            return True
+        if r.max_pitch_roll is not None:
+            mat = d.xmat[1]
+            pitch = math.atan2(-mat[6], math.hypot(mat[7], mat[8]))
+            roll = math.atan2(mat[7], mat[8])
+            if abs(pitch) >= r.max_pitch_roll or abs(roll) >= r.max_pitch_roll:
+                return True
+        if self._front_thighs:
+            height = min([height, *(float(d.xpos[i, 2]) for i in self._front_thighs)])
+        low, high = self._torso_height_band
+        if (low is not None and height <= low) or (high is not None and height >= high):
+            return True
+        return r.min_qvel_sq is not None and float(np.dot(d.qvel, d.qvel)) <= r.min_qvel_sq
+
+    def _get_obs(self) -> dict[str, np.ndarray]:
+        d, n = self.data, self.n_limbs
+        xpos = d.xpos[1:]
+        torso = xpos[0]
+        vectors = np.empty((n, len(VECTOR_SLOTS), 3))
+        vectors[:, 0] = xpos - torso
+        vectors[:, 1] = GRAVITY
+        to_target = self.target - torso[:2]
+        dist = math.hypot(to_target[0], to_target[1])
+        vectors[:, 2, :2] = to_target / dist if dist > 0 else 0.0
+        vectors[:, 2, 2] = 0.0
+        cvel = d.cvel[1:]
+        ang = cvel[:, 0:3]
+        lin = cvel[:, 3:6] + np.cross(ang, xpos - d.subtree_com[1])
+        speed = np.linalg.norm(lin, axis=1, keepdims=True)
+        lin = lin * np.minimum(1.0, _MAX_LINEAR_SPEED / np.maximum(speed, 1e-12))
+        vectors[:, 3] = lin
+        vectors[:, 4] = ang
+        vectors[0, 5:8] = 0.0
+        vectors[1:, 5:8] = d.xaxis[1:].reshape(n - 1, 3, 3)
+
+        scalars = self._static_scalars.copy()
+        angles = d.qpos[7:].reshape(n - 1, 3)
+        scalars[1:, 0:3] = angles
+        scalars[1:, 3:6] = (angles - self._range_low) / self._range_span
+        scalars[:, 18] = xpos[:, 2]
+        obs = {"vectors": vectors, "scalars": scalars}
+        for key, value in self.graph.items():
+            obs[key] = value.copy()
+        return obs
+
+    # --- rendering -----------------------------------------------------------------------------------
+
+    def render(self) -> np.ndarray | None:
+        """Render the tracking camera: an ``(H, W, 3)`` uint8 image or an ``(H, W)`` float32 depth map."""
+        if self.render_mode is None:
+            gym.logger.warn("render() called without a render_mode; pass render_mode='rgb_array' to make()")
+            return None
+        if self._renderer is None:
+            self._renderer = mujoco.Renderer(self.model, self.height, self.width)
+            flags = self._renderer.scene.flags
+            flags[mujoco.mjtRndFlag.mjRND_SHADOW] = self.shadows
+            flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = self.reflections
+            if self.render_mode == "depth_array":
+                self._renderer.enable_depth_rendering()
+        if self.multisample:
+            self.model.vis.quality.offsamples = 4
+        camera = mujoco.MjvCamera()
+        camera.type = mujoco.mjtCamera.mjCAMERA_TRACKING
+        camera.trackbodyid = 1
+        camera.distance = self.camera_distance
+        camera.elevation = -20.0
+        camera.azimuth = 90.0
+        camera.lookat[:] = self.data.xpos[1]
+        self._renderer.update_scene(self.data, camera=camera)
+        flags = self._renderer.scene.flags
+        flags[mujoco.mjtRndFlag.mjRND_SHADOW] = self.shadows
+        flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = self.reflections
+        return self._renderer.render().copy()
+
+    def close(self) -> None:
+        """Free the renderer."""
+        if self._renderer is not None:
+            self._renderer.close()
+            self._renderer = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_renderer"] = None
+        return state

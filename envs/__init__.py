@@ -41,3 +41,8 @@ _register(
     "equiworld.envs.video.mnist_world:MNISTWorldEnv",
     max_episode_steps=200,  # 50 context + 150 predicted frames, the longest published horizon
 )
+_register(
+    "equiworld/BlockWorld-v0",
+    "equiworld.envs.video.block_world:BlockWorldEnv",
+    max_episode_steps=500,  # the published 500-frame episodes
+)

@@ -74,3 +74,21 @@ def test_reader_rejects_impossible_clips_and_broken_shards(mnist_root, tmp_path)
         VideoShardDataset(broken, context=4, predict=2, verify=True)
     with pytest.raises(ShardError, match="manifest"):
         VideoShardDataset(tmp_path, context=4, predict=2)
+
+
+def test_block_world_clips_have_one_hot_actions(tmp_path):
+    spec = preset_spec(
+        "block",
+        "small",
+        "train",
+        num_sequences=2,
+        sequence_length=6,
+        sequences_per_shard=2,
+        env_kwargs={"image_size": 16},
+    )
+    list(generate_dataset(spec, tmp_path))
+    frames, actions = VideoShardDataset(tmp_path, context=3, predict=2, random_start=False)[1]
+    assert frames.shape == (5, 3, 16, 16) and actions.shape == (5, 4)
+    torch.testing.assert_close(actions.sum(1), torch.ones(5))
+    no_op = torch.tensor([0.0, 0.0, 0.0, 1.0])  # the first "action" of a sequence
+    torch.testing.assert_close(actions[0], no_op)

@@ -1,0 +1,418 @@
+"""Dynamic Block World: blocks moving on the grid of a walled room, seen by an egocentric camera (MuJoCo)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import mujoco
+import numpy as np
+from gymnasium import spaces
+
+__all__ = ["HEADING_STEPS", "BlockWorldEnv"]
+
+# Heading h faces HEADING_STEPS[h] = (dx, dy) in grid cells; turning left adds 1 (counter-clockwise from above).
+HEADING_STEPS = np.array([(1, 0), (0, 1), (-1, 0), (0, -1)], np.int64)
+
+_BLOCK_HALF = (0.35, 0.35, 0.75)  # a 0.7 x 0.7 x 1.5 block, 1.5 tall
+_BALL_RADIUS = 0.45
+_EYE_HEIGHT = 0.9
+_WALL_HEIGHT = 2.5
+_HIDDEN_GROUP = 5  # geoms in this group are not drawn
+_MARKER_GROUP = 3  # the agent marker: drawn in the top-down view only
+_PALETTE = np.array(
+    [
+        (0.90, 0.10, 0.10),
+        (0.10, 0.60, 0.95),
+        (0.95, 0.80, 0.10),
+        (0.20, 0.80, 0.25),
+        (0.75, 0.25, 0.90),
+        (1.00, 0.50, 0.05),
+        (0.05, 0.85, 0.80),
+        (0.95, 0.40, 0.65),
+        (0.55, 0.35, 0.15),
+        (0.95, 0.95, 0.95),
+    ]
+)
+_WALL_COLORS = ((0.55, 0.60, 0.75), (0.75, 0.65, 0.55), (0.60, 0.75, 0.60), (0.75, 0.60, 0.70))
+_NUM_TEXTURES = 12
+
+
+def _scene_xml(room: int, slots: int, textured: bool) -> str:
+    """MJCF of the room, the object slots, the agent (a mocap body carrying the eye) and the views."""
+    half = room / 2
+    assets = [
+        '<texture name="grid" type="2d" builtin="checker" rgb1=".42 .42 .42" rgb2=".50 .50 .50" width="64" height="64"/>',
+        f'<material name="floor" texture="grid" texrepeat="{half} {half}"/>',
+    ]
+    if textured:
+        rng = np.random.default_rng(12345)  # the texture bank is part of the model, not of an episode
+        for k in range(_NUM_TEXTURES):
+            builtin = ("checker", "gradient", "flat")[k % 3]
+            rgb1, rgb2 = (" ".join(f"{c:.3f}" for c in rng.uniform(0.1, 0.95, 3)) for _ in range(2))
+            assets.append(
+                f'<texture name="surface{k}" type="2d" builtin="{builtin}" rgb1="{rgb1}" rgb2="{rgb2}" '
+                'width="64" height="64"/>'
+            )
+            assets.append(f'<material name="surface{k}" texture="surface{k}" texrepeat="4 4"/>')
+            assets.append(
+                f'<texture name="object{k}" type="cube" builtin="{builtin}" rgb1="{rgb1}" rgb2="{rgb2}" '
+                'width="32" height="32"/>'
+            )
+            assets.append(f'<material name="object{k}" texture="object{k}"/>')
+    t = 0.1  # wall thickness
+    walls = []
+    for k, (pos, size) in enumerate(
+        (
+            ((room + t, half, _WALL_HEIGHT / 2), (t, half + 2 * t, _WALL_HEIGHT / 2)),  # +x
+            ((half, room + t, _WALL_HEIGHT / 2), (half + 2 * t, t, _WALL_HEIGHT / 2)),  # +y
+            ((-t, half, _WALL_HEIGHT / 2), (t, half + 2 * t, _WALL_HEIGHT / 2)),  # -x
+            ((half, -t, _WALL_HEIGHT / 2), (half + 2 * t, t, _WALL_HEIGHT / 2)),  # -y
+        )
+    ):
+        rgba = " ".join(map(str, (*_WALL_COLORS[k], 1)))
+        walls.append(
+            f'<geom name="wall{k}" type="box" pos="{pos[0]} {pos[1]} {pos[2]}" '
+            f'size="{size[0]} {size[1]} {size[2]}" rgba="{rgba}"/>'
+        )
+    objects = []
+    for k in range(slots):
+        ball = (
+            f'<geom name="ball{k}" type="sphere" size="{_BALL_RADIUS}" pos="0 0 {_BALL_RADIUS - _BLOCK_HALF[2]}" '
+            f'group="{_HIDDEN_GROUP}"/>'
+            if textured
+            else ""
+        )
+        objects.append(
+            f'<body name="object{k}" mocap="true" pos="0 0 -10">'
+            f'<geom name="block{k}" type="box" size="{_BLOCK_HALF[0]} {_BLOCK_HALF[1]} {_BLOCK_HALF[2]}"/>{ball}</body>'
+        )
+    return f"""
+<mujoco model="block_world">
+  <visual>
+    <quality offsamples="0" shadowsize="0"/>
+    <headlight ambient="0.45 0.45 0.45" diffuse="0.35 0.35 0.35" specular="0 0 0"/>
+    <map znear="0.01"/>
+  </visual>
+  <statistic center="{half} {half} 1" extent="{room}"/>
+  <asset>{"".join(assets)}</asset>
+  <worldbody>
+    <light directional="true" castshadow="false" dir="0.3 0.5 -1" diffuse="0.5 0.5 0.5" specular="0 0 0"/>
+    <geom name="floor" type="plane" pos="{half} {half} 0" size="{half} {half} 0.1" material="floor"/>
+    {"".join(walls)}
+    {"".join(objects)}
+    <body name="agent" mocap="true" pos="{half} {half} {_EYE_HEIGHT}">
+      <camera name="eye" pos="0 0 0" xyaxes="0 -1 0 0 0 1" fovy="60"/>
+      <geom name="marker" type="capsule" fromto="-0.3 0 1.6 0.45 0 1.6" size="0.18" rgba="1 1 1 1"
+            group="{_MARKER_GROUP}"/>
+      <geom name="marker_tip" type="sphere" pos="0.45 0 1.6" size="0.3" rgba="0 0 0 1" group="{_MARKER_GROUP}"/>
+    </body>
+    <camera name="top" pos="{half} {half} 20" xyaxes="1 0 0 0 1 0" projection="orthographic" fovy="{room + 0.6}"/>
+  </worldbody>
+</mujoco>
+"""
+
+
+class BlockWorldEnv(gym.Env[np.ndarray, np.int64]):
+    """Dynamic Block World: blocks moving on the grid of a walled room, seen by an egocentric RGB camera.
+
+    A ``room_size`` x ``room_size`` room of unit grid cells (cell (i, j) is centred at (i + 0.5, j + 0.5);
+    walls at 0 and ``room_size``). Each block (0.7 x 0.7 wide, 1.5 tall) moves one cell per step along
+    its own cardinal direction and reverses at the walls (a block about to leave the room turns around and
+    moves the other way that step). Blocks pass through each other and through the agent. The agent stands
+    on a cell facing one of four headings; its camera (eye height 0.9, vertical field of view 60°) renders
+    the room offscreen with MuJoCo (``MUJOCO_GL=egl`` works without a GPU); shadows, reflections and
+    multisampling are off for speed.
+
+    ## Observation
+    ``Box(0, 255, (3, image_size, image_size), uint8)``: the egocentric RGB image, channel first
+    (like MNIST World and the torch dataset reader; stable-baselines3 recognizes channel-first images).
+
+    ## Action
+    ``Discrete(4)``: 0 turn left 90°, 1 turn right 90°, 2 forward one cell (a wall stops the agent: it stays),
+    3 no-op. The agent acts first, then the blocks move.
+
+    ## Reward
+    Always 0: Block World is a world-modelling benchmark.
+
+    ## Starting state
+    The agent stands on a uniformly random cell with a uniformly random heading. ``num_blocks`` blocks (a
+    fixed number, or uniform in an inclusive (low, high) range; default 6–10) stand on distinct random cells
+    other than the agent's, each with a random cardinal direction (or still, ``static_blocks=True``) and a
+    random colour. ``reset(options=...)`` may fix ``agent_position``, ``agent_heading``, ``block_positions``
+    and ``block_velocities`` (the rest stays random; blocks placed without velocities stand still).
+    ``textured=True`` draws random textures for the floor, each wall and each object, and
+    makes each object a ball with probability 1/3.
+
+    ## Episode end
+    Never terminates. The registered ``equiworld/BlockWorld-v0`` truncates after 500 steps (the published
+    episodes have 500 frames).
+
+    ## Ground truth
+    Never in the observation. ``info`` holds ``agent_position`` (2,) cell, ``agent_heading`` in 0..3 (facing
+    ``HEADING_STEPS[heading]``), ``block_positions`` (N, 2) cells and ``block_velocities`` (N, 2), all int64.
+    ``top_down_map()`` gives a (room_size, room_size) uint8 map of block counts indexed [y, x];
+    ``render()`` (``render_mode="rgb_array"``) a top-down RGB picture with the agent as a white arrow.
+
+    ## Version History
+    - v0: initial version.
+
+    Args:
+        image_size: side of the square egocentric image in pixels.
+        num_blocks: number of blocks, or an inclusive (low, high) range drawn per episode.
+        static_blocks: blocks stand still.
+        textured: random wall/floor/object textures, about a third of the objects balls.
+        room_size: side of the room in cells.
+        render_mode: ``None`` or ``"rgb_array"`` (top-down view of the room).
+    """
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 10}  # noqa: RUF012  (Gymnasium convention)
+
+    def __init__(
+        self,
+        image_size: int = 128,
+        num_blocks: int | tuple[int, int] = (6, 10),
+        static_blocks: bool = False,
+        textured: bool = False,
+        room_size: int = 16,
+        render_mode: str | None = None,
+    ) -> None:
+        low, high = (num_blocks, num_blocks) if np.isscalar(num_blocks) else tuple(num_blocks)
+        if int(image_size) != image_size or image_size < 8:
+            raise ValueError(f"image_size must be an integer >= 8, got {image_size!r}")
+        if int(room_size) != room_size or room_size < 2:
+            raise ValueError(f"room_size must be an integer >= 2, got {room_size!r}")
+        if not 0 <= low <= high < room_size * room_size:
+            raise ValueError(
+                f"num_blocks must be a count or an inclusive (low, high) range within [0, {room_size**2 - 1}], "
+                f"got {num_blocks!r}"
+            )
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"unknown render_mode {render_mode!r}; allowed: {self.metadata['render_modes']}")
+        self.image_size = int(image_size)
+        self.num_blocks = (int(low), int(high))
+        self.static_blocks = bool(static_blocks)
+        self.textured = bool(textured)
+        self.room_size = int(room_size)
+        self.render_mode = render_mode
+        self.observation_space = spaces.Box(0, 255, (3, self.image_size, self.image_size), np.uint8)
+        self.action_space = spaces.Discrete(4)
+
+        self._agent = np.zeros(2, np.int64)
+        self._heading = 0
+        self._blocks = np.zeros((0, 2), np.int64)
+        self._velocities = np.zeros((0, 2), np.int64)
+        self._appearance: dict[str, np.ndarray] = {}
+        self._build()
+
+    # -- MuJoCo scene ---------------------------------------------------------------------------------------
+    def _build(self) -> None:
+        self._model = mujoco.MjModel.from_xml_string(
+            _scene_xml(self.room_size, self.num_blocks[1], self.textured)
+        )
+        self._data = mujoco.MjData(self._model)
+        self._renderers: dict[int, mujoco.Renderer] = {}
+        model = self._model
+        name = mujoco.mjtObj.mjOBJ_GEOM
+        self._block_geoms = np.array(
+            [mujoco.mj_name2id(model, name, f"block{k}") for k in range(self.num_blocks[1])]
+        )
+        self._ball_geoms = np.array(
+            [mujoco.mj_name2id(model, name, f"ball{k}") for k in range(self.num_blocks[1])]
+            if self.textured
+            else []
+        )
+        self._surface_geoms = np.array(
+            [mujoco.mj_name2id(model, name, n) for n in ("floor", "wall0", "wall1", "wall2", "wall3")]
+        )
+        self._object_bodies = np.array(
+            [model.body(f"object{k}").mocapid[0] for k in range(self.num_blocks[1])], np.int64
+        )
+        material = mujoco.mjtObj.mjOBJ_MATERIAL
+        textures = range(_NUM_TEXTURES) if self.textured else ()
+        self._surface_materials = np.array(
+            [mujoco.mj_name2id(model, material, f"surface{k}") for k in textures]
+        )
+        self._object_materials = np.array(
+            [mujoco.mj_name2id(model, material, f"object{k}") for k in textures]
+        )
+        self._agent_mocap = int(model.body("agent").mocapid[0])
+        self._eye = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_CAMERA, "eye")
+        self._top = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_CAMERA, "top")
+        self._eye_option = mujoco.MjvOption()
+        self._eye_option.geomgroup[_MARKER_GROUP] = 0
+        self._eye_option.geomgroup[_HIDDEN_GROUP] = 0
+        self._top_option = mujoco.MjvOption()
+        self._top_option.geomgroup[_HIDDEN_GROUP] = 0
+        self._top_option.geomgroup[_MARKER_GROUP] = 1
+        if self._appearance:
+            self._apply_appearance()
+
+    def _renderer(self, size: int) -> mujoco.Renderer:
+        if size not in self._renderers:
+            renderer = mujoco.Renderer(self._model, size, size)
+            for flag in (
+                mujoco.mjtRndFlag.mjRND_SHADOW,
+                mujoco.mjtRndFlag.mjRND_REFLECTION,
+                mujoco.mjtRndFlag.mjRND_SKYBOX,
+            ):
+                renderer.scene.flags[flag] = False
+            self._renderers[size] = renderer
+        return self._renderers[size]
+
+    def _apply_appearance(self) -> None:
+        model, look = self._model, self._appearance
+        count = len(self._blocks)
+        balls = look["balls"]
+        model.geom_group[self._block_geoms] = _HIDDEN_GROUP
+        model.geom_group[self._block_geoms[:count][~balls]] = 0
+        if self.textured:
+            model.geom_group[self._ball_geoms] = _HIDDEN_GROUP
+            model.geom_group[self._ball_geoms[:count][balls]] = 0
+            model.geom_matid[self._surface_geoms] = self._surface_materials[look["surface_textures"]]
+            model.geom_matid[self._block_geoms[:count]] = self._object_materials[look["object_textures"]]
+            model.geom_matid[self._ball_geoms[:count]] = self._object_materials[look["object_textures"]]
+        else:
+            model.geom_rgba[self._block_geoms[:count], :3] = look["colors"]
+
+    def _sync(self) -> None:
+        """Moves the MuJoCo bodies to the grid state."""
+        data = self._data
+        data.mocap_pos[:] = (0.0, 0.0, -10.0)
+        count = len(self._blocks)
+        data.mocap_pos[self._object_bodies[:count], :2] = self._blocks + 0.5
+        data.mocap_pos[self._object_bodies[:count], 2] = _BLOCK_HALF[2]
+        data.mocap_pos[self._agent_mocap] = (self._agent[0] + 0.5, self._agent[1] + 0.5, _EYE_HEIGHT)
+        angle = self._heading * np.pi / 2
+        data.mocap_quat[self._agent_mocap] = (np.cos(angle / 2), 0.0, 0.0, np.sin(angle / 2))
+        mujoco.mj_kinematics(self._model, data)
+        mujoco.mj_camlight(self._model, data)
+
+    def _observation(self) -> np.ndarray:
+        renderer = self._renderer(self.image_size)
+        renderer.update_scene(self._data, camera=self._eye, scene_option=self._eye_option)
+        return np.ascontiguousarray(renderer.render().transpose(2, 0, 1))
+
+    # -- Gymnasium API -------------------------------------------------------------------------------------
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        """Draws a new agent pose, blocks, directions and appearance; returns (observation, info)."""
+        super().reset(seed=seed)
+        rng = self.np_random
+        room = self.room_size
+        count = int(rng.integers(self.num_blocks[0], self.num_blocks[1] + 1))
+        cells = rng.choice(room * room, count + 1, replace=False)
+        self._agent = np.array([cells[0] % room, cells[0] // room], np.int64)
+        self._heading = int(rng.integers(4))
+        self._blocks = np.stack([cells[1:] % room, cells[1:] // room], axis=1).astype(np.int64)
+        if self.static_blocks:
+            self._velocities = np.zeros((count, 2), np.int64)
+        else:
+            self._velocities = HEADING_STEPS[rng.integers(0, 4, count)].copy()
+        options = options or {}
+        if options.get("agent_position") is not None:
+            self._agent = self._check_cells(options["agent_position"], "agent_position").reshape(2)
+        if options.get("agent_heading") is not None:
+            self._heading = int(options["agent_heading"]) % 4
+        if options.get("block_positions") is not None:
+            blocks = self._check_cells(options["block_positions"], "block_positions").reshape(-1, 2)
+            if not self.num_blocks[0] <= len(blocks) <= self.num_blocks[1]:
+                raise ValueError(f"{len(blocks)} block_positions given, num_blocks allows {self.num_blocks}")
+            count, self._blocks = len(blocks), blocks
+            self._velocities = np.zeros((count, 2), np.int64)
+        if options.get("block_velocities") is not None:
+            velocities = np.asarray(options["block_velocities"], np.int64).reshape(-1, 2)
+            if velocities.shape != self._blocks.shape or np.any(np.abs(velocities).sum(1) > 1):
+                raise ValueError("block_velocities must be one cardinal unit step (or zero) per block")
+            self._velocities = velocities
+        self._appearance = {
+            "colors": _PALETTE[rng.integers(0, len(_PALETTE), count)],
+            "balls": rng.random(count) < 1 / 3 if self.textured else np.zeros(count, bool),
+            "surface_textures": rng.integers(0, _NUM_TEXTURES, 5),
+            "object_textures": rng.integers(0, _NUM_TEXTURES, count),
+        }
+        self._apply_appearance()
+        self._sync()
+        return self._observation(), self._info()
+
+    def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        """Applies the agent's action, then moves every block one cell (reversing at walls)."""
+        action = self._check_action(action)
+        if action == 0:
+            self._heading = (self._heading + 1) % 4
+        elif action == 1:
+            self._heading = (self._heading - 1) % 4
+        elif action == 2:
+            target = self._agent + HEADING_STEPS[self._heading]
+            if np.all((target >= 0) & (target < self.room_size)):
+                self._agent = target
+        target = self._blocks + self._velocities
+        outside = (target < 0) | (target >= self.room_size)
+        self._velocities = np.where(outside, -self._velocities, self._velocities)
+        self._blocks = self._blocks + self._velocities
+        self._sync()
+        return self._observation(), 0.0, False, False, self._info()
+
+    def render(self) -> np.ndarray | None:
+        """Top-down RGB view of the room (agent = white arrow), or None without ``render_mode``."""
+        if self.render_mode is None:
+            return None
+        return self.render_top_down()
+
+    def close(self) -> None:
+        for renderer in self._renderers.values():
+            renderer.close()
+        self._renderers = {}
+
+    # -- ground truth ------------------------------------------------------------------------------------------
+    def render_top_down(self, size: int = 256) -> np.ndarray:
+        """Top-down RGB picture (size, size, 3) of the room; the agent is a white arrow with a black tip."""
+        renderer = self._renderer(size)
+        renderer.update_scene(self._data, camera=self._top, scene_option=self._top_option)
+        return renderer.render()
+
+    def top_down_map(self) -> np.ndarray:
+        """Block counts per cell, uint8 (room_size, room_size), indexed [y, x]."""
+        grid = np.zeros((self.room_size, self.room_size), np.uint8)
+        np.add.at(grid, (self._blocks[:, 1], self._blocks[:, 0]), 1)
+        return grid
+
+    def _info(self) -> dict[str, Any]:
+        return {
+            "agent_position": self._agent.copy(),
+            "agent_heading": self._heading,
+            "block_positions": self._blocks.copy(),
+            "block_velocities": self._velocities.copy(),
+        }
+
+    def _check_cells(self, cells: Any, name: str) -> np.ndarray:
+        cells = np.asarray(cells, np.int64)
+        if cells.shape[-1:] != (2,) or np.any((cells < 0) | (cells >= self.room_size)):
+            raise ValueError(
+                f"{name} must be (x, y) cells within [0, {self.room_size}), got {cells.tolist()}"
+            )
+        return cells
+
+    def _check_action(self, action: Any) -> int:
+        value = np.asarray(action)
+        if (
+            value.size != 1
+            or not np.issubdtype(value.dtype, np.integer)
+            or not 0 <= int(value.reshape(())) < 4
+        ):
+            raise ValueError(
+                f"action must be one integer in {{0: turn left, 1: turn right, 2: forward, 3: no-op}}, got {action!r}"
+            )
+        return int(value.reshape(()))
+
+    # -- pickling: the MuJoCo model is rebuilt, renderers are reopened on demand --------------------------------
+    def __getstate__(self) -> dict[str, Any]:
+        keep = ("_model", "_data", "_renderers", "_eye_option", "_top_option")
+        return {key: value for key, value in self.__dict__.items() if key not in keep}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._build()
+        if len(self._blocks) or self._appearance:
+            self._sync()

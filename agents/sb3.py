@@ -1,0 +1,240 @@
+"""stable-baselines3 integration of the SET policies, through SB3's hooks (no fork).
+
+:class:`SETPolicy` is a :class:`~stable_baselines3.td3.policies.TD3Policy` whose ``make_actor`` / ``make_critic``
+return :class:`SETActor` / :class:`SETCritic`, SB3 ``Actor`` / ``ContinuousCritic`` subclasses that read the Dict
+observation directly (no features extractor). Its constructor arguments include the :class:`SETConfig` fields, so
+``TD3.load`` rebuilds the same networks. Pass the class (``TD3(SETPolicy, env)``) or, after
+:func:`register_td3_policy_aliases`, its name (``TD3("SETPolicy", env)``).
+
+:class:`ClippedAdam` adds the published gradient-norm clipping to TD3 through the ``optimizer_class`` hook.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+import torch
+from gymnasium import spaces
+from stable_baselines3.common.policies import BaseModel, BasePolicy, ContinuousCritic
+from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
+from stable_baselines3.td3.policies import Actor, TD3Policy
+from torch import Tensor, nn
+
+from .set_policy import SETConfig, SubequivariantTransformerActor, SubequivariantTransformerCritic
+
+__all__ = ["ClippedAdam", "SETActor", "SETCritic", "SETPolicy", "register_td3_policy_aliases"]
+
+
+class ClippedAdam(torch.optim.Adam):
+    """Adam that clips the global gradient norm of its parameters before every step.
+
+    Args:
+        params: parameters or parameter groups.
+        max_grad_norm: clip threshold (REFERENCES §1: 0.1); ``None`` disables clipping.
+        **kwargs: passed to :class:`torch.optim.Adam`.
+    """
+
+    def __init__(self, params: Any, max_grad_norm: float | None = 0.1, **kwargs: Any) -> None:
+        super().__init__(params, **kwargs)
+        self.max_grad_norm = max_grad_norm
+
+    @torch.no_grad()
+    def step(self, closure: Any = None) -> Any:
+        """Clip, then take an Adam step."""
+        if self.max_grad_norm is not None:
+            params = [p for group in self.param_groups for p in group["params"] if p.grad is not None]
+            if params:
+                torch.nn.utils.clip_grad_norm_(params, self.max_grad_norm)
+        return super().step(closure)
+
+
+class SETActor(Actor):
+    """TD3 actor whose network is a :class:`SubequivariantTransformerActor` reading the Dict observation.
+
+    Args:
+        observation_space: a morphology (or padded suite) Dict space.
+        action_space: ``Box(-1, 1, (3 (N - 1),))``.
+        config: network sizes and variant.
+    """
+
+    def __init__(self, observation_space: spaces.Dict, action_space: spaces.Box, config: SETConfig) -> None:
+        BasePolicy.__init__(
+            self,
+            observation_space,
+            action_space,
+            features_extractor=None,
+            normalize_images=False,
+            squash_output=True,
+        )
+        _check_spaces(observation_space, action_space)
+        self.config = config
+        self.net = SubequivariantTransformerActor(config)
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        data = BasePolicy._get_constructor_parameters(self)
+        data.update(config=self.config)
+        return data
+
+    def forward(self, obs: PyTorchObs) -> Tensor:
+        """Deterministic actions ``(B, action_dim)`` in the dtype of the network."""
+        return self.net(obs)
+
+
+class SETCritic(ContinuousCritic):
+    """TD3 twin critic: ``n_critics`` independent :class:`SubequivariantTransformerCritic` networks.
+
+    Each returns the mean over real limbs of its per-limb Q values (see the critic's docstring).
+
+    Args:
+        observation_space: a morphology (or padded suite) Dict space.
+        action_space: the action space.
+        config: network sizes and variant.
+        n_critics: number of Q networks (2 for TD3).
+    """
+
+    def __init__(
+        self, observation_space: spaces.Dict, action_space: spaces.Box, config: SETConfig, n_critics: int = 2
+    ) -> None:
+        BaseModel.__init__(
+            self, observation_space, action_space, features_extractor=None, normalize_images=False
+        )
+        _check_spaces(observation_space, action_space)
+        self.config = config
+        self.share_features_extractor = False
+        self.n_critics = n_critics
+        self.q_networks = nn.ModuleList(SubequivariantTransformerCritic(config) for _ in range(n_critics))
+
+    def forward(self, obs: PyTorchObs, actions: Tensor) -> tuple[Tensor, ...]:
+        """``n_critics`` Q values, each ``(B, 1)``."""
+        actions = actions.to(self.q_networks[0].head.weight.dtype)
+        return tuple(q(obs, actions) for q in self.q_networks)
+
+    def q1_forward(self, obs: PyTorchObs, actions: Tensor) -> Tensor:
+        """The first Q network only (used for the actor loss)."""
+        return self.q_networks[0](obs, actions.to(self.q_networks[0].head.weight.dtype))
+
+
+def _check_spaces(observation_space: spaces.Space, action_space: spaces.Space) -> None:
+    if not isinstance(observation_space, spaces.Dict) or "vectors" not in observation_space.spaces:
+        raise ValueError(
+            "SETPolicy needs the Dict observation of a MorphologyEnv (keys 'vectors', 'scalars', ...); "
+            f"got {observation_space}"
+        )
+    n = observation_space["vectors"].shape[0]
+    if not isinstance(action_space, spaces.Box) or action_space.shape != (3 * (n - 1),):
+        raise ValueError(
+            f"SETPolicy: expected a Box action space of shape {(3 * (n - 1),)} for {n} limbs, got {action_space}"
+        )
+
+
+class SETPolicy(TD3Policy):
+    """TD3 policy with subequivariant transformer actor and twin critics.
+
+    Accepts the Dict observations of one morphology or of a padded suite. The network keywords are the fields
+    of :class:`SETConfig`; the TD3Policy keywords ``net_arch``, ``activation_fn`` and the features-extractor
+    ones are accepted for compatibility and ignored.
+
+    Args:
+        observation_space: Dict observation space of a morphology env.
+        action_space: its action space.
+        lr_schedule: learning-rate schedule.
+        net_arch: ignored.
+        activation_fn: ignored.
+        features_extractor_class: ignored.
+        features_extractor_kwargs: ignored.
+        normalize_images: ignored.
+        optimizer_class: optimizer (e.g. :class:`ClippedAdam`).
+        optimizer_kwargs: its keyword arguments.
+        n_critics: number of Q networks.
+        share_features_extractor: must be ``False``.
+        width: see :class:`SETConfig`.
+        vector_channels: see :class:`SETConfig`.
+        num_layers: see :class:`SETConfig`.
+        num_heads: see :class:`SETConfig`.
+        hidden: see :class:`SETConfig`.
+        invariant_channels: see :class:`SETConfig`.
+        fixed_vectors: see :class:`SETConfig`.
+        symmetric: see :class:`SETConfig`.
+    """
+
+    def __init__(
+        self,
+        observation_space: spaces.Dict,
+        action_space: spaces.Box,
+        lr_schedule: Schedule,
+        net_arch: Any = None,
+        activation_fn: type[nn.Module] = nn.ReLU,
+        features_extractor_class: Any = None,
+        features_extractor_kwargs: dict[str, Any] | None = None,
+        normalize_images: bool = False,
+        optimizer_class: type[torch.optim.Optimizer] = torch.optim.Adam,
+        optimizer_kwargs: dict[str, Any] | None = None,
+        n_critics: int = 2,
+        share_features_extractor: bool = False,
+        width: int = 128,
+        vector_channels: int = 32,
+        num_layers: int = 3,
+        num_heads: int = 2,
+        hidden: int = 256,
+        invariant_channels: int = 16,
+        fixed_vectors: tuple[str, ...] | list[str] = ("gravity", "target_direction"),
+        symmetric: bool = True,
+    ) -> None:
+        if share_features_extractor:
+            raise ValueError(
+                "SETPolicy: share_features_extractor=True is not supported (there is no extractor)"
+            )
+        config = SETConfig(
+            width=width,
+            vector_channels=vector_channels,
+            num_layers=num_layers,
+            num_heads=num_heads,
+            hidden=hidden,
+            invariant_channels=invariant_channels,
+            fixed_vectors=tuple(fixed_vectors),
+            symmetric=symmetric,
+        )
+        object.__setattr__(
+            self, "set_config", config
+        )  # read by make_actor/make_critic inside super().__init__
+        super().__init__(
+            observation_space,
+            action_space,
+            lr_schedule,
+            net_arch=[],
+            activation_fn=activation_fn,
+            normalize_images=False,
+            optimizer_class=optimizer_class,
+            optimizer_kwargs=optimizer_kwargs,
+            n_critics=n_critics,
+            share_features_extractor=False,
+        )
+
+    def make_actor(self, features_extractor: Any = None) -> SETActor:
+        """A fresh :class:`SETActor` on the policy's device."""
+        return SETActor(self.observation_space, self.action_space, self.set_config).to(self.device)
+
+    def make_critic(self, features_extractor: Any = None) -> SETCritic:
+        """A fresh :class:`SETCritic` on the policy's device."""
+        return SETCritic(
+            self.observation_space,
+            self.action_space,
+            self.set_config,
+            n_critics=self.critic_kwargs["n_critics"],
+        ).to(self.device)
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        data = super()._get_constructor_parameters()
+        for key in ("net_arch", "features_extractor_class", "features_extractor_kwargs"):
+            data.pop(key, None)
+        data.update(asdict(self.set_config))
+        return data
+
+
+def register_td3_policy_aliases() -> None:
+    """Let ``TD3("SETPolicy", env)`` resolve the name (adds it to ``TD3.policy_aliases``; idempotent)."""
+    from stable_baselines3 import TD3
+
+    if "SETPolicy" not in TD3.policy_aliases:
+        TD3.policy_aliases = {**TD3.policy_aliases, "SETPolicy": SETPolicy}

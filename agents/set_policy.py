@@ -1,0 +1,330 @@
+"""Subequivariant transformer (SET) actor and critic for the 3D morphology environments (3D-SGRL, REFERENCES §1).
+
+Tokens are limbs. Each limb carries a **vector stream** (world-frame 3-vectors: position relative to the torso,
+linear and angular velocity, the three hinge axes) and a **scalar stream** (the invariant observation scalars and
+the traversal encoding). Gravity ``g`` and the target direction ``d`` enter every layer as **fixed vectors**, which
+makes the networks equivariant to O_g(3), the rotations about gravity and reflections in vertical planes, and no
+more: gravity breaks full O(3) symmetry. A learned per-head linear function of the structural encodings
+(graph distance, personalized PageRank, normalized Laplacian) biases the attention logits of the first layer.
+
+* :class:`SubequivariantTransformerActor`: one equivariant **torque vector** ``tau_j`` per limb; the action of hinge
+  ``k`` of limb ``j`` is ``tanh(<axis_jk, tau_j>)``, an invariant. The torso has no action; the actions are
+  ordered as the environment's action vector (limbs 1.. in pre-order, then x, y, z hinge).
+* :class:`SubequivariantTransformerCritic`: the actions enter as three extra invariant scalars per limb (zeros for
+  the torso and for padding); one Q value per limb, aggregated by the **mean over real limbs**.
+
+With ``symmetric=False`` the same attention stack sees every vector flattened into scalars and has no vector
+stream (the ``transformer`` ablation: SWAT/Amorpheus family, no symmetry); ``fixed_vectors`` selects which of
+``g`` and ``d`` are fixed vectors (the ``set_no_g`` and ``set_no_gd`` ablations).
+
+Observations are dictionaries of batched tensors as produced by the environment (and by stable-baselines3):
+``vectors (B, N, 8, 3)``, ``scalars (B, N, 19)``, ``graph_distance``/``ppr``/``laplacian`` ``(B, N, N)``,
+``traversal (B, N, 3)`` and, for padded multi-morphology batches, ``limb_mask (B, N)`` (see :func:`padding_mask`).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from equiworld.equivariant import SubequivariantAttention, SubequivariantBlock
+
+__all__ = [
+    "FIXED_VECTOR_NAMES",
+    "VECTOR_SLOT_NAMES",
+    "SETConfig",
+    "SubequivariantTransformer",
+    "SubequivariantTransformerActor",
+    "SubequivariantTransformerCritic",
+    "padding_mask",
+]
+
+VECTOR_SLOT_NAMES: tuple[str, ...] = (
+    "position",
+    "gravity",
+    "target_direction",
+    "linear_velocity",
+    "angular_velocity",
+    "hinge_axis_x",
+    "hinge_axis_y",
+    "hinge_axis_z",
+)
+"""The slots of ``obs["vectors"]`` (axis 2 of a batch), as documented by ``MorphologyEnv``."""
+
+FIXED_VECTOR_NAMES: tuple[str, ...] = ("gravity", "target_direction")
+"""Vector slots that may be used as fixed vectors (the rest are the per-limb vector stream)."""
+
+_STREAM_SLOTS = tuple(i for i, name in enumerate(VECTOR_SLOT_NAMES) if name not in FIXED_VECTOR_NAMES)
+_HINGE_SLOTS = tuple(VECTOR_SLOT_NAMES.index(f"hinge_axis_{a}") for a in "xyz")
+_STRUCTURE_KEYS = ("graph_distance", "ppr", "laplacian")
+_GRAVITY_NORM = 9.81  # obs gravity is (0, 0, -9.81): scale to a unit fixed vector (a constant, so exact)
+_N_SCALARS = 19
+_N_TRAVERSAL = 3
+
+
+@dataclass(frozen=True)
+class SETConfig:
+    """Sizes and variant of a subequivariant transformer (defaults as published: 3 layers, 2 heads, 128, 256).
+
+    Attributes:
+        width: scalar channels per token (the model width).
+        vector_channels: vector channels per token (the published code ties them to the width; smaller is
+            cheaper on a CPU).
+        num_layers: attention layers.
+        num_heads: attention heads; must divide ``width`` and ``vector_channels``.
+        hidden: width of the invariant MLPs inside each layer.
+        invariant_channels: projected vector channels that enter the Gram invariants.
+        fixed_vectors: which of ``"gravity"`` and ``"target_direction"`` are fixed vectors (``()``: neither).
+        symmetric: ``False`` gives the ``transformer`` ablation (vectors flattened into scalars, no vector stream).
+    """
+
+    width: int = 128
+    vector_channels: int = 32
+    num_layers: int = 3
+    num_heads: int = 2
+    hidden: int = 256
+    invariant_channels: int = 16
+    fixed_vectors: tuple[str, ...] = FIXED_VECTOR_NAMES
+    symmetric: bool = True
+
+    def __post_init__(self) -> None:
+        unknown = set(self.fixed_vectors) - set(FIXED_VECTOR_NAMES)
+        if unknown:
+            raise ValueError(
+                f"SETConfig: unknown fixed vectors {sorted(unknown)}; valid names: {', '.join(FIXED_VECTOR_NAMES)}"
+            )
+        if not self.symmetric and self.fixed_vectors:
+            raise ValueError("SETConfig: symmetric=False (the transformer ablation) takes fixed_vectors=()")
+        if self.width % self.num_heads or self.vector_channels % self.num_heads:
+            raise ValueError(
+                f"SETConfig: num_heads={self.num_heads} must divide width={self.width} and "
+                f"vector_channels={self.vector_channels}"
+            )
+        object.__setattr__(self, "fixed_vectors", tuple(self.fixed_vectors))
+
+
+def padding_mask(obs: Mapping[str, Tensor]) -> Tensor | None:
+    """The ``(B, N)`` padding mask of a batch (``True`` marks a padded limb), or ``None`` if nothing is padded.
+
+    Reads ``obs["limb_mask"]`` (1 for a real limb, 0 for padding), the key added by
+    ``equiworld.envs.morphology.PadMorphology``.
+    """
+    if "limb_mask" in obs:
+        return ~(obs["limb_mask"] > 0.5)
+    return None
+
+
+def _check_obs(obs: Mapping[str, Tensor], name: str) -> None:
+    missing = [k for k in ("vectors", "scalars", "traversal", *_STRUCTURE_KEYS) if k not in obs]
+    if missing:
+        raise ValueError(f"{name}: observation lacks keys {missing} (expected a MorphologyEnv observation)")
+    v = obs["vectors"]
+    if v.dim() != 4 or v.shape[-2:] != (len(VECTOR_SLOT_NAMES), 3):
+        raise ValueError(
+            f"{name}: obs['vectors'] must be batched (B, N, {len(VECTOR_SLOT_NAMES)}, 3), got {tuple(v.shape)}; "
+            "add a batch dimension for a single observation"
+        )
+    if obs["scalars"].shape[-1] != _N_SCALARS:
+        raise ValueError(
+            f"{name}: obs['scalars'] must be (B, N, {_N_SCALARS}), got {tuple(obs['scalars'].shape)}"
+        )
+
+
+class SubequivariantTransformer(nn.Module):
+    """The shared trunk: limb tokens -> embedding block -> attention layers -> (vectors, scalars) per limb.
+
+    Args:
+        config: sizes and variant.
+        extra_scalars: invariant scalars per limb appended to the input (3 for the critic's actions).
+    """
+
+    def __init__(self, config: SETConfig, extra_scalars: int = 0) -> None:
+        super().__init__()
+        self.config = config
+        self.extra_scalars = extra_scalars
+        c = config
+        self.num_fixed = len(c.fixed_vectors) if c.symmetric else 0
+        self.fixed_slots = tuple(VECTOR_SLOT_NAMES.index(n) for n in c.fixed_vectors)
+        in_vectors = len(_STREAM_SLOTS) if c.symmetric else 0
+        in_scalars = _N_SCALARS + _N_TRAVERSAL + extra_scalars
+        if not c.symmetric:
+            in_scalars += 3 * len(VECTOR_SLOT_NAMES)
+        self.vector_channels = c.vector_channels if c.symmetric else 0
+        with warnings.catch_warnings():  # zero-size vector layers of the non-symmetric ablation
+            warnings.filterwarnings("ignore", message="Initializing zero-element tensors")
+            self.embed = SubequivariantBlock(
+                in_vectors,
+                in_scalars,
+                out_vector_channels=self.vector_channels if c.symmetric else None,
+                out_scalar_channels=c.width,
+                num_fixed=self.num_fixed,
+                hidden=c.hidden,
+                invariant_channels=c.invariant_channels,
+            )
+            self.layers = nn.ModuleList(
+                SubequivariantAttention(
+                    self.vector_channels,
+                    c.width,
+                    num_heads=c.num_heads,
+                    hidden=c.hidden,
+                    num_fixed=self.num_fixed,
+                    invariant_channels=c.invariant_channels,
+                )
+                for _ in range(c.num_layers)
+            )
+        self.structure_bias = nn.Linear(len(_STRUCTURE_KEYS), c.num_heads)
+
+    def tokens(
+        self, obs: Mapping[str, Tensor], extra: Tensor | None = None
+    ) -> tuple[Tensor, Tensor, Tensor | None, Tensor, Tensor | None]:
+        """Input streams of a batch: ``(vectors, scalars, fixed, attn_bias, key_padding_mask)``."""
+        _check_obs(obs, type(self).__name__)
+        dtype = self.structure_bias.weight.dtype
+        vec = obs["vectors"].to(dtype)  # (B, N, slots, 3)
+        batch, n = vec.shape[:2]
+        scalars = [obs["scalars"].to(dtype), obs["traversal"].to(dtype)]
+        if extra is not None:
+            scalars.append(extra.to(dtype))
+        if self.config.symmetric:
+            vectors = vec[:, :, list(_STREAM_SLOTS)].transpose(-1, -2)  # (B, N, 3, C_in)
+            fixed = None
+            if self.num_fixed:
+                fixed = vec[:, :, list(self.fixed_slots)].transpose(-1, -2).clone()  # (B, N, 3, F)
+                if "gravity" in self.config.fixed_vectors:
+                    gi = self.config.fixed_vectors.index("gravity")
+                    fixed[..., gi] = fixed[..., gi] / _GRAVITY_NORM
+        else:
+            scalars.append(vec.flatten(-2))
+            vectors = vec.new_zeros(batch, n, 3, 0)
+            fixed = None
+        structure = torch.stack([obs[k].to(dtype) for k in _STRUCTURE_KEYS], dim=-1)  # (B, N, N, 3)
+        attn_bias = self.structure_bias(structure).permute(0, 3, 1, 2)  # (B, H, N, N)
+        return vectors, torch.cat(scalars, dim=-1), fixed, attn_bias, padding_mask(obs)
+
+    def forward(
+        self, obs: Mapping[str, Tensor], extra: Tensor | None = None
+    ) -> tuple[Tensor, Tensor, Tensor | None]:
+        """Run the trunk.
+
+        Args:
+            obs: batched observation dictionary.
+            extra: ``(B, N, extra_scalars)`` invariant scalars appended per limb.
+
+        Returns:
+            ``(vectors (B, N, 3, C), scalars (B, N, width), fixed (B, N, 3, F) or None)``.
+        """
+        vectors, scalars, fixed, attn_bias, mask = self.tokens(obs, extra)
+        vectors, scalars = self.embed(vectors, scalars, fixed)
+        for i, layer in enumerate(self.layers):
+            vectors, scalars = layer(
+                vectors, scalars, fixed, attn_bias=attn_bias if i == 0 else None, key_padding_mask=mask
+            )
+        return vectors, scalars, fixed
+
+
+class SubequivariantTransformerActor(nn.Module):
+    """SET actor: an equivariant torque vector per limb, actions ``tanh(<hinge axis, torque>)``.
+
+    Args:
+        config: sizes and variant (:class:`SETConfig`).
+
+    >>> import torch
+    >>> actor = SubequivariantTransformerActor(SETConfig(width=16, vector_channels=4, num_layers=1, hidden=16))
+    >>> n = 5
+    >>> obs = {"vectors": torch.randn(2, n, 8, 3), "scalars": torch.randn(2, n, 19), "traversal": torch.rand(2, n, 3),
+    ...        "graph_distance": torch.rand(2, n, n), "ppr": torch.rand(2, n, n), "laplacian": torch.rand(2, n, n)}
+    >>> tuple(actor(obs).shape)
+    (2, 12)
+    """
+
+    def __init__(self, config: SETConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.trunk = SubequivariantTransformer(config)
+        if config.symmetric:
+            self.head = SubequivariantBlock(
+                config.vector_channels,
+                config.width,
+                out_vector_channels=1,
+                out_scalar_channels=1,
+                num_fixed=self.trunk.num_fixed,
+                hidden=config.hidden,
+                invariant_channels=config.invariant_channels,
+            )
+        else:
+            self.head = nn.Linear(config.width, 3)
+
+    def limb_outputs(self, obs: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        """Per-limb outputs: ``"actions"`` ``(B, N, 3)`` and, if symmetric, ``"torque"`` ``(B, N, 3)``.
+
+        The torso row and padded rows of ``"actions"`` are zero.
+        """
+        vectors, scalars, fixed = self.trunk(obs)
+        axes = obs["vectors"][:, :, list(_HINGE_SLOTS)].to(scalars.dtype)  # (B, N, 3 hinges, 3)
+        out: dict[str, Tensor] = {}
+        if self.config.symmetric:
+            torque, _ = self.head(vectors, scalars, fixed)
+            torque = torque[..., 0]  # (B, N, 3)
+            actions = torch.tanh((axes @ torque.unsqueeze(-1)).squeeze(-1))
+            out["torque"] = torque
+        else:
+            actions = torch.tanh(self.head(scalars))
+        real = torch.ones_like(actions[..., 0])
+        real[:, 0] = 0.0  # the torso has no hinges
+        mask = padding_mask(obs)
+        if mask is not None:
+            real = real * (~mask).to(real.dtype)
+        out["actions"] = actions * real.unsqueeze(-1)
+        return out
+
+    def forward(self, obs: Mapping[str, Tensor]) -> Tensor:
+        """Actions ``(B, 3 (N - 1))`` in the environment's order (limb 1 x, y, z, limb 2 x, ...)."""
+        return self.limb_outputs(obs)["actions"][:, 1:].flatten(1)
+
+
+class SubequivariantTransformerCritic(nn.Module):
+    """SET Q-function: actions as invariant scalars per limb, one Q per limb, mean over real limbs.
+
+    Args:
+        config: sizes and variant (:class:`SETConfig`).
+    """
+
+    def __init__(self, config: SETConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.trunk = SubequivariantTransformer(config, extra_scalars=3)
+        self.head = nn.Linear(config.width, 1)
+
+    def limb_values(self, obs: Mapping[str, Tensor], actions: Tensor) -> Tensor:
+        """One Q value per limb, ``(B, N)`` (padded limbs included; they do not affect real limbs)."""
+        batch, n = obs["vectors"].shape[:2]
+        if actions.shape != (batch, 3 * (n - 1)):
+            raise ValueError(
+                f"{type(self).__name__}: actions must be (B, 3 (N - 1)) = {(batch, 3 * (n - 1))}, "
+                f"got {tuple(actions.shape)}"
+            )
+        per_limb = actions.reshape(batch, n - 1, 3)
+        per_limb = torch.cat([per_limb.new_zeros(batch, 1, 3), per_limb], dim=1)
+        _, scalars, _ = self.trunk(obs, extra=per_limb)
+        return self.head(scalars)[..., 0]
+
+    def forward(self, obs: Mapping[str, Tensor], actions: Tensor) -> Tensor:
+        """Q value ``(B, 1)``: the mean of the per-limb values over the real (unpadded) limbs."""
+        values = self.limb_values(obs, actions)
+        mask = padding_mask(obs)
+        if mask is None:
+            return values.mean(dim=1, keepdim=True)
+        real = (~mask).to(values.dtype)
+        return (values * real).sum(dim=1, keepdim=True) / real.sum(dim=1, keepdim=True)
+
+
+def config_from_kwargs(**kwargs: Any) -> SETConfig:
+    """A :class:`SETConfig` from keyword arguments (lists are turned into tuples)."""
+    if "fixed_vectors" in kwargs:
+        kwargs["fixed_vectors"] = tuple(kwargs["fixed_vectors"])
+    return SETConfig(**kwargs)

@@ -1,0 +1,228 @@
+"""Policies by name, TD3 with the published settings, and environment construction for training.
+
+>>> sorted(POLICY_NAMES)
+['mlp', 'mlp_heading', 'set', 'set_no_g', 'set_no_gd', 'transformer']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from stable_baselines3 import TD3
+from stable_baselines3.common.noise import NormalActionNoise
+from stable_baselines3.td3.policies import MultiInputPolicy
+
+from .baselines import HeadingFrameExtractor
+from .sb3 import ClippedAdam, SETPolicy
+
+__all__ = [
+    "POLICY_NAMES",
+    "NetworkSizes",
+    "TD3Settings",
+    "make_morphology_env",
+    "make_td3",
+    "policy_class_and_kwargs",
+    "resolve_morphologies",
+]
+
+POLICY_NAMES: dict[str, str] = {
+    "set": "subequivariant transformer (gravity and target direction as fixed vectors)",
+    "set_no_g": "SET without gravity among its vectors",
+    "set_no_gd": "SET without gravity and target direction among its vectors",
+    "transformer": "the same attention stack with vectors flattened into scalars (no symmetry)",
+    "mlp": "SB3 MLP on the flattened observation (monolithic)",
+    "mlp_heading": "SB3 MLP after rotating every vector into the target-heading frame (canonicalization)",
+}
+"""Every policy name accepted by :func:`make_td3`, with a one-line description."""
+
+
+@dataclass(frozen=True)
+class NetworkSizes:
+    """Network sizes shared by the transformer policies (published: 3 layers, 2 heads, width 128, hidden 256).
+
+    Attributes:
+        width: scalar channels (transformers).
+        vector_channels: vector channels (SET variants).
+        num_layers: attention layers.
+        num_heads: attention heads.
+        hidden: invariant-MLP width.
+        mlp_layers: hidden layer widths of the ``mlp`` and ``mlp_heading`` baselines (TD3's published 400, 300).
+    """
+
+    width: int = 128
+    vector_channels: int = 32
+    num_layers: int = 3
+    num_heads: int = 2
+    hidden: int = 256
+    mlp_layers: tuple[int, ...] = (400, 300)
+
+
+@dataclass(frozen=True)
+class TD3Settings:
+    """TD3 hyperparameters; the defaults are the published SET ones (REFERENCES §1).
+
+    Attributes:
+        learning_rate: Adam learning rate of actor and critic.
+        batch_size: minibatch size.
+        gamma: discount.
+        tau: Polyak coefficient of the target networks.
+        policy_noise: target policy smoothing noise (std).
+        noise_clip: its clip.
+        policy_delay: actor update every this many critic updates.
+        exploration_noise: std of the Gaussian exploration noise.
+        max_grad_norm: gradient-norm clip (through :class:`ClippedAdam`); ``None``: plain Adam.
+        learning_starts: random warm-up steps before learning.
+        buffer_size: replay capacity.
+        train_freq: environment steps (per env) between updates.
+        gradient_steps: gradient steps per update (-1: as many as environment steps collected).
+    """
+
+    learning_rate: float = 1e-4
+    batch_size: int = 256
+    gamma: float = 0.99
+    tau: float = 0.005
+    policy_noise: float = 0.2
+    noise_clip: float = 0.5
+    policy_delay: int = 2
+    exploration_noise: float = 0.126
+    max_grad_norm: float | None = 0.1
+    learning_starts: int = 5000
+    buffer_size: int = 1_000_000
+    train_freq: int = 1
+    gradient_steps: int = -1
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def policy_class_and_kwargs(name: str, sizes: NetworkSizes | None = None) -> tuple[type, dict[str, Any]]:
+    """The SB3 policy class and its ``policy_kwargs`` for a policy name of :data:`POLICY_NAMES`.
+
+    Raises:
+        ValueError: for an unknown name (the message lists the valid ones).
+    """
+    sizes = sizes or NetworkSizes()
+    if name not in POLICY_NAMES:
+        raise ValueError(f"unknown policy {name!r}; valid names: {', '.join(POLICY_NAMES)}")
+    if name in ("mlp", "mlp_heading"):
+        kwargs: dict[str, Any] = {"net_arch": list(sizes.mlp_layers)}
+        if name == "mlp_heading":
+            kwargs["features_extractor_class"] = HeadingFrameExtractor
+        return MultiInputPolicy, kwargs
+    net = {k: v for k, v in asdict(sizes).items() if k != "mlp_layers"}
+    fixed = {"set": ("gravity", "target_direction"), "set_no_g": ("target_direction",), "set_no_gd": ()}
+    if name == "transformer":
+        return SETPolicy, {**net, "fixed_vectors": (), "symmetric": False}
+    return SETPolicy, {**net, "fixed_vectors": fixed[name], "symmetric": True}
+
+
+def make_td3(
+    policy: str,
+    env: gym.Env | Any,
+    settings: TD3Settings | None = None,
+    sizes: NetworkSizes | None = None,
+    seed: int | None = None,
+    tensorboard_log: str | None = None,
+    device: str = "cpu",
+    verbose: int = 0,
+) -> TD3:
+    """A :class:`stable_baselines3.TD3` model with the named policy and the given settings.
+
+    Args:
+        policy: a name of :data:`POLICY_NAMES`.
+        env: a Gymnasium env or SB3 VecEnv with morphology Dict observations.
+        settings: TD3 hyperparameters (default: published).
+        sizes: network sizes (default: published).
+        seed: seeds SB3 (its networks, the action noise, the env).
+        tensorboard_log: TensorBoard directory, or ``None``.
+        device: torch device.
+        verbose: SB3 verbosity.
+    """
+    settings = settings or TD3Settings()
+    policy_class, policy_kwargs = policy_class_and_kwargs(policy, sizes)
+    if settings.max_grad_norm is not None:
+        policy_kwargs["optimizer_class"] = ClippedAdam
+        policy_kwargs["optimizer_kwargs"] = {"max_grad_norm": settings.max_grad_norm}
+    action_dim = int(np.prod(env.action_space.shape))
+    noise = NormalActionNoise(np.zeros(action_dim), settings.exploration_noise * np.ones(action_dim))
+    return TD3(
+        policy_class,
+        env,
+        learning_rate=settings.learning_rate,
+        buffer_size=settings.buffer_size,
+        learning_starts=settings.learning_starts,
+        batch_size=settings.batch_size,
+        tau=settings.tau,
+        gamma=settings.gamma,
+        train_freq=settings.train_freq,
+        gradient_steps=settings.gradient_steps,
+        action_noise=noise,
+        policy_delay=settings.policy_delay,
+        target_policy_noise=settings.policy_noise,
+        target_noise_clip=settings.noise_clip,
+        policy_kwargs=policy_kwargs,
+        tensorboard_log=tensorboard_log,
+        seed=seed,
+        device=device,
+        verbose=verbose,
+        **settings.extra,
+    )
+
+
+def resolve_morphologies(name: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """``(training, zero_shot)`` morphology names of a suite name (``"hopper++"``), a morphology name
+    (``"hopper_5_full"``) or an env ID (``"equiworld/Hopper3D_5_full-v0"``).
+
+    Raises:
+        ValueError: if the name is none of these.
+    """
+    from equiworld.envs.morphology import MORPHOLOGIES, SUITES, get_suite
+
+    if name in SUITES:
+        suite = get_suite(name)
+        return tuple(suite.train), tuple(suite.zero_shot)
+    if name in MORPHOLOGIES:
+        return (name,), ()
+    for morph in MORPHOLOGIES.values() if isinstance(MORPHOLOGIES, dict) else MORPHOLOGIES:
+        if getattr(morph, "env_id", None) == name:
+            return (morph.name,), ()
+    raise ValueError(
+        f"unknown env/suite {name!r}: pass a suite ({', '.join(SUITES)}), a morphology name or an equiworld env ID"
+    )
+
+
+def make_morphology_env(morphology: str, max_limbs: int | None = None, **kwargs: Any) -> gym.Env:
+    """A morphology env by name with its 1000-step limit, optionally padded to ``max_limbs`` limbs.
+
+    Uses the registered ID when it is registered, else ``MorphologyEnv`` in a ``TimeLimit`` of 1000 steps.
+
+    Args:
+        morphology: morphology name, e.g. ``"hopper_5_full"``.
+        max_limbs: pad with ``PadMorphology`` to this many limbs (adds ``limb_mask``/``action_mask``).
+        **kwargs: passed to ``MorphologyEnv`` (e.g. ``render_mode``).
+    """
+    import equiworld.envs  # noqa: F401  (registers the environments)
+    from equiworld.envs.morphology import MorphologyEnv, PadMorphology, get_morphology
+
+    eid = get_morphology(morphology).env_id
+    if eid in gym.registry:
+        env = gym.make(eid, **kwargs)
+    else:
+        env = gym.wrappers.TimeLimit(MorphologyEnv(morphology, **kwargs), max_episode_steps=1000)
+    return PadMorphology(env, max_limbs) if max_limbs is not None else env
+
+
+def env_factory(morphology: str, **kwargs: Any) -> Callable[[], gym.Env]:
+    """A picklable thunk building :func:`make_morphology_env` (for SB3's vectorized envs)."""
+    return _EnvThunk(morphology, kwargs)
+
+
+@dataclass(frozen=True)
+class _EnvThunk:
+    morphology: str
+    kwargs: dict[str, Any]
+
+    def __call__(self) -> gym.Env:
+        return make_morphology_env(self.morphology, **self.kwargs)

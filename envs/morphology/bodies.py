@@ -500,6 +500,8 @@ def compile_model(
     spec.option.timestep = timestep or phys.timestep
     spec.option.integrator = _INTEGRATORS[integrator]
     spec.option.cone = _CONES[friction_cone]
+    # a blow-up must stay visible (the env reports it as a truncation) instead of silently resetting the state
+    spec.option.disableflags |= mujoco.mjtDisableBit.mjDSBL_AUTORESET
     spec.visual.global_.offwidth = max(offscreen_size[0], 64)
     spec.visual.global_.offheight = max(offscreen_size[1], 64)
     spec.visual.quality.shadowsize = 0

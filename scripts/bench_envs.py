@@ -1,0 +1,191 @@
+"""Benchmark the 3D morphology environments against raw MuJoCo and Gymnasium's Ant-v5, in one run.
+
+Per family (full body) it prints: env steps/s with random actions (through ``gym.make``, resets included),
+the raw cost of the same compiled model replaying the same trajectory with ``mj_step`` (``frame_skip``
+physics steps per env step, expressed as env steps/s), Gymnasium's ``Ant-v5`` steps/s (the reference peer,
+measured the same way) and ``rgb_array`` frames/s at 64x64 and 256x256. The timed blocks alternate, so machine
+load affects all alike, and the median block is reported.
+
+The last line is a JSON object with ``min_env_vs_ant`` (slowest family's env steps/s / Ant-v5's),
+``min_physics_fraction`` (raw physics time / env step time, worst family), ``max_overhead_vs_ant`` (time per
+step spent outside ``mj_step`` -- observation, reward, checks, wrappers -- divided by the same for Ant-v5,
+worst family) and the per-family numbers. Note that the published hopper, walker and humanoid use the RK4
+integrator (4 force evaluations per physics step) where Ant-v5 uses Euler, so their raw physics alone
+costs about as much as a whole Ant-v5 step.
+
+    MUJOCO_GL=egl python scripts/bench_envs.py
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import time
+from dataclasses import dataclass, field
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+
+import gymnasium as gym
+import mujoco
+import numpy as np
+import tyro
+
+import equiworld.envs  # noqa: F401  (registers the environments)
+from equiworld.envs.morphology.catalog import env_id
+
+FULL_BODIES = {
+    "hopper": "hopper_5_full",
+    "walker": "walker_7_full",
+    "humanoid": "humanoid_9_full",
+    "cheetah": "cheetah_14_full",
+}
+
+
+@dataclass
+class Args:
+    families: tuple[str, ...] = ("hopper", "walker", "humanoid", "cheetah")
+    """Families to benchmark (their full bodies)."""
+    steps: int = 1000
+    """Env steps per timed block."""
+    repeats: int = 5
+    """Timed blocks per measurement (the median is reported)."""
+    render_frames: int = 30
+    """Frames per rendering measurement."""
+    render_sizes: tuple[int, ...] = field(default_factory=lambda: (64, 256))
+    """Square image sizes to time rgb_array rendering at."""
+    seed: int = 0
+    """Seed of the random actions and resets."""
+    json_out: str | None = None
+    """Also write the final JSON object to this file."""
+
+
+class _Rollout:
+    """A seeded random-action rollout through gym.make, replayable step for step."""
+
+    def __init__(self, make_id: str, steps: int, seed: int) -> None:
+        self.env = gym.make(make_id)
+        rng = np.random.default_rng(seed)
+        low, high = self.env.action_space.low, self.env.action_space.high
+        self.actions = rng.uniform(low, high, size=(steps, *self.env.action_space.shape)).astype(np.float32)
+        self.seed = seed
+        self.resets: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    def run(self, record: bool = False) -> float:
+        env, data = self.env, getattr(self.env.unwrapped, "data", None)
+        start = time.perf_counter()
+        env.reset(seed=self.seed)
+        if record:
+            self.resets[0] = (data.qpos.copy(), data.qvel.copy())
+        for i, action in enumerate(self.actions):
+            _, _, terminated, truncated, _ = env.step(action)
+            if terminated or truncated:
+                env.reset()
+                if record:
+                    self.resets[i + 1] = (data.qpos.copy(), data.qvel.copy())
+        return time.perf_counter() - start
+
+
+def _raw_physics(rollout: _Rollout) -> float:
+    """Replay the rollout's trajectory with bare mj_step on a copy of the same compiled model."""
+    unwrapped = rollout.env.unwrapped
+    model, frame_skip = unwrapped.model, unwrapped.frame_skip
+    data = mujoco.MjData(model)
+    ctrl = np.clip(rollout.actions.astype(np.float64), -1.0, 1.0)
+    start = time.perf_counter()
+    for i in range(len(ctrl)):
+        if i in rollout.resets:
+            qpos, qvel = rollout.resets[i]
+            data.qpos[:] = qpos
+            data.qvel[:] = qvel
+            data.qacc_warmstart[:] = 0.0
+            mujoco.mj_forward(model, data)
+        data.ctrl[:] = ctrl[i]
+        mujoco.mj_step(model, data, nstep=frame_skip)
+    return time.perf_counter() - start
+
+
+def _render_fps(name: str, size: int, frames: int) -> float:
+    env = gym.make(env_id(name), render_mode="rgb_array", width=size, height=size)
+    env.reset(seed=0)
+    env.render()  # creates the GL context
+    total = 0.0
+    for _ in range(frames):
+        env.step(env.action_space.sample())
+        start = time.perf_counter()
+        env.render()
+        total += time.perf_counter() - start
+    env.close()
+    return frames / total
+
+
+def main(args: Args) -> dict[str, object]:
+    unknown = set(args.families) - set(FULL_BODIES)
+    if unknown:
+        raise SystemExit(f"unknown families {sorted(unknown)}; valid: {', '.join(FULL_BODIES)}")
+    ant = _Rollout("Ant-v5", args.steps, args.seed)
+    ant.run(record=True)
+    results: dict[str, dict[str, float]] = {}
+    ant_times: list[float] = []
+    ant_raw_times: list[float] = []
+    print(
+        f"{'family':<10}{'env steps/s':>13}{'raw physics':>13}{'Ant-v5':>10}{'env/Ant':>9}{'phys frac':>11}"
+        f"{'overhead us':>13}{'Ant overhead':>14}",
+        end="",
+    )
+    print("".join(f"{f'fps@{s}':>10}" for s in args.render_sizes))
+    for family in args.families:
+        rollout = _Rollout(env_id(FULL_BODIES[family]), args.steps, args.seed)
+        rollout.run(record=True)
+        ant.run()
+        _raw_physics(rollout)
+        env_t, raw_t = [], []
+        for _ in range(args.repeats):
+            env_t.append(rollout.run())
+            raw_t.append(_raw_physics(rollout))
+            ant_times.append(ant.run())
+            ant_raw_times.append(_raw_physics(ant))
+        env_sps = args.steps / statistics.median(env_t)
+        raw_sps = args.steps / statistics.median(raw_t)
+        ant_sps = args.steps / statistics.median(ant_times)
+        # time per step outside mj_step: our per-limb features + wrappers vs Gymnasium's Ant-v5 code
+        overhead = max(statistics.median(env_t) - statistics.median(raw_t), 1e-9) / args.steps
+        ant_overhead = (statistics.median(ant_times) - statistics.median(ant_raw_times)) / args.steps
+        fps = {s: _render_fps(FULL_BODIES[family], s, args.render_frames) for s in args.render_sizes}
+        results[family] = {
+            "env_steps_per_s": env_sps,
+            "raw_physics_steps_per_s": raw_sps,
+            "ant_v5_steps_per_s": ant_sps,
+            "env_vs_ant": env_sps / ant_sps,
+            "physics_fraction": env_sps / raw_sps,
+            "overhead_us_per_step": overhead * 1e6,
+            "ant_v5_overhead_us_per_step": ant_overhead * 1e6,
+            **{f"rgb_fps_{s}": f for s, f in fps.items()},
+        }
+        r = results[family]
+        print(
+            f"{family:<10}{env_sps:>13.0f}{raw_sps:>13.0f}{ant_sps:>10.0f}{r['env_vs_ant']:>9.2f}"
+            f"{r['physics_fraction']:>11.2f}{r['overhead_us_per_step']:>13.0f}{r['ant_v5_overhead_us_per_step']:>14.0f}"
+            + "".join(f"{fps[s]:>10.0f}" for s in args.render_sizes)
+        )
+        rollout.env.close()
+    ant.env.close()
+    small = [f for f in results if f in ("hopper", "walker", "humanoid")]
+    summary = {
+        "min_env_vs_ant": min(r["env_vs_ant"] for r in results.values()),
+        "min_env_vs_ant_up_to_humanoid": min((results[f]["env_vs_ant"] for f in small), default=None),
+        "min_physics_fraction": min(r["physics_fraction"] for r in results.values()),
+        "max_overhead_vs_ant": max(
+            r["overhead_us_per_step"] / r["ant_v5_overhead_us_per_step"] for r in results.values()
+        ),
+        "families": results,
+    }
+    if args.json_out:
+        with open(args.json_out, "w") as fh:
+            json.dump(summary, fh, indent=2)
+    print(json.dumps(summary))
+    return summary
+
+
+if __name__ == "__main__":
+    main(tyro.cli(Args))

@@ -15,6 +15,8 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("MUJOCO_GL", "egl")  # Block World renders offscreen, also in worker processes
+# Mesa llvmpipe renders in the calling thread: fastest when every core runs its own env (workers).
+os.environ.setdefault("LP_NUM_THREADS", "0")
 
 from dataclasses import dataclass
 from pathlib import Path

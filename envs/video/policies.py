@@ -24,8 +24,8 @@ __all__ = ["MNISTObserverPolicy", "WanderingPolicy"]
 class MNISTObserverPolicy:
     """MNIST World's observer: seek unseen pixels during the context, then walk randomly.
 
-    During the first ``context_length`` frames, and only until every world pixel has been inside the
-    window once, each action is the displacement (within ``[-max_step, max_step]`` per axis) whose window
+    While the next frame is a context frame (index < ``context_length``), and only until every world pixel
+    has been in the window once, each action is the displacement (within ``[-max_step, max_step]`` per axis) whose window
     covers the most not-yet-seen pixels (ties broken at random); when no reachable window shows anything
     new, the window steps toward the window position that shows the most. Afterwards, and always once the
     whole world was seen, each action is uniform over the integer displacements (a random walk).
@@ -57,6 +57,7 @@ class MNISTObserverPolicy:
         self._window = np.zeros(2, np.int64)
         self._frames = 0
         self._fresh = False
+        self._seeking = False
         self._rng = np.random.default_rng(0)
 
     @classmethod
@@ -66,7 +67,7 @@ class MNISTObserverPolicy:
 
     @property
     def seen(self) -> np.ndarray:
-        """Boolean (world_size, world_size) mask of the world pixels seen so far, indexed [y, x] (a copy)."""
+        """Boolean (world_size, world_size) mask of the pixels seen while seeking coverage, indexed [y, x]."""
         return self._seen.copy()
 
     @property
@@ -79,19 +80,22 @@ class MNISTObserverPolicy:
         self._rng = rng
         self._seen[:] = False
         self._frames = 0
+        self._seeking = self.max_step > 0 and self.context_length > 0
         self._observe(info["window_position"])
         self._fresh = True
 
     def __call__(self, info: dict[str, Any]) -> np.ndarray:
         """Returns the next action (dx, dy) given the latest frame's ``info``; call once per frame."""
         if not self._fresh:
-            self._observe(info["window_position"])
+            self._frames += 1
+            if self._seeking:
+                self._observe(info["window_position"])
         self._fresh = False
-        if self._frames < self.context_length and not self._seen.all() and self.max_step > 0:
-            action = self._coverage_action()
-        else:
-            action = self._rng.integers(-self.max_step, self.max_step + 1, 2)
-        return action.astype(np.float32)
+        if self._seeking and (self._frames + 1 >= self.context_length or self._seen.all()):
+            self._seeking = False  # from now on a random walk (``seen`` is no longer updated)
+        if self._seeking:
+            return self._coverage_action().astype(np.float32)
+        return self._rng.integers(-self.max_step, self.max_step + 1, 2).astype(np.float32)
 
     def _observe(self, window_position: np.ndarray) -> None:
         self._window = np.mod(np.asarray(window_position, np.int64), self.world_size)
@@ -100,7 +104,6 @@ class MNISTObserverPolicy:
         rows = (y + np.arange(view)) % size
         cols = (x + np.arange(view)) % size
         self._seen[np.ix_(rows, cols)] = True
-        self._frames += 1
 
     def _unseen_per_window(self) -> np.ndarray:
         """Number of unseen pixels in the window at each top-left (y, x), via a circular box sum."""

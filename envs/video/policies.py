@@ -180,7 +180,13 @@ class WanderingPolicy:
             self._plan = [self.TURN_LEFT, self.TURN_LEFT] + [self.NOOP] * int(
                 rng.integers(0, self.max_pause + 1)
             )
-            self._plan.append(self.TURN_LEFT if rng.random() < 0.5 else self.TURN_RIGHT)
+            back = (heading + 2) % 4  # facing into the room; now turn to face along a wall that is not ahead
+            turns = [
+                turn
+                for turn, new in ((self.TURN_LEFT, back + 1), (self.TURN_RIGHT, back - 1))
+                if not self._wall_ahead(info["agent_position"], new % 4)
+            ] or [self.TURN_LEFT]
+            self._plan.append(turns[int(rng.integers(len(turns)))])
             self._mode = "follow"
             self._remaining = int(rng.integers(2, self.room_size))
             return self._plan.pop(0)

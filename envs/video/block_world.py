@@ -91,13 +91,12 @@ def _scene_xml(room: int, slots: int, textured: bool) -> str:
 <mujoco model="block_world">
   <visual>
     <quality offsamples="0" shadowsize="0"/>
-    <headlight ambient="0.45 0.45 0.45" diffuse="0.35 0.35 0.35" specular="0 0 0"/>
+    <headlight ambient="0.5 0.5 0.5" diffuse="0.5 0.5 0.5" specular="0 0 0"/>
     <map znear="0.01"/>
   </visual>
   <statistic center="{half} {half} 1" extent="{room}"/>
   <asset>{"".join(assets)}</asset>
   <worldbody>
-    <light directional="true" castshadow="false" dir="0.3 0.5 -1" diffuse="0.5 0.5 0.5" specular="0 0 0"/>
     <geom name="floor" type="plane" pos="{half} {half} 0" size="{half} {half} 0.1" material="floor"/>
     {"".join(walls)}
     {"".join(objects)}

@@ -260,7 +260,7 @@ def _hopper() -> BodyPlan:
         geom_solref=(0.02, 1.0),
         geom_margin=0.001,
     )
-    return BodyPlan("hopper_5_full", "hopper", limbs, physics, start_height=1.75, camera_distance=3.5)
+    return BodyPlan("hopper_5_full", "hopper", limbs, physics, start_height=1.75, camera_distance=4.0)
 
 
 def _walker() -> BodyPlan:
@@ -350,7 +350,7 @@ def _humanoid() -> BodyPlan:
         timestep=0.002, integrator="RK4", friction=(0.7, 0.1, 0.1), joint_armature=1.0, joint_damping=1.0
     )
     limbs = (torso, *_with_left(legs), *_with_left(arms))
-    return BodyPlan("humanoid_9_full", "humanoid", limbs, physics, 1.234625, camera_distance=3.5)
+    return BodyPlan("humanoid_9_full", "humanoid", limbs, physics, 1.234625, camera_distance=3.0)
 
 
 def _cheetah() -> BodyPlan:
@@ -533,7 +533,7 @@ def compile_model(
         friction=list(phys.friction),
     )
     spec.worldbody.add_light(
-        pos=[0, 0, 4], dir=[0, -0.3, -1], type=mujoco.mjtLightType.mjLIGHT_DIRECTIONAL, castshadow=0
+        pos=[0, 0, 4], dir=[0, -0.3, -1], type=mujoco.mjtLightType.mjLIGHT_DIRECTIONAL, castshadow=1
     )
 
     bodies = {None: spec.worldbody}

@@ -554,19 +554,20 @@ class MorphologyEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
             gym.logger.warn("render() called without a render_mode; pass render_mode='rgb_array' to make()")
             return None
         if self._renderer is None:
+            # shadow maps and multisampling are allocated with the GL context, so they are set first
+            self.model.vis.quality.shadowsize = 2048 if self.shadows else 0
+            self.model.vis.quality.offsamples = 4 if self.multisample else 0
             self._renderer = mujoco.Renderer(self.model, self.height, self.width)
             flags = self._renderer.scene.flags
             flags[mujoco.mjtRndFlag.mjRND_SHADOW] = self.shadows
             flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = self.reflections
             if self.render_mode == "depth_array":
                 self._renderer.enable_depth_rendering()
-        if self.multisample:
-            self.model.vis.quality.offsamples = 4
         camera = mujoco.MjvCamera()
         camera.type = mujoco.mjtCamera.mjCAMERA_TRACKING
         camera.trackbodyid = 1
         camera.distance = self.camera_distance
-        camera.elevation = -20.0
+        camera.elevation = -15.0
         camera.azimuth = 90.0
         camera.lookat[:] = self.data.xpos[1]
         self._renderer.update_scene(self.data, camera=camera)

@@ -126,6 +126,7 @@ class BlockWorldEnv(gym.Env[np.ndarray, np.int64]):
     ## Observation
     ``Box(0, 255, (3, image_size, image_size), uint8)``: the egocentric RGB image, channel first
     (like MNIST World and the torch dataset reader; stable-baselines3 recognizes channel-first images).
+    ``observation_structure`` names the parts of observations and actions and the symmetries.
 
     ## Action
     ``Discrete(4)``: 0 turn left 90°, 1 turn right 90°, 2 forward one cell (a wall stops the agent: it stays),
@@ -196,6 +197,14 @@ class BlockWorldEnv(gym.Env[np.ndarray, np.int64]):
         self.render_mode = render_mode
         self.observation_space = spaces.Box(0, 255, (3, self.image_size, self.image_size), np.uint8)
         self.action_space = spaces.Discrete(4)
+        self.observation_structure = {
+            "frame": ("egocentric RGB image, (3, H, W) uint8, channel first",),
+            "actions": ("turn_left", "turn_right", "forward", "noop"),
+            "symmetries": (
+                "block motion at constant velocity (flow)",
+                "agent self-motion: 90° turns, unit steps",
+            ),
+        }
 
         self._agent = np.zeros(2, np.int64)
         self._heading = 0

@@ -95,6 +95,7 @@ class MNISTWorldEnv(gym.Env[np.ndarray, np.ndarray]):
     ## Observation
     ``Box(0, 255, (1, window_size, window_size), uint8)``: the window's crop of the world, channel first.
     It equals ``crop_torus(env.world_frame(), info["window_position"], window_size)`` exactly.
+    ``observation_structure`` names the parts of observations and actions and the symmetries.
 
     ## Action
     ``Box(-max_step, max_step, (2,), float32)``: the window displacement (dx, dy) in pixels. Values are
@@ -174,6 +175,11 @@ class MNISTWorldEnv(gym.Env[np.ndarray, np.ndarray]):
 
         self.observation_space = spaces.Box(0, 255, (1, self.window_size, self.window_size), np.uint8)
         self.action_space = spaces.Box(-self.max_step, self.max_step, (2,), np.float32)
+        self.observation_structure = {
+            "frame": ("gray window of the torus world, (1, H, W) uint8, channel first, indexed [c, y, x]",),
+            "actions": ("dx", "dy"),
+            "symmetries": ("translation of the world at constant velocity (flow)", "window self-motion"),
+        }
 
         self._images = np.zeros((self.num_digits, DIGIT_SIZE, DIGIT_SIZE), np.uint8)
         self._sparse = sparse_images(self._images)

@@ -89,7 +89,7 @@ def main(args: Args) -> Path:
         skipped = 0
         for _, _, was_skipped in generate_dataset(spec, out, args.workers, list(args.shards) or None):
             skipped += was_skipped
-            bar.set_postfix(skipped=skipped, frames_per_shard=frames_per_shard)
+            bar.set_postfix_str(f"{frames_per_shard} frames/shard, {skipped} skipped (already done)")
             bar.update()
     return out
 

@@ -1,0 +1,44 @@
+"""Smoke tests of scripts/bench_envs.py and scripts/render_bodies.py with tiny budgets."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import imageio.v3 as iio
+
+SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
+
+
+def _run(script: str, *args: str) -> subprocess.CompletedProcess:
+    command = [sys.executable, str(SCRIPTS / script), *args]
+    return subprocess.run(command, check=True, capture_output=True, text=True, timeout=300)
+
+
+def test_bench_envs_prints_a_json_summary_last(tmp_path):
+    out = tmp_path / "bench.json"
+    result = _run(
+        "bench_envs.py",
+        *("--families", "hopper", "--steps", "30", "--repeats", "1", "--render-frames", "2"),
+        *("--render-sizes", "32", "--json-out", str(out)),
+    )
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert {"min_env_vs_ant", "min_physics_fraction", "max_overhead_vs_ant"} <= set(summary)
+    assert 0 < summary["min_physics_fraction"] <= 1.5
+    assert summary["families"]["hopper"]["rgb_fps_32"] > 0
+    assert json.loads(out.read_text()) == summary
+
+
+def test_render_bodies_writes_pictures(tmp_path):
+    _run("render_bodies.py", "--out-dir", str(tmp_path), "--width", "64", "--height", "48")
+    pictures = sorted(p.name for p in tmp_path.glob("*.png"))
+    assert pictures == [
+        "cheetah_14_full.png",
+        "hopper_5_full.png",
+        "humanoid_9_full.png",
+        "walker_7_full.png",
+    ]
+    image = iio.imread(tmp_path / "walker_7_full.png")
+    assert image.shape == (48, 64, 3) and image.std() > 5

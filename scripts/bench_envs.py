@@ -56,6 +56,8 @@ class Args:
     """Square image sizes to time rgb_array rendering at."""
     seed: int = 0
     """Seed of the random actions and resets."""
+    integrator: str | None = None
+    """Override the morphology envs' integrator (Euler, RK4, implicit, implicitfast); None: as published."""
     json_out: str | None = None
     """Also write the final JSON object to this file."""
 
@@ -63,8 +65,8 @@ class Args:
 class _Rollout:
     """A seeded random-action rollout through gym.make, replayable step for step."""
 
-    def __init__(self, make_id: str, steps: int, seed: int) -> None:
-        self.env = gym.make(make_id)
+    def __init__(self, make_id: str, steps: int, seed: int, **kwargs: object) -> None:
+        self.env = gym.make(make_id, **kwargs)
         rng = np.random.default_rng(seed)
         low, high = self.env.action_space.low, self.env.action_space.high
         self.actions = rng.uniform(low, high, size=(steps, *self.env.action_space.shape)).astype(np.float32)
@@ -135,7 +137,8 @@ def main(args: Args) -> dict[str, object]:
     )
     print("".join(f"{f'fps@{s}':>10}" for s in args.render_sizes))
     for family in args.families:
-        rollout = _Rollout(env_id(FULL_BODIES[family]), args.steps, args.seed)
+        kwargs = {} if args.integrator is None else {"integrator": args.integrator}
+        rollout = _Rollout(env_id(FULL_BODIES[family]), args.steps, args.seed, **kwargs)
         rollout.run(record=True)
         ant.run()
         _raw_physics(rollout)

@@ -41,7 +41,7 @@ class FamilyRules:
         max_tilt: Hopper: maximum angle (rad) between torso axis and vertical.
         max_pitch_roll: Walker/humanoid/cheetah: maximum absolute torso pitch and roll (rad).
         min_qvel_sq: Cheetah: the episode ends when the sum of squared ``qvel`` drops below this.
-        max_abs_state: Hopper: every ``qpos[2:]``/``qvel`` entry must stay below this in magnitude.
+        max_abs_state: Hopper: every ``qpos[3:]``/``qvel`` entry must stay below this in magnitude.
         timestep: Physics time step in seconds.
         integrator: MuJoCo integrator of the published model.
     """

@@ -494,7 +494,7 @@ class MorphologyEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         if r.max_tilt is not None and math.acos(max(-1.0, min(1.0, zz))) >= r.max_tilt:
             return True
         if r.max_abs_state is not None and (
-            np.abs(d.qpos[2:]).max() >= r.max_abs_state or np.abs(d.qvel).max() >= r.max_abs_state
+            np.abs(d.qpos[3:]).max() >= r.max_abs_state or np.abs(d.qvel).max() >= r.max_abs_state
         ):
             return True
         if r.max_pitch_roll is not None:

@@ -467,3 +467,15 @@ def test_doctests_of_the_morphology_modules(module):
     module = importlib.import_module(module) if isinstance(module, str) else module
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_waypoints_task_and_padded_env_pass_the_checkers():
+    import warnings
+
+    from gymnasium.utils.env_checker import check_env as gym_check_env
+    from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        gym_check_env(MorphologyEnv("humanoid_8_left_knee", task="waypoints"), skip_render_check=True)
+        sb3_check_env(PadMorphology(MorphologyEnv("cheetah_12_rightbknee"), 14), warn=False)

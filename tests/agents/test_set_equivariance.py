@@ -1,0 +1,214 @@
+"""SET actor and critic: O_g(3) invariance of actions and Q values, equivariance of torque vectors, padding
+isolation, limb permutations, ablations that must break the symmetry, and a closed-loop rotated rollout."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from equiworld.agents import SETConfig, SubequivariantTransformerActor, SubequivariantTransformerCritic
+from equiworld.envs.morphology import SUITES, MorphologyEnv, PadMorphology, get_morphology
+from equiworld.envs.morphology.env import rotate_state_about_gravity, rotation_about_gravity
+from equiworld.equivariant import (
+    GravityRotations,
+    assert_equivariant,
+    equivariance_error,
+    permute_tokens,
+    rotate_vectors,
+)
+
+GROUP = GravityRotations(reflections=True)
+TINY = {"width": 16, "vector_channels": 4, "num_layers": 2, "num_heads": 2, "hidden": 16}
+ALL_MORPHOLOGIES = sorted({m for s in SUITES.values() for m in s.all})
+MAX_LIMBS = {m: max(get_morphology(n).n_limbs for n in s.all) for s in SUITES.values() for m in s.all}
+
+
+def _reinit(module: torch.nn.Module, seed: int, scale: float = 0.3) -> None:
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in module.parameters():
+            p.copy_(torch.randn(p.shape, generator=gen, dtype=p.dtype) * scale)
+
+
+def _observations(morphology: str, padded: bool, steps: int = 3, batch: int = 2) -> dict[str, torch.Tensor]:
+    """A float64 batch of observations after a few random steps (so velocities are non-zero)."""
+    env = MorphologyEnv(morphology)
+    n_actions = env.action_space.shape[0]
+    if padded:
+        env = PadMorphology(env, MAX_LIMBS[morphology] + 1)  # at least one padded limb
+    rng = np.random.default_rng(0)
+    obs_list = []
+    for b in range(batch):
+        obs, _ = env.reset(seed=b)
+        for _ in range(steps):
+            action = np.zeros(env.action_space.shape)
+            action[:n_actions] = rng.uniform(-1, 1, n_actions)
+            obs, *_ = env.step(action)
+        obs_list.append(obs)
+    return {k: torch.as_tensor(np.stack([o[k] for o in obs_list])) for k in obs_list[0]}
+
+
+def _rotate_obs(R: torch.Tensor, obs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {**obs, "vectors": rotate_vectors(obs["vectors"], R)}
+
+
+def _actor_out(R: torch.Tensor, out: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {**out, "torque": rotate_vectors(out["torque"], R)}
+
+
+def _models(fixed=("gravity", "target_direction"), seed: int = 0):
+    config = SETConfig(**TINY, fixed_vectors=fixed)
+    actor = SubequivariantTransformerActor(config).double()
+    critic = SubequivariantTransformerCritic(config).double()
+    _reinit(actor, seed)
+    _reinit(critic, seed + 100)
+    return actor, critic
+
+
+@pytest.mark.parametrize("padded", [False, True], ids=["unpadded", "padded"])
+@pytest.mark.parametrize("morphology", ALL_MORPHOLOGIES)
+def test_actor_and_critic_are_subequivariant(morphology, padded):
+    """Every morphology of every suite, unpadded (train mode) and padded (eval mode), random re-initialization."""
+    obs = _observations(morphology, padded)
+    actor, critic = _models(seed=int(padded))
+    actor.train(not padded)
+    critic.train(not padded)
+    report = assert_equivariant(
+        actor.limb_outputs, obs, _rotate_obs, _actor_out, GROUP.sample, atol=1e-9, n_elements=4
+    )
+    assert report.scale > 1e-3
+    actions = torch.rand(obs["vectors"].shape[0], 3 * (obs["vectors"].shape[1] - 1), dtype=torch.float64)
+    report = assert_equivariant(
+        lambda o: critic(o, actions), obs, _rotate_obs, lambda R, y: y, GROUP.sample, atol=1e-9, n_elements=4
+    )
+    assert report.scale > 1e-3
+
+
+@pytest.mark.parametrize("morphology", ["hopper_3_shin", "walker_5_foot", "humanoid_7_left_arm"])
+def test_padded_limbs_do_not_change_real_limbs(morphology):
+    actor, critic = _models()
+    plain = _observations(morphology, padded=False)
+    padded = _observations(morphology, padded=True)
+    n, m = plain["vectors"].shape[1], padded["vectors"].shape[1]
+    assert m > n
+    # garbage in the padded slots must not matter
+    gen = torch.Generator().manual_seed(0)
+    for key in ("vectors", "scalars", "traversal"):
+        padded[key][:, n:] = torch.randn(padded[key][:, n:].shape, generator=gen, dtype=torch.float64)
+    for key in ("graph_distance", "ppr", "laplacian"):
+        padded[key][:, n:, :] = torch.rand(padded[key][:, n:, :].shape, generator=gen, dtype=torch.float64)
+        padded[key][:, :n, n:] = torch.rand(padded[key][:, :n, n:].shape, generator=gen, dtype=torch.float64)
+    out_plain, out_padded = actor.limb_outputs(plain), actor.limb_outputs(padded)
+    torch.testing.assert_close(out_padded["torque"][:, :n], out_plain["torque"], atol=1e-12, rtol=0)
+    torch.testing.assert_close(out_padded["actions"][:, :n], out_plain["actions"], atol=1e-12, rtol=0)
+    assert out_padded["actions"][:, n:].abs().max() == 0
+    a_plain = actor(plain)
+    a_padded = torch.zeros(a_plain.shape[0], 3 * (m - 1), dtype=torch.float64)
+    a_padded[:, : a_plain.shape[1]] = a_plain
+    a_padded[:, a_plain.shape[1] :] = 0.7  # actions of padded limbs are ignored too
+    torch.testing.assert_close(critic(padded, a_padded), critic(plain, a_plain), atol=1e-12, rtol=0)
+
+
+@pytest.mark.parametrize("morphology", ["walker_7_full", "cheetah_14_full"])
+def test_limb_permutations_permute_per_limb_outputs(morphology):
+    """Tokens carry no order except through the traversal scalars and structural encodings: permuting the
+    non-torso limbs (and those encodings with them) permutes torques and per-limb actions and Q values."""
+    actor, critic = _models()
+    obs = _observations(morphology, padded=False)
+    n = obs["vectors"].shape[1]
+    gen = torch.Generator().manual_seed(3)
+    perm = torch.cat([torch.zeros(1, dtype=torch.long), 1 + torch.randperm(n - 1, generator=gen)])
+    permuted = {}
+    for key, value in obs.items():
+        value = permute_tokens(value, perm, 1)
+        if key in ("graph_distance", "ppr", "laplacian"):
+            value = permute_tokens(value, perm, 2)
+        permuted[key] = value
+    out, out_p = actor.limb_outputs(obs), actor.limb_outputs(permuted)
+    for key in ("torque", "actions"):
+        torch.testing.assert_close(out_p[key], permute_tokens(out[key], perm, 1), atol=1e-12, rtol=0)
+    actions = torch.rand(2, 3 * (n - 1), dtype=torch.float64)
+    actions_p = permute_tokens(
+        torch.cat([torch.zeros(2, 3, dtype=torch.float64), actions], 1).reshape(2, n, 3), perm, 1
+    )
+    actions_p = actions_p[:, 1:].flatten(1)
+    torch.testing.assert_close(
+        critic.limb_values(permuted, actions_p), permute_tokens(critic.limb_values(obs, actions), perm, 1)
+    )
+
+
+def test_transformer_ablation_breaks_the_symmetry():
+    obs = _observations("walker_7_full", padded=False)
+    actor = SubequivariantTransformerActor(SETConfig(**TINY, fixed_vectors=(), symmetric=False)).double()
+    _reinit(actor, 0)
+    report = equivariance_error(actor, obs, _rotate_obs, lambda R, y: y, GROUP.sample)
+    assert report.max_error > 1e-3, report
+
+
+def _general_rotation(gen: torch.Generator) -> torch.Tensor:
+    q, r = torch.linalg.qr(torch.randn(3, 3, generator=gen, dtype=torch.float64))
+    return q * torch.sign(torch.diagonal(r))
+
+
+def test_set_with_rotated_gravity_breaks_the_symmetry_and_joint_o3_holds():
+    """SET is O(3)-equivariant only when gravity turns with the world: rotating every vector but gravity by a
+    general rotation (equivalently, giving SET a rotated gravity vector) changes the actions."""
+    obs = _observations("hopper_5_full", padded=False)
+    actor, _ = _models()
+
+    def rotate_all_but_gravity(R, o):
+        vectors = rotate_vectors(o["vectors"], R).clone()
+        vectors[:, :, 1] = o["vectors"][:, :, 1]
+        return {**o, "vectors": vectors}
+
+    broken = equivariance_error(
+        actor.limb_outputs, obs, rotate_all_but_gravity, _actor_out, _general_rotation
+    )
+    assert broken.max_error > 1e-3, broken
+    assert_equivariant(actor.limb_outputs, obs, _rotate_obs, _actor_out, _general_rotation, atol=1e-9)
+    # without gravity among its vectors, SET no longer sees the difference (the set_no_g ablation)
+    no_g, _ = _models(fixed=("target_direction",))
+    assert_equivariant(
+        no_g.limb_outputs, obs, rotate_all_but_gravity, _actor_out, _general_rotation, atol=1e-9
+    )
+
+
+@pytest.mark.parametrize(("morphology", "padded"), [("hopper_5_full", False), ("walker_5_foot", True)])
+def test_closed_loop_rollouts_rotate_with_the_world(morphology, padded):
+    """An untrained float64 SET policy, rolled out from a state and from that state rotated about gravity,
+    produces rotated trajectories (every observation vector within 1e-6, same rewards and episode end)."""
+    actor, _ = _models(seed=5)
+    actor.eval()
+    envs = [MorphologyEnv(morphology), MorphologyEnv(morphology)]
+    obs_a, _ = envs[0].reset(seed=0)
+    envs[1].reset(seed=0)
+    angle = 2.1
+    R = rotation_about_gravity(angle)
+    qpos, qvel = rotate_state_about_gravity(envs[0].data.qpos, envs[0].data.qvel, angle)
+    envs[1].set_state(qpos, qvel, target=R[:2, :2] @ envs[0].target)
+    obs_b = envs[1]._get_obs()
+    if padded:
+        wrapped = [PadMorphology(e, 7) for e in envs]
+        obs_a, obs_b = wrapped[0]._pad(obs_a), wrapped[1]._pad(obs_b)
+    else:
+        wrapped = envs
+
+    def act(obs):
+        with torch.no_grad():
+            return actor({k: torch.as_tensor(v)[None] for k, v in obs.items()})[0].numpy()
+
+    worst, steps, mean_action = 0.0, 0, 0.0
+    for steps in range(1, 101):  # noqa: B007
+        worst = max(worst, float(np.abs(obs_b["vectors"] - obs_a["vectors"] @ R.T).max()))
+        np.testing.assert_allclose(obs_b["scalars"], obs_a["scalars"], atol=1e-6, rtol=0)
+        action_a, action_b = act(obs_a), act(obs_b)
+        mean_action = max(mean_action, float(np.abs(action_a).mean()))
+        obs_a, r_a, term_a, trunc_a, _ = wrapped[0].step(action_a)
+        obs_b, r_b, term_b, trunc_b, _ = wrapped[1].step(action_b)
+        assert (term_a, trunc_a) == (term_b, trunc_b)
+        assert abs(r_a - r_b) < 1e-6
+        if term_a or trunc_a:
+            break
+    assert worst <= 1e-6, worst
+    assert steps >= 50 and mean_action > 1e-3  # a real rollout with a policy that acts

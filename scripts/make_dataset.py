@@ -57,7 +57,8 @@ class Args:
     workers: int = 1
     """Worker processes."""
     shards: tuple[int, ...] = ()
-    """Only these shard indices (default: all), e.g. to split the work over machines."""
+    """Only these shard indices (default: all), e.g. to split the work over machines; a final run without
+    --shards over the collected files checks them and completes the manifest."""
 
 
 def main(args: Args) -> Path:

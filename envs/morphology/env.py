@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 import gymnasium as gym
 import mujoco
@@ -47,6 +47,23 @@ def scalar_slots() -> tuple[str, ...]:
 
 
 _MAX_LINEAR_SPEED = 10.0
+# w x r = w[:, (1, 2, 0)] * r[:, (2, 0, 1)] - w[:, (2, 0, 1)] * r[:, (1, 2, 0)], as one gather and one product
+_CROSS_W = np.array([1, 2, 0, 2, 0, 1])
+_CROSS_R = np.array([2, 0, 1, 1, 2, 0])
+
+
+class _Views(NamedTuple):
+    qpos: np.ndarray
+    qvel: np.ndarray
+    ctrl: np.ndarray
+    torso_xy: np.ndarray
+    torso_xmat: np.ndarray
+    xpos: np.ndarray
+    limb_xpos: np.ndarray
+    limb_cvel: np.ndarray
+    root_com: np.ndarray
+    hinge_axes: np.ndarray
+    hinge_angles: np.ndarray
 
 
 def _yaw_quat(yaw: float) -> np.ndarray:
@@ -232,6 +249,7 @@ class MorphologyEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
             offscreen_size=(max(width, 640), max(height, 480)),
         )
         self.data = mujoco.MjData(self.model)
+        self._bind_views()
         self.friction_cone = friction_cone
         self.frame_skip = int(frame_skip)
         self.dt = self.model.opt.timestep * self.frame_skip
@@ -283,6 +301,13 @@ class MorphologyEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
             static[i, 12 + LIMB_TYPES.index(limb.limb_type)] = 1.0
         self._static_scalars = static
         self.graph = structural_encodings(plan.parents)
+        self._graph_flat = np.concatenate([value.ravel() for value in self.graph.values()])
+        self._graph_layout, offset = {}, 0
+        for key, value in self.graph.items():
+            self._graph_layout[key] = (offset, offset + value.size, value.shape)
+            offset += value.size
+        self._vector_template = np.zeros((n, len(VECTOR_SLOTS), 3))
+        self._vector_template[:, 1] = GRAVITY
         self.observation_structure = {
             "vectors": VECTOR_SLOTS,
             "scalars": scalar_slots(),
@@ -406,15 +431,16 @@ class MorphologyEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         action = self._check_action(action)
         clipped = np.clip(action, -1.0, 1.0)
         n_clipped = int(np.count_nonzero(clipped != action))
-        data = self.data
-        hx, hy = float(data.xmat[1, 0]), float(data.xmat[1, 3])  # torso x axis projected on the floor
+        model, data, v = self.model, self.data, self._views
+        torso_mat = v.torso_xmat.tolist()
+        hx, hy = torso_mat[0], torso_mat[3]  # torso x axis projected on the floor
         norm = math.hypot(hx, hy)
         if norm > 0:
             hx, hy = hx / norm, hy / norm
-        x0, y0 = float(data.qpos[0]), float(data.qpos[1])
+        x0, y0 = v.torso_xy.tolist()
 
-        data.ctrl[:] = clipped
-        mujoco.mj_step(self.model, data, nstep=self.frame_skip)
+        v.ctrl[:] = clipped
+        mujoco.mj_step(model, data, nstep=self.frame_skip)
 
         if self._became_unstable():
             obs = {k: v.copy() for k, v in self._last_obs.items()}
@@ -423,13 +449,14 @@ class MorphologyEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
             return obs, 0.0, False, True, info
 
         # positions, orientations and velocities at the end of the step (mj_step leaves them one substep old)
-        mujoco.mj_kinematics(self.model, data)
-        mujoco.mj_comPos(self.model, data)
-        mujoco.mj_comVel(self.model, data)
+        mujoco.mj_kinematics(model, data)
+        mujoco.mj_comPos(model, data)
+        mujoco.mj_comVel(model, data)
 
-        x1, y1 = float(data.qpos[0]), float(data.qpos[1])
-        bx, by = self.target[0] - x0, self.target[1] - y0
-        ax, ay = self.target[0] - x1, self.target[1] - y1
+        x1, y1 = v.torso_xy.tolist()
+        target_x, target_y = self.target.tolist()
+        bx, by = target_x - x0, target_y - y0
+        ax, ay = target_x - x1, target_y - y1
         dist_before, dist_after = math.hypot(bx, by), math.hypot(ax, ay)
         dx, dy = x1 - x0, y1 - y0
         # dist_before - dist_after without cancellation (the target may be 10 km away)
@@ -466,15 +493,15 @@ class MorphologyEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
                 f"{self.morphology.name}: expected an action of shape {expected} (3 torques for each of the "
                 f"{self.n_limbs - 1} non-torso limbs), got shape {action.shape}"
             )
-        if not math.isfinite(action.sum()) and not np.isfinite(action).all():
+        if not math.isfinite(float(action @ action)) and not np.isfinite(action).all():
             bad = np.flatnonzero(~np.isfinite(action)).tolist()
             raise ValueError(f"{self.morphology.name}: action has non-finite entries at indices {bad}")
         return action
 
     def _became_unstable(self) -> bool:
         # compile_model disables MuJoCo's auto-reset, so a blow-up stays visible as a non-finite state
-        d = self.data
-        return not (math.isfinite(d.qpos.sum()) and math.isfinite(d.qvel.sum()))
+        v = self._views
+        return not math.isfinite(float(v.qpos @ v.qpos) + float(v.qvel @ v.qvel))
 
     def _redraw_target(self, torso_xy: np.ndarray) -> None:
         # the new angle is drawn relative to the old direction, which keeps the task rotation-equivariant
@@ -488,63 +515,78 @@ class MorphologyEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         self.targets_reached += 1
 
     def _has_fallen(self) -> bool:
-        d, r = self.data, self.rules
-        height = float(d.qpos[2])
-        zz = float(d.xmat[1, 8])
+        v, r = self._views, self.rules
+        mat = v.torso_xmat.tolist()
+        height = float(v.qpos[2])
+        zz = mat[8]
         if r.max_tilt is not None and math.acos(max(-1.0, min(1.0, zz))) >= r.max_tilt:
             return True
         if r.max_abs_state is not None and (
-            np.abs(d.qpos[3:]).max() >= r.max_abs_state or np.abs(d.qvel).max() >= r.max_abs_state
+            np.abs(v.qpos[3:]).max() >= r.max_abs_state or np.abs(v.qvel).max() >= r.max_abs_state
         ):
             return True
         if r.max_pitch_roll is not None:
-            mat = d.xmat[1]
             pitch = math.atan2(-mat[6], math.hypot(mat[7], mat[8]))
             roll = math.atan2(mat[7], mat[8])
             if abs(pitch) >= r.max_pitch_roll or abs(roll) >= r.max_pitch_roll:
                 return True
         if self._front_thighs:
-            height = min([height, *(float(d.xpos[i, 2]) for i in self._front_thighs)])
+            height = min([height, *(float(v.xpos[i, 2]) for i in self._front_thighs)])
         low, high = self._torso_height_band
         if (low is not None and height <= low) or (high is not None and height >= high):
             return True
-        return r.min_qvel_sq is not None and float(np.dot(d.qvel, d.qvel)) <= r.min_qvel_sq
+        return r.min_qvel_sq is not None and float(np.dot(v.qvel, v.qvel)) <= r.min_qvel_sq
 
     def _get_obs(self) -> dict[str, np.ndarray]:
-        d, n = self.data, self.n_limbs
-        xpos = d.xpos[1:]
-        torso = xpos[0]
-        vectors = np.empty((n, len(VECTOR_SLOTS), 3))
-        np.subtract(xpos, torso, out=vectors[:, 0])
-        vectors[:, 1] = GRAVITY
-        tx, ty = self.target[0] - torso[0], self.target[1] - torso[1]
+        v = self._views
+        xpos, cvel = v.limb_xpos, v.limb_cvel
+        torso_x, torso_y, _ = xpos[0].tolist()
+        vectors = self._vector_template.copy()  # gravity filled in, torso hinge axes zero
+        np.subtract(xpos, xpos[0], out=vectors[:, 0])
+        target_x, target_y = self.target.tolist()
+        tx, ty = target_x - torso_x, target_y - torso_y
         dist = math.hypot(tx, ty)
-        vectors[:, 2] = (tx / dist, ty / dist, 0.0) if dist > 0 else 0.0
-        cvel = d.cvel[1:]
-        ang = cvel[:, 0:3]
+        if dist > 0:
+            vectors[:, 2, 0] = tx / dist
+            vectors[:, 2, 1] = ty / dist
+        vectors[:, 4] = cvel[:, 0:3]
         # velocity of each limb frame's origin: com-based linear velocity + angular velocity x offset
-        r = xpos - d.subtree_com[1]
+        products = cvel[:, _CROSS_W] * (xpos - v.root_com)[:, _CROSS_R]
         lin = vectors[:, 3]
-        lin[:, 0] = ang[:, 1] * r[:, 2] - ang[:, 2] * r[:, 1]
-        lin[:, 1] = ang[:, 2] * r[:, 0] - ang[:, 0] * r[:, 2]
-        lin[:, 2] = ang[:, 0] * r[:, 1] - ang[:, 1] * r[:, 0]
+        np.subtract(products[:, :3], products[:, 3:], out=lin)
         lin += cvel[:, 3:6]
-        speed_sq = (lin * lin).sum(axis=1)
+        speed_sq = np.einsum("ij,ij->i", lin, lin)
         if speed_sq.max() > _MAX_LINEAR_SPEED**2:  # clip the norm, not the components: stays equivariant
             lin *= np.minimum(1.0, _MAX_LINEAR_SPEED / np.sqrt(speed_sq))[:, None]
-        vectors[:, 4] = ang
-        vectors[0, 5:8] = 0.0
-        vectors[1:, 5:8] = d.xaxis[1:].reshape(n - 1, 3, 3)
+        vectors[1:, 5:8] = v.hinge_axes
 
         scalars = self._static_scalars.copy()
-        angles = d.qpos[7:].reshape(n - 1, 3)
+        angles = v.hinge_angles
         scalars[1:, 0:3] = angles
         scalars[1:, 3:6] = (angles - self._range_low) / self._range_span
         scalars[:, 18] = xpos[:, 2]
+        graph = self._graph_flat.copy()  # one fresh buffer per step; the keys are views into it
         obs = {"vectors": vectors, "scalars": scalars}
-        for key, value in self.graph.items():
-            obs[key] = value.copy()
+        for key, (start, stop, shape) in self._graph_layout.items():
+            obs[key] = graph[start:stop].reshape(shape)
         return obs
+
+    def _bind_views(self) -> None:
+        """Cache numpy views of the MjData arrays used every step (attribute access costs ~1 us each)."""
+        d, n = self.data, self.model.nbody - 1
+        self._views = _Views(
+            qpos=d.qpos,
+            qvel=d.qvel,
+            ctrl=d.ctrl,
+            torso_xy=d.qpos[0:2],
+            torso_xmat=d.xmat[1],
+            xpos=d.xpos,
+            limb_xpos=d.xpos[1:],
+            limb_cvel=d.cvel[1:],
+            root_com=d.subtree_com[1],
+            hinge_axes=d.xaxis[1:].reshape(n - 1, 3, 3),
+            hinge_angles=d.qpos[7:].reshape(n - 1, 3),
+        )
 
     # --- rendering -----------------------------------------------------------------------------------
 
@@ -585,4 +627,9 @@ class MorphologyEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state["_renderer"] = None
+        del state["_views"]
         return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._bind_views()

@@ -50,6 +50,9 @@ class Args:
     """Block World: random wall/floor/block textures and some balls."""
     static: bool = False
     """Static objects (MNIST World: velocity_range=0; Block World: static blocks)."""
+    ground_truth: bool = False
+    """Also store the ground truth of every frame (MNIST World: full world frames, window and digit positions;
+    Block World: agent pose, block positions and velocities), for evaluation and probing."""
     seed: int = 0
     """Base seed; shard i is a function of (seed, split, i)."""
     out: Path | None = None
@@ -82,6 +85,7 @@ def main(args: Args) -> Path:
         context_length=args.context_length,
         sequences_per_shard=args.sequences_per_shard,
         env_kwargs=env_kwargs,
+        ground_truth=args.ground_truth or None,
     )
     out = args.out or Path("data") / f"{args.world}_{args.preset}" / args.split
     total = len(args.shards) if args.shards else num_shards(spec)

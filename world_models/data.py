@@ -21,7 +21,13 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from equiworld.envs.video.datasets import ShardError, load_manifest, read_shard, shard_name
+from equiworld.envs.video.datasets import (
+    TIME_INDEXED_GROUND_TRUTH,
+    ShardError,
+    load_manifest,
+    read_shard,
+    shard_name,
+)
 
 __all__ = ["ShardError", "VideoShardDataset"]
 
@@ -53,6 +59,9 @@ class VideoShardDataset(Dataset):
         start: the fixed start frame when ``random_start`` is False.
         verify: check every shard's SHA-256 against the manifest when opening (slow for big datasets).
             Sizes and zip structure are always checked.
+        ground_truth: also return a third element, a dict of the clip's ground-truth tensors (datasets made
+            with ``--ground-truth``; see ``equiworld.envs.video.datasets``): time-indexed arrays are cut to
+            the clip (T first), the others (e.g. ``digit_velocities``, ``block_counts``) are per sequence.
 
     Raises:
         ShardError: missing manifest, missing/truncated/corrupted shard (the message names the file), or
@@ -68,6 +77,7 @@ class VideoShardDataset(Dataset):
         seed: int = 0,
         start: int = 0,
         verify: bool = False,
+        ground_truth: bool = False,
     ) -> None:
         if context < 1 or predict < 0:
             raise ValueError(f"need context >= 1 and predict >= 0, got context={context}, predict={predict}")
@@ -78,6 +88,11 @@ class VideoShardDataset(Dataset):
         self.clip_length = self.context + self.predict
         self.random_start, self.seed, self.start = bool(random_start), int(seed), int(start)
         self.epoch = 0
+        self.ground_truth = bool(ground_truth)
+        if self.ground_truth and not self.spec.get("ground_truth", False):
+            raise ShardError(
+                f"dataset {str(self.root)!r} was made without ground truth; re-create it with --ground-truth"
+            )
         self.sequence_length = int(self.spec["sequence_length"])
         if self.start + self.clip_length > self.sequence_length:
             raise ShardError(
@@ -124,7 +139,7 @@ class VideoShardDataset(Dataset):
         rng = np.random.default_rng((self.seed, self.epoch, index))
         return int(rng.integers(0, self.sequence_length - self.clip_length + 1))
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, ...]:
         if not -len(self) <= index < len(self):
             raise IndexError(f"index {index} out of range for {len(self)} sequences")
         index %= len(self)
@@ -136,7 +151,17 @@ class VideoShardDataset(Dataset):
         actions = np.asarray(arrays["actions"][row, clip])
         if self.spec["world"] == "block":
             actions = np.eye(NUM_BLOCK_WORLD_ACTIONS, dtype=np.float32)[actions[:, 0].astype(np.int64)]
-        return frames, torch.from_numpy(np.array(actions, dtype=np.float32))
+        actions = torch.from_numpy(np.array(actions, dtype=np.float32))
+        if not self.ground_truth:
+            return frames, actions
+        truth = {
+            key: torch.from_numpy(
+                np.array(value[row, clip] if key in TIME_INDEXED_GROUND_TRUTH else value[row])
+            )
+            for key, value in arrays.items()
+            if key not in ("frames", "actions")
+        }
+        return frames, actions, truth
 
     def _shard(self, shard: int) -> dict[str, np.ndarray]:
         if shard not in self._open:

@@ -12,6 +12,12 @@ Shard format: an uncompressed ``.npz`` (zip, fixed timestamps) holding
   frame ``t - 1`` to frame ``t``; ``actions[:, 0]`` is the "no action" (MNIST World (0, 0), Block World
   no-op). MNIST World: int16 (dx, dy) window displacements, A=2. Block World: int8 action index, A=1.
 
+With ``ground_truth=True`` a shard also holds, for MNIST World, ``world_frames`` uint8 (N, T, W, W),
+``window_positions`` int16 (N, T, 2), ``digit_positions`` int16 (N, T, D, 2) and ``digit_velocities`` int8
+(N, D, 2); for Block World, ``agent_positions`` int8 (N, T, 2), ``agent_headings`` int8 (N, T),
+``block_positions`` and ``block_velocities`` int8 (N, T, B, 2) (B = the most blocks; unused slots have
+position -1) and ``block_counts`` int8 (N,). Positions are (x, y) as in the envs' ``info``.
+
 ``read_shard`` memory-maps the arrays (they are stored uncompressed), so readers can sample clips without
 loading whole shards. The torch reader is ``equiworld.world_models.data.VideoShardDataset``.
 """
@@ -35,6 +41,7 @@ import numpy as np
 __all__ = [
     "MANIFEST_NAME",
     "PRESETS",
+    "TIME_INDEXED_GROUND_TRUTH",
     "DatasetSpec",
     "ShardError",
     "generate_dataset",
@@ -48,6 +55,16 @@ __all__ = [
 ]
 
 MANIFEST_NAME = "manifest.json"
+# Ground-truth arrays with a time axis (axis 1), which clips slice like the frames.
+TIME_INDEXED_GROUND_TRUTH = (
+    "world_frames",
+    "window_positions",
+    "digit_positions",
+    "agent_positions",
+    "agent_headings",
+    "block_positions",
+    "block_velocities",
+)
 FORMAT = "equiworld-video-shards"
 FORMAT_VERSION = 1
 WORLDS = ("mnist", "block")
@@ -101,6 +118,8 @@ class DatasetSpec:
         sequences_per_shard: sequences per shard file (the last shard may hold fewer).
         seed: base seed; shard ``i`` uses ``SeedSequence([seed, split code, i])``.
         env_kwargs: keyword arguments of the environment class (e.g. ``image_size``, ``velocity_range``).
+        ground_truth: also store the ground truth of every frame (see ``GROUND_TRUTH``), for evaluation
+            and probing.
     """
 
     world: str
@@ -111,6 +130,7 @@ class DatasetSpec:
     sequences_per_shard: int = 1000
     seed: int = 0
     env_kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
+    ground_truth: bool = False
 
     def __post_init__(self) -> None:
         if self.world not in WORLDS:
@@ -195,18 +215,60 @@ def generate_shard(spec: DatasetSpec, index: int) -> dict[str, np.ndarray]:
     else:
         actions = np.full((count, length, 1), WanderingPolicy.NOOP, np.int8)
         policy = WanderingPolicy.for_env(env)
+    truth = _allocate_ground_truth(spec, env, count) if spec.ground_truth else {}
     try:
         for sequence in range(count):
             env_seed, policy_seed = rng.integers(0, 2**63 - 1, 2)
             frames[sequence, 0], info = env.reset(seed=int(env_seed))
+            _record_ground_truth(truth, env, info, sequence, 0)
             policy.reset(info, np.random.default_rng(int(policy_seed)))
             for t in range(1, length):
                 action = policy(info)
                 frames[sequence, t], _, _, _, info = env.step(action)
                 actions[sequence, t] = action
+                _record_ground_truth(truth, env, info, sequence, t)
     finally:
         env.close()
-    return {"frames": frames, "actions": actions}
+    return {"frames": frames, "actions": actions, **truth}
+
+
+def _allocate_ground_truth(spec: DatasetSpec, env: Any, count: int) -> dict[str, np.ndarray]:
+    length = spec.sequence_length
+    if spec.world == "mnist":
+        size, digits = env.world_size, env.num_digits
+        return {
+            "world_frames": np.zeros((count, length, size, size), np.uint8),
+            "window_positions": np.zeros((count, length, 2), np.int16),
+            "digit_positions": np.zeros((count, length, digits, 2), np.int16),
+            "digit_velocities": np.zeros((count, digits, 2), np.int8),
+        }
+    slots = env.num_blocks[1]
+    return {
+        "agent_positions": np.zeros((count, length, 2), np.int8),
+        "agent_headings": np.zeros((count, length), np.int8),
+        "block_positions": np.full((count, length, slots, 2), -1, np.int8),
+        "block_velocities": np.zeros((count, length, slots, 2), np.int8),
+        "block_counts": np.zeros(count, np.int8),
+    }
+
+
+def _record_ground_truth(
+    truth: dict[str, np.ndarray], env: Any, info: dict[str, Any], sequence: int, t: int
+) -> None:
+    if not truth:
+        return
+    if "world_frames" in truth:
+        truth["world_frames"][sequence, t] = env.world_frame()
+        truth["window_positions"][sequence, t] = info["window_position"]
+        truth["digit_positions"][sequence, t] = info["digit_positions"]
+        truth["digit_velocities"][sequence] = info["digit_velocities"]
+        return
+    blocks = len(info["block_positions"])
+    truth["agent_positions"][sequence, t] = info["agent_position"]
+    truth["agent_headings"][sequence, t] = info["agent_heading"]
+    truth["block_positions"][sequence, t, :blocks] = info["block_positions"]
+    truth["block_velocities"][sequence, t, :blocks] = info["block_velocities"]
+    truth["block_counts"][sequence] = blocks
 
 
 def write_shard(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> dict[str, Any]:

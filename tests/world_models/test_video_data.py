@@ -92,3 +92,54 @@ def test_block_world_clips_have_one_hot_actions(tmp_path):
     torch.testing.assert_close(actions.sum(1), torch.ones(5))
     no_op = torch.tensor([0.0, 0.0, 0.0, 1.0])  # the first "action" of a sequence
     torch.testing.assert_close(actions[0], no_op)
+
+
+def test_ground_truth_clips_match_the_frames(tmp_path, mnist_root):
+    from equiworld.envs.video.mnist_world import crop_torus
+
+    spec = preset_spec(
+        "mnist",
+        "small",
+        "validation",
+        num_sequences=2,
+        sequence_length=9,
+        context_length=4,
+        sequences_per_shard=2,
+        ground_truth=True,
+    )
+    list(generate_dataset(spec, tmp_path / "mnist"))
+    data = VideoShardDataset(tmp_path / "mnist", context=4, predict=3, seed=2, ground_truth=True)
+    frames, actions, truth = data[1]
+    assert truth["world_frames"].shape == (7, 50, 50) and truth["window_positions"].shape == (7, 2)
+    assert truth["digit_positions"].shape == (7, 5, 2) and truth["digit_velocities"].shape == (5, 2)
+    for t in range(7):
+        window = crop_torus(truth["world_frames"][t].numpy(), truth["window_positions"][t].numpy(), 32)
+        torch.testing.assert_close(frames[t, 0], torch.from_numpy(window).float() / 255)
+    positions = truth["window_positions"].long()
+    moves = torch.remainder(positions[1:] - positions[:-1], 50)
+    torch.testing.assert_close(moves, torch.remainder(actions[1:].long(), 50))
+    with pytest.raises(ShardError, match="ground-truth"):
+        VideoShardDataset(mnist_root, context=4, predict=2, ground_truth=True)
+
+    block = preset_spec(
+        "block",
+        "small",
+        "train",
+        num_sequences=1,
+        sequence_length=5,
+        sequences_per_shard=1,
+        env_kwargs={"image_size": 16},
+        ground_truth=True,
+    )
+    list(generate_dataset(block, tmp_path / "block"))
+    _, _, truth = VideoShardDataset(tmp_path / "block", context=3, predict=2, ground_truth=True)[0]
+    count = int(truth["block_counts"])
+    assert (
+        6 <= count <= 10
+        and truth["agent_positions"].shape == (5, 2)
+        and truth["agent_headings"].shape == (5,)
+    )
+    assert truth["block_positions"].shape == (5, 10, 2)
+    assert bool((truth["block_positions"][:, :count] >= 0).all()) and bool(
+        (truth["block_positions"][:, count:] == -1).all()
+    )

@@ -1,0 +1,320 @@
+"""Rollouts of trained policies on morphologies: returns over a grid of start headings and target directions,
+videos, and a stable-baselines3 callback that evaluates during training and records metrics."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.callbacks import BaseCallback
+
+from .training import make_morphology_env
+
+__all__ = [
+    "EpisodeResult",
+    "EvaluationCallback",
+    "MorphologyEvaluation",
+    "ProgressCallback",
+    "evaluate_morphology",
+    "evaluation_summary",
+    "format_table",
+    "heading_grid",
+    "model_limbs",
+    "rollout",
+]
+
+
+@dataclass
+class EpisodeResult:
+    """One episode.
+
+    Attributes:
+        episode_return: sum of rewards.
+        length: number of steps.
+        yaw: start heading (rad).
+        target_direction: target angle (rad).
+        frames: rendered RGB frames (empty unless requested).
+    """
+
+    episode_return: float
+    length: int
+    yaw: float
+    target_direction: float
+    frames: list[np.ndarray] = field(default_factory=list, repr=False)
+
+
+@dataclass
+class MorphologyEvaluation:
+    """Returns and lengths of one morphology over an evaluation grid.
+
+    Attributes:
+        morphology: morphology name.
+        zero_shot: whether it was held out from training.
+        returns: one return per episode.
+        lengths: one length per episode.
+    """
+
+    morphology: str
+    zero_shot: bool
+    returns: list[float]
+    lengths: list[int]
+
+    def summary(self) -> dict[str, Any]:
+        """Mean and std of return and length, and the episode count."""
+        r, n = np.asarray(self.returns), np.asarray(self.lengths)
+        return {
+            "morphology": self.morphology,
+            "zero_shot": self.zero_shot,
+            "episodes": len(r),
+            "return_mean": float(r.mean()),
+            "return_std": float(r.std()),
+            "length_mean": float(n.mean()),
+            "length_std": float(n.std()),
+        }
+
+
+def heading_grid(n_headings: int, n_targets: int) -> list[tuple[float, float]]:
+    """``n_headings x n_targets`` pairs (start yaw, target angle), evenly spaced over the circle."""
+    yaws = [2 * math.pi * i / n_headings - math.pi for i in range(n_headings)]
+    targets = [2 * math.pi * j / n_targets - math.pi + math.pi / max(n_targets, 1) for j in range(n_targets)]
+    return [(y, t) for y in yaws for t in targets]
+
+
+def model_limbs(model: BaseAlgorithm) -> int:
+    """The limb count of the model's observation space (the padded count for suite models)."""
+    return int(model.observation_space["vectors"].shape[0])
+
+
+def rollout(
+    model: BaseAlgorithm,
+    env: gym.Env,
+    yaw: float,
+    target_direction: float,
+    seed: int = 0,
+    max_steps: int = 1000,
+    render: bool = False,
+) -> EpisodeResult:
+    """Run one deterministic episode of ``model`` from a given start heading and target direction.
+
+    Args:
+        model: a trained SB3 model.
+        env: a (possibly padded) morphology env; ``render_mode="rgb_array"`` if ``render``.
+        yaw: start heading (rad).
+        target_direction: target angle (rad).
+        seed: reset seed (start noise).
+        max_steps: step cap (the env's time limit also applies).
+        render: collect RGB frames.
+    """
+    obs, _ = env.reset(seed=seed, options={"yaw": yaw, "target_direction": target_direction})
+    frames = [env.render()] if render else []
+    total, steps = 0.0, 0
+    for steps in range(1, max_steps + 1):  # noqa: B007
+        action, _ = model.predict(obs, deterministic=True)
+        obs, reward, terminated, truncated, _ = env.step(action)
+        total += float(reward)
+        if render:
+            frames.append(env.render())
+        if terminated or truncated:
+            break
+    return EpisodeResult(total, steps, yaw, target_direction, frames)
+
+
+def evaluate_morphology(
+    model: BaseAlgorithm,
+    morphology: str,
+    grid: Sequence[tuple[float, float]],
+    zero_shot: bool = False,
+    seed: int = 0,
+    max_steps: int = 1000,
+    video_path: str | Path | None = None,
+    video_size: int = 256,
+    fps: int = 30,
+) -> MorphologyEvaluation:
+    """Roll ``model`` out on ``morphology`` once per grid cell; optionally save a video of the first episode.
+
+    The morphology is padded to the model's limb count when it has fewer limbs.
+
+    Raises:
+        ValueError: if the morphology has more limbs than the model's observation space.
+    """
+    n_model = model_limbs(model)
+    from equiworld.envs.morphology import get_morphology
+
+    n = get_morphology(morphology).n_limbs
+    if n > n_model:
+        raise ValueError(f"{morphology} has {n} limbs; the model was built for at most {n_model}")
+    pad = n_model if (n < n_model or "limb_mask" in model.observation_space.spaces) else None
+    env = make_morphology_env(morphology, max_limbs=pad)
+    returns, lengths = [], []
+    for i, (yaw, target) in enumerate(grid):
+        result = rollout(model, env, yaw, target, seed=seed + i, max_steps=max_steps)
+        returns.append(result.episode_return)
+        lengths.append(result.length)
+    env.close()
+    if video_path is not None and grid:
+        import imageio.v2 as imageio
+
+        video_env = make_morphology_env(
+            morphology, max_limbs=pad, render_mode="rgb_array", width=video_size, height=video_size
+        )
+        result = rollout(model, video_env, *grid[0], seed=seed, max_steps=max_steps, render=True)
+        video_env.close()
+        Path(video_path).parent.mkdir(parents=True, exist_ok=True)
+        frame_skip = max(1, round(video_env.unwrapped.metadata["render_fps"] / fps))
+        imageio.mimsave(video_path, result.frames[::frame_skip], fps=fps)
+    return MorphologyEvaluation(morphology, zero_shot, returns, lengths)
+
+
+class EvaluationCallback(BaseCallback):
+    """Evaluate on the training morphologies every ``eval_every`` environment steps and record metrics.
+
+    Each evaluation rolls the deterministic policy out on ``episodes`` random (seeded) start headings and target
+    directions per morphology and appends a row to ``metrics.csv`` and ``metrics.json`` in ``out_dir``
+    (timesteps, training wall time and environment steps per second since the start, both excluding evaluation
+    time, mean return per morphology and overall);
+    the same numbers go to TensorBoard under ``eval/``.
+
+    Args:
+        morphologies: names to evaluate.
+        out_dir: where ``metrics.csv``/``metrics.json`` go.
+        eval_every: evaluation period in environment steps (all envs together).
+        episodes: episodes per morphology.
+        max_steps: step cap per evaluation episode.
+        seed: seed of the evaluation grid and start noise.
+    """
+
+    def __init__(
+        self,
+        morphologies: Sequence[str],
+        out_dir: str | Path,
+        eval_every: int,
+        episodes: int = 2,
+        max_steps: int = 1000,
+        seed: int = 12345,
+    ) -> None:
+        super().__init__()
+        self.morphologies = tuple(morphologies)
+        self.out_dir = Path(out_dir)
+        self.eval_every = int(eval_every)
+        self.episodes = int(episodes)
+        self.max_steps = int(max_steps)
+        self.seed = int(seed)
+        self.rows: list[dict[str, Any]] = []
+        self._last_eval = -1
+        self._start_time = 0.0
+        self._start_steps = 0
+        self._eval_time = 0.0
+        json_path = self.out_dir / "metrics.json"
+        if json_path.exists():  # resuming: keep earlier rows
+            self.rows = json.loads(json_path.read_text())
+
+    def _on_training_start(self) -> None:
+        self._start_time = time.perf_counter()
+        self._start_steps = self.num_timesteps
+        if self._last_eval < 0:
+            self._last_eval = self.num_timesteps - self.num_timesteps % max(self.eval_every, 1)
+
+    def _on_step(self) -> bool:
+        if self.eval_every > 0 and self.num_timesteps - self._last_eval >= self.eval_every:
+            self._last_eval = self.num_timesteps
+            self.evaluate()
+        return True
+
+    def _on_training_end(self) -> None:
+        if not self.rows or self.rows[-1]["timesteps"] != self.num_timesteps:
+            self.evaluate()
+
+    def evaluate(self) -> dict[str, Any]:
+        """Evaluate now, append and write a metrics row, and return it."""
+        began = time.perf_counter()
+        elapsed = began - self._start_time - self._eval_time
+        rng = np.random.default_rng(self.seed)
+        grid = [(float(a), float(b)) for a, b in rng.uniform(-math.pi, math.pi, (self.episodes, 2))]
+        row: dict[str, Any] = {
+            "timesteps": int(self.num_timesteps),
+            "wall_time_s": elapsed,
+            "env_steps_per_s": (self.num_timesteps - self._start_steps) / max(elapsed, 1e-9),
+        }
+        means = []
+        for name in self.morphologies:
+            result = evaluate_morphology(self.model, name, grid, seed=self.seed, max_steps=self.max_steps)
+            mean = float(np.mean(result.returns))
+            row[f"return/{name}"] = mean
+            row[f"length/{name}"] = float(np.mean(result.lengths))
+            means.append(mean)
+            self.logger.record(f"eval/return_{name}", mean)
+        row["return_mean"] = float(np.mean(means))
+        self.logger.record("eval/return_mean", row["return_mean"])
+        self.logger.record("eval/env_steps_per_s", row["env_steps_per_s"])
+        self.rows.append(row)
+        self._write()
+        self._eval_time += time.perf_counter() - began
+        return row
+
+    def _write(self) -> None:
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        (self.out_dir / "metrics.json").write_text(json.dumps(self.rows, indent=2))
+        keys: list[str] = []
+        for row in self.rows:
+            keys += [k for k in row if k not in keys]
+        with open(self.out_dir / "metrics.csv", "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=keys)
+            writer.writeheader()
+            writer.writerows(self.rows)
+
+
+def evaluation_summary(evaluations: Sequence[MorphologyEvaluation]) -> list[dict[str, Any]]:
+    """The :meth:`MorphologyEvaluation.summary` of each evaluation."""
+    return [e.summary() for e in evaluations]
+
+
+def format_table(rows: Sequence[dict[str, Any]]) -> str:
+    """A Markdown table of evaluation summaries."""
+    lines = [
+        "| morphology | split | episodes | return (mean ± std) | length (mean ± std) |",
+        "|---|---|---|---|---|",
+    ]
+    for r in rows:
+        split = "zero-shot" if r["zero_shot"] else "train"
+        lines.append(
+            f"| {r['morphology']} | {split} | {r['episodes']} | {r['return_mean']:.1f} ± {r['return_std']:.1f} | "
+            f"{r['length_mean']:.1f} ± {r['length_std']:.1f} |"
+        )
+    return "\n".join(lines)
+
+
+class ProgressCallback(BaseCallback):
+    """A tqdm progress bar over environment steps (SB3's own bar needs ``rich``, which is not a dependency).
+
+    Args:
+        total: environment steps of this ``learn()`` call.
+        disable: hide the bar.
+    """
+
+    def __init__(self, total: int, disable: bool = False) -> None:
+        super().__init__()
+        self.total, self.disable = int(total), disable
+        self._bar: Any = None
+        self._start = 0
+
+    def _on_training_start(self) -> None:
+        from tqdm.auto import tqdm
+
+        self._start = self.num_timesteps
+        self._bar = tqdm(total=self.total, unit="step", disable=self.disable, dynamic_ncols=True)
+
+    def _on_step(self) -> bool:
+        self._bar.update(self.num_timesteps - self._start - self._bar.n)
+        return True
+
+    def _on_training_end(self) -> None:
+        self._bar.close()

@@ -1,0 +1,113 @@
+"""Evaluate a trained policy: roll it out on every morphology of its env or suite (training and zero-shot held-out
+bodies) over a grid of start headings and target directions, and save a table, JSON and one video per morphology.
+
+Writes ``<out>/evaluation.json``, ``<out>/evaluation.md`` and ``<out>/videos/<morphology>.mp4`` (``.gif`` with
+``--video-format gif``); ``<out>`` defaults to ``<run folder>/eval``.
+
+    python scripts/evaluate_policy.py --checkpoint runs/hopper_5_full__set__0/model.zip
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
+
+import torch
+import tyro
+from stable_baselines3 import TD3
+
+from equiworld.agents import resolve_morphologies
+from equiworld.agents.evaluation import evaluate_morphology, evaluation_summary, format_table, heading_grid
+
+
+@dataclass
+class Args:
+    checkpoint: str
+    """Model .zip written by train_policy.py (model.zip or a checkpoint)."""
+    env: str | None = None
+    """Morphology, env ID or suite to evaluate on (default: the run's config.json next to the checkpoint)."""
+    headings: int = 4
+    """Start headings in the grid (evenly spaced yaws)."""
+    targets: int = 4
+    """Target directions in the grid (evenly spaced angles); headings x targets episodes per morphology."""
+    max_steps: int = 1000
+    """Step cap per episode."""
+    zero_shot: bool = True
+    """Also evaluate the suite's held-out morphologies."""
+    video: bool = True
+    """Save one video per morphology (the first grid cell)."""
+    video_format: str = "mp4"
+    """mp4 or gif."""
+    video_size: int = 256
+    """Video width and height in pixels."""
+    fps: int = 30
+    """Video frame rate (frames are subsampled from the simulation)."""
+    seed: int = 0
+    """Seed of the start noise."""
+    out: str | None = None
+    """Output folder (default: <run folder>/eval)."""
+    threads: int = 1
+    """torch threads."""
+
+
+def _run_folder(checkpoint: Path) -> Path:
+    return checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else checkpoint.parent
+
+
+def main(args: Args) -> Path:
+    torch.set_num_threads(args.threads)
+    checkpoint = Path(args.checkpoint)
+    run = _run_folder(checkpoint)
+    env_name = args.env
+    if env_name is None:
+        config_path = run / "config.json"
+        if not config_path.exists():
+            raise SystemExit(f"no --env given and no config.json in {run}")
+        env_name = json.loads(config_path.read_text())["env"]
+    if args.video_format not in ("mp4", "gif"):
+        raise SystemExit(f"unknown video format {args.video_format!r}; valid: mp4, gif")
+    train, zero_shot = resolve_morphologies(env_name)
+    out = Path(args.out) if args.out else run / "eval"
+    model = TD3.load(checkpoint, device="cpu")
+    grid = heading_grid(args.headings, args.targets)
+    evaluations = []
+    for name in train + (zero_shot if args.zero_shot else ()):
+        video = out / "videos" / f"{name}.{args.video_format}" if args.video else None
+        evaluations.append(
+            evaluate_morphology(
+                model,
+                name,
+                grid,
+                zero_shot=name in zero_shot,
+                seed=args.seed,
+                max_steps=args.max_steps,
+                video_path=video,
+                video_size=args.video_size,
+                fps=args.fps,
+            )
+        )
+    rows = evaluation_summary(evaluations)
+    out.mkdir(parents=True, exist_ok=True)
+    result = {
+        "checkpoint": str(checkpoint),
+        "env": env_name,
+        "grid": {"headings": args.headings, "targets": args.targets, "max_steps": args.max_steps},
+        "morphologies": rows,
+        "episodes": [
+            {"morphology": e.morphology, "returns": e.returns, "lengths": e.lengths} for e in evaluations
+        ],
+    }
+    (out / "evaluation.json").write_text(json.dumps(result, indent=2))
+    table = format_table(rows)
+    (out / "evaluation.md").write_text(table + "\n")
+    print(table)
+    return out
+
+
+if __name__ == "__main__":
+    main(tyro.cli(Args))

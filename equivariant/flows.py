@@ -33,7 +33,14 @@ def lift_to_velocities(x: Tensor, grid: VelocityGrid) -> Tensor:
     return x.unsqueeze(1).repeat(1, len(grid), *([1] * (x.dim() - 1)))
 
 
-def shift_by_velocity(h: Tensor, grid: VelocityGrid, steps: int = 1, velocity_dim: int = 1) -> Tensor:
+def shift_by_velocity(
+    h: Tensor,
+    grid: VelocityGrid,
+    steps: int = 1,
+    velocity_dim: int = 1,
+    displacement: Tensor | None = None,
+    pad: int = 0,
+) -> Tensor:
     """Move every velocity copy by ``steps * v`` on the torus, all copies in one vectorized gather.
 
     Args:
@@ -41,6 +48,10 @@ def shift_by_velocity(h: Tensor, grid: VelocityGrid, steps: int = 1, velocity_di
         grid: the velocity grid (``len(grid) == h.shape[velocity_dim]``).
         steps: number of time steps to move.
         velocity_dim: dimension of the copies.
+        displacement: optional integer ``(B, 2)`` extra shift of every copy of sample ``b`` (e.g. minus the
+            observer's self-motion), fused into the same gather.
+        pad: circular padding added around the result (see :func:`~equiworld.equivariant.shift_torus`), so
+            that a following convolution needs no padding of its own.
 
     >>> grid = VelocityGrid(1)
     >>> h = torch.rand(2, len(grid), 3, 6, 6)
@@ -56,7 +67,11 @@ def shift_by_velocity(h: Tensor, grid: VelocityGrid, steps: int = 1, velocity_di
     shape = [1] * (h.dim() - 2)
     shape[velocity_dim] = len(grid)
     shifts = (grid.velocities.to(h.device) * steps).reshape(*shape, 2)
-    return shift_torus(h, shifts)
+    if displacement is not None:
+        if displacement.shape != (h.shape[0], 2) or velocity_dim == 0:
+            raise ValueError(f"shift_by_velocity: displacement must be (B, 2) = {(h.shape[0], 2)}")
+        shifts = shifts + displacement.to(h.device).reshape(h.shape[0], *([1] * (h.dim() - 3)), 2)
+    return shift_torus(h, shifts, pad=pad)
 
 
 def shift_by_displacement(h: Tensor, displacement: Tensor) -> Tensor:
@@ -103,8 +118,12 @@ class CircularConv2d(nn.Module):
         self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
         nn.init.kaiming_uniform_(self.weight, a=5**0.5)
 
-    def forward(self, x: Tensor) -> Tensor:
-        """Convolve ``(..., C_in, H, W)`` into ``(..., C_out, H, W)``."""
+    def forward(self, x: Tensor, prepadded: bool = False) -> Tensor:
+        """Convolve ``(..., C_in, H, W)`` into ``(..., C_out, H, W)``.
+
+        With ``prepadded=True`` the input already carries ``kernel_size // 2`` pixels of circular padding
+        (e.g. from ``shift_by_velocity(..., pad=...)``) and the output is ``kernel_size - 1`` smaller.
+        """
         if x.dim() < 3 or x.shape[-3] != self.in_channels:
             raise ValueError(
                 f"CircularConv2d: expected (..., {self.in_channels}, H, W), got {tuple(x.shape)}"
@@ -112,7 +131,7 @@ class CircularConv2d(nn.Module):
         lead = x.shape[:-3]
         flat = x.reshape(-1, *x.shape[-3:])
         p = self.padding
-        if p:
+        if p and not prepadded:
             flat = F.pad(flat, (p, p, p, p), mode="circular")
         out = F.conv2d(flat, self.weight, self.bias)
         return out.reshape(*lead, self.out_channels, *out.shape[-2:])
@@ -160,7 +179,7 @@ class FlowEquivariantRNNCell(nn.Module):
                 f"FlowEquivariantRNNCell: expected h (B, {len(self.grid)}, C, H, W) and x (B, C, H, W), "
                 f"got {tuple(h.shape)} and {tuple(x.shape)}"
             )
-        h = shift_by_velocity(h, self.grid)
-        if displacement is not None:
-            h = shift_by_displacement(h, -displacement)
-        return self.activation(self.recurrent(h) + x.unsqueeze(1))
+        pad = self.recurrent.padding
+        moves = None if displacement is None else -displacement
+        h = shift_by_velocity(h, self.grid, displacement=moves, pad=pad)
+        return self.activation(self.recurrent(h, prepadded=True) + x.unsqueeze(1))

@@ -155,17 +155,18 @@ class GravityRotations:
 # --------------------------------------------------------------------------------------------------------
 
 
-def _torus_index(shifts: Tensor, height: int, width: int) -> Tensor:
-    """Flat gather indices ``(..., H*W)`` implementing the shifts ``(..., 2)`` on an ``H x W`` torus."""
+def _torus_index(shifts: Tensor, height: int, width: int, pad: int = 0) -> Tensor:
+    """Flat gather indices ``(..., (H+2p)*(W+2p))`` implementing the shifts ``(..., 2)`` on an ``H x W`` torus,
+    with ``pad`` rows/columns of circular padding around the result."""
     device = shifts.device
-    rows = torch.arange(height, device=device)
-    cols = torch.arange(width, device=device)
+    rows = torch.arange(-pad, height + pad, device=device)
+    cols = torch.arange(-pad, width + pad, device=device)
     src_rows = torch.remainder(rows - shifts[..., 0:1], height)  # (..., H)
     src_cols = torch.remainder(cols - shifts[..., 1:2], width)  # (..., W)
     return (src_rows.unsqueeze(-1) * width + src_cols.unsqueeze(-2)).flatten(-2)
 
 
-def shift_torus(x: Tensor, shifts: Tensor | tuple[int, int]) -> Tensor:
+def shift_torus(x: Tensor, shifts: Tensor | tuple[int, int], pad: int = 0) -> Tensor:
     """Translate maps on a torus by integer shifts, every map by its own shift, in one gather.
 
     Args:
@@ -173,9 +174,13 @@ def shift_torus(x: Tensor, shifts: Tensor | tuple[int, int]) -> Tensor:
         shifts: integer ``(2,)`` shift ``(sy, sx)``, or ``(*lead, 2)`` where ``lead`` broadcasts against
             ``x.shape[:-2]`` (e.g. ``(B, 1, 1, 2)`` for per-sample self-motion of a ``(B, V, C, H, W)`` state,
             or ``(V, 1, 2)`` for one velocity per copy).
+        pad: also return ``pad`` rows and columns of circular padding on every side (the shifted torus seen
+            through a window ``pad`` pixels larger), ready for an unpadded convolution: the shift and the
+            padding then cost one gather instead of several copies.
 
     Returns:
-        ``out[..., y, x] = x[..., (y - sy) % H, (x - sx) % W]``, same shape and dtype as ``x``. Exact.
+        ``out[..., y, x] = x[..., (y - sy) % H, (x - sx) % W]`` for ``y`` in ``[-pad, H + pad)`` (and likewise
+        ``x``), of shape ``(..., H + 2 pad, W + 2 pad)`` and the dtype of ``x``. Exact.
 
     >>> m = torch.arange(6.0).reshape(2, 3)
     >>> torch.equal(shift_torus(m, (1, 2)), torch.roll(m, shifts=(1, 2), dims=(-2, -1)))
@@ -186,8 +191,10 @@ def shift_torus(x: Tensor, shifts: Tensor | tuple[int, int]) -> Tensor:
         raise ValueError(f"shift_torus: shifts must be integers of shape (..., 2), got {tuple(shifts.shape)}")
     height, width = x.shape[-2:]
     lead = x.shape[:-2]
-    if shifts.dim() == 1:
+    if shifts.dim() == 1 and pad == 0:
         return torch.roll(x, shifts=(int(shifts[0]), int(shifts[1])), dims=(-2, -1))
+    if shifts.dim() == 1:
+        shifts = shifts.reshape(*([1] * len(lead)), 2)
     try:
         target = torch.broadcast_shapes(shifts.shape[:-1], lead)
     except RuntimeError as err:
@@ -198,8 +205,9 @@ def shift_torus(x: Tensor, shifts: Tensor | tuple[int, int]) -> Tensor:
         raise ValueError(
             f"shift_torus: shifts {tuple(shifts.shape)} would enlarge the batch of x {tuple(x.shape)}"
         )
-    index = _torus_index(shifts, height, width).expand(*lead, height * width)
-    return torch.gather(x.reshape(*lead, height * width), -1, index).reshape(x.shape)
+    out_h, out_w = height + 2 * pad, width + 2 * pad
+    index = _torus_index(shifts, height, width, pad).expand(*lead, out_h * out_w)
+    return torch.gather(x.reshape(*lead, height * width), -1, index).reshape(*lead, out_h, out_w)
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,6 @@ from equiworld.equivariant import (
     CircularConv2d,
     VelocityGrid,
     max_over_velocities,
-    shift_by_displacement,
     shift_by_velocity,
 )
 
@@ -74,13 +73,12 @@ class FlowWorldModelConfig:
 
     @classmethod
     def preset(cls, name: Literal["paper", "small"], **overrides) -> FlowWorldModelConfig:
-        """``paper``: the published sizes. ``small``: what a CPU trains in minutes (see the README)."""
+        """``paper``: the published sizes. ``small``: what a CPU trains in minutes — 12 channels, 9 velocities
+        ``{-1..1}^2`` (the digits' own velocity range), 12 decoder channels, same world and window."""
         if name == "paper":
             return replace(cls(), **overrides)
         if name == "small":
-            base = cls(
-                world_size=36, window_size=24, channels=16, max_speed=1, decoder_channels=16, max_step=4
-            )
+            base = cls(channels=12, max_speed=1, decoder_channels=12)
             return replace(base, **overrides)
         raise ValueError(f"unknown preset {name!r}; choose 'paper' or 'small'")
 
@@ -150,6 +148,12 @@ class WorldModel2D(nn.Module):
             state = self.observe(update, prediction, displacements[:, t])
         return torch.stack(predictions, 1)
 
+    def forward(
+        self, frames: Tensor, displacements: Tensor, context: int, horizon: int | None = None
+    ) -> Tensor:
+        """Same as :meth:`rollout` (so that wrappers such as DistributedDataParallel can call the model)."""
+        return self.rollout(frames, displacements, context, horizon)
+
     def num_parameters(self) -> int:
         """Number of trainable parameters."""
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
@@ -166,9 +170,9 @@ class FlowEquivariantWorldModel(WorldModel2D):
     >>> 70_000 < model.num_parameters() < 80_000
     True
     >>> small = FlowEquivariantWorldModel(FlowWorldModelConfig.preset("small"))
-    >>> frames, moves = torch.rand(2, 6, 1, 24, 24), torch.zeros(2, 6, 2, dtype=torch.long)
+    >>> frames, moves = torch.rand(2, 6, 1, 32, 32), torch.zeros(2, 6, 2, dtype=torch.long)
     >>> tuple(small.rollout(frames, moves, context=4).shape)
-    (2, 2, 1, 24, 24)
+    (2, 2, 1, 32, 32)
     """
 
     def __init__(self, config: FlowWorldModelConfig) -> None:
@@ -189,16 +193,13 @@ class FlowEquivariantWorldModel(WorldModel2D):
         c = self.config
         return frames.new_zeros(frames.shape[0], len(self.grid), c.channels, c.world_size, c.world_size)
 
-    def _transport(self, hidden: Tensor, displacement: Tensor) -> Tensor:
-        hidden = shift_by_velocity(hidden, self.grid)
-        if self.config.self_motion:
-            hidden = shift_by_displacement(hidden, -displacement)
-        return hidden
-
     def predict(self, state: Tensor, displacement: Tensor) -> tuple[Tensor, Tensor]:
-        update = self.recurrent(self._transport(state, displacement))
+        # Velocity shift, self-motion shift and the convolution's circular padding in one gather.
+        moves = -displacement if self.config.self_motion else None
+        moved = shift_by_velocity(state, self.grid, displacement=moves, pad=self.recurrent.padding)
+        update = self.recurrent(moved, prepadded=True)
         w = self.config.window_size
-        pooled = max_over_velocities(F.relu(update))
+        pooled = F.relu(max_over_velocities(update))  # max and ReLU commute
         slot = F.pad(pooled, (2, 2, 2, 2), mode="circular")[..., : w + 4, : w + 4]
         return torch.sigmoid(self.decoder(slot)), update
 

@@ -1,0 +1,27 @@
+"""Train a 2D world model (FloWM, its ablations or ConvLSTM) on an MNIST World dataset.
+
+    python scripts/make_dataset.py --world mnist --preset small --out data/mnist_small   # once
+    python scripts/train_world_model.py --model flowm --out runs/wm/flowm
+    torchrun --nproc-per-node 2 scripts/train_world_model.py --model flowm   # data parallel, same script
+
+Every option is a field of ``equiworld.world_models.training.TrainSettings`` (``--help`` lists them).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import tyro
+
+from equiworld.world_models.training import TrainSettings, train_world_model
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    final = train_world_model(tyro.cli(TrainSettings))
+    print(json.dumps(final))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,167 @@
+"""Long-horizon evaluation of world models: per-step MSE / PSNR / SSIM, error-vs-horizon plots, and
+side-by-side videos of ground truth and predictions.
+
+PSNR and SSIM come from ``torchmetrics`` (data range 1); MSE is the mean over pixels of each frame. Every
+metric is computed per frame and averaged over sequences, giving one curve per model over the horizon.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+from torchmetrics.functional import peak_signal_noise_ratio, structural_similarity_index_measure
+from tqdm.auto import tqdm
+
+from .flowm2d import WorldModel2D
+
+__all__ = ["frame_metrics", "plot_horizon_metrics", "rollout_metrics", "write_side_by_side_video"]
+
+METRICS = ("mse", "psnr", "ssim")
+
+
+def frame_metrics(predictions: torch.Tensor, targets: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Per-frame metrics of ``(B, T, C, H, W)`` tensors in [0, 1]: each entry is ``(B, T)``."""
+    if predictions.shape != targets.shape or predictions.dim() != 5:
+        raise ValueError(
+            f"predictions and targets must both be (B, T, C, H, W); got {tuple(predictions.shape)} "
+            f"and {tuple(targets.shape)}"
+        )
+    b, t = predictions.shape[:2]
+    p, y = predictions.flatten(0, 1).clamp(0, 1).double(), targets.flatten(0, 1).double()
+    mse = (p - y).square().mean(dim=(1, 2, 3))
+    psnr = peak_signal_noise_ratio(p, y, data_range=1.0, reduction="none", dim=(1, 2, 3))
+    ssim = structural_similarity_index_measure(p, y, data_range=1.0, reduction="none")
+    return {"mse": mse.reshape(b, t), "psnr": psnr.reshape(b, t), "ssim": ssim.reshape(b, t)}
+
+
+@torch.no_grad()
+def rollout_metrics(
+    model: WorldModel2D,
+    dataset: Dataset,
+    context: int,
+    horizon: int,
+    displacements_of,
+    batch_size: int = 16,
+    max_sequences: int | None = None,
+    device: str | torch.device = "cpu",
+    progress: bool = False,
+) -> dict[str, list[float]]:
+    """Roll ``model`` out over a dataset and average each metric per predicted step.
+
+    Args:
+        model: a world model.
+        dataset: yields ``(frames, actions)`` clips of at least ``context + horizon`` frames.
+        context: observed frames.
+        horizon: predicted frames.
+        displacements_of: maps the dataset's actions ``(B, T, A)`` to the model's displacements ``(B, T, 2)``.
+        batch_size: sequences per batch.
+        max_sequences: evaluate at most this many sequences.
+        device: where to run.
+        progress: show a progress bar.
+
+    Returns:
+        ``{"mse": [...], "psnr": [...], "ssim": [...]}`` with ``horizon`` entries each (step 1 first), and
+        ``"sequences"``: the number of sequences averaged.
+    """
+    model = model.to(device).eval()
+    sums = {name: torch.zeros(horizon, dtype=torch.float64) for name in METRICS}
+    count = 0
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
+    for frames, actions in tqdm(loader, disable=not progress, desc="evaluate"):
+        if max_sequences is not None and count >= max_sequences:
+            break
+        if frames.shape[1] < context + horizon:
+            raise ValueError(
+                f"clips have {frames.shape[1]} frames, need context + horizon = {context + horizon}"
+            )
+        frames, actions = (
+            frames[:, : context + horizon].to(device),
+            actions[:, : context + horizon].to(device),
+        )
+        predictions = model.rollout(frames, displacements_of(actions), context, horizon)
+        metrics = frame_metrics(predictions.cpu(), frames[:, context:].cpu())
+        for name in METRICS:
+            sums[name] += metrics[name].sum(0)
+        count += len(frames)
+    if count == 0:
+        raise ValueError("the dataset yielded no sequences")
+    result: dict[str, list[float]] = {name: (sums[name] / count).tolist() for name in METRICS}
+    result["sequences"] = count
+    return result
+
+
+def plot_horizon_metrics(
+    results: dict[str, dict[str, list[float]]], path: str | os.PathLike, title: str = ""
+) -> Path:
+    """One PNG with MSE, PSNR and SSIM vs predicted step, a line per model."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    for name, metrics in results.items():
+        steps = np.arange(1, len(metrics["mse"]) + 1)
+        for axis, metric in zip(axes, METRICS, strict=True):
+            axis.plot(steps, metrics[metric], label=name)
+    for axis, metric in zip(axes, ("MSE (lower is better)", "PSNR dB", "SSIM"), strict=True):
+        axis.set_xlabel("predicted step")
+        axis.set_title(metric)
+        axis.grid(alpha=0.3)
+    axes[0].set_yscale("log")
+    axes[0].legend()
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def write_side_by_side_video(
+    truth: torch.Tensor,
+    predictions: dict[str, torch.Tensor],
+    path: str | os.PathLike,
+    fps: int = 10,
+    scale: int = 4,
+) -> Path:
+    """Write ground truth and each model's predictions side by side, labelled, as a GIF or MP4.
+
+    Args:
+        truth: ``(T, C, H, W)`` in [0, 1].
+        predictions: name -> ``(T, C, H, W)``.
+        path: ``.gif`` or ``.mp4``.
+        fps: frames per second.
+        scale: integer upscaling of each panel.
+    """
+    import imageio.v2 as imageio
+    from PIL import Image, ImageDraw
+
+    panels = {"ground truth": truth, **predictions}
+    frames = []
+    for t in range(truth.shape[0]):
+        tiles = []
+        for name, video in panels.items():
+            image = (video[t].clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
+            if image.shape[-1] == 1:
+                image = np.repeat(image, 3, axis=-1)
+            image = np.kron(image, np.ones((scale, scale, 1), dtype=np.uint8))
+            canvas = Image.new("RGB", (image.shape[1], image.shape[0] + 14), (255, 255, 255))
+            canvas.paste(Image.fromarray(image), (0, 14))
+            ImageDraw.Draw(canvas).text((2, 1), f"{name} t+{t + 1}", fill=(0, 0, 0))
+            tiles.append(np.asarray(canvas))
+            tiles.append(np.full((tiles[-1].shape[0], 4, 3), 255, np.uint8))
+        frames.append(np.concatenate(tiles[:-1], axis=1))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".gif":
+        imageio.mimsave(path, frames, duration=1000 / fps, loop=0)
+    else:
+        imageio.mimsave(path, frames, fps=fps, macro_block_size=1)
+    return path

@@ -1,0 +1,277 @@
+"""Training loop of the 2D world models: MSE on predicted frames, AdamW, gradient clipping, TensorBoard,
+checkpoints and resume, and DistributedDataParallel when launched by ``torchrun``.
+
+``scripts/train_world_model.py`` is a thin command line over :func:`train_world_model`.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import logging
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
+from tqdm.auto import tqdm
+
+from .data import VideoShardDataset
+from .flowm2d import MODEL_NAMES, FlowWorldModelConfig, WorldModel2D, build_world_model
+
+__all__ = [
+    "TrainSettings",
+    "load_world_model",
+    "mnist_displacements",
+    "model_config_for_dataset",
+    "train_world_model",
+]
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINT_NAME = "checkpoint.pt"
+
+
+@dataclass
+class TrainSettings:
+    """Settings of one world-model training run (the command line of ``scripts/train_world_model.py``)."""
+
+    model: str = "flowm"
+    """World model: flowm, no_velocity, no_self_motion, action_concat or convlstm."""
+    preset: Literal["small", "paper"] = "small"
+    """Model sizes: 'paper' (published, ~75K parameters) or 'small' (CPU-friendly)."""
+    data: str = "data/mnist_small/train"
+    """Training dataset directory written by scripts/make_dataset.py."""
+    val_data: str | None = "data/mnist_small/validation"
+    """Validation dataset directory (None: no validation)."""
+    world: Literal["mnist"] = "mnist"
+    """Which world the data comes from."""
+    context: int = 8
+    """Observed frames per training clip."""
+    predict: int = 8
+    """Predicted frames per training clip (the loss is their MSE)."""
+    batch_size: int = 8
+    """Clips per optimisation step (per process under torchrun)."""
+    steps: int = 300
+    """Optimisation steps in total (a resumed run continues up to this number)."""
+    lr: float = 3e-3
+    """AdamW learning rate (the paper used Adam at 1e-4 for far longer runs)."""
+    weight_decay: float = 0.0
+    """AdamW weight decay."""
+    grad_clip: float = 1.0
+    """Gradient norm clipping."""
+    val_every: int = 100
+    """Validate every this many steps."""
+    val_batches: int = 4
+    """Batches per validation."""
+    checkpoint_every: int = 100
+    """Write the checkpoint every this many steps."""
+    seed: int = 0
+    """Seed of the model initialisation and the data order."""
+    out: str = "runs/world_model"
+    """Output directory: checkpoint.pt, config.json, metrics.csv/json, TensorBoard logs."""
+    resume: bool = True
+    """Continue from out/checkpoint.pt if it exists."""
+    num_workers: int = 0
+    """DataLoader worker processes."""
+    device: str = "auto"
+    """'auto' (cuda if available), 'cpu' or 'cuda'."""
+    threads: int = 0
+    """torch CPU threads (0 keeps torch's default)."""
+    progress: bool = True
+    """Show a progress bar."""
+
+
+def mnist_displacements(actions: torch.Tensor) -> torch.Tensor:
+    """MNIST World actions ``(..., 2)`` = window moves ``(dx, dy)`` -> integer ``(dy, dx)`` map displacements."""
+    return actions.round().long().flip(-1)
+
+
+def model_config_for_dataset(preset: str, data_root: str | os.PathLike) -> FlowWorldModelConfig:
+    """The preset's sizes, with world, window and step sizes read from the dataset's manifest."""
+    from equiworld.envs.video.mnist_world import MNISTWorldEnv
+
+    spec = VideoShardDataset(data_root, context=1, predict=0, random_start=False).spec
+    env = MNISTWorldEnv(split="train", **spec.get("env_kwargs", {}))
+    return FlowWorldModelConfig.preset(
+        preset, world_size=env.world_size, window_size=env.window_size, max_step=env.max_step
+    )
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def _loop(loader: DataLoader, sampler) -> Any:
+    epoch = 0
+    while True:
+        if sampler is not None and hasattr(sampler, "set_epoch"):
+            sampler.set_epoch(epoch)
+        loader.dataset.set_epoch(epoch)
+        yield from loader
+        epoch += 1
+
+
+def _rollout_loss(model, frames, actions, context) -> torch.Tensor:
+    predictions = model(frames, mnist_displacements(actions), context)
+    return torch.nn.functional.mse_loss(predictions, frames[:, context:])
+
+
+@torch.no_grad()
+def _validate(model: WorldModel2D, loader: DataLoader, context: int, batches: int, device) -> float:
+    model.eval()
+    total, count = 0.0, 0
+    for i, (frames, actions) in enumerate(loader):
+        if i >= batches:
+            break
+        loss = _rollout_loss(model, frames.to(device), actions.to(device), context)
+        total, count = total + float(loss) * len(frames), count + len(frames)
+    model.train()
+    return total / max(count, 1)
+
+
+def load_world_model(path: str | os.PathLike, map_location: str = "cpu") -> tuple[WorldModel2D, dict]:
+    """Rebuild a model from a checkpoint written by :func:`train_world_model`; returns ``(model, checkpoint)``."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / CHECKPOINT_NAME
+    if not path.is_file():
+        raise FileNotFoundError(f"no world-model checkpoint at {str(path)!r}")
+    checkpoint = torch.load(path, map_location=map_location, weights_only=False)
+    model = build_world_model(checkpoint["model_name"], FlowWorldModelConfig(**checkpoint["config"]))
+    model.load_state_dict(checkpoint["model"])
+    return model.eval(), checkpoint
+
+
+def train_world_model(settings: TrainSettings) -> dict[str, Any]:
+    """Train one world model; returns the final metrics. Runs distributed when ``WORLD_SIZE`` > 1.
+
+    Rank 0 writes ``out/checkpoint.pt`` (model, optimiser, step, config), ``out/config.json``,
+    ``out/metrics.csv`` / ``metrics.json`` and TensorBoard logs under ``out/tb``.
+    """
+    if settings.model not in MODEL_NAMES:
+        raise ValueError(f"unknown model {settings.model!r}; choose one of {', '.join(MODEL_NAMES)}")
+    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    device = _device(settings.device)
+    if distributed:
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+        rank, world = dist.get_rank(), dist.get_world_size()
+        if device.type == "cuda":
+            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+            torch.cuda.set_device(device)
+    else:
+        rank, world = 0, 1
+    if settings.threads:
+        torch.set_num_threads(settings.threads)
+    out = Path(settings.out)
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+
+    config = model_config_for_dataset(settings.preset, settings.data)
+    generator = torch.Generator().manual_seed(settings.seed)
+    with torch.random.fork_rng(devices=[]):  # seeded initialisation without touching global state
+        torch.manual_seed(settings.seed)
+        model = build_world_model(settings.model, config).to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    step, history = 0, []
+    checkpoint_path = out / CHECKPOINT_NAME
+    if settings.resume and checkpoint_path.is_file():
+        checkpoint = torch.load(checkpoint_path, map_location=device, weights_only=False)
+        if checkpoint["model_name"] != settings.model:
+            raise ValueError(
+                f"{str(checkpoint_path)!r} holds a {checkpoint['model_name']!r} model, not {settings.model!r}"
+            )
+        model.load_state_dict(checkpoint["model"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        step, history = int(checkpoint["step"]), list(checkpoint.get("history", []))
+        generator.manual_seed(settings.seed + step)
+        logger.info("resumed %s at step %d", checkpoint_path, step)
+    wrapped = DistributedDataParallel(model) if distributed else model
+
+    train_set = VideoShardDataset(settings.data, settings.context, settings.predict, seed=settings.seed)
+    if distributed:
+        sampler = DistributedSampler(train_set, num_replicas=world, rank=rank, seed=settings.seed)
+    else:
+        sampler = RandomSampler(train_set, replacement=True, num_samples=1 << 30, generator=generator)
+    loader = DataLoader(
+        train_set, settings.batch_size, sampler=sampler, num_workers=settings.num_workers, drop_last=True
+    )
+    val_loader = None
+    if settings.val_data and rank == 0:
+        val_set = VideoShardDataset(settings.val_data, settings.context, settings.predict, random_start=False)
+        val_loader = DataLoader(val_set, settings.batch_size, shuffle=False)
+
+    writer = None
+    if rank == 0:
+        from torch.utils.tensorboard import SummaryWriter
+
+        writer = SummaryWriter(str(out / "tb"), purge_step=step or None)
+        record = {"settings": dataclasses.asdict(settings), "model_config": dataclasses.asdict(config)}
+        record["num_parameters"] = model.num_parameters()
+        (out / "config.json").write_text(json.dumps(record, indent=2))
+
+    def save() -> None:
+        if rank != 0:
+            return
+        state = {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "step": step,
+            "model_name": settings.model,
+            "config": dataclasses.asdict(config),
+            "history": history,
+        }
+        torch.save(state, checkpoint_path.with_suffix(".tmp"))
+        checkpoint_path.with_suffix(".tmp").replace(checkpoint_path)
+        with open(out / "metrics.csv", "w", newline="") as handle:
+            fields = sorted({key for row in history for key in row})
+            csv_writer = csv.DictWriter(handle, fieldnames=fields)
+            csv_writer.writeheader()
+            csv_writer.writerows(history)
+        (out / "metrics.json").write_text(json.dumps(history, indent=1))
+
+    bar = tqdm(
+        total=settings.steps, initial=step, disable=not settings.progress or rank != 0, desc=settings.model
+    )
+    batches = _loop(loader, sampler if distributed else None)
+    start_time, start_step = time.perf_counter(), step
+    model.train()
+    while step < settings.steps:
+        frames, actions = next(batches)
+        frames, actions = frames.to(device), actions.to(device)
+        loss = _rollout_loss(wrapped, frames, actions, settings.context)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
+        optimizer.step()
+        step += 1
+        row: dict[str, Any] = {"step": step, "train_mse": float(loss.detach()), "grad_norm": float(grad_norm)}
+        if val_loader is not None and (step % settings.val_every == 0 or step == settings.steps):
+            row["val_mse"] = _validate(model, val_loader, settings.context, settings.val_batches, device)
+        if rank == 0:
+            elapsed = time.perf_counter() - start_time
+            row["seconds_per_step"] = elapsed / (step - start_step)
+            history.append(row)
+            for key, value in row.items():
+                if key != "step" and math.isfinite(value):
+                    writer.add_scalar(key, value, step)
+            bar.set_postfix(mse=f"{row['train_mse']:.4f}")
+        bar.update(1)
+        if step % settings.checkpoint_every == 0 or step == settings.steps:
+            save()
+    bar.close()
+    if writer is not None:
+        writer.close()
+    if distributed:
+        dist.barrier()
+        dist.destroy_process_group()
+    return history[-1] if history else {}

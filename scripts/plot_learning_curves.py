@@ -1,0 +1,78 @@
+"""Plot evaluation return against environment steps for several runs of train_policy.py, one curve per label
+(by default the run's policy and env), the mean over seeds with a band of one standard deviation.
+
+    python scripts/plot_learning_curves.py --runs runs/hopper_5_full__set__* runs/hopper_5_full__mlp__* --out curves.png
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+import tyro
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+
+@dataclass
+class Args:
+    runs: list[str] = field(default_factory=list)
+    """Run folders (each with config.json and metrics.json)."""
+    out: str = "runs/learning_curves.png"
+    """Output PNG."""
+    label: tuple[str, ...] = ("policy", "env")
+    """config.json keys joined into a curve's label; runs with the same label are seeds of one curve."""
+    metric: str = "return_mean"
+    """metrics.json column to plot (e.g. return/hopper_5_full)."""
+    title: str = ""
+    """Figure title."""
+
+
+def load_curves(runs: list[str], label_keys: tuple[str, ...], metric: str) -> dict[str, list[np.ndarray]]:
+    """``{label: [array (n_points, 2) of (timesteps, value), one per run]}``."""
+    curves: dict[str, list[np.ndarray]] = defaultdict(list)
+    for run in runs:
+        folder = Path(run)
+        config = json.loads((folder / "config.json").read_text())
+        rows = json.loads((folder / "metrics.json").read_text())
+        points = sorted({r["timesteps"]: r[metric] for r in rows if metric in r}.items())
+        if points:
+            label = " / ".join(str(config.get(k, "?")) for k in label_keys)
+            curves[label].append(np.asarray(points, dtype=float))
+    return curves
+
+
+def main(args: Args) -> Path:
+    if not args.runs:
+        raise SystemExit("give at least one run folder")
+    curves = load_curves(args.runs, args.label, args.metric)
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for label, seeds in sorted(curves.items()):
+        grid = np.unique(np.concatenate([s[:, 0] for s in seeds]))
+        end = min(s[-1, 0] for s in seeds)
+        grid = grid[grid <= end]
+        values = np.stack([np.interp(grid, s[:, 0], s[:, 1]) for s in seeds])
+        mean, std = values.mean(0), values.std(0)
+        (line,) = ax.plot(grid, mean, label=f"{label} ({len(seeds)} seed{'s' if len(seeds) > 1 else ''})")
+        ax.fill_between(grid, mean - std, mean + std, color=line.get_color(), alpha=0.2)
+    ax.set_xlabel("environment steps")
+    ax.set_ylabel(f"evaluation {args.metric}")
+    if args.title:
+        ax.set_title(args.title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=120)
+    print(out)
+    return out
+
+
+if __name__ == "__main__":
+    main(tyro.cli(Args))

@@ -1,0 +1,111 @@
+"""Smoke tests: train_policy.py, evaluate_policy.py and plot_learning_curves.py run as subprocesses with tiny
+budgets and write what they promise (also a resume from a checkpoint)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+TINY = [
+    "--width",
+    "16",
+    "--vector-channels",
+    "4",
+    "--num-layers",
+    "1",
+    "--hidden",
+    "16",
+    "--batch-size",
+    "16",
+]
+
+
+def _run(script: str, *args: str) -> str:
+    env = {**os.environ, "MUJOCO_GL": "egl", "PYOPENGL_PLATFORM": "egl"}
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / script), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout
+
+
+def test_train_resume_evaluate_plot(tmp_path):
+    common = ["--env", "hopper_3_shin", "--policy", "set", "--learning-starts", "60", *TINY]
+    common += [
+        "--eval-every",
+        "60",
+        "--eval-episodes",
+        "1",
+        "--eval-max-steps",
+        "20",
+        "--run-dir",
+        str(tmp_path),
+    ]
+    _run("train_policy.py", *common, "--steps", "120", "--checkpoint-every", "100", "--no-progress")
+    run = tmp_path / "hopper_3_shin__set__0"
+    for name in ("config.json", "metrics.csv", "metrics.json", "model.zip", "summary.json"):
+        assert (run / name).is_file(), name
+    assert any((run / "tb").rglob("events.out.tfevents*"))
+    checkpoint = run / "checkpoints" / "model_100_steps.zip"
+    assert checkpoint.is_file() and (run / "checkpoints" / "model_replay_buffer_100_steps.pkl").is_file()
+    rows = json.loads((run / "metrics.json").read_text())
+    assert [r["timesteps"] for r in rows] == [60, 120]
+    assert rows[-1]["env_steps_per_s"] > 0 and "return/hopper_3_shin" in rows[-1]
+
+    _run("train_policy.py", *common, "--steps", "40", "--resume", str(checkpoint), "--checkpoint-every", "0")
+    assert json.loads((run / "summary.json").read_text())["timesteps"] == 140
+
+    out = _run(
+        "evaluate_policy.py",
+        "--checkpoint",
+        str(run / "model.zip"),
+        "--headings",
+        "2",
+        "--targets",
+        "1",
+        "--max-steps",
+        "15",
+        "--video-size",
+        "64",
+        "--video-format",
+        "gif",
+    )
+    assert "hopper_3_shin" in out
+    result = json.loads((run / "eval" / "evaluation.json").read_text())
+    assert result["morphologies"][0]["episodes"] == 2
+    assert (run / "eval" / "evaluation.md").is_file() and (
+        run / "eval" / "videos" / "hopper_3_shin.gif"
+    ).stat().st_size > 0
+
+    png = tmp_path / "curves.png"
+    _run("plot_learning_curves.py", "--runs", str(run), "--out", str(png))
+    assert png.stat().st_size > 1000
+
+
+def test_evaluate_policy_on_a_suite_includes_zero_shot_bodies(tmp_path):
+    args = ["--env", "walker++", "--policy", "mlp", "--steps", "14", "--learning-starts", "7", *TINY]
+    args += ["--eval-every", "0", "--eval-episodes", "1", "--eval-max-steps", "5", "--run-dir", str(tmp_path)]
+    _run("train_policy.py", *args, "--checkpoint-every", "0", "--no-progress")
+    run = tmp_path / "walkerpp__mlp__0"
+    _run(
+        "evaluate_policy.py",
+        "--checkpoint",
+        str(run / "model.zip"),
+        "--headings",
+        "1",
+        "--targets",
+        "1",
+        "--max-steps",
+        "5",
+        "--no-video",
+    )
+    rows = json.loads((run / "eval" / "evaluation.json").read_text())["morphologies"]
+    assert len(rows) == 8 and sum(r["zero_shot"] for r in rows) == 2

@@ -4,7 +4,8 @@ All models share one interface (:class:`WorldModel2D`): given ``frames (B, T, 1,
 observer's ``displacements (B, T, 2)`` — integer ``(dy, dx)`` window moves, ``displacements[:, t]`` being the
 move made just before ``frames[:, t]`` was seen (the first is zero) — ``rollout(frames, displacements,
 context)`` consumes ``context`` real frames and predicts every later frame, feeding its own predictions back
-as inputs. Training minimises the MSE of those predictions.
+as inputs. Training minimises the MSE of those predictions. Predictions are linear (no output squashing, so
+the MSE gradient never vanishes); the metrics clamp them to [0, 1].
 
 The flow equivariant model (FloWM) keeps an **egocentric, world-sized** hidden map lifted to one copy per
 velocity of a :class:`~equiworld.equivariant.VelocityGrid`. The observer's window is the fixed slot
@@ -201,7 +202,7 @@ class FlowEquivariantWorldModel(WorldModel2D):
         w = self.config.window_size
         pooled = F.relu(max_over_velocities(update))  # max and ReLU commute
         slot = F.pad(pooled, (2, 2, 2, 2), mode="circular")[..., : w + 4, : w + 4]
-        return torch.sigmoid(self.decoder(slot)), update
+        return self.decoder(slot), update
 
     def encode(self, frame: Tensor, displacement: Tensor) -> Tensor:
         """Write a window frame into the window's slot of a world-sized map and encode it ``(B, C, H, W)``."""
@@ -262,7 +263,7 @@ class ConvLSTMWorldModel(WorldModel2D):
         scaled = displacement.to(last.dtype) / max(self.config.max_step, 1)
         planes = scaled[:, :, None, None].expand(-1, -1, *last.shape[-2:])
         h, c = self.cell(torch.cat([last, planes], 1), (h, c))
-        return torch.sigmoid(self.decoder(h)), (h, c)
+        return self.decoder(h), (h, c)
 
     def observe(self, update: tuple[Tensor, Tensor], frame: Tensor, displacement: Tensor):
         return (*update, frame)

@@ -53,15 +53,15 @@ class TrainSettings:
     """Validation dataset directory (None: no validation)."""
     world: Literal["mnist"] = "mnist"
     """Which world the data comes from."""
-    context: int = 8
+    context: int = 6
     """Observed frames per training clip."""
-    predict: int = 8
+    predict: int = 6
     """Predicted frames per training clip (the loss is their MSE)."""
-    batch_size: int = 8
+    batch_size: int = 4
     """Clips per optimisation step (per process under torchrun)."""
-    steps: int = 300
+    steps: int = 400
     """Optimisation steps in total (a resumed run continues up to this number)."""
-    lr: float = 3e-3
+    lr: float = 1e-3
     """AdamW learning rate (the paper used Adam at 1e-4 for far longer runs)."""
     weight_decay: float = 0.0
     """AdamW weight decay."""

@@ -98,7 +98,7 @@ def test_shapes_gradients_and_errors(name):
     frames = torch.rand(2, 7, 1, 12, 12)
     moves = torch.randint(-4, 5, (2, 7, 2))
     out = model.rollout(frames, moves, context=4)
-    assert out.shape == (2, 3, 1, 12, 12) and ((out >= 0) & (out <= 1)).all()
+    assert out.shape == (2, 3, 1, 12, 12) and torch.isfinite(out).all()
     torch.nn.functional.mse_loss(out, frames[:, 4:]).backward()
     grads = [p.grad for p in model.parameters()]
     assert all(g is not None and torch.isfinite(g).all() for g in grads)

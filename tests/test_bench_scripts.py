@@ -1,0 +1,35 @@
+"""The benchmark scripts run (tiny sizes) and end with the JSON line they promise."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+CASES = {
+    "bench_equivariant.py": (
+        ["--channels", "4", "--size", "10", "--batch", "1", "--attention-batch", "4", "--repeats", "1"],
+        {"velocity_shift_speedup", "set_block_vs_transformer"},
+    ),
+    "bench_world_models.py": (
+        ["--batch-size", "1", "--context", "2", "--predict", "1", "--repeats", "1", "--max-speed", "1"],
+        {"flowm_step_s", "no_velocity_step_s", "ratio", "num_velocities"},
+    ),
+}
+
+
+@pytest.mark.parametrize("script", sorted(CASES))
+def test_benchmark_prints_json_last_line(script):
+    args, keys = CASES[script]
+    proc = subprocess.run(
+        [sys.executable, f"scripts/{script}", *args], cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert keys <= set(result)
+    assert all(result[k] > 0 for k in keys)

@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export MUJOCO_GL ?= egl
 export PYOPENGL_PLATFORM ?= egl
 
-.PHONY: test lint format install clean
+.PHONY: test lint format install clean demo demo-world-model
 
 $(STAMP): pyproject.toml constraints.txt
 	test -d $(VENV) || $(PY) -m venv $(VENV)
@@ -26,6 +26,22 @@ format: $(STAMP)
 
 test: lint
 	$(BIN)/python -m pytest -n 2 --dist loadfile
+
+# MNIST World dataset (small), FloWM and a ConvLSTM baseline trained briefly, evaluated 100 frames past the context.
+DEMO_WM := runs/demo/world_model
+demo-world-model: $(STAMP)
+	$(BIN)/python scripts/make_dataset.py --world mnist --preset small --split train --num-sequences 500 --out $(DEMO_WM)/data/train
+	$(BIN)/python scripts/make_dataset.py --world mnist --preset small --split validation --num-sequences 16 --sequence-length 120 --out $(DEMO_WM)/data/validation
+	for model in flowm convlstm; do \
+	  $(BIN)/python scripts/train_world_model.py --model $$model --steps 150 --data $(DEMO_WM)/data/train \
+	    --val-data $(DEMO_WM)/data/validation --val-every 50 --out $(DEMO_WM)/$$model || exit 1; \
+	done
+	$(BIN)/python scripts/evaluate_world_model.py --checkpoints $(DEMO_WM)/flowm $(DEMO_WM)/convlstm \
+	  --data $(DEMO_WM)/data/validation --context 20 --horizon 100 --report-steps 20 100 --num-sequences 16 \
+	  --out $(DEMO_WM)/eval
+	@echo "world-model demo: $(DEMO_WM)/eval/horizon.png, $(DEMO_WM)/eval/rollout.gif, $(DEMO_WM)/eval/metrics.json"
+
+demo: demo-world-model
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

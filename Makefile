@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export MUJOCO_GL ?= egl
 export PYOPENGL_PLATFORM ?= egl
 
-.PHONY: test lint format install clean demo demo-world-model
+.PHONY: test lint format install clean demo demo-world-model demo-policy
 
 $(STAMP): pyproject.toml constraints.txt
 	test -d $(VENV) || $(PY) -m venv $(VENV)
@@ -45,3 +45,13 @@ demo: demo-world-model
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
+
+# Short SET training on one 3D body + an evaluation rollout with video (CPU, a few minutes): runs/demo/set_hopper_5_full/
+demo: demo-policy
+
+demo-policy: $(STAMP)
+	$(BIN)/python scripts/train_policy.py --env hopper_5_full --policy set --steps 1500 --learning-starts 500 \
+		--batch-size 128 --width 32 --vector-channels 8 --num-layers 2 --hidden 64 --eval-every 500 \
+		--eval-episodes 2 --checkpoint-every 0 --run-dir runs/demo --name set_hopper_5_full
+	$(BIN)/python scripts/evaluate_policy.py --checkpoint runs/demo/set_hopper_5_full/model.zip \
+		--headings 2 --targets 2 --max-steps 300

@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -185,8 +184,8 @@ def resolve_morphologies(name: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
         return tuple(suite.train), tuple(suite.zero_shot)
     if name in MORPHOLOGIES:
         return (name,), ()
-    for morph in MORPHOLOGIES.values() if isinstance(MORPHOLOGIES, dict) else MORPHOLOGIES:
-        if getattr(morph, "env_id", None) == name:
+    for morph in MORPHOLOGIES.values():
+        if morph.env_id == name:
             return (morph.name,), ()
     raise ValueError(
         f"unknown env/suite {name!r}: pass a suite ({', '.join(SUITES)}), a morphology name or an equiworld env ID"
@@ -212,17 +211,3 @@ def make_morphology_env(morphology: str, max_limbs: int | None = None, **kwargs:
     else:
         env = gym.wrappers.TimeLimit(MorphologyEnv(morphology, **kwargs), max_episode_steps=1000)
     return PadMorphology(env, max_limbs) if max_limbs is not None else env
-
-
-def env_factory(morphology: str, **kwargs: Any) -> Callable[[], gym.Env]:
-    """A picklable thunk building :func:`make_morphology_env` (for SB3's vectorized envs)."""
-    return _EnvThunk(morphology, kwargs)
-
-
-@dataclass(frozen=True)
-class _EnvThunk:
-    morphology: str
-    kwargs: dict[str, Any]
-
-    def __call__(self) -> gym.Env:
-        return make_morphology_env(self.morphology, **self.kwargs)

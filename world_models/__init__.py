@@ -8,12 +8,38 @@ from .flowm2d import (
     WorldModel2D,
     build_world_model,
 )
+from .flowm3d import (
+    BLOCK_ACTIONS,
+    BLOCK_MODEL_NAMES,
+    CardinalVelocities,
+    ConvLSTMBlockWorldModel,
+    FlowEquivariantWorldModel3D,
+    FlowWorldModel3DConfig,
+    LearnedMemoryWorldModel,
+    VelocityMixing,
+    WorldModel3D,
+    build_block_world_model,
+    fov_mask,
+    transport_map,
+)
 
 __all__ = [
+    "BLOCK_ACTIONS",
+    "BLOCK_MODEL_NAMES",
     "MODEL_NAMES",
+    "CardinalVelocities",
+    "ConvLSTMBlockWorldModel",
     "ConvLSTMWorldModel",
     "FlowEquivariantWorldModel",
+    "FlowEquivariantWorldModel3D",
+    "FlowWorldModel3DConfig",
     "FlowWorldModelConfig",
+    "LearnedMemoryWorldModel",
+    "VelocityMixing",
     "WorldModel2D",
+    "WorldModel3D",
+    "build_block_world_model",
     "build_world_model",
+    "fov_mask",
+    "transport_map",
 ]

@@ -1,0 +1,477 @@
+"""Flow equivariant world models for the Dynamic Block World (3D), a learned-memory baseline and a ConvLSTM.
+
+All models share the rollout loop of :class:`~equiworld.world_models.flowm2d.WorldModel2D`; the per-step action
+is Block World's one-hot ``(turn left, turn right, forward, no-op)`` of shape ``(B, T, 4)`` instead of a 2D
+displacement (``actions[:, t]`` led from frame ``t - 1`` to frame ``t``). Frames are ``(B, T, 3, S, S)`` in
+[0, 1]; predictions are linear (the metrics clamp them).
+
+**FloWM 3D** keeps an *egocentric top-down map of tokens*: ``M x M`` cells (``M`` odd), the agent on the centre
+cell facing "up" (towards row 0; column index grows to the agent's right), one copy of the map per velocity of
+:class:`CardinalVelocities` (still and the four cardinal unit moves). The state is ``(B, V=5, D, M, M)``. Each
+step (``predict``):
+
+1. **transport** the map by the observer's action (:func:`transport_map`): forward shifts the map one cell
+   towards the agent; a 90° turn rotates the map *and* permutes the velocity copies to match
+   (:func:`~equiworld.equivariant.rotate90_map`); no-op leaves it. Shifts are on the torus (``shift_torus``):
+   the transport is then an exact, invertible group action (four turns are the identity, a forward step can be
+   undone), at the price that content leaving the back of the map re-enters at its front edge. With a map at
+   least ``2 * room - 1`` cells wide (33 for the 16-cell room) every cell of the room stays on the map;
+2. **flow**: move every copy by its velocity (one cell per step, exact ``shift_torus``);
+3. **mix** the copies with :class:`VelocityMixing`, a per-channel convex combination whose weights depend only on
+   the relation of two copies (same, still<->moving, quarter turn apart, opposite), so it commutes with the
+   rotation's permutation of the copies and with every shift;
+4. **decode** the next frame from the map tokens inside the camera's field-of-view wedge (:func:`fov_mask`,
+   fixed because the map is egocentric), max over velocities, with an MAE-style transformer decoder
+   (learnable patch queries attending to those tokens) and a linear patch unembedding.
+
+Then ``observe`` writes the (observed or predicted) frame into the memory: a transformer encoder reads the
+field-of-view tokens (all velocity copies, concatenated and projected) together with the frame's patch tokens,
+and writes back to those tokens of every copy through a learned gate, ``h <- h + z * (u - h)``. Tokens outside
+the wedge are only ever moved by steps 1-3.
+
+The **learned-memory baseline** (:class:`LearnedMemoryWorldModel`) has the same encoder, decoder and memory size
+but a single copy that is not transported: the action enters as a token (to the encoder and the decoder), and the
+encoder reads and writes *all* ``M x M`` tokens. :class:`ConvLSTMBlockWorldModel` is a ConvLSTM on RGB frames
+with the one-hot action as input planes.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, replace
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from equiworld.equivariant import rotate90_map, shift_torus
+
+from .flowm2d import WorldModel2D, _ConvLSTMCell
+
+__all__ = [
+    "BLOCK_ACTIONS",
+    "BLOCK_MODEL_NAMES",
+    "CardinalVelocities",
+    "ConvLSTMBlockWorldModel",
+    "FlowEquivariantWorldModel3D",
+    "FlowWorldModel3DConfig",
+    "LearnedMemoryWorldModel",
+    "VelocityMixing",
+    "WorldModel3D",
+    "build_block_world_model",
+    "fov_mask",
+    "transport_map",
+]
+
+BLOCK_ACTIONS = ("turn_left", "turn_right", "forward", "noop")
+"""Block World's actions, in the order of the one-hot action vectors."""
+
+# Quarter turns (torch.rot90 on the map's (row, col) dims) that re-express the egocentric map after each action.
+# Turning left brings what was on the agent's left in front of it: the map turns clockwise (k = -1 = 3).
+_TURNS = {0: 3, 1: 1}
+
+
+@dataclass(frozen=True)
+class FlowWorldModel3DConfig:
+    """Sizes of a Block World model. Defaults are the published 3D FloWM (about 10M parameters).
+
+    Attributes:
+        image_size: side of the square RGB frames.
+        patch_size: side of the image patches (must divide ``image_size``).
+        in_channels: image channels.
+        map_size: side ``M`` of the egocentric token map (odd: the agent sits on the centre cell).
+        width: token width ``D``.
+        depth: transformer encoder layers.
+        heads: attention heads.
+        decoder_depth: transformer decoder layers (patch queries attending to the map tokens).
+        mlp_ratio: hidden width of the transformer MLPs, as a multiple of ``width``.
+        fov_degrees: horizontal field of view of the camera (Block World: 60°, square images).
+        num_actions: size of the one-hot action.
+        lstm_hidden: hidden channels of the ConvLSTM baseline.
+    """
+
+    image_size: int = 128
+    patch_size: int = 16
+    in_channels: int = 3
+    map_size: int = 33
+    width: int = 256
+    depth: int = 6
+    heads: int = 8
+    decoder_depth: int = 3
+    mlp_ratio: int = 4
+    fov_degrees: float = 60.0
+    num_actions: int = 4
+    lstm_hidden: int = 64
+
+    def __post_init__(self) -> None:
+        if self.image_size % self.patch_size:
+            raise ValueError(
+                f"patch_size={self.patch_size} must divide image_size={self.image_size}; e.g. patch_size=8"
+            )
+        if self.map_size < 3 or self.map_size % 2 == 0:
+            raise ValueError(
+                f"map_size must be odd and >= 3 (the agent sits on the centre), got {self.map_size}"
+            )
+        if self.width % self.heads:
+            raise ValueError(f"width={self.width} must be a multiple of heads={self.heads}")
+        if not 0 < self.fov_degrees < 180:
+            raise ValueError(f"fov_degrees must be in (0, 180), got {self.fov_degrees}")
+
+    @property
+    def window_size(self) -> int:
+        """Side of the frames (the name the 2D interface uses)."""
+        return self.image_size
+
+    @classmethod
+    def preset(cls, name: Literal["paper", "small"], **overrides) -> FlowWorldModel3DConfig:
+        """``paper``: the published sizes. ``small``: what a CPU trains in minutes — 64 px frames, 8 px patches,
+        a 15 x 15 map, width 64, depth 2, 4 heads, one decoder layer, a 32-channel ConvLSTM."""
+        if name == "paper":
+            return replace(cls(), **overrides)
+        if name == "small":
+            base = cls(
+                image_size=64,
+                patch_size=8,
+                map_size=15,
+                width=64,
+                depth=2,
+                heads=4,
+                decoder_depth=1,
+                lstm_hidden=32,
+            )
+            return replace(base, **overrides)
+        raise ValueError(f"unknown preset {name!r}; choose 'paper' or 'small'")
+
+
+class CardinalVelocities:
+    """The 3D FloWM's velocity set: still and the four cardinal unit moves, ``(vy, vx)`` in map cells per step.
+
+    Ordered ``still, up, left, down, right`` so that a counter-clockwise quarter turn of the map
+    (``torch.rot90``, ``k = 1``) cycles the moving copies forward. Quacks like
+    :class:`~equiworld.equivariant.VelocityGrid` for :func:`~equiworld.equivariant.rotate90_map`.
+
+    >>> v = CardinalVelocities()
+    >>> v.rotation_permutation(1).tolist()
+    [0, 4, 1, 2, 3]
+    """
+
+    def __init__(self) -> None:
+        self.velocities = torch.tensor([(0, 0), (-1, 0), (0, -1), (1, 0), (0, 1)], dtype=torch.long)
+
+    def __len__(self) -> int:
+        return len(self.velocities)
+
+    def index(self, velocity: tuple[int, int] | Tensor) -> int:
+        """Index of a velocity in the set."""
+        match = (self.velocities == torch.as_tensor(velocity, dtype=torch.long)).all(-1).nonzero()
+        if len(match) != 1:
+            raise ValueError(
+                f"velocity {tuple(torch.as_tensor(velocity).tolist())} is not in the cardinal set"
+            )
+        return int(match[0, 0])
+
+    def rotation_permutation(self, k: int = 1) -> Tensor:
+        """Permutation ``p`` with ``rotated[..., i, ...] = original[..., p[i], ...]`` for a ``k x 90°`` turn of
+        the map (``torch.rot90`` convention): content moving at ``v`` moves at ``rot(v)`` after the turn."""
+        rotated = self.velocities.clone()
+        for _ in range(k % 4):
+            rotated = torch.stack([-rotated[:, 1], rotated[:, 0]], dim=-1)  # (y, x) -> (-x, y)
+        perm = torch.empty(len(self), dtype=torch.long)
+        for i, r in enumerate(rotated):
+            perm[self.index(r)] = i
+        return perm
+
+
+def fov_mask(map_size: int, fov_degrees: float = 60.0) -> Tensor:
+    """Boolean ``(M, M)`` mask of the map cells inside the camera's field-of-view wedge.
+
+    The agent sits on the centre cell facing row 0. Cell ``(row, col)`` is inside when it is ``f = c - row >= 1``
+    cells ahead and ``|col - c| <= f tan(fov / 2) + 1/2`` (its centre is within half a cell of the wedge).
+
+    >>> fov_mask(7).int().tolist()[:3]
+    [[0, 1, 1, 1, 1, 1, 0], [0, 0, 1, 1, 1, 0, 0], [0, 0, 1, 1, 1, 0, 0]]
+    """
+    c = map_size // 2
+    rows = torch.arange(map_size).reshape(-1, 1)
+    cols = torch.arange(map_size).reshape(1, -1)
+    ahead = (c - rows).to(torch.float64)
+    half_width = ahead * math.tan(math.radians(fov_degrees) / 2) + 0.5
+    return (ahead >= 1) & ((cols - c).abs().to(torch.float64) <= half_width)
+
+
+def transport_map(
+    h: Tensor, actions: Tensor, velocities: CardinalVelocities | None = None, velocity_dim: int = 1
+) -> Tensor:
+    """Re-express egocentric maps after the observer's actions (exact, per sample).
+
+    Args:
+        h: ``(B, ..., M, M)`` maps, agent on the centre cell facing row 0.
+        actions: ``(B,)`` action indices into :data:`BLOCK_ACTIONS`.
+        velocities: the velocity set whose copies sit on ``velocity_dim`` (permuted by turns); ``None`` for
+            plain maps.
+        velocity_dim: the dimension of ``h`` holding the velocity copies.
+
+    Returns:
+        Same shape as ``h``: turn left = ``rot90(k=-1)``, turn right = ``rot90(k=1)`` (plus the permutation of
+        the copies), forward = shift by one row towards the agent (torus), no-op = unchanged.
+
+    >>> h = torch.rand(1, 5, 5)
+    >>> left = torch.tensor([0])
+    >>> torch.equal(transport_map(transport_map(transport_map(transport_map(h, left), left), left), left), h)
+    True
+    """
+    if actions.shape != h.shape[:1]:
+        raise ValueError(f"actions must be (B,) = ({h.shape[0]},) indices, got {tuple(actions.shape)}")
+    vdim = velocity_dim if velocities is not None else None
+    candidates = torch.stack(
+        [
+            rotate90_map(h, _TURNS[0], vdim, velocities),
+            rotate90_map(h, _TURNS[1], vdim, velocities),
+            shift_torus(h, (1, 0)),
+            h,
+        ]
+    )
+    return candidates[actions, torch.arange(h.shape[0], device=h.device)]
+
+
+def flow_copies(h: Tensor, velocities: CardinalVelocities) -> Tensor:
+    """Move copy ``v`` of a lifted map ``(B, V, D, M, M)`` by its velocity (one step, torus, exact)."""
+    return shift_torus(h, velocities.velocities.to(h.device).reshape(-1, 1, 2))
+
+
+class VelocityMixing(nn.Module):
+    """Per-channel convex mixing of the five velocity copies that commutes with their rotation permutation.
+
+    ``out_v = sum_u w[rel(v, u)] h_u`` where the weights (softmax over each output copy's row, per channel) depend
+    only on the relation ``rel`` of the two copies: for the still copy, {itself, a moving copy}; for a moving
+    copy, {itself, the still copy, a quarter turn left, a quarter turn right, the opposite}. A rotation of the map
+    permutes the moving copies cyclically and keeps every relation, so ``mix(rotate(h)) = rotate(mix(h))``; the
+    mixing is pointwise in space, so it commutes with every shift as well. Initialised close to the identity.
+    """
+
+    def __init__(self, channels: int, keep: float = 0.95) -> None:
+        super().__init__()
+        other = math.log((1 - keep) / 4)
+        self.still_logits = nn.Parameter(torch.tensor([[math.log(keep)], [other]]).repeat(1, channels))
+        self.move_logits = nn.Parameter(torch.tensor([[math.log(keep)]] + [[other]] * 4).repeat(1, channels))
+
+    def forward(self, h: Tensor) -> Tensor:
+        """Mix ``h`` of shape ``(B, 5, D, ...)``."""
+        if h.shape[1] != 5 or h.shape[2] != self.still_logits.shape[1]:
+            raise ValueError(
+                f"VelocityMixing expects (B, 5, {self.still_logits.shape[1]}, ...), got {tuple(h.shape)}"
+            )
+        extra = (1,) * (h.dim() - 3)
+        ws = torch.softmax(self.still_logits, 0).reshape(2, -1, *extra)  # (2, D, ...)
+        wm = torch.softmax(self.move_logits, 0).reshape(5, -1, *extra)  # self, still, left, right, opposite
+        still, moving = h[:, 0], h[:, 1:]  # moving copies in rotation order up, left, down, right
+        out_still = ws[0] * still + ws[1] * moving.sum(1)
+        left, right = moving.roll(-1, 1), moving.roll(1, 1)  # the copy a quarter turn left / right of each
+        opposite = moving.roll(2, 1)
+        out_moving = (
+            wm[0] * moving + wm[1] * still.unsqueeze(1) + wm[2] * left + wm[3] * right + wm[4] * opposite
+        )
+        return torch.cat([out_still.unsqueeze(1), out_moving], 1)
+
+
+def _transformer_layer(c: FlowWorldModel3DConfig, decoder: bool = False) -> nn.Module:
+    kwargs = dict(
+        d_model=c.width,
+        nhead=c.heads,
+        dim_feedforward=c.mlp_ratio * c.width,
+        dropout=0.0,
+        activation="gelu",
+        batch_first=True,
+        norm_first=True,
+    )
+    return nn.TransformerDecoderLayer(**kwargs) if decoder else nn.TransformerEncoderLayer(**kwargs)
+
+
+class WorldModel3D(WorldModel2D):
+    """Rollout interface of the Block World models: ``rollout(frames (B, T, 3, S, S), actions (B, T, 4) one-hot,
+    context, horizon)``; ``predict`` / ``observe`` receive the step's one-hot action ``(B, 4)``."""
+
+    config: FlowWorldModel3DConfig
+
+    def _check(self, frames: Tensor, displacements: Tensor, context: int) -> None:
+        c, s, a = self.config.in_channels, self.config.image_size, self.config.num_actions
+        if frames.dim() != 5 or frames.shape[2:] != (c, s, s):
+            raise ValueError(f"frames must be (B, T, {c}, {s}, {s}), got {tuple(frames.shape)}")
+        if displacements.shape != (*frames.shape[:2], a):
+            raise ValueError(
+                f"actions must be one-hot (B, T, {a}) = {(*frames.shape[:2], a)}, got {tuple(displacements.shape)}"
+            )
+        if not 1 <= context <= frames.shape[1]:
+            raise ValueError(f"context must be in [1, T={frames.shape[1]}], got {context}")
+
+
+class _TokenMapWorldModel(WorldModel3D):
+    """Shared image encoder / map-token transformer / MAE-style decoder of the two token-map models."""
+
+    def __init__(self, config: FlowWorldModel3DConfig, copies: int, read_mask: Tensor) -> None:
+        super().__init__()
+        self.config = c = config
+        self.copies = copies
+        grid = c.image_size // c.patch_size
+        self.num_patches = grid * grid
+        self.register_buffer("read_index", read_mask.flatten().nonzero().squeeze(1), persistent=False)
+        self.patch_embed = nn.Conv2d(c.in_channels, c.width, c.patch_size, stride=c.patch_size)
+        self.patch_pos = nn.Parameter(torch.randn(self.num_patches, c.width) * 0.02)
+        self.map_pos = nn.Parameter(torch.randn(len(self.read_index), c.width) * 0.02)
+        self.read = nn.Linear(copies * c.width, c.width)
+        self.encoder = nn.TransformerEncoder(_transformer_layer(c), c.depth, enable_nested_tensor=False)
+        self.encoder_norm = nn.LayerNorm(c.width)
+        self.write = nn.Linear(c.width, 2 * copies * c.width)
+        self.decoder_in = nn.Linear(c.width, c.width)
+        self.queries = nn.Parameter(torch.randn(self.num_patches, c.width) * 0.02)
+        self.decoder = nn.TransformerDecoder(_transformer_layer(c, decoder=True), c.decoder_depth)
+        self.decoder_norm = nn.LayerNorm(c.width)
+        self.unembed = nn.Linear(c.width, c.patch_size * c.patch_size * c.in_channels)
+
+    def initial_state(self, frames: Tensor) -> Tensor:
+        c = self.config
+        return frames.new_zeros(frames.shape[0], self.copies, c.width, c.map_size, c.map_size)
+
+    def _read_tokens(self, h: Tensor) -> Tensor:
+        """``(B, V, D, M, M)`` -> the read cells' tokens ``(B, F, V, D)``."""
+        return h.flatten(-2)[..., self.read_index].permute(0, 3, 1, 2)
+
+    def _decode(self, tokens: Tensor, extra: Tensor | None = None) -> Tensor:
+        """Render a frame from memory tokens ``(B, F, D)`` (plus optional extra tokens ``(B, E, D)``)."""
+        c = self.config
+        memory = self.decoder_in(tokens) + self.map_pos
+        if extra is not None:
+            memory = torch.cat([memory, extra], 1)
+        queries = (self.queries + self.patch_pos).expand(tokens.shape[0], -1, -1)
+        patches = self.unembed(self.decoder_norm(self.decoder(queries, memory)))  # (B, P, p*p*C)
+        size = (c.image_size, c.image_size)
+        return F.fold(patches.transpose(1, 2), size, c.patch_size, stride=c.patch_size)
+
+    def _write(self, h: Tensor, frame: Tensor, extra: Tensor | None = None) -> Tensor:
+        """Encode the frame with the read tokens and write back through the gate ``h <- h + z (u - h)``."""
+        b, v, d = h.shape[:3]
+        read = self._read_tokens(h)  # (B, F, V, D)
+        tokens = self.read(read.flatten(2)) + self.map_pos
+        patches = self.patch_embed(frame).flatten(2).transpose(1, 2) + self.patch_pos
+        parts = [tokens, patches] if extra is None else [tokens, patches, extra]
+        out = self.encoder_norm(self.encoder(torch.cat(parts, 1)))[:, : tokens.shape[1]]
+        update, gate = self.write(out).reshape(b, -1, 2, v, d).unbind(2)  # (B, F, V, D) each
+        new = read + torch.sigmoid(gate) * (update - read)
+        flat = h.flatten(-2).index_copy(-1, self.read_index, new.permute(0, 2, 3, 1))
+        return flat.reshape(h.shape)
+
+
+class FlowEquivariantWorldModel3D(_TokenMapWorldModel):
+    """3D FloWM: velocity-lifted egocentric token map, transported by the observer's actions (module docstring).
+
+    >>> model = FlowEquivariantWorldModel3D(FlowWorldModel3DConfig.preset("small", image_size=32, map_size=9))
+    >>> frames, actions = torch.rand(2, 5, 3, 32, 32), F.one_hot(torch.randint(0, 4, (2, 5)), 4).float()
+    >>> tuple(model.rollout(frames, actions, context=3).shape)
+    (2, 2, 3, 32, 32)
+    """
+
+    def __init__(self, config: FlowWorldModel3DConfig) -> None:
+        self.velocities = CardinalVelocities()
+        super().__init__(config, len(self.velocities), fov_mask(config.map_size, config.fov_degrees))
+        self.mixing = VelocityMixing(config.width)
+
+    def advance(self, state: Tensor, action: Tensor) -> Tensor:
+        """The memory's motion over one step: transport by the action, flow each copy, mix the copies."""
+        moved = transport_map(state, action.argmax(-1), self.velocities, velocity_dim=1)
+        return self.mixing(flow_copies(moved, self.velocities))
+
+    def predict(self, state: Tensor, displacement: Tensor) -> tuple[Tensor, Tensor]:
+        update = self.advance(state, displacement)
+        pooled = self._read_tokens(update).amax(2)  # (B, F, D): max over velocities
+        return self._decode(pooled), update
+
+    def observe(self, update: Tensor, frame: Tensor, displacement: Tensor) -> Tensor:
+        return self._write(update, frame)
+
+
+class LearnedMemoryWorldModel(_TokenMapWorldModel):
+    """Learned-memory baseline: the same encoder and decoder over an ``M x M`` token memory that is not
+    transported (one copy, no velocity flow, no action-driven shift or rotation). The action enters as a token;
+    the encoder reads and writes every memory token, the decoder reads them all.
+
+    >>> model = LearnedMemoryWorldModel(FlowWorldModel3DConfig.preset("small", image_size=32, map_size=9))
+    >>> frames, actions = torch.rand(2, 5, 3, 32, 32), F.one_hot(torch.randint(0, 4, (2, 5)), 4).float()
+    >>> tuple(model.rollout(frames, actions, context=3).shape)
+    (2, 2, 3, 32, 32)
+    """
+
+    def __init__(self, config: FlowWorldModel3DConfig) -> None:
+        every = torch.ones(config.map_size, config.map_size, dtype=torch.bool)
+        super().__init__(config, 1, every)
+        self.action_embed = nn.Linear(config.num_actions, config.width)
+
+    def predict(self, state: Tensor, displacement: Tensor) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+        token = self.action_embed(displacement.to(state.dtype)).unsqueeze(1)
+        frame = self._decode(self._read_tokens(state)[:, :, 0], token)
+        return frame, (state, token)
+
+    def observe(self, update: tuple[Tensor, Tensor], frame: Tensor, displacement: Tensor) -> Tensor:
+        if isinstance(update, Tensor):  # the initial state
+            token = self.action_embed(displacement.to(update.dtype)).unsqueeze(1)
+            update = (update, token)
+        state, token = update
+        return self._write(state, frame, token)
+
+
+class ConvLSTMBlockWorldModel(WorldModel3D):
+    """ConvLSTM baseline on RGB frames: a stride-2 convolution, a ConvLSTM over (features, one-hot action planes)
+    at half resolution, and a transposed convolution back to the frame.
+
+    >>> model = ConvLSTMBlockWorldModel(FlowWorldModel3DConfig.preset("small", image_size=32))
+    >>> frames, actions = torch.rand(2, 5, 3, 32, 32), F.one_hot(torch.randint(0, 4, (2, 5)), 4).float()
+    >>> tuple(model.rollout(frames, actions, context=3).shape)
+    (2, 2, 3, 32, 32)
+    """
+
+    def __init__(self, config: FlowWorldModel3DConfig) -> None:
+        super().__init__()
+        self.config = c = config
+        hidden = c.lstm_hidden
+        self.down = nn.Sequential(nn.Conv2d(c.in_channels, hidden, 4, stride=2, padding=1), nn.ReLU())
+        self.cell = _ConvLSTMCell(hidden + c.num_actions, hidden)
+        self.up = nn.Sequential(
+            nn.ConvTranspose2d(hidden, hidden, 4, stride=2, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(hidden, c.in_channels, 3, padding=1),
+        )
+
+    def initial_state(self, frames: Tensor) -> tuple[Tensor, Tensor]:
+        half = self.config.image_size // 2
+        zeros = frames.new_zeros(frames.shape[0], self.cell.hidden, half, half)
+        return zeros, zeros.clone()
+
+    def predict(self, state: tuple[Tensor, Tensor, Tensor], displacement: Tensor):
+        """One cell step on (last frame, this step's action); decode the next frame from it."""
+        h, c, last = state
+        features = self.down(last)
+        planes = displacement.to(last.dtype)[:, :, None, None].expand(-1, -1, *features.shape[-2:])
+        h, c = self.cell(torch.cat([features, planes], 1), (h, c))
+        return self.up(h), (h, c)
+
+    def observe(self, update: tuple[Tensor, Tensor], frame: Tensor, displacement: Tensor):
+        return (*update, frame)
+
+
+BLOCK_MODEL_NAMES = ("flowm3d", "memory3d", "convlstm3d")
+
+
+def build_block_world_model(name: str, config: FlowWorldModel3DConfig) -> WorldModel3D:
+    """Build a Block World model by name: ``flowm3d``, ``memory3d`` (learned memory) or ``convlstm3d``."""
+    if name == "flowm3d":
+        return FlowEquivariantWorldModel3D(config)
+    if name == "memory3d":
+        return LearnedMemoryWorldModel(config)
+    if name == "convlstm3d":
+        return ConvLSTMBlockWorldModel(config)
+    raise ValueError(f"unknown Block World model {name!r}; choose one of {', '.join(BLOCK_MODEL_NAMES)}")
+
+
+def config_to_dict(config: FlowWorldModel3DConfig) -> dict:
+    """The config as a JSON-serialisable dict (for checkpoints)."""
+    return asdict(config)

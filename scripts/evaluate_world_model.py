@@ -3,6 +3,10 @@
     python scripts/evaluate_world_model.py --checkpoints runs/wm/flowm runs/wm/convlstm \\
         --data data/mnist_small/validation_long --context 20 --horizon 150 --out runs/wm/eval
 
+    python scripts/evaluate_world_model.py --checkpoints runs/wm_block/flowm3d runs/wm_block/memory3d \\
+        runs/wm_block/convlstm3d --out runs/wm_block/eval   # Block World: 70 context, 70 and 210 predicted
+
+The world (and so the defaults of --data, --context, --horizon, --report-steps) comes from the checkpoints.
 Writes ``metrics.json`` (per-step curves and their values at chosen steps), ``horizon.png`` and
 ``rollout.gif`` (or ``.mp4``) under ``--out``, and prints a table.
 """
@@ -17,22 +21,28 @@ import torch
 import tyro
 
 from equiworld.world_models.data import VideoShardDataset
-from equiworld.world_models.evaluation import plot_horizon_metrics, rollout_metrics, write_side_by_side_video
-from equiworld.world_models.training import load_world_model, mnist_displacements
+from equiworld.world_models.evaluation import (
+    EVALUATION_DEFAULTS,
+    plot_horizon_metrics,
+    rollout_metrics,
+    write_side_by_side_video,
+)
+from equiworld.world_models.training import action_converter, load_world_model
 
 
 @dataclass
 class Args:
     checkpoints: tuple[str, ...]
     """Run directories (or checkpoint files) written by train_world_model.py."""
-    data: str = "data/mnist_small/validation_long"
-    """Validation dataset directory (sequences of at least context + horizon frames)."""
-    context: int = 50
-    """Observed frames."""
-    horizon: int = 150
-    """Predicted frames."""
-    report_steps: tuple[int, ...] = (20, 150)
-    """Predicted steps whose metrics go into the table."""
+    data: str | None = None
+    """Validation dataset directory (sequences of at least context + horizon frames). Default:
+    data/mnist_small/validation_long (MNIST World) or data/block_small/validation_long (Block World)."""
+    context: int | None = None
+    """Observed frames (default: 50 for MNIST World, 70 for Block World)."""
+    horizon: int | None = None
+    """Predicted frames (default: 150 for MNIST World, 210 for Block World)."""
+    report_steps: tuple[int, ...] | None = None
+    """Predicted steps whose metrics go into the table (default: 20 150 for MNIST World, 70 210 for Block World)."""
     num_sequences: int = 64
     """Sequences to evaluate."""
     batch_size: int = 16
@@ -52,10 +62,21 @@ class Args:
 def main(args: Args) -> dict:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    loaded = [load_world_model(path) for path in args.checkpoints]
+    worlds = {checkpoint["world"] for _, checkpoint in loaded}
+    if len(worlds) != 1:
+        raise ValueError(
+            f"the checkpoints come from different worlds {sorted(worlds)}; evaluate them separately"
+        )
+    world = worlds.pop()
+    defaults = EVALUATION_DEFAULTS[world]
+    for key, value in defaults.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    convert = action_converter(world)
     dataset = VideoShardDataset(args.data, args.context, args.horizon, random_start=False)
     models, results = {}, {}
-    for i, path in enumerate(args.checkpoints):
-        model, checkpoint = load_world_model(path)
+    for i, (model, checkpoint) in enumerate(loaded):
         name = args.names[i] if i < len(args.names) else checkpoint["model_name"]
         models[name] = model
         results[name] = rollout_metrics(
@@ -63,7 +84,7 @@ def main(args: Args) -> dict:
             dataset,
             args.context,
             args.horizon,
-            mnist_displacements,
+            convert,
             batch_size=args.batch_size,
             max_sequences=args.num_sequences,
             device=args.device,
@@ -87,7 +108,7 @@ def main(args: Args) -> dict:
         shown = min(args.video_frames, args.horizon)
         with torch.no_grad():
             predictions = {
-                name: model.rollout(frames, mnist_displacements(actions), args.context, shown)[0]
+                name: model.rollout(frames, convert(actions), args.context, shown)[0]
                 for name, model in models.items()
             }
         write_side_by_side_video(

@@ -18,9 +18,32 @@ from tqdm.auto import tqdm
 
 from .flowm2d import WorldModel2D
 
-__all__ = ["frame_metrics", "plot_horizon_metrics", "rollout_metrics", "write_side_by_side_video"]
+__all__ = [
+    "EVALUATION_DEFAULTS",
+    "frame_metrics",
+    "plot_horizon_metrics",
+    "rollout_metrics",
+    "write_side_by_side_video",
+]
 
 METRICS = ("mse", "psnr", "ssim")
+
+EVALUATION_DEFAULTS: dict[str, dict] = {
+    "mnist": {
+        "data": "data/mnist_small/validation_long",
+        "context": 50,
+        "horizon": 150,
+        "report_steps": (20, 150),
+    },
+    "block": {
+        "data": "data/block_small/validation_long",
+        "context": 70,
+        "horizon": 210,
+        "report_steps": (70, 210),
+    },
+}
+"""Per world: the default validation data, context, horizon and reported steps (the published protocols:
+MNIST World 50 context + 150 predicted; Block World 70 context + 70 and 210 predicted)."""
 
 
 def frame_metrics(predictions: torch.Tensor, targets: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -57,7 +80,9 @@ def rollout_metrics(
         dataset: yields ``(frames, actions)`` clips of at least ``context + horizon`` frames.
         context: observed frames.
         horizon: predicted frames.
-        displacements_of: maps the dataset's actions ``(B, T, A)`` to the model's displacements ``(B, T, 2)``.
+        displacements_of: maps the dataset's actions ``(B, T, A)`` to the model's per-step actions (MNIST World:
+            ``(B, T, 2)`` displacements; Block World: the one-hot ``(B, T, 4)``), e.g.
+            :func:`~equiworld.world_models.training.action_converter` of the world.
         batch_size: sequences per batch.
         max_sequences: evaluate at most this many sequences.
         device: where to run.

@@ -1,4 +1,4 @@
-"""Training loop of the 2D world models: MSE on predicted frames, AdamW, gradient clipping, TensorBoard,
+"""Training loop of the world models (MNIST World 2D models and Block World 3D models): MSE on predicted frames, AdamW, gradient clipping, TensorBoard,
 checkpoints and resume, and DistributedDataParallel when launched by ``torchrun``.
 
 ``scripts/train_world_model.py`` is a thin command line over :func:`train_world_model`.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import inspect
 import json
 import logging
 import math
@@ -25,13 +26,19 @@ from tqdm.auto import tqdm
 
 from .data import VideoShardDataset
 from .flowm2d import MODEL_NAMES, FlowWorldModelConfig, WorldModel2D, build_world_model
+from .flowm3d import BLOCK_MODEL_NAMES, FlowWorldModel3DConfig, build_block_world_model
 
 __all__ = [
+    "MODEL_NAMES_BY_WORLD",
     "TrainSettings",
+    "action_converter",
+    "block_actions",
+    "build_named_model",
     "load_world_model",
     "mnist_displacements",
     "model_config_for_dataset",
     "train_world_model",
+    "world_of_model",
 ]
 
 logger = logging.getLogger(__name__)
@@ -44,15 +51,16 @@ class TrainSettings:
     """Settings of one world-model training run (the command line of ``scripts/train_world_model.py``)."""
 
     model: str = "flowm"
-    """World model: flowm, no_velocity, no_self_motion, action_concat or convlstm."""
+    """World model. MNIST World: flowm, no_velocity, no_self_motion, action_concat or convlstm.
+    Block World (--world block): flowm3d, memory3d (learned-memory baseline) or convlstm3d."""
     preset: Literal["small", "paper"] = "small"
-    """Model sizes: 'paper' (published, ~75K parameters) or 'small' (CPU-friendly)."""
-    data: str = "data/mnist_small/train"
-    """Training dataset directory written by scripts/make_dataset.py."""
-    val_data: str | None = "data/mnist_small/validation"
-    """Validation dataset directory (None: no validation)."""
-    world: Literal["mnist"] = "mnist"
-    """Which world the data comes from."""
+    """Model sizes: 'paper' (published: ~75K parameters in 2D, ~10M in 3D) or 'small' (CPU-friendly)."""
+    data: str | None = None
+    """Training dataset directory written by scripts/make_dataset.py (default: data/<world>_small/train)."""
+    val_data: str | None = "auto"
+    """Validation dataset directory ('auto': data/<world>_small/validation; None: no validation)."""
+    world: Literal["mnist", "block"] = "mnist"
+    """Which world the data comes from: MNIST World (2D) or Block World (3D)."""
     context: int = 6
     """Observed frames per training clip."""
     predict: int = 6
@@ -89,20 +97,76 @@ class TrainSettings:
     """Show a progress bar."""
 
 
+MODEL_NAMES_BY_WORLD = {"mnist": MODEL_NAMES, "block": BLOCK_MODEL_NAMES}
+"""The model names each world's data can train."""
+
+
 def mnist_displacements(actions: torch.Tensor) -> torch.Tensor:
     """MNIST World actions ``(..., 2)`` = window moves ``(dx, dy)`` -> integer ``(dy, dx)`` map displacements."""
     return actions.round().long().flip(-1)
 
 
-def model_config_for_dataset(preset: str, data_root: str | os.PathLike) -> FlowWorldModelConfig:
-    """The preset's sizes, with world, window and step sizes read from the dataset's manifest."""
+def block_actions(actions: torch.Tensor) -> torch.Tensor:
+    """Block World actions ``(..., 4)``: the one-hot (turn left, turn right, forward, no-op), as the models take
+    them."""
+    if actions.shape[-1] != 4:
+        raise ValueError(f"Block World actions are one-hot (..., 4), got {tuple(actions.shape)}")
+    return actions
+
+
+def action_converter(world: str):
+    """The function that turns a dataset's actions into the model's per-step actions, for ``world``."""
+    converters = {"mnist": mnist_displacements, "block": block_actions}
+    if world not in converters:
+        raise ValueError(f"unknown world {world!r}; choose one of {', '.join(converters)}")
+    return converters[world]
+
+
+def world_of_model(name: str) -> str:
+    """The world a model name belongs to (``"mnist"`` or ``"block"``)."""
+    for world, names in MODEL_NAMES_BY_WORLD.items():
+        if name in names:
+            return world
+    known = ", ".join(n for names in MODEL_NAMES_BY_WORLD.values() for n in names)
+    raise ValueError(f"unknown world model {name!r}; choose one of {known}")
+
+
+def build_named_model(name: str, config: dict[str, Any]) -> WorldModel2D:
+    """Build any registered model from its name and its config as a dict (as stored in checkpoints)."""
+    if world_of_model(name) == "block":
+        return build_block_world_model(name, FlowWorldModel3DConfig(**config))
+    return build_world_model(name, FlowWorldModelConfig(**config))
+
+
+def model_config_for_dataset(
+    preset: str, data_root: str | os.PathLike, world: str = "mnist"
+) -> FlowWorldModelConfig | FlowWorldModel3DConfig:
+    """The preset's sizes, with the image (and MNIST World's world, window and step) sizes read from the
+    dataset's manifest."""
+    spec = VideoShardDataset(data_root, context=1, predict=0, random_start=False).spec
+    if spec.get("world", world) != world:
+        raise ValueError(
+            f"dataset {str(data_root)!r} is a {spec['world']!r} dataset, not {world!r}; pass --world"
+        )
+    if world == "block":
+        from equiworld.envs.video.block_world import BlockWorldEnv
+
+        default = inspect.signature(BlockWorldEnv).parameters["image_size"].default
+        image_size = spec.get("env_kwargs", {}).get("image_size", default)
+        return FlowWorldModel3DConfig.preset(preset, image_size=int(image_size))
     from equiworld.envs.video.mnist_world import MNISTWorldEnv
 
-    spec = VideoShardDataset(data_root, context=1, predict=0, random_start=False).spec
     env = MNISTWorldEnv(split="train", **spec.get("env_kwargs", {}))
     return FlowWorldModelConfig.preset(
         preset, world_size=env.world_size, window_size=env.window_size, max_step=env.max_step
     )
+
+
+def _world_or_none(name: str) -> str | None:
+    try:
+        return world_of_model(name)
+    except ValueError:
+        return None
 
 
 def _device(name: str) -> torch.device:
@@ -121,19 +185,21 @@ def _loop(loader: DataLoader, sampler) -> Any:
         epoch += 1
 
 
-def _rollout_loss(model, frames, actions, context) -> torch.Tensor:
-    predictions = model(frames, mnist_displacements(actions), context)
+def _rollout_loss(model, frames, actions, context, convert=mnist_displacements) -> torch.Tensor:
+    predictions = model(frames, convert(actions), context)
     return torch.nn.functional.mse_loss(predictions, frames[:, context:])
 
 
 @torch.no_grad()
-def _validate(model: WorldModel2D, loader: DataLoader, context: int, batches: int, device) -> float:
+def _validate(
+    model: WorldModel2D, loader: DataLoader, context: int, batches: int, device, convert=mnist_displacements
+) -> float:
     model.eval()
     total, count = 0.0, 0
     for i, (frames, actions) in enumerate(loader):
         if i >= batches:
             break
-        loss = _rollout_loss(model, frames.to(device), actions.to(device), context)
+        loss = _rollout_loss(model, frames.to(device), actions.to(device), context, convert)
         total, count = total + float(loss) * len(frames), count + len(frames)
     model.train()
     return total / max(count, 1)
@@ -147,7 +213,8 @@ def load_world_model(path: str | os.PathLike, map_location: str = "cpu") -> tupl
     if not path.is_file():
         raise FileNotFoundError(f"no world-model checkpoint at {str(path)!r}")
     checkpoint = torch.load(path, map_location=map_location, weights_only=False)
-    model = build_world_model(checkpoint["model_name"], FlowWorldModelConfig(**checkpoint["config"]))
+    checkpoint.setdefault("world", world_of_model(checkpoint["model_name"]))
+    model = build_named_model(checkpoint["model_name"], checkpoint["config"])
     model.load_state_dict(checkpoint["model"])
     return model.eval(), checkpoint
 
@@ -158,8 +225,15 @@ def train_world_model(settings: TrainSettings) -> dict[str, Any]:
     Rank 0 writes ``out/checkpoint.pt`` (model, optimiser, step, config), ``out/config.json``,
     ``out/metrics.csv`` / ``metrics.json`` and TensorBoard logs under ``out/tb``.
     """
-    if settings.model not in MODEL_NAMES:
-        raise ValueError(f"unknown model {settings.model!r}; choose one of {', '.join(MODEL_NAMES)}")
+    names = MODEL_NAMES_BY_WORLD[settings.world]
+    if settings.model not in names:
+        raise ValueError(
+            f"unknown {settings.world} world model {settings.model!r}; choose one of {', '.join(names)}"
+            + (" (or pass --world block)" if _world_or_none(settings.model) == "block" else "")
+        )
+    data = settings.data or f"data/{settings.world}_small/train"
+    val_data = f"data/{settings.world}_small/validation" if settings.val_data == "auto" else settings.val_data
+    convert = action_converter(settings.world)
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
     device = _device(settings.device)
     if distributed:
@@ -176,11 +250,11 @@ def train_world_model(settings: TrainSettings) -> dict[str, Any]:
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
 
-    config = model_config_for_dataset(settings.preset, settings.data)
+    config = model_config_for_dataset(settings.preset, data, settings.world)
     generator = torch.Generator().manual_seed(settings.seed)
     with torch.random.fork_rng(devices=[]):  # seeded initialisation without touching global state
         torch.manual_seed(settings.seed)
-        model = build_world_model(settings.model, config).to(device)
+        model = build_named_model(settings.model, dataclasses.asdict(config)).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     step, history = 0, []
     checkpoint_path = out / CHECKPOINT_NAME
@@ -197,7 +271,7 @@ def train_world_model(settings: TrainSettings) -> dict[str, Any]:
         logger.info("resumed %s at step %d", checkpoint_path, step)
     wrapped = DistributedDataParallel(model) if distributed else model
 
-    train_set = VideoShardDataset(settings.data, settings.context, settings.predict, seed=settings.seed)
+    train_set = VideoShardDataset(data, settings.context, settings.predict, seed=settings.seed)
     if distributed:
         sampler = DistributedSampler(train_set, num_replicas=world, rank=rank, seed=settings.seed)
     else:
@@ -205,9 +279,14 @@ def train_world_model(settings: TrainSettings) -> dict[str, Any]:
     loader = DataLoader(
         train_set, settings.batch_size, sampler=sampler, num_workers=settings.num_workers, drop_last=True
     )
+    if len(loader) == 0:
+        raise ValueError(
+            f"{len(train_set)} training sequences give no full batch of {settings.batch_size} per process "
+            f"({world} processes); lower --batch-size or use more data"
+        )
     val_loader = None
-    if settings.val_data and rank == 0:
-        val_set = VideoShardDataset(settings.val_data, settings.context, settings.predict, random_start=False)
+    if val_data and rank == 0:
+        val_set = VideoShardDataset(val_data, settings.context, settings.predict, random_start=False)
         val_loader = DataLoader(val_set, settings.batch_size, shuffle=False)
 
     writer = None
@@ -227,6 +306,7 @@ def train_world_model(settings: TrainSettings) -> dict[str, Any]:
             "optimizer": optimizer.state_dict(),
             "step": step,
             "model_name": settings.model,
+            "world": settings.world,
             "config": dataclasses.asdict(config),
             "history": history,
         }
@@ -248,7 +328,7 @@ def train_world_model(settings: TrainSettings) -> dict[str, Any]:
     while step < settings.steps:
         frames, actions = next(batches)
         frames, actions = frames.to(device), actions.to(device)
-        loss = _rollout_loss(wrapped, frames, actions, settings.context)
+        loss = _rollout_loss(wrapped, frames, actions, settings.context, convert)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
@@ -256,7 +336,9 @@ def train_world_model(settings: TrainSettings) -> dict[str, Any]:
         step += 1
         row: dict[str, Any] = {"step": step, "train_mse": float(loss.detach()), "grad_norm": float(grad_norm)}
         if val_loader is not None and (step % settings.val_every == 0 or step == settings.steps):
-            row["val_mse"] = _validate(model, val_loader, settings.context, settings.val_batches, device)
+            row["val_mse"] = _validate(
+                model, val_loader, settings.context, settings.val_batches, device, convert
+            )
         if rank == 0:
             elapsed = time.perf_counter() - start_time
             row["seconds_per_step"] = elapsed / (step - start_step)

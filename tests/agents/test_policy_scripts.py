@@ -109,3 +109,28 @@ def test_evaluate_policy_on_a_suite_includes_zero_shot_bodies(tmp_path):
     )
     rows = json.loads((run / "eval" / "evaluation.json").read_text())["morphologies"]
     assert len(rows) == 8 and sum(r["zero_shot"] for r in rows) == 2
+
+
+def test_bench_policies_reports_steps_per_second():
+    out = _run(
+        "bench_policies.py",
+        "--policies",
+        "set",
+        "mlp",
+        "--steps",
+        "5",
+        "--rounds",
+        "1",
+        "--batch-size",
+        "8",
+        "--width",
+        "8",
+        "--vector-channels",
+        "2",
+        "--num-layers",
+        "1",
+        "--hidden",
+        "8",
+    )
+    rates = json.loads(out.strip().splitlines()[-1])
+    assert set(rates) == {"set", "mlp"} and all(r > 0 for r in rates.values())

@@ -190,6 +190,7 @@ class EvaluationCallback(BaseCallback):
         episodes: episodes per morphology.
         max_steps: step cap per evaluation episode.
         seed: seed of the evaluation grid and start noise.
+        keep_existing: keep the rows of an existing ``metrics.json`` (when resuming a run).
     """
 
     def __init__(
@@ -200,6 +201,7 @@ class EvaluationCallback(BaseCallback):
         episodes: int = 2,
         max_steps: int = 1000,
         seed: int = 12345,
+        keep_existing: bool = False,
     ) -> None:
         super().__init__()
         self.morphologies = tuple(morphologies)
@@ -214,7 +216,7 @@ class EvaluationCallback(BaseCallback):
         self._start_steps = 0
         self._eval_time = 0.0
         json_path = self.out_dir / "metrics.json"
-        if json_path.exists():  # resuming: keep earlier rows
+        if keep_existing and json_path.exists():
             self.rows = json.loads(json_path.read_text())
 
     def _on_training_start(self) -> None:

@@ -45,7 +45,7 @@ class Args:
     policy: str = "set"
     """Policy name: set, set_no_g, set_no_gd, transformer, mlp, mlp_heading."""
     steps: int = 20_000
-    """Total environment steps (all parallel envs together)."""
+    """Environment steps (all parallel envs together); when resuming, the steps to add."""
     seed: int = 0
     """Seed of the networks, the exploration noise and the envs."""
     n_envs: int = 1
@@ -154,6 +154,7 @@ def main(args: Args) -> Path:
             episodes=args.eval_episodes,
             max_steps=args.eval_max_steps,
             seed=args.seed,
+            keep_existing=args.resume is not None,
         )
     ]
     if args.checkpoint_every > 0:

@@ -262,3 +262,12 @@ def test_a_few_training_steps_lower_the_loss(name):
         optimizer.step()
         losses.append(float(loss.detach()))
     assert losses[-1] < 0.5 * losses[0], losses
+
+
+def test_doctests():
+    import doctest
+
+    from equiworld.world_models import flowm3d
+
+    result = doctest.testmod(flowm3d, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0 and result.failed == 0

@@ -55,6 +55,8 @@ class Args:
     """File name of the side-by-side video (.gif or .mp4); empty for none."""
     video_frames: int = 60
     """Predicted frames shown in the video."""
+    video_scale: int = 4
+    """Integer upscaling of each panel of the video."""
     device: str = "cpu"
     """Device."""
 
@@ -112,7 +114,10 @@ def main(args: Args) -> dict:
                 for name, model in models.items()
             }
         write_side_by_side_video(
-            frames[0, args.context : args.context + shown], predictions, out / args.video
+            frames[0, args.context : args.context + shown],
+            predictions,
+            out / args.video,
+            scale=args.video_scale,
         )
     header = "model".ljust(16) + "".join(f"{key:>14}" for key in next(iter(table.values())))
     print(header)

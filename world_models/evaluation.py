@@ -57,7 +57,13 @@ def frame_metrics(predictions: torch.Tensor, targets: torch.Tensor) -> dict[str,
     p, y = predictions.flatten(0, 1).clamp(0, 1).double(), targets.flatten(0, 1).double()
     mse = (p - y).square().mean(dim=(1, 2, 3))
     psnr = peak_signal_noise_ratio(p, y, data_range=1.0, reduction="none", dim=(1, 2, 3))
-    ssim = structural_similarity_index_measure(p, y, data_range=1.0, reduction="none")
+    # SSIM's Gaussian filter unfolds each frame on CPU: chunks keep the memory small for long, large rollouts
+    ssim = torch.cat(
+        [
+            structural_similarity_index_measure(pc, yc, data_range=1.0, reduction="none")
+            for pc, yc in zip(p.split(64), y.split(64), strict=True)
+        ]
+    )
     return {"mse": mse.reshape(b, t), "psnr": psnr.reshape(b, t), "ssim": ssim.reshape(b, t)}
 
 

@@ -29,10 +29,10 @@ def _hidden_states(model, frames, displacements):
     return torch.stack(states, 1)
 
 
-@pytest.mark.parametrize("velocity", [(1, 0), (-1, 2), (2, -2)])
-def test_hidden_state_is_exactly_flow_equivariant(velocity):
+@pytest.mark.parametrize(("velocity", "activation"), [((1, 0), "relu"), ((-1, 2), "relu"), ((2, -2), "tanh")])
+def test_hidden_state_is_exactly_flow_equivariant(velocity, activation):
     """World moving at u: copy v of the moved run == copy v - u of the still run, moved by t*u (float64)."""
-    model = FlowEquivariantWorldModel(FULL).double()
+    model = FlowEquivariantWorldModel(replace(FULL, activation=activation)).double()
     frames = torch.rand(2, 6, 1, 12, 12, dtype=torch.float64)
     still = torch.zeros(2, 6, 2, dtype=torch.long)
     states = _hidden_states(model, frames, still)

@@ -141,18 +141,22 @@ def evaluate_morphology(
 ) -> MorphologyEvaluation:
     """Roll ``model`` out on ``morphology`` once per grid cell; optionally save a video of the first episode.
 
-    The morphology is padded to the model's limb count when it has fewer limbs.
+    For a model trained on a padded suite the morphology is padded to the model's limb count.
 
     Raises:
-        ValueError: if the morphology has more limbs than the model's observation space.
+        ValueError: if the morphology does not fit the model's observation space.
     """
     n_model = model_limbs(model)
     from equiworld.envs.morphology import get_morphology
 
     n = get_morphology(morphology).n_limbs
-    if n > n_model:
-        raise ValueError(f"{morphology} has {n} limbs; the model was built for at most {n_model}")
-    pad = n_model if (n < n_model or "limb_mask" in model.observation_space.spaces) else None
+    padded_model = "limb_mask" in model.observation_space.spaces
+    if n > n_model or (n != n_model and not padded_model):
+        raise ValueError(
+            f"{morphology} has {n} limbs; the model takes {'at most ' if padded_model else ''}{n_model} "
+            "(train on a padded suite to evaluate on other bodies)"
+        )
+    pad = n_model if padded_model else None
     env = make_morphology_env(morphology, max_limbs=pad)
     returns, lengths = [], []
     for i, (yaw, target) in enumerate(grid):

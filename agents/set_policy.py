@@ -32,6 +32,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from equiworld.envs.morphology.catalog import VECTOR_SLOTS
 from equiworld.equivariant import SubequivariantAttention, SubequivariantBlock
 
 __all__ = [
@@ -44,17 +45,8 @@ __all__ = [
     "padding_mask",
 ]
 
-VECTOR_SLOT_NAMES: tuple[str, ...] = (
-    "position",
-    "gravity",
-    "target_direction",
-    "linear_velocity",
-    "angular_velocity",
-    "hinge_axis_x",
-    "hinge_axis_y",
-    "hinge_axis_z",
-)
-"""The slots of ``obs["vectors"]`` (axis 2 of a batch), as documented by ``MorphologyEnv``."""
+VECTOR_SLOT_NAMES: tuple[str, ...] = VECTOR_SLOTS
+"""The slots of ``obs["vectors"]`` (axis 2 of a batch), as defined by the morphology environments."""
 
 FIXED_VECTOR_NAMES: tuple[str, ...] = ("gravity", "target_direction")
 """Vector slots that may be used as fixed vectors (the rest are the per-limb vector stream)."""

@@ -17,6 +17,7 @@ __all__ = [
     "FAMILIES",
     "MORPHOLOGIES",
     "SUITES",
+    "VECTOR_SLOTS",
     "FamilyRules",
     "Morphology",
     "Suite",
@@ -273,3 +274,16 @@ def get_suite(name: str) -> Suite:
         return SUITES[name]
     except KeyError:
         raise ValueError(f"unknown suite {name!r}; valid suites are: {', '.join(SUITES)}") from None
+
+
+VECTOR_SLOTS: tuple[str, ...] = (
+    "position",
+    "gravity",
+    "target_direction",
+    "linear_velocity",
+    "angular_velocity",
+    "hinge_axis_x",
+    "hinge_axis_y",
+    "hinge_axis_z",
+)
+"""Names of the ``vectors`` slots (axis 1 of ``obs["vectors"]``); every slot is a world-frame 3-vector."""

@@ -11,7 +11,7 @@ import numpy as np
 from gymnasium import spaces
 
 from .bodies import LIMB_TYPES, BodyPlan, body_plan, compile_model
-from .catalog import FAMILIES, get_morphology
+from .catalog import FAMILIES, VECTOR_SLOTS, get_morphology
 from .graph import structural_encodings
 
 __all__ = ["GRAVITY", "TASKS", "VECTOR_SLOTS", "MorphologyEnv", "rotate_state_about_gravity", "scalar_slots"]
@@ -21,18 +21,6 @@ GRAVITY = np.array([0.0, 0.0, -9.81])
 
 TASKS = ("direction", "waypoints")
 """Valid values of ``task``."""
-
-VECTOR_SLOTS: tuple[str, ...] = (
-    "position",
-    "gravity",
-    "target_direction",
-    "linear_velocity",
-    "angular_velocity",
-    "hinge_axis_x",
-    "hinge_axis_y",
-    "hinge_axis_z",
-)
-"""Names of the ``vectors`` slots (axis 1 of ``obs["vectors"]``); every slot is a world-frame 3-vector."""
 
 
 def scalar_slots() -> tuple[str, ...]:

@@ -90,10 +90,9 @@ def test_torchrun_two_gloo_processes_on_block_world(tiny_block_data, tmp_path):
             sys.executable,
             "-m",
             "torch.distributed.run",
+            "--standalone",
             "--nproc-per-node",
             "2",
-            "--master-port",
-            "29521",
             *args,
         ]
     )

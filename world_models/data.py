@@ -12,7 +12,6 @@ own maps. See ``equiworld.envs.video.datasets`` for the shard format.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from torch.utils.data import Dataset
 from equiworld.envs.video.datasets import (
     TIME_INDEXED_GROUND_TRUTH,
     ShardError,
+    file_sha256,
     load_manifest,
     read_shard,
     shard_name,
@@ -117,7 +117,7 @@ class VideoShardDataset(Dataset):
                     f"shard {str(path)!r} is truncated or corrupted: {path.stat().st_size} bytes, "
                     f"the manifest says {record['bytes']}"
                 )
-            if verify and _sha256(path) != record["sha256"]:
+            if verify and file_sha256(path) != record["sha256"]:
                 raise ShardError(f"shard {str(path)!r} is corrupted: its SHA-256 differs from the manifest's")
             counts.append(int(record["sequences"]))
         self._first = np.concatenate([[0], np.cumsum(counts)])
@@ -179,11 +179,3 @@ class VideoShardDataset(Dataset):
         state = self.__dict__.copy()
         state["_open"] = {}
         return state
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 22), b""):
-            digest.update(block)
-    return digest.hexdigest()

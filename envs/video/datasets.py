@@ -44,6 +44,7 @@ __all__ = [
     "TIME_INDEXED_GROUND_TRUTH",
     "DatasetSpec",
     "ShardError",
+    "file_sha256",
     "generate_dataset",
     "generate_shard",
     "load_manifest",
@@ -287,7 +288,7 @@ def write_shard(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> dict[
             member.external_attr = 0o644 << 16
             archive.writestr(member, buffer.getvalue(), compress_type=zipfile.ZIP_STORED)
     os.replace(tmp, path)
-    return {"sequences": len(arrays["frames"]), "bytes": path.stat().st_size, "sha256": _sha256(path)}
+    return {"sequences": len(arrays["frames"]), "bytes": path.stat().st_size, "sha256": file_sha256(path)}
 
 
 def read_shard(path: str | os.PathLike, mmap: bool = True) -> dict[str, np.ndarray]:
@@ -371,7 +372,8 @@ def _write_manifest(root: Path, manifest: dict[str, Any]) -> None:
     os.replace(tmp, root / MANIFEST_NAME)
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: str | os.PathLike) -> str:
+    """SHA-256 of a file's bytes (hex), read in 4 MiB blocks."""
     digest = hashlib.sha256()
     with open(path, "rb") as stream:
         for block in iter(lambda: stream.read(1 << 22), b""):
@@ -423,7 +425,7 @@ def generate_dataset(
                 manifest["shards"][shard_name(index)] = {
                     "sequences": int(read_shard(path)["frames"].shape[0]),
                     "bytes": path.stat().st_size,
-                    "sha256": _sha256(path),
+                    "sha256": file_sha256(path),
                 }
                 _write_manifest(root, manifest)
             yield index, manifest["shards"][shard_name(index)], True

@@ -16,7 +16,7 @@ ReLU. Predictions read the window's slot, max over velocities, and decode with c
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import torch
@@ -302,8 +302,3 @@ def build_world_model(name: str, config: FlowWorldModelConfig) -> WorldModel2D:
     if name == "convlstm":
         return ConvLSTMWorldModel(config)
     raise ValueError(f"unknown world model {name!r}; choose one of {', '.join(MODEL_NAMES)}")
-
-
-def config_to_dict(config: FlowWorldModelConfig) -> dict:
-    """The config as a JSON-serialisable dict (for checkpoints)."""
-    return asdict(config)

@@ -38,7 +38,7 @@ with the one-hot action as input planes.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import torch
@@ -470,8 +470,3 @@ def build_block_world_model(name: str, config: FlowWorldModel3DConfig) -> WorldM
     if name == "convlstm3d":
         return ConvLSTMBlockWorldModel(config)
     raise ValueError(f"unknown Block World model {name!r}; choose one of {', '.join(BLOCK_MODEL_NAMES)}")
-
-
-def config_to_dict(config: FlowWorldModel3DConfig) -> dict:
-    """The config as a JSON-serialisable dict (for checkpoints)."""
-    return asdict(config)

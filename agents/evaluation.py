@@ -43,6 +43,7 @@ class EpisodeResult:
         yaw: start heading (rad).
         target_direction: target angle (rad).
         frames: rendered RGB frames (empty unless requested).
+        progress: metres gained toward the target over the episode (the sum of ``info["progress"]``).
     """
 
     episode_return: float
@@ -50,6 +51,7 @@ class EpisodeResult:
     yaw: float
     target_direction: float
     frames: list[np.ndarray] = field(default_factory=list, repr=False)
+    progress: float = 0.0
 
 
 @dataclass
@@ -61,16 +63,18 @@ class MorphologyEvaluation:
         zero_shot: whether it was held out from training.
         returns: one return per episode.
         lengths: one length per episode.
+        progress: metres gained toward the target, one per episode.
     """
 
     morphology: str
     zero_shot: bool
     returns: list[float]
     lengths: list[int]
+    progress: list[float] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
-        """Mean and std of return and length, and the episode count."""
-        r, n = np.asarray(self.returns), np.asarray(self.lengths)
+        """Mean and std of return, length and progress toward the target, and the episode count."""
+        r, n, d = np.asarray(self.returns), np.asarray(self.lengths), np.asarray(self.progress or [np.nan])
         return {
             "morphology": self.morphology,
             "zero_shot": self.zero_shot,
@@ -79,6 +83,8 @@ class MorphologyEvaluation:
             "return_std": float(r.std()),
             "length_mean": float(n.mean()),
             "length_std": float(n.std()),
+            "progress_mean": float(d.mean()),
+            "progress_std": float(d.std()),
         }
 
 
@@ -116,16 +122,17 @@ def rollout(
     """
     obs, _ = env.reset(seed=seed, options={"yaw": yaw, "target_direction": target_direction})
     frames = [env.render()] if render else []
-    total, steps = 0.0, 0
+    total, steps, progress = 0.0, 0, 0.0
     for steps in range(1, max_steps + 1):  # noqa: B007
         action, _ = model.predict(obs, deterministic=True)
-        obs, reward, terminated, truncated, _ = env.step(action)
+        obs, reward, terminated, truncated, info = env.step(action)
         total += float(reward)
+        progress += float(info.get("progress", 0.0))
         if render:
             frames.append(env.render())
         if terminated or truncated:
             break
-    return EpisodeResult(total, steps, yaw, target_direction, frames)
+    return EpisodeResult(total, steps, yaw, target_direction, frames, progress)
 
 
 def evaluate_morphology(
@@ -158,11 +165,12 @@ def evaluate_morphology(
         )
     pad = n_model if padded_model else None
     env = make_morphology_env(morphology, max_limbs=pad)
-    returns, lengths = [], []
+    returns, lengths, progress = [], [], []
     for i, (yaw, target) in enumerate(grid):
         result = rollout(model, env, yaw, target, seed=seed + i, max_steps=max_steps)
         returns.append(result.episode_return)
         lengths.append(result.length)
+        progress.append(result.progress)
     env.close()
     if video_path is not None and grid:
         import imageio.v2 as imageio
@@ -175,7 +183,7 @@ def evaluate_morphology(
         Path(video_path).parent.mkdir(parents=True, exist_ok=True)
         frame_skip = max(1, round(video_env.unwrapped.metadata["render_fps"] / fps))
         imageio.mimsave(video_path, result.frames[::frame_skip], fps=fps)
-    return MorphologyEvaluation(morphology, zero_shot, returns, lengths)
+    return MorphologyEvaluation(morphology, zero_shot, returns, lengths, progress)
 
 
 class EvaluationCallback(BaseCallback):
@@ -256,6 +264,7 @@ class EvaluationCallback(BaseCallback):
             mean = float(np.mean(result.returns))
             row[f"return/{name}"] = mean
             row[f"length/{name}"] = float(np.mean(result.lengths))
+            row[f"progress/{name}"] = float(np.mean(result.progress))
             means.append(mean)
             self.logger.record(f"eval/return_{name}", mean)
         row["return_mean"] = float(np.mean(means))
@@ -286,14 +295,14 @@ def evaluation_summary(evaluations: Sequence[MorphologyEvaluation]) -> list[dict
 def format_table(rows: Sequence[dict[str, Any]]) -> str:
     """A Markdown table of evaluation summaries."""
     lines = [
-        "| morphology | split | episodes | return (mean ± std) | length (mean ± std) |",
-        "|---|---|---|---|---|",
+        "| morphology | split | episodes | return (mean ± std) | length (mean ± std) | progress m (mean ± std) |",
+        "|---|---|---|---|---|---|",
     ]
     for r in rows:
         split = "zero-shot" if r["zero_shot"] else "train"
         lines.append(
             f"| {r['morphology']} | {split} | {r['episodes']} | {r['return_mean']:.1f} ± {r['return_std']:.1f} | "
-            f"{r['length_mean']:.1f} ± {r['length_std']:.1f} |"
+            f"{r['length_mean']:.1f} ± {r['length_std']:.1f} | {r['progress_mean']:.2f} ± {r['progress_std']:.2f} |"
         )
     return "\n".join(lines)
 

@@ -99,7 +99,8 @@ def main(args: Args) -> Path:
         "grid": {"headings": args.headings, "targets": args.targets, "max_steps": args.max_steps},
         "morphologies": rows,
         "episodes": [
-            {"morphology": e.morphology, "returns": e.returns, "lengths": e.lengths} for e in evaluations
+            {"morphology": e.morphology, "returns": e.returns, "lengths": e.lengths, "progress": e.progress}
+            for e in evaluations
         ],
     }
     (out / "evaluation.json").write_text(json.dumps(result, indent=2))

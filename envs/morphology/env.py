@@ -141,6 +141,7 @@ class MorphologyEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
     ``progress`` = ``progress_weight`` x (decrease of the horizontal torso-target distance) / dt;
     ``heading`` = ``heading_weight`` x (torso displacement along its own heading) / dt (0 for hoppers, as
     published); ``alive`` = ``alive_bonus`` per step (1, cheetah 0); ``ctrl`` = -``ctrl_cost_weight`` x |a|^2.
+    ``info["progress"]`` is the step's unweighted progress in metres (distance to the target gained).
 
     ## Starting state
     The torso at its published height with uniform random yaw, plus the published noise on ``qpos`` and
@@ -433,7 +434,9 @@ class MorphologyEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         if self._became_unstable():
             obs = {k: v.copy() for k, v in self._last_obs.items()}
             info = {f"reward_{k}": 0.0 for k in ("progress", "heading", "alive", "ctrl")}
-            info.update(unstable=True, action_clipped=n_clipped, targets_reached=self.targets_reached)
+            info.update(
+                unstable=True, action_clipped=n_clipped, targets_reached=self.targets_reached, progress=0.0
+            )
             return obs, 0.0, False, True, info
 
         # positions, orientations and velocities at the end of the step (mj_step leaves them one substep old)
@@ -468,6 +471,7 @@ class MorphologyEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
             action_clipped=n_clipped,
             distance_to_target=dist_after,
             targets_reached=self.targets_reached,
+            progress=progress,
         )
         return obs, reward, terminated, False, info
 

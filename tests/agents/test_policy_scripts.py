@@ -9,6 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 TINY = [
     "--width",
@@ -81,6 +84,9 @@ def test_train_resume_evaluate_plot(tmp_path):
     assert "hopper_3_shin" in out
     result = json.loads((run / "eval" / "evaluation.json").read_text())
     assert result["morphologies"][0]["episodes"] == 2
+    progress = result["episodes"][0]["progress"]
+    assert len(progress) == 2 and all(np.isfinite(progress)) and any(p != 0.0 for p in progress)
+    assert result["morphologies"][0]["progress_mean"] == pytest.approx(np.mean(progress))
     assert (run / "eval" / "evaluation.md").is_file() and (
         run / "eval" / "videos" / "hopper_3_shin.gif"
     ).stat().st_size > 0

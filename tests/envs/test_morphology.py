@@ -283,6 +283,22 @@ def test_reward_terms_are_as_published():
     assert reward == pytest.approx(sum(v for k, v in info.items() if k.startswith("reward_")), abs=1e-12)
 
 
+def test_progress_info_is_the_distance_gained_toward_the_target():
+    env = MorphologyEnv("walker_7_full", progress_weight=2.0)
+    env.reset(seed=0, options={"yaw": 0.3, "target_direction": 0.3})
+    rng = np.random.default_rng(0)
+    start = np.linalg.norm(env.target - env.data.qpos[:2])
+    gained = 0.0
+    for _ in range(30):
+        _, _, terminated, _, info = env.step(rng.uniform(-1, 1, env.action_space.shape))
+        assert info["reward_progress"] == pytest.approx(2.0 * info["progress"] / env.dt, rel=1e-9, abs=1e-12)
+        gained += info["progress"]
+        if terminated:
+            break
+    assert abs(gained) > 1e-4
+    assert gained == pytest.approx(start - info["distance_to_target"], abs=1e-9)
+
+
 def test_waypoints_task_redraws_reached_targets():
     env = gym.make("equiworld/Walker3D_7_full-v0", task="waypoints").unwrapped
     _, info = env.reset(seed=0)

@@ -91,6 +91,16 @@ def test_train_resume_evaluate_plot(tmp_path):
         run / "eval" / "videos" / "hopper_3_shin.gif"
     ).stat().st_size > 0
 
+    directions = tmp_path / "directions.png"
+    _run(
+        "plot_direction_progress.py",
+        "--evals",
+        str(run / "eval" / "evaluation.json"),
+        "--out",
+        str(directions),
+    )
+    assert directions.stat().st_size > 1000
+
     png = tmp_path / "curves.png"
     _run("plot_learning_curves.py", "--runs", str(run), "--out", str(png))
     assert png.stat().st_size > 1000
@@ -140,3 +150,29 @@ def test_bench_policies_reports_steps_per_second():
     )
     rates = json.loads(out.strip().splitlines()[-1])
     assert set(rates) == {"set", "mlp"} and all(r > 0 for r in rates.values())
+
+
+def test_direction_progress_groups_episodes_by_target_direction():
+    import importlib.util
+    import math
+
+    from equiworld.agents.evaluation import heading_grid
+
+    spec = importlib.util.spec_from_file_location("plot_dp", ROOT / "scripts" / "plot_direction_progress.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    grid = heading_grid(3, 4)
+    # an invariant policy: progress depends only on the target relative to the heading
+    progress = [math.cos(target - yaw) for yaw, target in grid]
+    evaluation = {
+        "grid": {"headings": 3, "targets": 4},
+        "episodes": [{"morphology": "hopper_5_full", "progress": progress}],
+    }
+    angles, mean, std = module.direction_progress(evaluation, None, relative=True)
+    np.testing.assert_allclose(mean, np.cos(np.radians(angles)), atol=1e-12)
+    np.testing.assert_allclose(std, 0.0, atol=1e-12)
+    angles, mean, std = module.direction_progress(evaluation, "hopper_5_full", relative=False)
+    assert len(angles) == 4 and std.max() > 0.1  # in the world frame it varies with the heading
+    with pytest.raises(SystemExit, match="no morphology"):
+        module.direction_progress(evaluation, "walker_7_full", relative=False)

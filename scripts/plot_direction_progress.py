@@ -1,0 +1,101 @@
+"""Plot how far each evaluated policy got toward its target, per target direction: one line per evaluation
+(``evaluation.json`` written by evaluate_policy.py), the mean over start headings with a band of one standard
+deviation. A policy that solves the any-direction task is flat and high; one that only learned some directions is
+not. Angles are the absolute target direction (the default: a policy that is not invariant to rotations about
+gravity may do well toward some world directions only) or, with ``--relative``, relative to the start heading.
+
+    python scripts/plot_direction_progress.py --evals runs/*/eval/evaluation.json --out direction_progress.png
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+import tyro
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+from equiworld.agents.evaluation import heading_grid
+
+
+@dataclass
+class Args:
+    evals: list[str] = field(default_factory=list)
+    """evaluation.json files of evaluate_policy.py."""
+    out: str = "runs/direction_progress.png"
+    """Output PNG."""
+    morphology: str | None = None
+    """Body to plot (default: the first in each file)."""
+    label: tuple[str, ...] = ("policy",)
+    """Keys of the run's config.json (next to the checkpoint) joined into a line's label."""
+    relative: bool = False
+    """x axis: the target direction minus the start heading instead of the absolute target direction."""
+    title: str = ""
+    """Figure title."""
+
+
+def direction_progress(evaluation: dict, morphology: str | None, relative: bool) -> tuple[np.ndarray, ...]:
+    """``(angles, mean, std)`` of the progress per target direction of one ``evaluation.json``, over headings."""
+    grid = heading_grid(evaluation["grid"]["headings"], evaluation["grid"]["targets"])
+    episodes = evaluation["episodes"]
+    entry = (
+        episodes[0]
+        if morphology is None
+        else next((e for e in episodes if e["morphology"] == morphology), None)
+    )
+    if entry is None:
+        raise SystemExit(
+            f"no morphology {morphology!r} in the evaluation; it has {[e['morphology'] for e in episodes]}"
+        )
+    if not entry.get("progress"):
+        raise SystemExit("this evaluation.json has no per-episode progress; re-run evaluate_policy.py")
+    by_angle: dict[float, list[float]] = {}
+    for (yaw, target), progress in zip(grid, entry["progress"], strict=True):
+        angle = target - yaw if relative else target
+        angle = round(math.degrees(math.atan2(math.sin(angle), math.cos(angle))), 6)
+        by_angle.setdefault(angle, []).append(progress)
+    angles = np.array(sorted(by_angle))
+    values = [np.asarray(by_angle[a]) for a in angles]
+    return angles, np.array([v.mean() for v in values]), np.array([v.std() for v in values])
+
+
+def main(args: Args) -> Path:
+    if not args.evals:
+        raise SystemExit("give at least one evaluation.json")
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for path in args.evals:
+        evaluation = json.loads(Path(path).read_text())
+        config_path = Path(evaluation["checkpoint"]).parent / "config.json"
+        config = json.loads(config_path.read_text()) if config_path.exists() else {}
+        label = (
+            " / ".join(str(config.get(k, "?")) for k in args.label)
+            if config
+            else Path(path).parent.parent.name
+        )
+        angles, mean, std = direction_progress(evaluation, args.morphology, args.relative)
+        (line,) = ax.plot(angles, mean, marker="o", label=label)
+        ax.fill_between(angles, mean - std, mean + std, color=line.get_color(), alpha=0.2)
+    ax.axhline(0.0, color="0.5", lw=0.8)
+    ax.set_xlabel(
+        "target direction " + ("relative to start heading" if args.relative else "(world frame)") + " (deg)"
+    )
+    ax.set_ylabel("progress toward target (m)")
+    ax.set_title(args.title or "progress per target direction (mean ± std over start headings)")
+    ax.legend()
+    fig.tight_layout()
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    print(out)
+    return out
+
+
+if __name__ == "__main__":
+    main(tyro.cli(Args))

@@ -30,6 +30,7 @@ __all__ = [
     "heading_grid",
     "model_limbs",
     "rollout",
+    "run_folder",
 ]
 
 
@@ -70,11 +71,11 @@ class MorphologyEvaluation:
     zero_shot: bool
     returns: list[float]
     lengths: list[int]
-    progress: list[float] = field(default_factory=list)
+    progress: list[float]
 
     def summary(self) -> dict[str, Any]:
         """Mean and std of return, length and progress toward the target, and the episode count."""
-        r, n, d = np.asarray(self.returns), np.asarray(self.lengths), np.asarray(self.progress or [np.nan])
+        r, n, d = np.asarray(self.returns), np.asarray(self.lengths), np.asarray(self.progress)
         return {
             "morphology": self.morphology,
             "zero_shot": self.zero_shot,
@@ -93,6 +94,12 @@ def heading_grid(n_headings: int, n_targets: int) -> list[tuple[float, float]]:
     yaws = [2 * math.pi * i / n_headings - math.pi for i in range(n_headings)]
     targets = [2 * math.pi * j / n_targets - math.pi + math.pi / max(n_targets, 1) for j in range(n_targets)]
     return [(y, t) for y in yaws for t in targets]
+
+
+def run_folder(checkpoint: str | Path) -> Path:
+    """The run folder of train_policy.py that holds ``checkpoint`` (``model.zip`` or ``checkpoints/<file>.zip``)."""
+    checkpoint = Path(checkpoint)
+    return checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else checkpoint.parent
 
 
 def model_limbs(model: BaseAlgorithm) -> int:
@@ -127,7 +134,7 @@ def rollout(
         action, _ = model.predict(obs, deterministic=True)
         obs, reward, terminated, truncated, info = env.step(action)
         total += float(reward)
-        progress += float(info.get("progress", 0.0))
+        progress += float(info["progress"])
         if render:
             frames.append(env.render())
         if terminated or truncated:

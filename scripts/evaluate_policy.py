@@ -22,7 +22,13 @@ import tyro
 from stable_baselines3 import TD3
 
 from equiworld.agents import resolve_morphologies
-from equiworld.agents.evaluation import evaluate_morphology, evaluation_summary, format_table, heading_grid
+from equiworld.agents.evaluation import (
+    evaluate_morphology,
+    evaluation_summary,
+    format_table,
+    heading_grid,
+    run_folder,
+)
 
 
 @dataclass
@@ -55,14 +61,10 @@ class Args:
     """torch threads."""
 
 
-def _run_folder(checkpoint: Path) -> Path:
-    return checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else checkpoint.parent
-
-
 def main(args: Args) -> Path:
     torch.set_num_threads(args.threads)
     checkpoint = Path(args.checkpoint)
-    run = _run_folder(checkpoint)
+    run = run_folder(checkpoint)
     env_name = args.env
     if env_name is None:
         config_path = run / "config.json"

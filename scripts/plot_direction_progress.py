@@ -21,7 +21,7 @@ import tyro
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from equiworld.agents.evaluation import heading_grid
+from equiworld.agents.evaluation import heading_grid, run_folder
 
 
 @dataclass
@@ -33,7 +33,7 @@ class Args:
     morphology: str | None = None
     """Body to plot (default: the first in each file)."""
     label: tuple[str, ...] = ("policy",)
-    """Keys of the run's config.json (next to the checkpoint) joined into a line's label."""
+    """Keys of the config.json of the run that wrote the checkpoint, joined into a line's label."""
     relative: bool = False
     """x axis: the target direction minus the start heading instead of the absolute target direction."""
     title: str = ""
@@ -71,7 +71,7 @@ def main(args: Args) -> Path:
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for path in args.evals:
         evaluation = json.loads(Path(path).read_text())
-        config_path = Path(evaluation["checkpoint"]).parent / "config.json"
+        config_path = run_folder(evaluation["checkpoint"]) / "config.json"
         config = json.loads(config_path.read_text()) if config_path.exists() else {}
         label = (
             " / ".join(str(config.get(k, "?")) for k in args.label)

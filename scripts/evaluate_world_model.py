@@ -1,14 +1,15 @@
 """Evaluate world models far past their context: per-step MSE / PSNR / SSIM, a plot and a side-by-side video.
 
-    python scripts/evaluate_world_model.py --checkpoints runs/wm/flowm runs/wm/convlstm \\
-        --data data/mnist_small/validation_long --context 20 --horizon 150 --out runs/wm/eval
+    python scripts/evaluate_world_model.py --checkpoints runs/wm_cpu/flowm_dirac__s0 runs/wm_cpu/convlstm__s0 \\
+        --references mean_frame copy_last --results docs/world_model/results.json --out runs/wm_cpu/eval
 
     python scripts/evaluate_world_model.py --checkpoints runs/wm_block/flowm3d runs/wm_block/memory3d \\
         runs/wm_block/convlstm3d --out runs/wm_block/eval   # Block World: 70 context, 70 and 210 predicted
 
-The world (and so the defaults of --data, --context, --horizon, --report-steps) comes from the checkpoints.
-Writes ``metrics.json`` (per-step curves and their values at chosen steps), ``horizon.png`` and
-``rollout.gif`` (or ``.mp4``) under ``--out``, and prints a table.
+The world (and so the defaults of --data, --context, --horizon, --report-steps) comes from the checkpoints:
+MNIST World 20 context frames, 150 predicted, steps 1 20 50 150 reported. Writes ``metrics.json`` (per-step
+curves and their values at chosen steps), ``horizon.png`` and ``rollout.gif`` (or ``.mp4``) under ``--out``,
+prints a table, and with ``--results`` adds (or replaces) one row per model in a results file.
 """
 
 from __future__ import annotations
@@ -23,11 +24,17 @@ import tyro
 from equiworld.world_models.data import VideoShardDataset
 from equiworld.world_models.evaluation import (
     EVALUATION_DEFAULTS,
+    REFERENCE_PREDICTORS,
+    mean_training_frame,
     plot_horizon_metrics,
+    reference_predictor,
     rollout_metrics,
     write_side_by_side_video,
 )
-from equiworld.world_models.training import action_converter, load_world_model
+from equiworld.world_models.training import load_world_model
+
+ROW_IDENTITY = ("world", "model", "seed", "preset", "train_steps", "context", "horizon", "data")
+"""The fields that identify a results row: a new evaluation replaces the row that matches on all of them."""
 
 
 @dataclass
@@ -36,19 +43,25 @@ class Args:
     """Run directories (or checkpoint files) written by train_world_model.py."""
     data: str | None = None
     """Validation dataset directory (sequences of at least context + horizon frames). Default:
-    data/mnist_small/validation_long (MNIST World) or data/block_small/validation_long (Block World)."""
+    data/mnist_cpu/validation (MNIST World) or data/block_small/validation_long (Block World)."""
     context: int | None = None
-    """Observed frames (default: 50 for MNIST World, 70 for Block World)."""
+    """Observed frames (default: 20 for MNIST World, 70 for Block World)."""
     horizon: int | None = None
     """Predicted frames (default: 150 for MNIST World, 210 for Block World)."""
     report_steps: tuple[int, ...] | None = None
-    """Predicted steps whose metrics go into the table (default: 20 150 for MNIST World, 70 210 for Block World)."""
-    num_sequences: int = 64
+    """Predicted steps whose metrics go into the table (default: 1 20 50 150 for MNIST World, 70 210 for Block
+    World); the last predicted step is always added."""
+    num_sequences: int = 256
     """Sequences to evaluate."""
     batch_size: int = 16
     """Sequences per batch."""
     names: tuple[str, ...] = field(default_factory=tuple)
-    """Display names (default: each run's model name)."""
+    """Display names (default: each run's model name, with '_dirac' for a dirac-initialised recurrence)."""
+    references: tuple[str, ...] = ()
+    """Trivial predictors to evaluate beside the models: mean_frame (the mean training frame, from the first
+    checkpoint's training data) and/or copy_last (the last context frame repeated)."""
+    results: str | None = None
+    """A results JSON file (a list of rows) to add this evaluation's rows to, e.g. docs/world_model/results.json."""
     out: str = "runs/world_model_eval"
     """Output directory."""
     video: str = "rollout.gif"
@@ -57,13 +70,68 @@ class Args:
     """Predicted frames shown in the video."""
     video_scale: int = 4
     """Integer upscaling of each panel of the video."""
+    video_sequence: int = 0
+    """Which validation sequence the video shows."""
     device: str = "cpu"
     """Device."""
+
+
+def _display_name(checkpoint: dict) -> str:
+    name = checkpoint["model_name"]
+    return f"{name}_dirac" if checkpoint["config"].get("recurrent_init") == "dirac" else name
+
+
+def _row(args: Args, world: str, name: str, curves: dict, checkpoint: dict | None) -> dict:
+    settings = (checkpoint or {}).get("settings", {})
+    return {
+        "world": world,
+        "model": name,
+        "seed": settings.get("seed") if checkpoint else None,
+        "preset": settings.get("preset") if checkpoint else None,
+        "train_steps": checkpoint["step"] if checkpoint else 0,
+        "wall_clock_s": round(float(checkpoint.get("wall_clock_s", 0.0)), 1) if checkpoint else 0.0,
+        "context": args.context,
+        "horizon": args.horizon,
+        "data": args.data,
+        "sequences": curves["sequences"],
+        **{
+            f"{metric}_at": {str(s): curves[metric][s - 1] for s in args.report_steps}
+            for metric in ("mse", "psnr", "ssim")
+        },
+        "recurrent_init": (checkpoint or {}).get("config", {}).get("recurrent_init"),
+        "train_settings": {
+            key: settings[key]
+            for key in (
+                "context",
+                "predict",
+                "curriculum",
+                "curriculum_steps",
+                "random_start",
+                "optimizer",
+                "lr",
+            )
+            if key in settings
+        },
+    }
+
+
+def update_results(path: str | Path, rows: list[dict]) -> Path:
+    """Add ``rows`` to the JSON list at ``path``, replacing rows with the same identity (``ROW_IDENTITY``)."""
+    path = Path(path)
+    existing = json.loads(path.read_text()) if path.is_file() else []
+    keys = {tuple(row.get(k) for k in ROW_IDENTITY) for row in rows}
+    kept = [row for row in existing if tuple(row.get(k) for k in ROW_IDENTITY) not in keys]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(kept + rows, indent=1) + "\n")
+    return path
 
 
 def main(args: Args) -> dict:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    unknown = sorted(set(args.references) - set(REFERENCE_PREDICTORS))
+    if unknown:
+        raise ValueError(f"unknown --references {unknown}; choose from {', '.join(REFERENCE_PREDICTORS)}")
     loaded = [load_world_model(path) for path in args.checkpoints]
     worlds = {checkpoint["world"] for _, checkpoint in loaded}
     if len(worlds) != 1:
@@ -71,47 +139,61 @@ def main(args: Args) -> dict:
             f"the checkpoints come from different worlds {sorted(worlds)}; evaluate them separately"
         )
     world = worlds.pop()
-    defaults = EVALUATION_DEFAULTS[world]
-    for key, value in defaults.items():
+    for key, value in EVALUATION_DEFAULTS[world].items():
         if getattr(args, key) is None:
             setattr(args, key, value)
-    convert = action_converter(world)
+    # the steps that fit the horizon, and always the last one
+    args.report_steps = tuple(
+        sorted({s for s in args.report_steps if 1 <= s <= args.horizon} | {args.horizon})
+    )
     dataset = VideoShardDataset(args.data, args.context, args.horizon, random_start=False)
-    models, results = {}, {}
+    entries: list[tuple[str, torch.nn.Module, dict | None]] = []
     for i, (model, checkpoint) in enumerate(loaded):
-        name = args.names[i] if i < len(args.names) else checkpoint["model_name"]
-        models[name] = model
+        name = args.names[i] if i < len(args.names) else _display_name(checkpoint)
+        entries.append((name, model, checkpoint))
+    if args.references:
+        mean_frame = None
+        if "mean_frame" in args.references:
+            train_data = loaded[0][1].get("settings", {}).get("data")
+            if not train_data:
+                raise ValueError("--references mean_frame needs a checkpoint that records its training data")
+            mean_frame = mean_training_frame(VideoShardDataset(train_data, 1, 0, random_start=False))
+        entries += [(name, reference_predictor(name, mean_frame), None) for name in args.references]
+    results, rows = {}, []
+    for name, model, checkpoint in entries:
         results[name] = rollout_metrics(
             model,
             dataset,
             args.context,
             args.horizon,
-            convert,
             batch_size=args.batch_size,
             max_sequences=args.num_sequences,
             device=args.device,
             progress=True,
         )
-        results[name]["checkpoint_step"] = checkpoint["step"]
-    steps = [s for s in args.report_steps if s <= args.horizon]
+        results[name]["checkpoint_step"] = checkpoint["step"] if checkpoint else 0
+        rows.append(_row(args, world, name, results[name], checkpoint))
     table = {
-        name: {f"{metric}@{s}": r[metric][s - 1] for s in steps for metric in ("mse", "psnr", "ssim")}
+        name: {
+            f"{metric}@{s}": r[metric][s - 1] for s in args.report_steps for metric in ("mse", "psnr", "ssim")
+        }
         for name, r in results.items()
     }
     (out / "metrics.json").write_text(
-        json.dumps({"settings": vars(args), "table": table, "curves": results}, indent=1)
+        json.dumps({"settings": vars(args), "table": table, "curves": results, "rows": rows}, indent=1)
     )
+    if args.results:
+        update_results(args.results, rows)
     plot_horizon_metrics(
         results, out / "horizon.png", title=f"{args.context} context frames, {args.horizon} predicted"
     )
     if args.video:
-        frames, actions = dataset[0]
+        frames, actions = dataset[args.video_sequence]
         frames, actions = frames[None], actions[None]
         shown = min(args.video_frames, args.horizon)
         with torch.no_grad():
             predictions = {
-                name: model.rollout(frames, convert(actions), args.context, shown)[0]
-                for name, model in models.items()
+                name: model.rollout(frames, actions, args.context, shown)[0] for name, model, _ in entries
             }
         write_side_by_side_video(
             frames[0, args.context : args.context + shown],

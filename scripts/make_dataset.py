@@ -5,6 +5,7 @@ an interrupted run resumes where it stopped, and ``--shards`` splits the work ov
 
     python scripts/make_dataset.py --world mnist --preset small --split train
     python scripts/make_dataset.py --world mnist --preset paper --split validation --workers 8
+    python scripts/make_dataset.py --world mnist --preset cpu --split train --workers 2   # the CPU recipe
     python scripts/make_dataset.py --world block --preset small --split train --workers 2
 
 The default output directory is ``data/<world>_<preset>/<split>``.
@@ -32,8 +33,9 @@ from equiworld.envs.video.datasets import generate_dataset, num_shards, preset_s
 class Args:
     world: Literal["mnist", "block"] = "mnist"
     """Which world: MNIST World (mnist) or Dynamic Block World (block)."""
-    preset: Literal["paper", "small"] = "small"
-    """Sizes: 'paper' = the published sizes and lengths, 'small' = a CPU trains a world model on it in minutes."""
+    preset: Literal["paper", "small", "cpu"] = "small"
+    """Sizes: 'paper' = the published sizes and lengths, 'small' = a CPU trains a world model on it in minutes,
+    'cpu' (MNIST World) = the CPU recipe's data: a 40x40 world, 26x26 window, 3 digits, 170-frame sequences."""
     split: Literal["train", "validation"] = "train"
     """Which split (MNIST World draws disjoint digit images for each)."""
     num_sequences: int | None = None

@@ -20,8 +20,11 @@ from .flowm2d import WorldModel2D
 
 __all__ = [
     "EVALUATION_DEFAULTS",
+    "REFERENCE_PREDICTORS",
     "frame_metrics",
+    "mean_training_frame",
     "plot_horizon_metrics",
+    "reference_predictor",
     "rollout_metrics",
     "write_side_by_side_video",
 ]
@@ -30,10 +33,10 @@ METRICS = ("mse", "psnr", "ssim")
 
 EVALUATION_DEFAULTS: dict[str, dict] = {
     "mnist": {
-        "data": "data/mnist_small/validation_long",
-        "context": 50,
+        "data": "data/mnist_cpu/validation",
+        "context": 20,
         "horizon": 150,
-        "report_steps": (20, 150),
+        "report_steps": (1, 20, 50, 150),
     },
     "block": {
         "data": "data/block_small/validation_long",
@@ -42,8 +45,49 @@ EVALUATION_DEFAULTS: dict[str, dict] = {
         "report_steps": (70, 210),
     },
 }
-"""Per world: the default validation data, context, horizon and reported steps (the published protocols:
-MNIST World 50 context + 150 predicted; Block World 70 context + 70 and 210 predicted)."""
+"""Per world: the default validation data, context, horizon and reported steps. MNIST World: 20 context frames
+(the observer's coverage phase of the ``cpu`` data; the published protocol uses 50) and 150 predicted; Block
+World: the published 70 context, 70 and 210 predicted."""
+
+REFERENCE_PREDICTORS = ("mean_frame", "copy_last")
+"""Trivial predictors every model should beat: the mean training frame, and the last context frame repeated."""
+
+
+def mean_training_frame(dataset: Dataset, max_sequences: int = 256) -> torch.Tensor:
+    """The per-pixel mean ``(C, H, W)`` of every frame of the first ``max_sequences`` sequences of ``dataset``."""
+    total, count = None, 0
+    for i in range(min(len(dataset), max_sequences)):
+        frames = dataset[i][0]
+        total = frames.sum(0) if total is None else total + frames.sum(0)
+        count += len(frames)
+    if total is None:
+        raise ValueError("the dataset yielded no sequences")
+    return total / count
+
+
+class _ReferencePredictor(torch.nn.Module):
+    """A trivial predictor with the world models' ``rollout`` interface (see :data:`REFERENCE_PREDICTORS`)."""
+
+    def __init__(self, name: str, mean_frame: torch.Tensor | None = None) -> None:
+        super().__init__()
+        if name not in REFERENCE_PREDICTORS:
+            raise ValueError(f"unknown reference {name!r}; choose one of {', '.join(REFERENCE_PREDICTORS)}")
+        if name == "mean_frame" and mean_frame is None:
+            raise ValueError("the mean_frame reference needs the mean training frame")
+        self.name, self.mean_frame = name, mean_frame
+
+    def rollout(self, frames, actions, context: int, horizon: int | None = None) -> torch.Tensor:
+        horizon = actions.shape[1] - context if horizon is None else horizon
+        if self.name == "copy_last":
+            last = frames[:, context - 1 : context]
+            return last.expand(-1, horizon, *last.shape[2:])
+        mean = self.mean_frame.to(frames)
+        return mean.expand(frames.shape[0], horizon, *mean.shape)
+
+
+def reference_predictor(name: str, mean_frame: torch.Tensor | None = None) -> torch.nn.Module:
+    """A trivial predictor by name (``mean_frame`` needs the mean training frame), evaluated like a model."""
+    return _ReferencePredictor(name, mean_frame)
 
 
 def frame_metrics(predictions: torch.Tensor, targets: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -73,7 +117,6 @@ def rollout_metrics(
     dataset: Dataset,
     context: int,
     horizon: int,
-    displacements_of,
     batch_size: int = 16,
     max_sequences: int | None = None,
     device: str | torch.device = "cpu",
@@ -86,9 +129,6 @@ def rollout_metrics(
         dataset: yields ``(frames, actions)`` clips of at least ``context + horizon`` frames.
         context: observed frames.
         horizon: predicted frames.
-        displacements_of: maps the dataset's actions ``(B, T, A)`` to the model's per-step actions (MNIST World:
-            ``(B, T, 2)`` displacements; Block World: the one-hot ``(B, T, 4)``), e.g.
-            :func:`~equiworld.world_models.training.action_converter` of the world.
         batch_size: sequences per batch.
         max_sequences: evaluate at most this many sequences.
         device: where to run.
@@ -113,7 +153,7 @@ def rollout_metrics(
             frames[:, : context + horizon].to(device),
             actions[:, : context + horizon].to(device),
         )
-        predictions = model.rollout(frames, displacements_of(actions), context, horizon)
+        predictions = model.rollout(frames, actions, context, horizon)
         metrics = frame_metrics(predictions.cpu(), frames[:, context:].cpu())
         for name in METRICS:
             sums[name] += metrics[name].sum(0)
@@ -137,8 +177,9 @@ def plot_horizon_metrics(
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
     for name, metrics in results.items():
         steps = np.arange(1, len(metrics["mse"]) + 1)
+        style = {"linestyle": "--", "alpha": 0.7} if name in REFERENCE_PREDICTORS else {}
         for axis, metric in zip(axes, METRICS, strict=True):
-            axis.plot(steps, metrics[metric], label=name)
+            axis.plot(steps, metrics[metric], label=name, **style)
     for axis, metric in zip(axes, ("MSE (lower is better)", "PSNR dB", "SSIM"), strict=True):
         axis.set_xlabel("predicted step")
         axis.set_title(metric)

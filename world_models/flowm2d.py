@@ -1,17 +1,25 @@
 """Flow equivariant world models for MNIST World (2D), their ablations and a ConvLSTM baseline.
 
 All models share one interface (:class:`WorldModel2D`): given ``frames (B, T, 1, h, w)`` in [0, 1] and the
-observer's ``displacements (B, T, 2)`` — integer ``(dy, dx)`` window moves, ``displacements[:, t]`` being the
-move made just before ``frames[:, t]`` was seen (the first is zero) — ``rollout(frames, displacements,
-context)`` consumes ``context`` real frames and predicts every later frame, feeding its own predictions back
-as inputs. Training minimises the MSE of those predictions. Predictions are linear (no output squashing, so
+observer's ``actions (B, T, 2)`` — the environment's own actions, integer window moves ``(dx, dy)`` (stored as
+floats by the datasets), ``actions[:, t]`` being the move made just before ``frames[:, t]`` was seen (the first
+is zero) — ``rollout(frames, actions, context)`` consumes ``context`` real frames and predicts every later
+frame, feeding its own predictions back as inputs. Actions are validated (finite, integer, within
+``max_step``) and turned into the map displacements ``(dy, dx)`` that ``predict`` / ``observe`` receive.
+Training minimises the MSE of those predictions. Predictions are linear (no output squashing, so
 the MSE gradient never vanishes); the metrics clamp them to [0, 1].
 
 The flow equivariant model (FloWM) keeps an **egocentric, world-sized** hidden map lifted to one copy per
 velocity of a :class:`~equiworld.equivariant.VelocityGrid`. The observer's window is the fixed slot
 ``[0:h, 0:w]`` of the map. Each step: move every copy by its velocity, move everything by minus the observer's
 displacement, a circular 3x3 convolution (no bias), plus the encoded frame written into the window's slot,
-ReLU. Predictions read the window's slot, max over velocities, and decode with conv–ReLU–conv.
+ReLU. The write is the published one: a bias-free circular 3x3 convolution of the window frame alone, pasted
+into zeros, so nothing is ever written outside the window and unseen space stays empty (a fixed point of the
+recurrence). Predictions read the window's slot, max over velocities, and decode with conv–ReLU–conv.
+
+Deviation from the reference code, kept on purpose: the reference's prediction step writes the previous
+(predicted) frame *after* the state has been moved to the next window, one step stale and displaced by the
+action; ours reads out the moved state, then writes the prediction where it belongs.
 """
 
 from __future__ import annotations
@@ -54,10 +62,14 @@ class FlowWorldModelConfig:
         decoder_channels: hidden channels of the conv–ReLU–conv decoder.
         max_step: largest |displacement| per axis, used to scale action channels.
         in_channels: image channels.
-        activation: pointwise nonlinearity of the recurrence: ``"relu"`` as published, or ``"tanh"``, which
-            bounds the hidden state (measured here: after a few hundred CPU training steps on 12-frame clips,
-            a ReLU state grows ~8% per step past the training length and predictions diverge; tanh does not).
-            Either commutes with the flows.
+        activation: pointwise nonlinearity of the recurrence: ``"relu"`` as published, or ``"tanh"`` (an
+            option; it bounds the state but saturates). Either commutes with the flows.
+        recurrent_init: ``"default"`` (Kaiming-uniform, as published) or ``"dirac"``: the recurrent kernel
+            starts as the identity, so the memory carries its content unchanged until trained otherwise (our
+            option, not in the published recipe; it learns a usable memory far sooner on a CPU budget).
+        decoder_halo: the decoder's two convolutions are *valid* convolutions over the window's slot plus a
+            2-pixel halo of the map (they see real neighbours), with biases; ``False`` is the published
+            decoder: bias-free circular convolutions on the window slot alone.
     """
 
     world_size: int = 50
@@ -70,10 +82,14 @@ class FlowWorldModelConfig:
     max_step: int = 10
     in_channels: int = 1
     activation: Literal["relu", "tanh"] = "relu"
+    recurrent_init: Literal["default", "dirac"] = "default"
+    decoder_halo: bool = False
 
     def __post_init__(self) -> None:
         if self.activation not in ("relu", "tanh"):
             raise ValueError(f"activation must be 'relu' or 'tanh', got {self.activation!r}")
+        if self.recurrent_init not in ("default", "dirac"):
+            raise ValueError(f"recurrent_init must be 'default' or 'dirac', got {self.recurrent_init!r}")
         if not 0 < self.window_size <= self.world_size:
             raise ValueError(
                 f"window_size must be in [1, world_size={self.world_size}], got {self.window_size}"
@@ -81,13 +97,13 @@ class FlowWorldModelConfig:
 
     @classmethod
     def preset(cls, name: Literal["paper", "small"], **overrides) -> FlowWorldModelConfig:
-        """``paper``: the published sizes. ``small``: what a CPU trains in minutes — 12 channels, 9 velocities
-        ``{-1..1}^2`` (the digits' own velocity range), 12 decoder channels, tanh recurrence, same world and
-        window."""
+        """``paper``: the published model (74,880 parameters). ``small``: what a CPU trains in an hour or two —
+        12 channels, 9 velocities ``{-1..1}^2`` (the digits' own velocity range), 12 decoder channels with the
+        halo decoder, ReLU as published; world and window sizes are taken from the data."""
         if name == "paper":
             return replace(cls(), **overrides)
         if name == "small":
-            base = cls(channels=12, max_speed=1, decoder_channels=12, activation="tanh")
+            base = cls(channels=12, max_speed=1, decoder_channels=12, decoder_halo=True)
             return replace(base, **overrides)
         raise ValueError(f"unknown preset {name!r}; choose 'paper' or 'small'")
 
@@ -115,36 +131,59 @@ class WorldModel2D(nn.Module):
         """Fold an (observed or predicted) ``frame`` into the advanced state."""
         raise NotImplementedError
 
-    def _check(self, frames: Tensor, displacements: Tensor, context: int) -> None:
+    def _check(self, frames: Tensor, actions: Tensor, context: int) -> None:
         c, w = self.config.in_channels, self.config.window_size
         if frames.dim() != 5 or frames.shape[2:] != (c, w, w):
             raise ValueError(f"frames must be (B, T, {c}, {w}, {w}), got {tuple(frames.shape)}")
-        if displacements.shape != (*frames.shape[:2], 2):
+        if actions.dim() != 3 or actions.shape[0] != frames.shape[0] or actions.shape[2] != 2:
             raise ValueError(
-                f"displacements must be (B, T, 2) = {(*frames.shape[:2], 2)}, got {tuple(displacements.shape)}"
+                f"actions must be (B, T, 2) window moves (dx, dy) with B={frames.shape[0]}, "
+                f"got {tuple(actions.shape)}"
             )
         if not 1 <= context <= frames.shape[1]:
             raise ValueError(f"context must be in [1, T={frames.shape[1]}], got {context}")
 
-    def rollout(
-        self, frames: Tensor, displacements: Tensor, context: int, horizon: int | None = None
-    ) -> Tensor:
+    def prepare_actions(self, actions: Tensor) -> Tensor:
+        """Validate the environment's actions ``(B, T, 2)`` = window moves ``(dx, dy)`` (integers, possibly
+        stored as floats, each within ``[-max_step, max_step]``) and return the map displacements ``(dy, dx)``
+        as int64, which ``predict`` / ``observe`` receive."""
+        if actions.is_floating_point():
+            if not torch.isfinite(actions).all():
+                raise ValueError("actions must be finite window moves (dx, dy); got NaN or inf")
+            rounded = actions.round()
+            fractional = (actions - rounded).abs() > 1e-6
+            if fractional.any():
+                raise ValueError(
+                    "actions must be integer window moves (dx, dy) in pixels (as MNISTWorldEnv applies them); "
+                    f"got non-integer values such as {float(actions[fractional][0])}"
+                )
+            actions = rounded
+        limit = self.config.max_step
+        if actions.numel() and actions.abs().max() > limit:
+            raise ValueError(
+                f"actions must lie in [-max_step, max_step] = [-{limit}, {limit}] per axis, got a move of "
+                f"{int(actions.abs().max())}"
+            )
+        return actions.long().flip(-1)
+
+    def rollout(self, frames: Tensor, actions: Tensor, context: int, horizon: int | None = None) -> Tensor:
         """Consume ``context`` frames, then predict the next ``horizon`` frames autoregressively.
 
         Args:
             frames: ``(B, T, C, h, w)`` in [0, 1]; only the first ``context`` are read.
-            displacements: ``(B, T', 2)`` integer ``(dy, dx)`` window moves, ``T' >= context + horizon``.
+            actions: ``(B, T', A)`` the environment's actions, ``T' >= context + horizon`` (MNIST World: window
+                moves ``(dx, dy)``; see :meth:`prepare_actions`).
             context: number of observed frames.
             horizon: number of predicted frames (default ``T' - context``).
 
         Returns:
             ``(B, horizon, C, h, w)`` predictions of frames ``context .. context + horizon - 1``.
         """
-        horizon = displacements.shape[1] - context if horizon is None else horizon
-        self._check(frames[:, :context], displacements[:, :context], context)
-        if displacements.shape[1] < context + horizon:
-            raise ValueError(f"need {context + horizon} displacements, got {displacements.shape[1]}")
-        displacements = displacements.long()
+        horizon = actions.shape[1] - context if horizon is None else horizon
+        self._check(frames[:, :context], actions[:, :context], context)
+        if actions.shape[1] < context + horizon:
+            raise ValueError(f"need {context + horizon} actions, got {actions.shape[1]}")
+        displacements = self.prepare_actions(actions[:, : context + horizon])
         state = self.initial_state(frames[:, 0])
         state = self.observe(state, frames[:, 0], displacements[:, 0])
         for t in range(1, context):
@@ -158,11 +197,9 @@ class WorldModel2D(nn.Module):
             state = self.observe(update, prediction.clamp(0, 1), displacements[:, t])
         return torch.stack(predictions, 1)
 
-    def forward(
-        self, frames: Tensor, displacements: Tensor, context: int, horizon: int | None = None
-    ) -> Tensor:
+    def forward(self, frames: Tensor, actions: Tensor, context: int, horizon: int | None = None) -> Tensor:
         """Same as :meth:`rollout` (so that wrappers such as DistributedDataParallel can call the model)."""
-        return self.rollout(frames, displacements, context, horizon)
+        return self.rollout(frames, actions, context, horizon)
 
     def num_parameters(self) -> int:
         """Number of trainable parameters."""
@@ -176,9 +213,8 @@ class FlowEquivariantWorldModel(WorldModel2D):
     "no velocity channels" ablation, with ``self_motion=False`` the "no self-motion" ablation, and with
     ``action_channels=True`` (and ``self_motion=False``) the "action concatenated as input" ablation.
 
-    >>> model = FlowEquivariantWorldModel(FlowWorldModelConfig())
-    >>> 70_000 < model.num_parameters() < 80_000
-    True
+    >>> FlowEquivariantWorldModel(FlowWorldModelConfig()).num_parameters()  # the published model
+    74880
     >>> small = FlowEquivariantWorldModel(FlowWorldModelConfig.preset("small"))
     >>> frames, moves = torch.rand(2, 6, 1, 32, 32), torch.zeros(2, 6, 2, dtype=torch.long)
     >>> tuple(small.rollout(frames, moves, context=4).shape)
@@ -190,14 +226,25 @@ class FlowEquivariantWorldModel(WorldModel2D):
         self.config = config
         self.grid = VelocityGrid(config.max_speed)
         extra = 2 if config.action_channels else 0
-        self.encoder = CircularConv2d(config.in_channels + extra, config.channels, 3, bias=True)
+        # The published write: bias-free, on the window frame alone (pasted into zeros by `encode`).
+        self.encoder = CircularConv2d(config.in_channels + extra, config.channels, 3, bias=False)
         self.recurrent = CircularConv2d(config.channels, config.channels, 3, bias=False)
-        # Valid convolutions on the window's slot plus a 2-pixel halo of the (toroidal) map around it.
-        self.decoder = nn.Sequential(
-            nn.Conv2d(config.channels, config.decoder_channels, 3),
-            nn.ReLU(),
-            nn.Conv2d(config.decoder_channels, config.in_channels, 3),
-        )
+        if config.recurrent_init == "dirac":
+            with torch.no_grad():
+                nn.init.dirac_(self.recurrent.weight)
+        if config.decoder_halo:
+            # Valid convolutions on the window's slot plus a 2-pixel halo of the (toroidal) map around it.
+            self.decoder = nn.Sequential(
+                nn.Conv2d(config.channels, config.decoder_channels, 3),
+                nn.ReLU(),
+                nn.Conv2d(config.decoder_channels, config.in_channels, 3),
+            )
+        else:  # published: circular, bias-free convolutions on the window slot
+            self.decoder = nn.Sequential(
+                CircularConv2d(config.channels, config.decoder_channels, 3),
+                nn.ReLU(),
+                CircularConv2d(config.decoder_channels, config.in_channels, 3),
+            )
 
     def initial_state(self, frames: Tensor) -> Tensor:
         c = self.config
@@ -210,18 +257,22 @@ class FlowEquivariantWorldModel(WorldModel2D):
         update = self.recurrent(moved, prepadded=True)
         w = self.config.window_size
         pooled = self._activate(max_over_velocities(update))  # max commutes with monotone activations
-        slot = F.pad(pooled, (2, 2, 2, 2), mode="circular")[..., : w + 4, : w + 4]
+        if self.config.decoder_halo:
+            slot = F.pad(pooled, (2, 2, 2, 2), mode="circular")[..., : w + 4, : w + 4]
+        else:
+            slot = pooled[..., :w, :w]
         return self.decoder(slot), update
 
     def encode(self, frame: Tensor, displacement: Tensor) -> Tensor:
-        """Write a window frame into the window's slot of a world-sized map and encode it ``(B, C, H, W)``."""
+        """Encode a window frame (bias-free circular conv on the window) and paste it into the window's slot of
+        a zero world-sized map ``(B, C, H, W)``: nothing is written outside the window."""
         c = self.config
         if c.action_channels:
             scaled = displacement.to(frame.dtype) / max(c.max_step, 1)
             planes = scaled[:, :, None, None].expand(-1, -1, *frame.shape[-2:])
             frame = torch.cat([frame, planes], dim=1)
         pad = c.world_size - c.window_size
-        return self.encoder(F.pad(frame, (0, pad, 0, pad)))
+        return F.pad(self.encoder(frame), (0, pad, 0, pad))
 
     def _activate(self, x: Tensor) -> Tensor:
         return torch.tanh(x) if self.config.activation == "tanh" else F.relu(x)

@@ -243,18 +243,22 @@ def flow_copies(h: Tensor, velocities: CardinalVelocities) -> Tensor:
 class VelocityMixing(nn.Module):
     """Per-channel convex mixing of the five velocity copies that commutes with their rotation permutation.
 
-    ``out_v = sum_u w[rel(v, u)] h_u`` where the weights (softmax over each output copy's row, per channel) depend
-    only on the relation ``rel`` of the two copies: for the still copy, {itself, a moving copy}; for a moving
-    copy, {itself, the still copy, a quarter turn left, a quarter turn right, the opposite}. A rotation of the map
-    permutes the moving copies cyclically and keeps every relation, so ``mix(rotate(h)) = rotate(mix(h))``; the
-    mixing is pointwise in space, so it commutes with every shift as well. Initialised close to the identity.
+    ``out_v = sum_u w[rel(v, u)] h_u`` where the weights depend only on the relation ``rel`` of the two copies:
+    for the still copy, {itself, the mean of the four moving copies}; for a moving copy, {itself, the still copy,
+    a quarter turn left, a quarter turn right, the opposite}. Each output copy's weights are a softmax per channel,
+    so every copy's weights sum to exactly 1 (convex): a memory that is constant across copies stays constant, and
+    nothing grows over a long rollout. A rotation of the map permutes the moving copies cyclically and keeps every
+    relation, so ``mix(rotate(h)) = rotate(mix(h))``; the mixing is pointwise in space, so it commutes with every
+    shift as well. Initialised close to the identity (weight ``keep`` on itself).
     """
 
     def __init__(self, channels: int, keep: float = 0.95) -> None:
         super().__init__()
-        other = math.log((1 - keep) / 4)
-        self.still_logits = nn.Parameter(torch.tensor([[math.log(keep)], [other]]).repeat(1, channels))
-        self.move_logits = nn.Parameter(torch.tensor([[math.log(keep)]] + [[other]] * 4).repeat(1, channels))
+        still_other, move_other = math.log(1 - keep), math.log((1 - keep) / 4)
+        self.still_logits = nn.Parameter(torch.tensor([[math.log(keep)], [still_other]]).repeat(1, channels))
+        self.move_logits = nn.Parameter(
+            torch.tensor([[math.log(keep)]] + [[move_other]] * 4).repeat(1, channels)
+        )
 
     def forward(self, h: Tensor) -> Tensor:
         """Mix ``h`` of shape ``(B, 5, D, ...)``."""
@@ -266,7 +270,7 @@ class VelocityMixing(nn.Module):
         ws = torch.softmax(self.still_logits, 0).reshape(2, -1, *extra)  # (2, D, ...)
         wm = torch.softmax(self.move_logits, 0).reshape(5, -1, *extra)  # self, still, left, right, opposite
         still, moving = h[:, 0], h[:, 1:]  # moving copies in rotation order up, left, down, right
-        out_still = ws[0] * still + ws[1] * moving.sum(1)
+        out_still = ws[0] * still + ws[1] * moving.mean(1)
         left, right = moving.roll(-1, 1), moving.roll(1, 1)  # the copy a quarter turn left / right of each
         opposite = moving.roll(2, 1)
         out_moving = (
@@ -304,6 +308,20 @@ class WorldModel3D(WorldModel2D):
             )
         if not 1 <= context <= frames.shape[1]:
             raise ValueError(f"context must be in [1, T={frames.shape[1]}], got {context}")
+
+    def prepare_actions(self, actions: Tensor) -> Tensor:
+        """Validate one-hot actions ``(B, T, 4)``: every step exactly one 1 and zeros elsewhere (an all-zero or
+        tied vector would otherwise silently mean "turn left"). Returned as given."""
+        if actions.numel():
+            ones = actions == 1
+            valid = (ones | (actions == 0)).all(-1) & (ones.sum(-1) == 1)
+            if not bool(valid.all()):
+                b, t = (int(i) for i in (~valid).nonzero()[0])
+                names = ", ".join(BLOCK_ACTIONS)
+                raise ValueError(
+                    f"actions must be one-hot over ({names}); actions[{b}, {t}] = {actions[b, t].tolist()}"
+                )
+        return actions
 
 
 class _TokenMapWorldModel(WorldModel3D):

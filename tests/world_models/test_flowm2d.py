@@ -61,9 +61,11 @@ def test_self_motion_is_handled_as_the_equivalent_world_shift(name):
     model = build_world_model(name, FULL).double()
     gen = torch.Generator().manual_seed(0)
     frames = torch.rand(2, 1, 1, 12, 12, dtype=torch.float64, generator=gen).expand(2, 9, 1, 12, 12)
-    moves = torch.randint(-3, 4, (2, 9, 2), generator=gen)
+    moves = torch.randint(-3, 4, (2, 9, 2), generator=gen).double()  # the environment's (dx, dy), as floats
     moves[:, 0] = 0
-    offset = -moves.cumsum(1)  # (B, T, 2): the view of a still world after the observer's moves
+    offset = (
+        -moves.long().flip(-1).cumsum(1)
+    )  # (B, T, (dy, dx)): a still world seen after the observer's moves
     seen = shift_torus(frames, offset.reshape(2, 9, 1, 2))
     still = model.rollout(frames, torch.zeros_like(moves), context=5)
     moving = model.rollout(seen, moves, context=5)
@@ -76,7 +78,7 @@ def test_no_self_motion_ablation_fails_the_self_motion_check():
     model = build_world_model("no_self_motion", FULL).double()
     frames = torch.rand(1, 1, 1, 12, 12, dtype=torch.float64).expand(1, 9, 1, 12, 12)
     moves = torch.tensor([[0, 0]] + [[1, 2]] * 8).reshape(1, 9, 2)
-    offset = -moves.cumsum(1)
+    offset = -moves.flip(-1).cumsum(1)
     seen = shift_torus(frames, offset.reshape(1, 9, 1, 2))
     still = model.rollout(frames, torch.zeros_like(moves), context=5)
     moving = model.rollout(seen, moves, context=5)
@@ -86,7 +88,8 @@ def test_no_self_motion_ablation_fails_the_self_motion_check():
 def test_published_config_parameter_counts():
     paper = FlowWorldModelConfig.preset("paper")
     flowm = build_world_model("flowm", paper)
-    assert len(flowm.grid) == 25 and 70_000 <= flowm.num_parameters() <= 80_000
+    assert len(flowm.grid) == 25 and flowm.num_parameters() == 74_880  # the reference code's count
+    assert not any(name.endswith("bias") for name, _ in flowm.named_parameters())
     lstm = build_world_model("convlstm", paper)
     assert 0.8 <= lstm.num_parameters() / flowm.num_parameters() <= 1.25
 
@@ -126,3 +129,62 @@ def test_convlstm_baseline_lowers_its_loss():
         optim.step()
         losses.append(float(loss.detach()))
     assert losses[-1] < 0.85 * losses[0]
+
+
+def test_the_write_stays_in_the_window_and_empty_space_stays_empty():
+    """The published write: nothing outside the window's slot after a frame is seen, and a world that shows
+    nothing leaves the memory exactly zero forever (no bias is written into unseen space)."""
+    config = replace(FlowWorldModelConfig.preset("small"), world_size=20, window_size=12)
+    model = FlowEquivariantWorldModel(config).double()
+    frames = torch.rand(2, 1, 1, 12, 12, dtype=torch.float64)
+    still = torch.zeros(2, 2, dtype=torch.long)
+    state = model.observe(model.initial_state(frames[:, 0]), frames[:, 0], still)
+    assert state[..., :12, :12].abs().max() > 0.01
+    outside = torch.ones(20, 20, dtype=torch.bool)
+    outside[:12, :12] = False
+    assert state[..., outside].abs().max() == 0
+    empty = torch.zeros(2, 30, 1, 12, 12, dtype=torch.float64)
+    moves = model.prepare_actions(torch.randint(-3, 4, (2, 30, 2)).double())
+    assert _hidden_states(model, empty, moves).abs().max() == 0
+
+
+def test_dirac_init_carries_the_memory_unchanged():
+    """recurrent_init='dirac': the recurrent convolution starts as the identity on every channel."""
+    config = replace(
+        FlowWorldModelConfig.preset("small"), world_size=16, window_size=8, recurrent_init="dirac"
+    )
+    model = FlowEquivariantWorldModel(config).double()
+    h = torch.randn(2, len(model.grid), config.channels, 16, 16, dtype=torch.float64)
+    torch.testing.assert_close(model.recurrent(h), h, rtol=0, atol=0)
+    default = FlowEquivariantWorldModel(replace(config, recurrent_init="default")).double()
+    assert (default.recurrent(h) - h).abs().max() > 0.1
+    with pytest.raises(ValueError, match="recurrent_init"):
+        replace(config, recurrent_init="eye")
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [(0.5, "integer window moves"), (float("nan"), "finite"), (11.0, r"\[-max_step, max_step\]")],
+)
+def test_actions_are_the_environments_and_are_validated(name, bad, message):
+    """Models take MNISTWorldEnv's actions (dx, dy) as stored by the datasets; anything the environment would
+    not have applied is refused instead of being truncated."""
+    config = replace(FlowWorldModelConfig.preset("small"), world_size=20, window_size=12, max_step=10)
+    model = build_world_model(name, config)
+    frames = torch.rand(1, 5, 1, 12, 12)
+    moves = torch.tensor([[[0.0, 0.0], [3.0, -2.0], [10.0, -10.0], [1.0, 0.0], [0.0, 1.0]]])
+    assert model.rollout(frames, moves, context=3).shape == (1, 2, 1, 12, 12)
+    moves[0, 4, 1] = bad
+    with pytest.raises(ValueError, match=message):
+        model.rollout(frames, moves, context=3)
+    with pytest.raises(ValueError, match="actions must be"):
+        model.rollout(frames, moves[..., :1], context=3)
+
+
+def test_actions_are_dx_dy():
+    """A window move of +dx shows the world shifted left (-x), as in MNISTWorldEnv: not (dy, dx)."""
+    config = replace(FlowWorldModelConfig.preset("small"), world_size=12, window_size=12, max_speed=0)
+    model = FlowEquivariantWorldModel(config).double()
+    prepared = model.prepare_actions(torch.tensor([[[2.0, -1.0]]]))
+    assert prepared.tolist() == [[[-1, 2]]] and prepared.dtype == torch.long

@@ -112,3 +112,48 @@ def test_evaluate_writes_metrics_plot_and_video(tiny_data, tmp_path):
     assert 0 < metrics["table"]["a"]["mse@12"] < 1
     assert (out / "horizon.png").stat().st_size > 5000
     assert (out / "rollout.gif").stat().st_size > 1000
+
+
+def test_curriculum_from_frame_zero_with_adam(tiny_data, tmp_path):
+    """--curriculum trains each earlier horizon for --curriculum-steps steps, then --predict; clips start at frame 0."""
+    out = tmp_path / "curriculum"
+    args = _train_args("flowm", tiny_data, out, 5)
+    args[args.index("--predict") + 1] = "6"
+    args += ["--curriculum", "2", "4", "--curriculum-steps", "2", "--no-random-start", "--optimizer", "adam"]
+    args += ["--lr", "1e-4", "--recurrent-init", "dirac"]
+    _run([sys.executable, *args], ROOT)
+    history = json.loads((out / "metrics.json").read_text())
+    assert [row["predict"] for row in history] == [2, 2, 4, 4, 6]
+    assert all(row["wall_clock_s"] > 0 for row in history)
+    _, checkpoint = load_world_model(out)
+    assert checkpoint["config"]["recurrent_init"] == "dirac" and checkpoint["settings"]["optimizer"] == "adam"
+    assert checkpoint["wall_clock_s"] >= history[-1]["wall_clock_s"] > 0
+    bad = [*args[:-2], "--predict", "0"]
+    proc = subprocess.run([sys.executable, *bad], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0 and "predicted horizons must be >= 1" in proc.stderr
+
+
+def test_evaluate_writes_result_rows_with_references(tiny_data, tmp_path):
+    run = tmp_path / "flowm"
+    _run([sys.executable, *_train_args("flowm", tiny_data, run, 1)], ROOT)
+    results = tmp_path / "docs" / "results.json"
+    evaluate = [
+        sys.executable, "scripts/evaluate_world_model.py", "--checkpoints", str(run),
+        "--data", str(tiny_data / "validation"), "--context", "4", "--horizon", "12",
+        "--num-sequences", "2", "--batch-size", "2", "--out", str(tmp_path / "eval"), "--video-frames", "2",
+        "--references", "mean_frame", "copy_last", "--results", str(results),
+    ]  # fmt: skip
+    _run(evaluate, ROOT)
+    _run(evaluate, ROOT)  # the same evaluation again replaces its rows
+    rows = json.loads(results.read_text())
+    assert [row["model"] for row in rows] == ["flowm", "mean_frame", "copy_last"]
+    flowm, mean_frame, copy_last = rows
+    assert flowm["seed"] == 0 and flowm["train_steps"] == 1 and flowm["wall_clock_s"] > 0
+    assert flowm["world"] == "mnist" and flowm["context"] == 4 and flowm["sequences"] == 2
+    assert set(flowm["mse_at"]) == {"1", "12"}  # the default steps that fit the horizon, and the last one
+    for row in rows:
+        assert set(row) >= {"world", "model", "seed", "preset", "train_steps", "wall_clock_s", "context"}
+        assert all(0 <= value < 1 for value in row["mse_at"].values())
+        assert set(row["psnr_at"]) == set(row["ssim_at"]) == set(row["mse_at"])
+    assert mean_frame["mse_at"]["1"] != copy_last["mse_at"]["1"]
+    assert mean_frame["mse_at"]["1"] > 0 and copy_last["mse_at"]["1"] > 0

@@ -143,3 +143,23 @@ def test_ground_truth_clips_match_the_frames(tmp_path, mnist_root):
     assert bool((truth["block_positions"][:, :count] >= 0).all()) and bool(
         (truth["block_positions"][:, count:] == -1).all()
     )
+
+
+def test_cpu_preset_keeps_the_published_geometry_ratios(tmp_path):
+    """The CPU recipe's MNIST World: 40 x 40 world, 26 x 26 window, steps up to 8, 3 digits (the published 50 /
+    32 / 10 / 5 shrunk to 0.64x the area, ratios kept within 2%), sequences of 20 context + 150 predicted
+    frames; the model's sizes follow the data."""
+    from equiworld.world_models.training import model_config_for_dataset
+
+    spec = preset_spec("mnist", "cpu", "validation")
+    assert spec.sequence_length == 170 and spec.context_length == 20 and spec.num_sequences >= 256
+    kw = spec.env_kwargs
+    assert abs(kw["window_size"] / kw["world_size"] - 32 / 50) < 0.02
+    assert abs(kw["max_step"] / kw["world_size"] - 10 / 50) < 0.02
+    assert abs(kw["num_digits"] / kw["world_size"] ** 2 - 5 / 50**2) / (5 / 50**2) < 0.1
+    tiny = preset_spec("mnist", "cpu", "train", num_sequences=2, sequence_length=24, sequences_per_shard=2)
+    list(generate_dataset(tiny, tmp_path))
+    frames, actions = VideoShardDataset(tmp_path, context=20, predict=4, random_start=False)[1]
+    assert frames.shape == (24, 1, 26, 26) and actions.abs().max() <= 8
+    config = model_config_for_dataset("small", tmp_path)
+    assert (config.world_size, config.window_size, config.max_step) == (40, 26, 8)

@@ -1,0 +1,141 @@
+"""Summarise world-model results rows (written by ``evaluate_world_model.py --results``) as the README's table.
+
+    python scripts/world_model_results.py --results docs/world_model/results.json
+
+Rows of the same world, model, evaluation protocol and training recipe are averaged over seeds (mean ± standard
+deviation across seeds, one row per model); the table is printed as Markdown. For MNIST World it also checks the
+long-horizon goal: FloWM's MSE at the last step <= ``--goal-mse`` and <= ``--goal-flatness`` x its MSE at step
+``--flat-from`` (20), while ``no_velocity``, ``no_self_motion`` and ``convlstm`` stay >= ``--goal-gap`` x FloWM's at the last step.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import tyro
+
+
+@dataclass
+class Args:
+    results: str = "docs/world_model/results.json"
+    """Results file: a JSON list of rows."""
+    world: str = "mnist"
+    """Which world's rows to summarise."""
+    steps: tuple[int, ...] = (1, 20, 50, 150)
+    """Predicted steps shown (those present in the rows)."""
+    flowm: str = "flowm_dirac"
+    """The FloWM variant the goal is checked for."""
+    goal_mse: float = 0.04
+    """Goal: FloWM's MSE at the last step at most this."""
+    goal_flatness: float = 1.5
+    """Goal: FloWM's MSE at the last step at most this times its MSE at step --flat-from."""
+    flat_from: int = 20
+    """The step FloWM's last-step MSE is compared with."""
+    goal_gap: float = 2.5
+    """Goal: the ablations' and the ConvLSTM's MSE at the last step at least this times FloWM's."""
+
+
+def _recipe(row: dict) -> str:
+    return json.dumps(row.get("train_settings", {}), sort_keys=True)
+
+
+def summarise(rows: list[dict], steps: tuple[int, ...]) -> list[dict]:
+    """Average rows over seeds: one entry per (model, protocol, recipe), in first-seen order."""
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for row in rows:
+        key = (
+            row["model"],
+            row["context"],
+            row["horizon"],
+            row.get("data"),
+            row["train_steps"],
+            _recipe(row),
+        )
+        groups[key].append(row)
+    summary = []
+    for (model, context, horizon, _, train_steps, _), members in groups.items():
+        entry = {
+            "model": model,
+            "seeds": sorted(r["seed"] for r in members if r["seed"] is not None),
+            "context": context,
+            "horizon": horizon,
+            "train_steps": train_steps,
+            "wall_clock_s": statistics.fmean(r["wall_clock_s"] for r in members),
+        }
+        for metric in ("mse", "ssim"):
+            for step in steps:
+                values = [r[f"{metric}_at"][str(step)] for r in members if str(step) in r[f"{metric}_at"]]
+                if values:
+                    spread = statistics.stdev(values) if len(values) > 1 else 0.0
+                    entry[f"{metric}@{step}"] = (statistics.fmean(values), spread)
+        summary.append(entry)
+    return summary
+
+
+def markdown(summary: list[dict], steps: tuple[int, ...]) -> str:
+    """The summary as a Markdown table."""
+    shown = [s for s in steps if any(f"mse@{s}" in e for e in summary)]
+    head = ["model", "seeds", "train steps", "minutes"] + [f"MSE@{s}" for s in shown] + [f"SSIM@{shown[-1]}"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for e in summary:
+        reference = not e["seeds"]
+        cells = [
+            f"*{e['model']}*" if reference else f"`{e['model']}`",
+            "–" if reference else str(len(e["seeds"])),
+            "–" if reference else f"{e['train_steps']:,}",
+            "–" if reference else f"{e['wall_clock_s'] / 60:.0f}",
+        ]
+        for key in [f"mse@{s}" for s in shown] + [f"ssim@{shown[-1]}"]:
+            mean, spread = e.get(key, (float("nan"), 0.0))
+            digits = 3 if key.startswith("ssim") else 4
+            cells.append(f"{mean:.{digits}f}" + (f" ± {spread:.{digits}f}" if len(e["seeds"]) > 1 else ""))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def goal(summary: list[dict], args: Args) -> dict:
+    """Check the long-horizon goal on the summary; returns the numbers and whether each part holds."""
+    by_model = {e["model"]: e for e in summary}
+    if args.flowm not in by_model:
+        return {"checked": False, "reason": f"no {args.flowm!r} rows"}
+    flowm = by_model[args.flowm]
+    last = max(s for s in args.steps if f"mse@{s}" in flowm)
+    if f"mse@{args.flat_from}" not in flowm:
+        return {"checked": False, "reason": f"no MSE at step {args.flat_from} (--flat-from)"}
+    at_last, at_20 = flowm[f"mse@{last}"][0], flowm[f"mse@{args.flat_from}"][0]
+    result = {
+        "checked": True,
+        "step": last,
+        f"{args.flowm}_mse": at_last,
+        "low": at_last <= args.goal_mse,
+        "flat": at_last <= args.goal_flatness * at_20,
+        f"ratio_to_step_{args.flat_from}": at_last / at_20,
+    }
+    for other in ("no_velocity", "no_self_motion", "convlstm"):
+        if other in by_model and f"mse@{last}" in by_model[other]:
+            ratio = by_model[other][f"mse@{last}"][0] / at_last
+            result[f"{other}_ratio"] = ratio
+            result[f"{other}_behind"] = ratio >= args.goal_gap
+    result["met"] = all(
+        value for key, value in result.items() if key in ("low", "flat") or key.endswith("_behind")
+    )
+    return result
+
+
+def main(args: Args) -> dict:
+    rows = [r for r in json.loads(Path(args.results).read_text()) if r["world"] == args.world]
+    if not rows:
+        raise ValueError(f"no {args.world!r} rows in {args.results!r}")
+    summary = summarise(rows, args.steps)
+    print(markdown(summary, args.steps))
+    report = goal(summary, args) if args.world == "mnist" else {"checked": False}
+    print(json.dumps(report))
+    return report
+
+
+if __name__ == "__main__":
+    main(tyro.cli(Args))

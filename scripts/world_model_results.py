@@ -5,7 +5,9 @@
 Rows of the same world, model, evaluation protocol and training recipe are averaged over seeds (mean ± standard
 deviation across seeds, one row per model); the table is printed as Markdown. For MNIST World it also checks the
 long-horizon goal: FloWM's MSE at the last step <= ``--goal-mse`` and <= ``--goal-flatness`` x its MSE at step
-``--flat-from`` (20), while ``no_velocity``, ``no_self_motion`` and ``convlstm`` stay >= ``--goal-gap`` x FloWM's at the last step.
+``--flat-from`` (20), while ``no_velocity``, ``no_self_motion`` and ``convlstm`` (trained with the same recipe:
+``no_velocity_dirac`` for ``flowm_dirac``, where such rows exist) stay >= ``--goal-gap`` x FloWM's at the last
+step.
 """
 
 from __future__ import annotations
@@ -115,7 +117,9 @@ def goal(summary: list[dict], args: Args) -> dict:
         "flat": at_last <= args.goal_flatness * at_20,
         f"ratio_to_step_{args.flat_from}": at_last / at_20,
     }
-    for other in ("no_velocity", "no_self_motion", "convlstm"):
+    suffix = args.flowm.removeprefix("flowm")  # e.g. "_dirac": the ablations trained with the same recipe
+    for base in ("no_velocity", "no_self_motion", "convlstm"):
+        other = base + suffix if base + suffix in by_model else base
         if other in by_model and f"mse@{last}" in by_model[other]:
             ratio = by_model[other][f"mse@{last}"][0] / at_last
             result[f"{other}_ratio"] = ratio

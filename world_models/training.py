@@ -254,8 +254,8 @@ def train_world_model(settings: TrainSettings) -> dict[str, Any]:
 
     config = model_config_for_dataset(settings.preset, data, settings.world)
     if settings.recurrent_init != "default":
-        if settings.world != "mnist":
-            raise ValueError("--recurrent-init applies to the MNIST World models only")
+        if settings.world != "mnist" or settings.model == "convlstm":
+            raise ValueError("--recurrent-init applies to FloWM and its ablations (MNIST World) only")
         config = dataclasses.replace(config, recurrent_init=settings.recurrent_init)
     generator = torch.Generator().manual_seed(settings.seed)
     with torch.random.fork_rng(devices=[]):  # seeded initialisation without touching global state

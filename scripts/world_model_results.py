@@ -118,15 +118,18 @@ def goal(summary: list[dict], args: Args) -> dict:
         f"ratio_to_step_{args.flat_from}": at_last / at_20,
     }
     suffix = args.flowm.removeprefix("flowm")  # e.g. "_dirac": the ablations trained with the same recipe
+    missing = []
     for base in ("no_velocity", "no_self_motion", "convlstm"):
         other = base + suffix if base + suffix in by_model else base
         if other in by_model and f"mse@{last}" in by_model[other]:
             ratio = by_model[other][f"mse@{last}"][0] / at_last
             result[f"{other}_ratio"] = ratio
             result[f"{other}_behind"] = ratio >= args.goal_gap
-    result["met"] = all(
-        value for key, value in result.items() if key in ("low", "flat") or key.endswith("_behind")
-    )
+        else:
+            missing.append(base)
+    parts = [value for key, value in result.items() if key in ("low", "flat") or key.endswith("_behind")]
+    result["missing"] = missing
+    result["met"] = not missing and all(parts)
     return result
 
 

@@ -1,9 +1,11 @@
 """Summarise world-model results rows (written by ``evaluate_world_model.py --results``) as the README's table.
 
     python scripts/world_model_results.py --results docs/world_model/results.json
+    python scripts/world_model_results.py --curves runs/wm_cpu/eval_*/metrics.json --plot docs/world_model/mnist_horizon.png
 
 Rows of the same world, model, evaluation protocol and training recipe are averaged over seeds (mean ± standard
-deviation across seeds, one row per model); the table is printed as Markdown. For MNIST World it also checks the
+deviation across seeds, one row per model); the table is printed as Markdown. ``--curves`` (the ``metrics.json`` files of
+evaluations) with ``--plot`` draws the per-step curves, averaged over the seeds of each model, in one figure. For MNIST World it also checks the
 long-horizon goal: FloWM's MSE at the last step <= ``--goal-mse`` and <= ``--goal-flatness`` x its MSE at step
 ``--flat-from`` (20), while ``no_velocity``, ``no_self_motion`` and ``convlstm`` (trained with the same recipe:
 ``no_velocity_dirac`` for ``flowm_dirac``, where such rows exist) stay >= ``--goal-gap`` x FloWM's at the last
@@ -39,6 +41,10 @@ class Args:
     """The step FloWM's last-step MSE is compared with."""
     goal_gap: float = 2.5
     """Goal: the ablations' and the ConvLSTM's MSE at the last step at least this times FloWM's."""
+    curves: tuple[str, ...] = ()
+    """metrics.json files written by evaluate_world_model.py, whose per-step curves --plot draws."""
+    plot: str | None = None
+    """PNG of MSE / PSNR / SSIM vs predicted step from --curves, one line per model (mean over its seeds)."""
 
 
 def _recipe(row: dict) -> str:
@@ -75,6 +81,7 @@ def summarise(rows: list[dict], steps: tuple[int, ...]) -> list[dict]:
                     spread = statistics.stdev(values) if len(values) > 1 else 0.0
                     entry[f"{metric}@{step}"] = (statistics.fmean(values), spread)
         summary.append(entry)
+    summary.sort(key=lambda e: not e["seeds"])  # trained models first, then the references
     return summary
 
 
@@ -133,6 +140,23 @@ def goal(summary: list[dict], args: Args) -> dict:
     return result
 
 
+def mean_curves(paths: tuple[str, ...]) -> dict[str, dict[str, list[float]]]:
+    """Per-step curves of every model in the given evaluation outputs, averaged over the runs of each model name
+    (the seeds); each model keeps the number of runs averaged under ``"runs"``."""
+    gathered: dict[str, list[dict]] = defaultdict(list)
+    for path in paths:
+        for name, curves in json.loads(Path(path).read_text())["curves"].items():
+            gathered[name].append(curves)
+    means = {}
+    for name, runs in gathered.items():
+        means[name] = {
+            metric: [statistics.fmean(values) for values in zip(*(r[metric] for r in runs), strict=True)]
+            for metric in ("mse", "psnr", "ssim")
+        }
+        means[name]["runs"] = len(runs)
+    return means
+
+
 def main(args: Args) -> dict:
     rows = [r for r in json.loads(Path(args.results).read_text()) if r["world"] == args.world]
     if not rows:
@@ -141,6 +165,16 @@ def main(args: Args) -> dict:
     print(markdown(summary, args.steps))
     report = goal(summary, args) if args.world == "mnist" else {"checked": False}
     print(json.dumps(report))
+    if args.plot:
+        if not args.curves:
+            raise ValueError("--plot needs --curves (metrics.json files of evaluate_world_model.py)")
+        from equiworld.world_models.evaluation import plot_horizon_metrics
+
+        curves = mean_curves(args.curves)
+        labels = {f"{name} ({c['runs']} seeds)" if c["runs"] > 1 else name: c for name, c in curves.items()}
+        plot_horizon_metrics(
+            labels, args.plot, title=f"{args.world}: error vs predicted step (mean over seeds)"
+        )
     return report
 
 

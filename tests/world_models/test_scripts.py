@@ -160,10 +160,13 @@ def test_evaluate_writes_result_rows_with_references(tiny_data, tmp_path):
     # the README table from the rows, and the goal check (a 1-step model cannot meet it)
     summarise = [
         sys.executable, "scripts/world_model_results.py", "--results", str(results), "--flowm", "flowm",
-        "--steps", "1", "12", "--flat-from", "1",
+        "--steps", "1", "12", "--flat-from", "1", "--curves", str(tmp_path / "eval" / "metrics.json"),
+        "--plot", str(tmp_path / "horizon.png"),
     ]  # fmt: skip
     proc = _run(summarise, ROOT)
     table, report = proc.stdout.strip().splitlines()[:-1], json.loads(proc.stdout.strip().splitlines()[-1])
     assert table[0].startswith("| model | seeds |") and len(table) == 2 + 3
     assert "| `flowm` | 1 | 1 |" in table[2] and table[3].startswith("| *mean_frame* |")
     assert report["checked"] and report["step"] == 12 and report["met"] is False
+    assert report["missing"] == ["no_velocity", "no_self_motion", "convlstm"]
+    assert (tmp_path / "horizon.png").stat().st_size > 5000

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import tyro
 
+WORLD_TITLES = {"mnist": "MNIST World", "block": "Block World"}
+
 
 @dataclass
 class Args:
@@ -173,7 +175,9 @@ def main(args: Args) -> dict:
         curves = mean_curves(args.curves)
         labels = {f"{name} ({c['runs']} seeds)" if c["runs"] > 1 else name: c for name, c in curves.items()}
         plot_horizon_metrics(
-            labels, args.plot, title=f"{args.world}: error vs predicted step (mean over seeds)"
+            labels,
+            args.plot,
+            title=f"{WORLD_TITLES.get(args.world, args.world)}: error vs predicted step (mean over seeds)",
         )
     return report
 

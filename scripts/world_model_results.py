@@ -144,15 +144,21 @@ def goal(summary: list[dict], args: Args) -> dict:
 
 def mean_curves(paths: tuple[str, ...]) -> dict[str, dict[str, list[float]]]:
     """Per-step curves of every model in the given evaluation outputs, averaged over the runs of each model name
-    (the seeds); each model keeps the number of runs averaged under ``"runs"``."""
-    gathered: dict[str, list[dict]] = defaultdict(list)
+    (the seeds); a checkpoint evaluated in several outputs counts once. Each model keeps the number of runs
+    averaged under ``"runs"``."""
+    gathered: dict[str, dict[str, dict]] = defaultdict(dict)
     for path in paths:
-        for name, curves in json.loads(Path(path).read_text())["curves"].items():
-            gathered[name].append(curves)
+        record = json.loads(Path(path).read_text())
+        checkpoints = [str(Path(c).resolve()) for c in record["settings"]["checkpoints"]]
+        for i, (name, curves) in enumerate(record["curves"].items()):
+            source = checkpoints[i] if i < len(checkpoints) else "reference"  # references come last
+            gathered[name][source] = curves
     means = {}
     for name, runs in gathered.items():
         means[name] = {
-            metric: [statistics.fmean(values) for values in zip(*(r[metric] for r in runs), strict=True)]
+            metric: [
+                statistics.fmean(values) for values in zip(*(r[metric] for r in runs.values()), strict=True)
+            ]
             for metric in ("mse", "psnr", "ssim")
         }
         means[name]["runs"] = len(runs)

@@ -176,9 +176,10 @@ def main(args: Args) -> dict:
     if args.plot:
         if not args.curves:
             raise ValueError("--plot needs --curves (metrics.json files of evaluate_world_model.py)")
-        from equiworld.world_models.evaluation import plot_horizon_metrics
+        from equiworld.world_models.evaluation import REFERENCE_PREDICTORS, plot_horizon_metrics
 
-        curves = mean_curves(args.curves)
+        curves = mean_curves(args.curves)  # models by name, the references last
+        curves = dict(sorted(curves.items(), key=lambda item: (item[0] in REFERENCE_PREDICTORS, item[0])))
         labels = {f"{name} ({c['runs']} seeds)" if c["runs"] > 1 else name: c for name, c in curves.items()}
         plot_horizon_metrics(
             labels,

@@ -185,7 +185,7 @@ def plot_horizon_metrics(
         axis.set_title(metric)
         axis.grid(alpha=0.3)
     axes[0].set_yscale("log")
-    axes[0].legend()
+    axes[-1].legend(loc="center left", bbox_to_anchor=(1.02, 0.5))  # outside: never over a curve
     if title:
         fig.suptitle(title)
     fig.tight_layout()

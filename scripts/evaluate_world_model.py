@@ -25,9 +25,9 @@ from equiworld.world_models.data import VideoShardDataset
 from equiworld.world_models.evaluation import (
     EVALUATION_DEFAULTS,
     REFERENCE_PREDICTORS,
+    ReferencePredictor,
     mean_training_frame,
     plot_horizon_metrics,
-    reference_predictor,
     rollout_metrics,
     write_side_by_side_video,
 )
@@ -86,8 +86,8 @@ def _row(args: Args, world: str, name: str, curves: dict, checkpoint: dict | Non
     return {
         "world": world,
         "model": name,
-        "seed": settings.get("seed") if checkpoint else None,
-        "preset": settings.get("preset") if checkpoint else None,
+        "seed": settings.get("seed"),
+        "preset": settings.get("preset"),
         "train_steps": checkpoint["step"] if checkpoint else 0,
         "wall_clock_s": round(float(checkpoint.get("wall_clock_s", 0.0)), 1) if checkpoint else 0.0,
         "context": args.context,
@@ -158,7 +158,7 @@ def main(args: Args) -> dict:
             if not train_data:
                 raise ValueError("--references mean_frame needs a checkpoint that records its training data")
             mean_frame = mean_training_frame(VideoShardDataset(train_data, 1, 0, random_start=False))
-        entries += [(name, reference_predictor(name, mean_frame), None) for name in args.references]
+        entries += [(name, ReferencePredictor(name, mean_frame), None) for name in args.references]
     results, rows = {}, []
     for name, model, checkpoint in entries:
         results[name] = rollout_metrics(

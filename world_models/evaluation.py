@@ -21,10 +21,10 @@ from .flowm2d import WorldModel2D
 __all__ = [
     "EVALUATION_DEFAULTS",
     "REFERENCE_PREDICTORS",
+    "ReferencePredictor",
     "frame_metrics",
     "mean_training_frame",
     "plot_horizon_metrics",
-    "reference_predictor",
     "rollout_metrics",
     "write_side_by_side_video",
 ]
@@ -65,8 +65,9 @@ def mean_training_frame(dataset: Dataset, max_sequences: int = 256) -> torch.Ten
     return total / count
 
 
-class _ReferencePredictor(torch.nn.Module):
-    """A trivial predictor with the world models' ``rollout`` interface (see :data:`REFERENCE_PREDICTORS`)."""
+class ReferencePredictor(torch.nn.Module):
+    """A trivial predictor by name, with the world models' ``rollout`` interface so that it is evaluated like a
+    model (see :data:`REFERENCE_PREDICTORS`; ``mean_frame`` needs the mean training frame)."""
 
     def __init__(self, name: str, mean_frame: torch.Tensor | None = None) -> None:
         super().__init__()
@@ -83,11 +84,6 @@ class _ReferencePredictor(torch.nn.Module):
             return last.expand(-1, horizon, *last.shape[2:])
         mean = self.mean_frame.to(frames)
         return mean.expand(frames.shape[0], horizon, *mean.shape)
-
-
-def reference_predictor(name: str, mean_frame: torch.Tensor | None = None) -> torch.nn.Module:
-    """A trivial predictor by name (``mean_frame`` needs the mean training frame), evaluated like a model."""
-    return _ReferencePredictor(name, mean_frame)
 
 
 def frame_metrics(predictions: torch.Tensor, targets: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -261,10 +261,8 @@ def train_world_model(settings: TrainSettings) -> dict[str, Any]:
     with torch.random.fork_rng(devices=[]):  # seeded initialisation without touching global state
         torch.manual_seed(settings.seed)
         model = build_named_model(settings.model, dataclasses.asdict(config)).to(device)
-    if settings.optimizer == "adam":
-        optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
-    else:
-        optimizer = torch.optim.AdamW(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    optimizer_class = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[settings.optimizer]
+    optimizer = optimizer_class(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     step, history, wall_clock = 0, [], 0.0
     checkpoint_path = out / CHECKPOINT_NAME
     if settings.resume and checkpoint_path.is_file():

@@ -15,15 +15,7 @@ from .set_policy import (
     SubequivariantTransformerCritic,
     padding_mask,
 )
-from .training import (
-    POLICY_NAMES,
-    NetworkSizes,
-    TD3Settings,
-    make_morphology_env,
-    make_td3,
-    policy_class_and_kwargs,
-    resolve_morphologies,
-)
+from .training import POLICY_NAMES, NetworkSizes, TD3Settings, make_td3, policy_class_and_kwargs
 
 __all__ = [
     "POLICY_NAMES",
@@ -38,11 +30,9 @@ __all__ = [
     "SubequivariantTransformerActor",
     "SubequivariantTransformerCritic",
     "TD3Settings",
-    "make_morphology_env",
     "make_td3",
     "padding_mask",
     "policy_class_and_kwargs",
     "register_td3_policy_aliases",
-    "resolve_morphologies",
     "rotate_into_target_frame",
 ]

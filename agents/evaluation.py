@@ -17,7 +17,7 @@ import numpy as np
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 
-from .training import make_morphology_env
+from equiworld.envs.morphology.vec import make_morphology_env
 
 __all__ = [
     "EpisodeResult",

@@ -22,10 +22,8 @@ __all__ = [
     "POLICY_NAMES",
     "NetworkSizes",
     "TD3Settings",
-    "make_morphology_env",
     "make_td3",
     "policy_class_and_kwargs",
-    "resolve_morphologies",
 ]
 
 POLICY_NAMES: dict[str, str] = {
@@ -168,46 +166,3 @@ def make_td3(
         verbose=verbose,
         **settings.extra,
     )
-
-
-def resolve_morphologies(name: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """``(training, zero_shot)`` morphology names of a suite name (``"hopper++"``), a morphology name
-    (``"hopper_5_full"``) or an env ID (``"equiworld/Hopper3D_5_full-v0"``).
-
-    Raises:
-        ValueError: if the name is none of these.
-    """
-    from equiworld.envs.morphology import MORPHOLOGIES, SUITES, get_suite
-
-    if name in SUITES:
-        suite = get_suite(name)
-        return tuple(suite.train), tuple(suite.zero_shot)
-    if name in MORPHOLOGIES:
-        return (name,), ()
-    for morph in MORPHOLOGIES.values():
-        if morph.env_id == name:
-            return (morph.name,), ()
-    raise ValueError(
-        f"unknown env/suite {name!r}: pass a suite ({', '.join(SUITES)}), a morphology name or an equiworld env ID"
-    )
-
-
-def make_morphology_env(morphology: str, max_limbs: int | None = None, **kwargs: Any) -> gym.Env:
-    """A morphology env by name with its 1000-step limit, optionally padded to ``max_limbs`` limbs.
-
-    Uses the registered ID when it is registered, else ``MorphologyEnv`` in a ``TimeLimit`` of 1000 steps.
-
-    Args:
-        morphology: morphology name, e.g. ``"hopper_5_full"``.
-        max_limbs: pad with ``PadMorphology`` to this many limbs (adds ``limb_mask``/``action_mask``).
-        **kwargs: passed to ``MorphologyEnv`` (e.g. ``render_mode``).
-    """
-    import equiworld.envs  # noqa: F401  (registers the environments)
-    from equiworld.envs.morphology import MorphologyEnv, PadMorphology, get_morphology
-
-    eid = get_morphology(morphology).env_id
-    if eid in gym.registry:
-        env = gym.make(eid, **kwargs)
-    else:
-        env = gym.wrappers.TimeLimit(MorphologyEnv(morphology, **kwargs), max_episode_steps=1000)
-    return PadMorphology(env, max_limbs) if max_limbs is not None else env

@@ -31,6 +31,8 @@ for _morphology in _MORPHOLOGIES.values():
         "equiworld.envs.morphology.env:MorphologyEnv",
         kwargs={"morphology": _morphology.name},
         max_episode_steps=1000,
+        # gym.make_vec(id, num_envs=N, vectorization_mode="vector_entry_point"): N simulations in one MuJoCo batch
+        vector_entry_point="equiworld.envs.morphology.batched:BatchedMorphologyEnv",
     )
 
 

@@ -18,7 +18,8 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 import torch
 import tyro
 
-from equiworld.agents import NetworkSizes, TD3Settings, make_morphology_env, make_td3, resolve_morphologies
+from equiworld.agents import NetworkSizes, TD3Settings, make_td3
+from equiworld.envs.morphology import make_morphology_env, resolve_morphologies
 
 
 @dataclass
@@ -47,7 +48,7 @@ class Args:
 
 def main(args: Args) -> dict[str, float]:
     torch.set_num_threads(args.threads)
-    (morphology,), _ = resolve_morphologies(args.env)
+    morphology = resolve_morphologies(args.env)[0]
     sizes = NetworkSizes(
         width=args.width, vector_channels=args.vector_channels, num_layers=args.num_layers, hidden=args.hidden
     )

@@ -21,7 +21,7 @@ import torch
 import tyro
 from stable_baselines3 import TD3
 
-from equiworld.agents import resolve_morphologies
+from equiworld.envs.morphology import resolve_morphologies
 from equiworld.agents.evaluation import (
     evaluate_morphology,
     evaluation_summary,
@@ -73,7 +73,7 @@ def main(args: Args) -> Path:
         env_name = json.loads(config_path.read_text())["env"]
     if args.video_format not in ("mp4", "gif"):
         raise SystemExit(f"unknown video format {args.video_format!r}; valid: mp4, gif")
-    train, zero_shot = resolve_morphologies(env_name)
+    train, zero_shot = resolve_morphologies(env_name), resolve_morphologies(env_name, "zero_shot")
     out = Path(args.out) if args.out else run / "eval"
     model = TD3.load(checkpoint, device="cpu")
     grid = heading_grid(args.headings, args.targets)

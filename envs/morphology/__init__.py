@@ -13,6 +13,8 @@ from .catalog import FAMILIES, MORPHOLOGIES, SUITES, Morphology, Suite, env_id, 
 
 __all__ = [
     "FAMILIES",
+    "BatchedMorphologyEnv",
+    "ConcatVectorEnv",
     "MORPHOLOGIES",
     "SUITES",
     "FlattenMorphologyObservation",
@@ -25,7 +27,9 @@ __all__ = [
     "env_id",
     "get_morphology",
     "get_suite",
-    "make_suite_vec_env",
+    "make_morphology_env",
+    "make_vec_env",
+    "resolve_morphologies",
     "rotate_state_about_gravity",
 ]
 
@@ -34,7 +38,11 @@ _LAZY = {
     "rotate_state_about_gravity": ".env",
     "FlattenMorphologyObservation": ".wrappers",
     "PadMorphology": ".wrappers",
-    "make_suite_vec_env": ".vec",
+    "BatchedMorphologyEnv": ".batched",
+    "ConcatVectorEnv": ".batched",
+    "make_morphology_env": ".vec",
+    "make_vec_env": ".vec",
+    "resolve_morphologies": ".vec",
     "body_plan": ".bodies",
     "compile_model": ".bodies",
 }

@@ -343,10 +343,39 @@ class MorphologyEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
             The first observation and an info dict.
         """
         super().reset(seed=seed)
+        qpos, qvel, yaw, direction = self.sample_start(self.np_random, options)
+        mujoco.mj_resetData(self.model, self.data)
+        self.set_state(qpos, qvel)
+        self.target = self.first_target(self.data.qpos[0:2], direction, self.np_random)
+        self.targets_reached = 0
+        obs = self._get_obs()
+        self._last_obs = obs
+        return obs, {"target": self.target.copy(), "yaw": yaw}
+
+    def sample_start(
+        self, rng: np.random.Generator, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, np.ndarray, float, np.ndarray]:
+        """Draw a starting state from ``rng`` as :meth:`reset` does (shared with the batched env).
+
+        Args:
+            rng: The random generator of the episode.
+            options: ``{"yaw": rad, "target_direction": rad}``, either optional (see :meth:`reset`).
+
+        Returns:
+            ``(qpos, qvel, yaw, direction)``: the state, the torso yaw and the unit horizontal direction of the
+            first target.
+
+        Raises:
+            ValueError: For an unknown option.
+        """
         options = options or {}
-        rng = self.np_random
-        yaw = rng.uniform(-math.pi, math.pi)
+        unknown = set(options) - {"yaw", "target_direction"}
+        if unknown:
+            raise ValueError(
+                f"unknown reset options {sorted(unknown)}; valid options are: yaw, target_direction"
+            )
         m, r = self.model, self.rules
+        yaw = rng.uniform(-math.pi, math.pi)
         scale = self.reset_noise_scale
         qpos_noise = rng.uniform(-r.qpos_noise, r.qpos_noise, size=m.nq) * scale
         if r.qvel_noise_normal:
@@ -358,27 +387,29 @@ class MorphologyEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
             yaw = float(options["yaw"])
         if "target_direction" in options:
             target_angle = float(options["target_direction"])
-        unknown = set(options) - {"yaw", "target_direction"}
-        if unknown:
-            raise ValueError(
-                f"unknown reset options {sorted(unknown)}; valid options are: yaw, target_direction"
-            )
-
         qpos = m.qpos0.copy()
         qpos[3:7] = _yaw_quat(yaw)
         qpos += qpos_noise
         qpos[3:7] /= np.linalg.norm(qpos[3:7])
-        mujoco.mj_resetData(m, self.data)
-        self.set_state(qpos, qvel_noise)
-        direction = np.array([math.cos(target_angle), math.sin(target_angle)])
+        return qpos, qvel_noise, yaw, np.array([math.cos(target_angle), math.sin(target_angle)])
+
+    def first_target(
+        self, torso_xy: np.ndarray, direction: np.ndarray, rng: np.random.Generator
+    ) -> np.ndarray:
+        """The first target of an episode: far along ``direction`` from the origin (``direction`` task) or
+        10-20 m along it from the torso (``waypoints``, one draw from ``rng``)."""
         if self.task == "direction":
-            self.target = self.target_distance * direction
-        else:
-            self.target = self.data.qpos[0:2] + rng.uniform(*self.waypoint_distance) * direction
-        self.targets_reached = 0
-        obs = self._get_obs()
-        self._last_obs = obs
-        return obs, {"target": self.target.copy(), "yaw": yaw}
+            return self.target_distance * direction
+        return torso_xy + rng.uniform(*self.waypoint_distance) * direction
+
+    def next_target(self, target: np.ndarray, torso_xy: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """The target drawn when the torso reaches ``target``; the new angle is drawn relative to the old
+        direction, which keeps the task rotation-equivariant."""
+        old = target - torso_xy
+        angle = math.atan2(old[1], old[0]) + rng.uniform(-math.pi, math.pi)
+        direction = np.array([math.cos(angle), math.sin(angle)])
+        distance = self.target_distance if self.task == "direction" else rng.uniform(*self.waypoint_distance)
+        return torso_xy + distance * direction
 
     def set_state(self, qpos: np.ndarray, qvel: np.ndarray, target: np.ndarray | None = None) -> None:
         """Set the simulator state (as Gymnasium's ``MujocoEnv.set_state``) and optionally the target.
@@ -496,14 +527,7 @@ class MorphologyEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         return not math.isfinite(float(v.qpos @ v.qpos) + float(v.qvel @ v.qvel))
 
     def _redraw_target(self, torso_xy: np.ndarray) -> None:
-        # the new angle is drawn relative to the old direction, which keeps the task rotation-equivariant
-        old = self.target - torso_xy
-        angle = math.atan2(old[1], old[0]) + self.np_random.uniform(-math.pi, math.pi)
-        direction = np.array([math.cos(angle), math.sin(angle)])
-        if self.task == "direction":
-            self.target = torso_xy + self.target_distance * direction
-        else:
-            self.target = torso_xy + self.np_random.uniform(*self.waypoint_distance) * direction
+        self.target = self.next_target(self.target, torso_xy, self.np_random)
         self.targets_reached += 1
 
     def _has_fallen(self) -> bool:

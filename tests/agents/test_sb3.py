@@ -15,10 +15,10 @@ from equiworld.agents import (
     NetworkSizes,
     SETPolicy,
     TD3Settings,
-    make_morphology_env,
     make_td3,
     register_td3_policy_aliases,
 )
+from equiworld.envs.morphology import make_morphology_env
 
 SIZES = NetworkSizes(width=16, vector_channels=4, num_layers=1, num_heads=2, hidden=16, mlp_layers=(32, 32))
 SETTINGS = TD3Settings(learning_starts=40, batch_size=16, buffer_size=1000)

@@ -430,35 +430,6 @@ def test_flat_view_passes_the_checkers():
         FlattenMorphologyObservation(MorphologyEnv("walker_5_foot"), ("joints",))
 
 
-def test_suite_vec_env_in_process():
-    from equiworld.envs.morphology.vec import make_suite_vec_env
-
-    vec = make_suite_vec_env("hopper++", seed=0)
-    assert vec.num_envs == 3
-    assert [m.name for m in vec.get_attr("morphology")] == list(catalog.get_suite("hopper++").train)
-    obs = vec.reset()
-    assert obs["vectors"].shape == (3, 5, 8, 3) and obs["limb_mask"].sum() == 3 + 4 + 5
-    actions = np.stack([vec.action_space.sample() for _ in range(3)])
-    obs, rewards, _, infos = vec.step(actions)
-    assert rewards.shape == (3,) and len(infos) == 3
-    vec.close()
-    with pytest.raises(ValueError, match="valid splits"):
-        make_suite_vec_env("hopper++", split="test")
-    with pytest.raises(ValueError, match="has no zero_shot"):
-        make_suite_vec_env("hopper++", split="zero_shot")
-
-
-def test_suite_vec_env_in_subprocesses():
-    from equiworld.envs.morphology.vec import make_suite_vec_env
-
-    vec = make_suite_vec_env(["walker_2_right_leg_left_knee", "humanoid_9_full"], vec_env="subproc", seed=0)
-    obs = vec.reset()
-    assert obs["scalars"].shape == (2, 9, 19)
-    _, rewards, _, _ = vec.step(np.zeros((2, 24)))
-    assert np.isfinite(rewards).all()
-    vec.close()
-
-
 # --- rendering -------------------------------------------------------------------------------------------
 
 

@@ -1,5 +1,5 @@
 """Policies for the 3D morphology environments: the subequivariant transformer (SET), its ablations and
-baselines, all trained with stable-baselines3's TD3 through its policy hooks.
+baselines, trained with stable-baselines3's PPO (over batched simulation) or TD3 (as published).
 
 >>> from equiworld.agents import POLICY_NAMES, SETPolicy
 >>> "set" in POLICY_NAMES
@@ -15,10 +15,30 @@ from .set_policy import (
     SubequivariantTransformerCritic,
     padding_mask,
 )
-from .training import POLICY_NAMES, NetworkSizes, TD3Settings, make_td3, policy_class_and_kwargs
+from .ppo import MaskedDiagGaussian, SETActorCriticPolicy, register_ppo_policy_aliases
+from .training import (
+    ALGORITHMS,
+    POLICY_NAMES,
+    PPO_SIZES,
+    NetworkSizes,
+    PPOSettings,
+    TD3Settings,
+    make_ppo,
+    make_td3,
+    policy_class_and_kwargs,
+)
+
+register_ppo_policy_aliases()  # PPO("SETPolicy", venv) after ``import equiworld.agents``
 
 __all__ = [
+    "ALGORITHMS",
     "POLICY_NAMES",
+    "PPO_SIZES",
+    "MaskedDiagGaussian",
+    "PPOSettings",
+    "SETActorCriticPolicy",
+    "make_ppo",
+    "register_ppo_policy_aliases",
     "ClippedAdam",
     "HeadingFrameExtractor",
     "NetworkSizes",

@@ -1,12 +1,13 @@
-"""Train a policy (SET, an ablation or a baseline) with TD3 on one morphology or a padded suite.
+"""Train a policy (SET, an ablation or a baseline) on one morphology or a padded suite, with PPO over batched
+simulation (the default: the CPU recipe) or TD3 (as published).
 
-Writes ``<run_dir>/<name>/``: ``config.json``, ``metrics.csv``/``metrics.json`` (evaluation returns on the training
-morphologies and environment steps per second), TensorBoard logs (``tb/``), checkpoints (``checkpoints/``) and the
-final ``model.zip``. Resume with ``--resume runs/<name>/checkpoints/<file>.zip`` (the replay buffer is saved beside
-each checkpoint).
+Writes ``<run_dir>/<name>/``: ``config.json``, ``metrics.csv``/``metrics.json`` (evaluation returns, lengths and
+progress on the training morphologies, environment steps per second, wall-clock), TensorBoard logs (``tb/``),
+checkpoints (``checkpoints/``) and the final ``model.zip``. Resume with ``--resume runs/<name>/checkpoints/<file>.zip``
+(TD3's replay buffer, PPO's reward-normalization statistics are saved beside each checkpoint).
 
-    python scripts/train_policy.py --env hopper_5_full --policy set --steps 20000
-    python scripts/train_policy.py --env hopper++ --policy set --steps 50000
+    python scripts/train_policy.py --env hopper_5_full --policy set --steps 3000000
+    python scripts/train_policy.py --algo td3 --env hopper_5_full --policy set --steps 20000
 """
 
 from __future__ import annotations
@@ -22,20 +23,23 @@ os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
 
 import torch
 import tyro
-from stable_baselines3 import TD3
+from stable_baselines3 import PPO, TD3
 from stable_baselines3.common.callbacks import CallbackList, CheckpointCallback
-from stable_baselines3.common.monitor import Monitor
-from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
+from stable_baselines3.common.vec_env import VecNormalize
 
 from equiworld.agents import (
+    ALGORITHMS,
     POLICY_NAMES,
+    PPO_SIZES,
     NetworkSizes,
+    PPOSettings,
     TD3Settings,
-    make_morphology_env,
+    make_ppo,
     make_td3,
-    resolve_morphologies,
 )
 from equiworld.agents.evaluation import EvaluationCallback, ProgressCallback
+from equiworld.envs.morphology import make_vec_env, resolve_morphologies
+from equiworld.envs.morphology.vec import BACKENDS
 
 
 @dataclass
@@ -44,107 +48,135 @@ class Args:
     """A morphology name (hopper_5_full), an env ID (equiworld/Hopper3D_5_full-v0) or a suite (hopper++)."""
     policy: str = "set"
     """Policy name: set, set_no_g, set_no_gd, transformer, mlp, mlp_heading."""
-    steps: int = 20_000
+    algo: str = "ppo"
+    """ppo (batched simulation, the CPU recipe) or td3 (as published)."""
+    steps: int = 3_000_000
     """Environment steps (all parallel envs together); when resuming, the steps to add."""
     seed: int = 0
     """Seed of the networks, the exploration noise and the envs."""
-    n_envs: int = 1
-    """Parallel copies of a single morphology (a suite always runs one env per training morphology)."""
-    vec_env: str = "dummy"
-    """dummy (one process) or subproc (one process per env)."""
-    eval_every: int = 5_000
+    num_envs: int | None = None
+    """Parallel simulations per morphology (default: 32 for ppo, 1 for td3)."""
+    backend: str = "batched"
+    """batched (one MuJoCo batch per morphology), subproc or dummy."""
+    eval_every: int = 200_000
     """Evaluate on the training morphologies every this many environment steps (0: only at the end)."""
-    eval_episodes: int = 3
+    eval_episodes: int = 4
     """Evaluation episodes per morphology (random start heading and target direction each)."""
     eval_max_steps: int = 1000
     """Step cap of an evaluation episode."""
-    checkpoint_every: int = 10_000
-    """Save a checkpoint (model and replay buffer) every this many environment steps (0: never)."""
+    checkpoint_every: int = 200_000
+    """Save a checkpoint every this many environment steps (0: never)."""
     resume: str | None = None
-    """Checkpoint .zip to continue from (its replay buffer is loaded if saved beside it)."""
+    """Checkpoint .zip to continue from."""
     run_dir: str = "runs"
     """Parent folder of the run folder."""
     name: str | None = None
-    """Run folder name (default: <env>__<policy>__<seed>)."""
+    """Run folder name (default: <env>__<policy>__<seed>, with __td3 for td3)."""
+    learning_rate: float | None = None
+    """Adam learning rate (default: 3e-4 for ppo, the published 1e-4 for td3)."""
+    batch_size: int | None = None
+    """Minibatch size (default: 1024 for ppo, the published 256 for td3)."""
+    n_steps: int = 64
+    """ppo: rollout steps per env between updates."""
+    n_epochs: int = 5
+    """ppo: passes over each rollout."""
+    gamma: float = 0.99
+    """Discount."""
+    ent_coef: float = 0.0
+    """ppo: entropy bonus."""
+    log_std_init: float = -0.5
+    """ppo: initial log standard deviation of the exploration noise."""
     learning_starts: int = 5_000
-    """Random warm-up steps before learning (published: 5000)."""
-    batch_size: int = 256
-    """TD3 minibatch size (published: 256)."""
-    learning_rate: float = 1e-4
-    """Adam learning rate of actor and critic (published: 1e-4)."""
+    """td3: random warm-up steps before learning (published: 5000)."""
     buffer_size: int = 1_000_000
-    """Replay capacity (published: 1e6 per morphology); capped at --steps, which it can never exceed."""
+    """td3: replay capacity (published: 1e6 per morphology); capped at --steps, which it can never exceed."""
     gradient_steps: int = -1
-    """Gradient steps per environment step of every env (-1: one per collected transition)."""
-    width: int = 128
-    """Transformer width (published 128)."""
-    vector_channels: int = 32
-    """SET vector channels."""
-    num_layers: int = 3
-    """Attention layers (published 3)."""
-    hidden: int = 256
-    """Invariant-MLP width (published 256)."""
-    threads: int = 1
-    """torch threads (1 avoids oversubscription on shared CPUs)."""
+    """td3: gradient steps per environment step of every env (-1: one per collected transition)."""
+    width: int | None = None
+    """Transformer width (default: 32 for ppo, the published 128 for td3)."""
+    vector_channels: int | None = None
+    """SET vector channels (default: 8 for ppo, 32 for td3)."""
+    num_layers: int | None = None
+    """Attention layers (default: 2 for ppo, the published 3 for td3)."""
+    hidden: int | None = None
+    """Invariant-MLP width (default: 64 for ppo, the published 256 for td3)."""
+    threads: int = 2
+    """torch threads (the MuJoCo batch uses every CPU while the learner waits)."""
     device: str = "cpu"
     """torch device."""
     progress: bool = True
-    """Show SB3's progress bar."""
+    """Show a progress bar."""
+
+
+def network_sizes(args: Args) -> NetworkSizes:
+    """The network sizes of a run: the learner's defaults, overridden by the given flags."""
+    base = PPO_SIZES if args.algo == "ppo" else NetworkSizes()
+    given = {k: getattr(args, k) for k in ("width", "vector_channels", "num_layers", "hidden")}
+    return NetworkSizes(**{**asdict(base), **{k: v for k, v in given.items() if v is not None}})
 
 
 def main(args: Args) -> Path:
     if args.policy not in POLICY_NAMES:
         raise SystemExit(f"unknown policy {args.policy!r}; valid: {', '.join(POLICY_NAMES)}")
+    if args.algo not in ALGORITHMS:
+        raise SystemExit(f"unknown algo {args.algo!r}; valid: {', '.join(ALGORITHMS)}")
+    if args.backend not in BACKENDS:
+        raise SystemExit(f"unknown backend {args.backend!r}; valid: {', '.join(BACKENDS)}")
     torch.set_num_threads(args.threads)
-    train, zero_shot = resolve_morphologies(args.env)
-    name = args.name or f"{args.env.replace('/', '_').replace('+', 'p')}__{args.policy}__{args.seed}"
+    train, zero_shot = resolve_morphologies(args.env), resolve_morphologies(args.env, "zero_shot")
+    suffix = "__td3" if args.algo == "td3" else ""
+    name = args.name or f"{args.env.replace('/', '_').replace('+', 'p')}__{args.policy}__{args.seed}{suffix}"
     out = Path(args.run_dir) / name
     out.mkdir(parents=True, exist_ok=True)
-
-    if len(train) > 1:
-        from equiworld.envs.morphology import make_suite_vec_env
-
-        env = make_suite_vec_env(list(train), vec_env=args.vec_env, seed=args.seed)
+    num_envs = args.num_envs or (32 if args.algo == "ppo" else 1)
+    env = make_vec_env(list(train), num_envs, seed=args.seed, backend=args.backend)
+    sizes = network_sizes(args)
+    if args.algo == "ppo":
+        settings: PPOSettings | TD3Settings = PPOSettings(
+            learning_rate=args.learning_rate or 3e-4,
+            n_steps=args.n_steps,
+            batch_size=args.batch_size or 1024,
+            n_epochs=args.n_epochs,
+            gamma=args.gamma,
+            ent_coef=args.ent_coef,
+            log_std_init=args.log_std_init,
+        )
     else:
-        fns = [lambda: Monitor(make_morphology_env(train[0]))] * args.n_envs
-        env = DummyVecEnv(fns) if args.vec_env == "dummy" else SubprocVecEnv(fns)
-        env.seed(args.seed)
-
-    settings = TD3Settings(
-        learning_rate=args.learning_rate,
-        batch_size=args.batch_size,
-        learning_starts=args.learning_starts,
-        buffer_size=min(args.buffer_size, args.steps + args.learning_starts),
-        gradient_steps=args.gradient_steps,
-    )
-    sizes = NetworkSizes(
-        width=args.width, vector_channels=args.vector_channels, num_layers=args.num_layers, hidden=args.hidden
-    )
+        settings = TD3Settings(
+            learning_rate=args.learning_rate or 1e-4,
+            batch_size=args.batch_size or 256,
+            gamma=args.gamma,
+            learning_starts=args.learning_starts,
+            buffer_size=min(args.buffer_size, args.steps + args.learning_starts),
+            gradient_steps=args.gradient_steps,
+        )
     config = {
         **asdict(args),
+        "num_envs": num_envs,
         "train_morphologies": train,
         "zero_shot_morphologies": zero_shot,
-        "td3": asdict(settings),
+        args.algo: asdict(settings),
         "sizes": asdict(sizes),
     }
     (out / "config.json").write_text(json.dumps(config, indent=2))
 
+    tb = str(out / "tb")
     if args.resume:
-        model = TD3.load(args.resume, env=env, device=args.device, tensorboard_log=str(out / "tb"))
         resume = Path(args.resume)
-        buffer = resume.with_name(resume.stem.replace("model_", "model_replay_buffer_", 1) + ".pkl")
-        if buffer.exists():
-            model.load_replay_buffer(buffer)
+        if args.algo == "ppo":
+            stats = resume.with_name(resume.stem.replace("model_", "model_vecnormalize_", 1) + ".pkl")
+            if isinstance(settings, PPOSettings) and settings.normalize_reward:
+                env = VecNormalize.load(str(stats), env) if stats.exists() else VecNormalize(env, norm_obs=False)
+            model = PPO.load(args.resume, env=env, device=args.device, tensorboard_log=tb)
+        else:
+            model = TD3.load(args.resume, env=env, device=args.device, tensorboard_log=tb)
+            buffer = resume.with_name(resume.stem.replace("model_", "model_replay_buffer_", 1) + ".pkl")
+            if buffer.exists():
+                model.load_replay_buffer(buffer)
+    elif args.algo == "ppo":
+        model = make_ppo(args.policy, env, settings, sizes, seed=args.seed, tensorboard_log=tb, device=args.device)
     else:
-        model = make_td3(
-            args.policy,
-            env,
-            settings,
-            sizes,
-            seed=args.seed,
-            tensorboard_log=str(out / "tb"),
-            device=args.device,
-        )
+        model = make_td3(args.policy, env, settings, sizes, seed=args.seed, tensorboard_log=tb, device=args.device)
 
     callbacks = [
         EvaluationCallback(
@@ -163,7 +195,8 @@ def main(args: Args) -> Path:
                 max(args.checkpoint_every // env.num_envs, 1),
                 str(out / "checkpoints"),
                 name_prefix="model",
-                save_replay_buffer=True,
+                save_replay_buffer=args.algo == "td3",
+                save_vecnormalize=args.algo == "ppo",
             )
         )
     callbacks.append(ProgressCallback(args.steps, disable=not args.progress))
@@ -172,7 +205,7 @@ def main(args: Args) -> Path:
         args.steps,
         callback=CallbackList(callbacks),
         reset_num_timesteps=not args.resume,
-        tb_log_name="td3",
+        tb_log_name=args.algo,
     )
     model.save(out / "model.zip")
     env.close()

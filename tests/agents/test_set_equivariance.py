@@ -212,3 +212,72 @@ def test_closed_loop_rollouts_rotate_with_the_world(morphology, padded):
             break
     assert worst <= 1e-6, worst
     assert steps >= 50 and mean_action > 1e-3  # a real rollout with a policy that acts
+
+
+# --- the PPO policy (SETActorCriticPolicy) -------------------------------------------------------------------
+
+
+def _ppo_policy(obs: dict[str, torch.Tensor], seed: int = 0, **kwargs):
+    from gymnasium import spaces
+
+    from equiworld.agents import SETActorCriticPolicy
+
+    n = obs["vectors"].shape[1]
+    space = spaces.Dict({k: spaces.Box(-np.inf, np.inf, tuple(v.shape[1:]), np.float64) for k, v in obs.items()})
+    action_space = spaces.Box(-1.0, 1.0, (3 * (n - 1),), np.float32)
+    policy = SETActorCriticPolicy(space, action_space, lambda _: 1e-3, **{**TINY, **kwargs}).double()
+    _reinit(policy, seed)
+    with torch.no_grad():
+        policy.log_std.copy_(torch.tensor([-0.3, 0.1, -0.6]))
+    return policy
+
+
+def _ppo_outputs(policy, obs: dict[str, torch.Tensor], actions: torch.Tensor) -> dict[str, torch.Tensor]:
+    dist = policy.get_distribution(obs)
+    values, log_prob, entropy = policy.evaluate_actions(obs, actions)
+    return {"mean": dist.distribution.mean, "values": values, "log_prob": log_prob, "entropy": entropy}
+
+
+@pytest.mark.parametrize("padded", [False, True], ids=["unpadded", "padded"])
+@pytest.mark.parametrize("morphology", ALL_MORPHOLOGIES)
+def test_ppo_policy_mean_actions_log_probs_and_values_are_invariant(morphology, padded):
+    """Hinge actions are invariant scalars: under any rotation about gravity (or vertical-plane reflection) the mean
+    actions, the log-probability of any action, the entropy and the value must not change."""
+    obs = _observations(morphology, padded)
+    policy = _ppo_policy(obs, seed=int(padded))
+    gen = torch.Generator().manual_seed(1)
+    actions = torch.randn(obs["vectors"].shape[0], policy.action_space.shape[0], generator=gen, dtype=torch.float64)
+    report = assert_equivariant(
+        lambda o: _ppo_outputs(policy, o, actions), obs, _rotate_obs, lambda R, out: out, GROUP.sample, atol=1e-9
+    )
+    assert report.scale > 1e-3
+    # and the torque vectors behind the mean actions rotate with the world
+    assert_equivariant(policy.actor.limb_outputs, obs, _rotate_obs, _actor_out, GROUP.sample, atol=1e-9)
+
+
+def test_ppo_policy_ignores_padding():
+    plain = _observations("hopper_3_shin", padded=False)
+    padded = _observations("hopper_3_shin", padded=True)
+    n, m = plain["vectors"].shape[1], padded["vectors"].shape[1]
+    policy_plain = _ppo_policy(plain)
+    policy_padded = _ppo_policy(padded)
+    policy_padded.load_state_dict(policy_plain.state_dict())
+    gen = torch.Generator().manual_seed(2)
+    for key in ("vectors", "scalars", "traversal"):  # garbage in the padded limbs
+        padded[key][:, n:] = torch.randn(padded[key][:, n:].shape, generator=gen, dtype=torch.float64)
+    a_plain = torch.randn(2, 3 * (n - 1), generator=gen, dtype=torch.float64)
+    a_padded = torch.cat([a_plain, torch.full((2, 3 * (m - n)), 5.0, dtype=torch.float64)], dim=1)
+    out_plain = _ppo_outputs(policy_plain, plain, a_plain)
+    out_padded = _ppo_outputs(policy_padded, padded, a_padded)
+    for key in ("values", "log_prob", "entropy"):
+        torch.testing.assert_close(out_padded[key], out_plain[key], atol=1e-12, rtol=0)
+    torch.testing.assert_close(out_padded["mean"][:, : 3 * (n - 1)], out_plain["mean"], atol=1e-12, rtol=0)
+    assert out_padded["mean"][:, 3 * (n - 1) :].abs().max() == 0
+
+
+def test_ppo_transformer_ablation_is_not_invariant():
+    obs = _observations("walker_7_full", padded=False)
+    policy = _ppo_policy(obs, fixed_vectors=(), symmetric=False)
+    R = GROUP.sample(torch.Generator().manual_seed(3), dtype=torch.float64)
+    moved = policy.get_distribution(_rotate_obs(R, obs)).distribution.mean
+    assert (moved - policy.get_distribution(obs).distribution.mean).abs().max() > 1e-4

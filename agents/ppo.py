@@ -1,0 +1,213 @@
+"""The subequivariant transformer as a stable-baselines3 PPO policy (:class:`SETActorCriticPolicy`).
+
+* **Mean action** of hinge ``k`` of limb ``j``: ``<axis_jk, tau_j>``, the projection of the SET actor's equivariant
+  torque vector on the hinge's world axis, an invariant (no tanh: PPO clips to the action bounds in the env).
+* **Exploration noise**: a Gaussian on the actions with one learned, state-independent standard deviation per
+  hinge slot (x, y, z), shared by every limb. The actions are invariant scalars, so any noise whose law depends
+  only on invariants keeps the stochastic policy equivariant; constants are the simplest such law, and sharing
+  them over limbs keeps the policy morphology-agnostic (three parameters for any body, padded or not). The three
+  hinges of a limb have orthonormal axes, so with equal sigmas this is exactly isotropic noise on the torque
+  vector; separate sigmas let the hinge slots, which differ in gear and role, explore at their own scale.
+* **Value**: an invariant SET trunk of its own (no action input), one value per limb, mean over real limbs.
+* Padded entries of a padded suite (``obs["action_mask"] == 0``) take no part in log-probabilities or entropy.
+
+Observations are not normalized (a per-component running normalization of world-frame vectors would break the
+symmetry); train with reward normalization only (``VecNormalize(norm_obs=False)``), as
+:func:`~equiworld.agents.training.make_ppo` does.
+
+After ``import equiworld.agents``, ``PPO("SETPolicy", venv)`` builds it (and ``PPO.load`` rebuilds it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+import torch
+from gymnasium import spaces
+from stable_baselines3.common.distributions import DiagGaussianDistribution
+from stable_baselines3.common.policies import ActorCriticPolicy
+from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
+from torch import Tensor, nn
+
+from .sb3 import _check_spaces
+from .set_policy import (
+    _HINGE_SLOTS,
+    SETConfig,
+    SubequivariantTransformer,
+    SubequivariantTransformerActor,
+    padding_mask,
+)
+
+__all__ = ["MaskedDiagGaussian", "SETActorCriticPolicy", "register_ppo_policy_aliases"]
+
+
+class MaskedDiagGaussian(DiagGaussianDistribution):
+    """A diagonal Gaussian whose log-probability and entropy sum only the entries where ``mask`` is 1."""
+
+    def __init__(self, action_dim: int, mask: Tensor | None = None) -> None:
+        super().__init__(action_dim)
+        self.mask = mask
+
+    def log_prob(self, actions: Tensor) -> Tensor:
+        """Sum of the per-entry log-densities of the unmasked entries, ``(B,)``."""
+        per_entry = self.distribution.log_prob(actions)
+        if self.mask is not None:
+            per_entry = per_entry * self.mask
+        return per_entry.sum(dim=-1)
+
+    def entropy(self) -> Tensor:
+        """Sum of the per-entry entropies of the unmasked entries, ``(B,)``."""
+        per_entry = self.distribution.entropy()
+        if self.mask is not None:
+            per_entry = per_entry * self.mask
+        return per_entry.sum(dim=-1)
+
+
+class SETActorCriticPolicy(ActorCriticPolicy):
+    """PPO policy: a SET actor (torque vectors projected on hinge axes) and an invariant SET value function.
+
+    Accepts the Dict observations of one morphology or of a padded suite. The network keywords are the fields of
+    :class:`~equiworld.agents.set_policy.SETConfig` (defaults: the compact CPU size); ``symmetric=False`` gives the
+    ``transformer`` ablation (no vector stream; the mean actions come from a linear map of the limb features).
+
+    Args:
+        observation_space: Dict observation space of a morphology env.
+        action_space: its action space.
+        lr_schedule: learning-rate schedule.
+        log_std_init: initial log standard deviation of the exploration noise.
+        optimizer_class: optimizer.
+        optimizer_kwargs: its keyword arguments.
+        width: see :class:`SETConfig`.
+        vector_channels: see :class:`SETConfig`.
+        num_layers: see :class:`SETConfig`.
+        num_heads: see :class:`SETConfig`.
+        hidden: see :class:`SETConfig`.
+        invariant_channels: see :class:`SETConfig`.
+        fixed_vectors: see :class:`SETConfig`.
+        symmetric: see :class:`SETConfig`.
+        **ignored: SB3's ``ActorCriticPolicy`` keywords that do not apply (``net_arch``, ``activation_fn``,
+            ``ortho_init``, feature-extractor keywords); ``use_sde=True`` is refused.
+    """
+
+    def __init__(
+        self,
+        observation_space: spaces.Dict,
+        action_space: spaces.Box,
+        lr_schedule: Schedule,
+        log_std_init: float = -0.5,
+        optimizer_class: type[torch.optim.Optimizer] = torch.optim.Adam,
+        optimizer_kwargs: dict[str, Any] | None = None,
+        width: int = 64,
+        vector_channels: int = 16,
+        num_layers: int = 2,
+        num_heads: int = 2,
+        hidden: int = 128,
+        invariant_channels: int = 16,
+        fixed_vectors: tuple[str, ...] | list[str] = ("gravity", "target_direction"),
+        symmetric: bool = True,
+        **ignored: Any,
+    ) -> None:
+        if ignored.pop("use_sde", False):
+            raise ValueError("SETActorCriticPolicy: use_sde=True is not supported (state-dependent noise)")
+        _check_spaces(observation_space, action_space)
+        config = SETConfig(
+            width=width,
+            vector_channels=vector_channels,
+            num_layers=num_layers,
+            num_heads=num_heads,
+            hidden=hidden,
+            invariant_channels=invariant_channels,
+            fixed_vectors=tuple(fixed_vectors),
+            symmetric=symmetric,
+        )
+        object.__setattr__(self, "set_config", config)  # read by _build inside super().__init__
+        super().__init__(
+            observation_space,
+            action_space,
+            lr_schedule,
+            net_arch=[],
+            ortho_init=False,
+            log_std_init=log_std_init,
+            optimizer_class=optimizer_class,
+            optimizer_kwargs=optimizer_kwargs,
+        )
+
+    def _build(self, lr_schedule: Schedule) -> None:
+        config = self.set_config
+        self.actor = SubequivariantTransformerActor(config)
+        self.value_trunk = SubequivariantTransformer(config)
+        self.value_head = nn.Linear(config.width, 1)
+        self.log_std = nn.Parameter(torch.full((3,), float(self.log_std_init)))
+        self.optimizer = self.optimizer_class(self.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs)
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        data = super()._get_constructor_parameters()
+        for key in ("net_arch", "activation_fn", "ortho_init", "use_sde", "full_std", "use_expln", "squash_output",
+                    "features_extractor_class", "features_extractor_kwargs", "share_features_extractor",
+                    "normalize_images", "sde_net_arch"):
+            data.pop(key, None)
+        data.update(asdict(self.set_config))
+        return data
+
+    # --- the networks --------------------------------------------------------------------------------
+
+    def mean_actions(self, obs: PyTorchObs) -> Tensor:
+        """Mean actions ``(B, 3 (N - 1))`` (zeros for padded limbs), in the env's action order."""
+        actor = self.actor
+        vectors, scalars, fixed = actor.trunk(obs)
+        if self.set_config.symmetric:
+            torque, _ = actor.head(vectors, scalars, fixed)
+            axes = obs["vectors"][:, :, list(_HINGE_SLOTS)].to(scalars.dtype)  # (B, N, 3 hinges, 3)
+            per_limb = (axes @ torque[..., 0].unsqueeze(-1)).squeeze(-1)  # (B, N, 3)
+        else:
+            per_limb = actor.head(scalars)
+        mask = padding_mask(obs)
+        if mask is not None:
+            per_limb = per_limb * (~mask).to(per_limb.dtype).unsqueeze(-1)
+        return per_limb[:, 1:].flatten(1)
+
+    def limb_values(self, obs: PyTorchObs) -> Tensor:
+        """One value per limb ``(B, N)`` (padded limbs included; they do not affect real limbs)."""
+        _, scalars, _ = self.value_trunk(obs)
+        return self.value_head(scalars)[..., 0]
+
+    def predict_values(self, obs: PyTorchObs) -> Tensor:
+        """State values ``(B, 1)``: the mean of the per-limb values over the real limbs."""
+        values = self.limb_values(obs)
+        mask = padding_mask(obs)
+        if mask is None:
+            return values.mean(dim=1, keepdim=True)
+        real = (~mask).to(values.dtype)
+        return (values * real).sum(dim=1, keepdim=True) / real.sum(dim=1, keepdim=True)
+
+    def get_distribution(self, obs: PyTorchObs) -> MaskedDiagGaussian:
+        """The action distribution at ``obs``."""
+        mean = self.mean_actions(obs)
+        log_std = self.log_std.to(mean.dtype).repeat(mean.shape[1] // 3)
+        mask = obs["action_mask"].to(mean.dtype) if "action_mask" in obs else None
+        dist = MaskedDiagGaussian(mean.shape[1], mask)
+        dist.proba_distribution(mean, log_std)
+        return dist
+
+    def forward(self, obs: PyTorchObs, deterministic: bool = False) -> tuple[Tensor, Tensor, Tensor]:
+        """``(actions, values, log_prob)`` as SB3's rollout collection expects."""
+        dist = self.get_distribution(obs)
+        actions = dist.get_actions(deterministic=deterministic)
+        return actions, self.predict_values(obs), dist.log_prob(actions)
+
+    def evaluate_actions(self, obs: PyTorchObs, actions: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """``(values, log_prob, entropy)`` of ``actions`` at ``obs`` (PPO's loss)."""
+        dist = self.get_distribution(obs)
+        return self.predict_values(obs), dist.log_prob(actions.to(dist.distribution.mean.dtype)), dist.entropy()
+
+    def _predict(self, observation: PyTorchObs, deterministic: bool = False) -> Tensor:
+        return self.get_distribution(observation).get_actions(deterministic=deterministic)
+
+
+def register_ppo_policy_aliases() -> None:
+    """Let ``PPO("SETPolicy", env)`` resolve the name (adds it to ``PPO.policy_aliases``; idempotent)."""
+    from stable_baselines3 import PPO
+
+    if "SETPolicy" not in PPO.policy_aliases:
+        PPO.policy_aliases = {**PPO.policy_aliases, "SETPolicy": SETActorCriticPolicy}

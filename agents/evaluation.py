@@ -28,6 +28,7 @@ __all__ = [
     "evaluation_summary",
     "format_table",
     "heading_grid",
+    "load_model",
     "model_limbs",
     "rollout",
     "run_folder",
@@ -100,6 +101,24 @@ def run_folder(checkpoint: str | Path) -> Path:
     """The run folder of train_policy.py that holds ``checkpoint`` (``model.zip`` or ``checkpoints/<file>.zip``)."""
     checkpoint = Path(checkpoint)
     return checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else checkpoint.parent
+
+
+def load_model(checkpoint: str | Path, device: str = "cpu") -> BaseAlgorithm:
+    """Load a policy written by ``train_policy.py``: PPO or TD3, as its run's ``config.json`` says (PPO if absent).
+
+    Raises:
+        ValueError: If the config names an unknown learner.
+    """
+    from stable_baselines3 import PPO, TD3
+
+    import equiworld.agents  # noqa: F401  (the policy aliases)
+
+    config = run_folder(checkpoint) / "config.json"
+    algo = json.loads(config.read_text()).get("algo", "td3") if config.exists() else "ppo"
+    learners = {"ppo": PPO, "td3": TD3}
+    if algo not in learners:
+        raise ValueError(f"{config}: unknown algo {algo!r}; valid: {', '.join(learners)}")
+    return learners[algo].load(checkpoint, device=device)
 
 
 def model_limbs(model: BaseAlgorithm) -> int:

@@ -9,11 +9,15 @@ load affects all alike, and the median block is reported.
 The last line is a JSON object with ``min_env_vs_ant`` (slowest family's env steps/s / Ant-v5's),
 ``min_physics_fraction`` (raw physics time / env step time, worst family), ``max_overhead_vs_ant`` (time per
 step spent outside ``mj_step`` -- observation, reward, checks, wrappers -- divided by the same for Ant-v5,
-worst family) and the per-family numbers. Note that the published hopper, walker and humanoid use the RK4
+worst family) and the per-family numbers, and under ``"vector"`` the batched vector env
+(:class:`~equiworld.envs.morphology.batched.BatchedMorphologyEnv`, one ``mujoco.batch.Batch``) at 1, 16, 64 and 256
+envs against Gymnasium's ``SyncVectorEnv`` of the same env and against the bare ``Batch.step`` of the same model:
+``batched_vs_sync_at_64`` and ``batched_physics_fraction_at_64`` (bare batch time / batched env time). Note that the published hopper, walker and humanoid use the RK4
 integrator (4 force evaluations per physics step) where Ant-v5 uses Euler, so their raw physics alone
 costs about as much as a whole Ant-v5 step.
 
     MUJOCO_GL=egl python scripts/bench_envs.py
+    python scripts/bench_envs.py --vector-only   # the batched vector env only
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import os
 import statistics
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
@@ -32,6 +37,7 @@ import numpy as np
 import tyro
 
 import equiworld.envs  # noqa: F401  (registers the environments)
+from equiworld.envs.morphology.batched import BatchedMorphologyEnv
 from equiworld.envs.morphology.catalog import env_id
 
 FULL_BODIES = {
@@ -60,6 +66,16 @@ class Args:
     """Override the morphology envs' integrator (Euler, RK4, implicit, implicitfast); None: as published."""
     json_out: str | None = None
     """Also write the final JSON object to this file."""
+    vector_body: str = "hopper_5_full"
+    """Morphology of the vector-env comparison."""
+    vector_envs: tuple[int, ...] = (1, 16, 64, 256)
+    """Env counts of the vector-env comparison (empty: skip it)."""
+    vector_steps: int = 40
+    """Vector steps per timed block of the vector-env comparison."""
+    vector_only: bool = False
+    """Only run the vector-env comparison."""
+    threads: int = 0
+    """Threads of the MuJoCo batch (0: every CPU)."""
 
 
 class _Rollout:
@@ -121,7 +137,75 @@ def _render_fps(name: str, size: int, frames: int) -> float:
     return frames / total
 
 
+def _vector_rates(args: Args, num_envs: int) -> dict[str, float]:
+    """Env steps/s of the batched env, SyncVectorEnv and the bare batch, timed in alternation (medians)."""
+    make = env_id(args.vector_body)
+    batched = BatchedMorphologyEnv(args.vector_body, num_envs, nthread=args.threads)
+    sync = gym.vector.SyncVectorEnv(
+        [lambda: gym.make(make)] * num_envs, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP
+    )
+    rng = np.random.default_rng(args.seed)
+    actions = rng.uniform(-1, 1, (args.vector_steps, *batched.action_space.shape))
+    bare = batched.batch  # the same model and simulations, stepped without observations or rewards
+    ctrl = bare.bind("ctrl")
+
+    def run_env(env: gym.vector.VectorEnv) -> float:
+        env.reset(seed=args.seed)
+        start = time.perf_counter()
+        for action in actions:
+            env.step(action)
+        return time.perf_counter() - start
+
+    def run_bare() -> float:
+        start = time.perf_counter()
+        for action in actions:
+            ctrl[:] = np.clip(action, -1, 1)
+            bare.step(nstep=batched.frame_skip)
+        return time.perf_counter() - start
+
+    times: dict[str, list[float]] = {"batched": [], "sync": [], "bare": []}
+    run_env(batched), run_env(sync), run_bare()  # warm up
+    for _ in range(args.repeats):
+        times["batched"].append(run_env(batched))
+        times["sync"].append(run_env(sync))
+        times["bare"].append(run_bare())
+    batched.close()
+    sync.close()
+    rates = {k: num_envs * args.vector_steps / statistics.median(v) for k, v in times.items()}
+    return {
+        "batched_steps_per_s": rates["batched"],
+        "sync_steps_per_s": rates["sync"],
+        "bare_batch_steps_per_s": rates["bare"],
+        "batched_vs_sync": rates["batched"] / rates["sync"],
+        "physics_fraction": rates["batched"] / rates["bare"],
+    }
+
+
+def vector_comparison(args: Args) -> dict[str, object]:
+    """The batched vector env against SyncVectorEnv and the bare batch, per env count."""
+    print(f"vector envs of {args.vector_body} (MuJoCo batch threads: {args.threads or 'all CPUs'})")
+    print(f"{'envs':>6}{'batched':>11}{'sync':>9}{'bare batch':>12}{'vs sync':>9}{'phys frac':>11}")
+    results = {}
+    for n in args.vector_envs:
+        r = results[n] = _vector_rates(args, n)
+        print(
+            f"{n:>6}{r['batched_steps_per_s']:>11.0f}{r['sync_steps_per_s']:>9.0f}{r['bare_batch_steps_per_s']:>12.0f}"
+            f"{r['batched_vs_sync']:>9.2f}{r['physics_fraction']:>11.2f}"
+        )
+    out: dict[str, object] = {"body": args.vector_body, "by_envs": results}
+    if 64 in results:
+        out["batched_vs_sync_at_64"] = results[64]["batched_vs_sync"]
+        out["batched_physics_fraction_at_64"] = results[64]["physics_fraction"]
+    return out
+
+
 def main(args: Args) -> dict[str, object]:
+    if args.vector_only:
+        summary: dict[str, object] = {"vector": vector_comparison(args)}
+        if args.json_out:
+            Path(args.json_out).write_text(json.dumps(summary, indent=2))
+        print(json.dumps(summary))
+        return summary
     unknown = set(args.families) - set(FULL_BODIES)
     if unknown:
         raise SystemExit(f"unknown families {sorted(unknown)}; valid: {', '.join(FULL_BODIES)}")
@@ -183,6 +267,8 @@ def main(args: Args) -> dict[str, object]:
         ),
         "families": results,
     }
+    if args.vector_envs:
+        summary["vector"] = vector_comparison(args)
     if args.json_out:
         with open(args.json_out, "w") as fh:
             json.dump(summary, fh, indent=2)

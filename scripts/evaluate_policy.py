@@ -19,7 +19,6 @@ os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
 
 import torch
 import tyro
-from stable_baselines3 import TD3
 
 from equiworld.envs.morphology import resolve_morphologies
 from equiworld.agents.evaluation import (
@@ -27,6 +26,7 @@ from equiworld.agents.evaluation import (
     evaluation_summary,
     format_table,
     heading_grid,
+    load_model,
     run_folder,
 )
 
@@ -75,7 +75,7 @@ def main(args: Args) -> Path:
         raise SystemExit(f"unknown video format {args.video_format!r}; valid: mp4, gif")
     train, zero_shot = resolve_morphologies(env_name), resolve_morphologies(env_name, "zero_shot")
     out = Path(args.out) if args.out else run / "eval"
-    model = TD3.load(checkpoint, device="cpu")
+    model = load_model(checkpoint)
     grid = heading_grid(args.headings, args.targets)
     evaluations = []
     for name in train + (zero_shot if args.zero_shot else ()):

@@ -41,7 +41,7 @@ def _run(script: str, *args: str) -> str:
 
 
 def test_train_resume_evaluate_plot(tmp_path):
-    common = ["--env", "hopper_3_shin", "--policy", "set", "--learning-starts", "60", *TINY]
+    common = ["--algo", "td3", "--env", "hopper_3_shin", "--policy", "set", "--learning-starts", "60", *TINY]
     common += [
         "--eval-every",
         "60",
@@ -53,7 +53,7 @@ def test_train_resume_evaluate_plot(tmp_path):
         str(tmp_path),
     ]
     _run("train_policy.py", *common, "--steps", "120", "--checkpoint-every", "100", "--no-progress")
-    run = tmp_path / "hopper_3_shin__set__0"
+    run = tmp_path / "hopper_3_shin__set__0__td3"
     for name in ("config.json", "metrics.csv", "metrics.json", "model.zip", "summary.json"):
         assert (run / name).is_file(), name
     assert any((run / "tb").rglob("events.out.tfevents*"))
@@ -107,10 +107,10 @@ def test_train_resume_evaluate_plot(tmp_path):
 
 
 def test_evaluate_policy_on_a_suite_includes_zero_shot_bodies(tmp_path):
-    args = ["--env", "walker++", "--policy", "mlp", "--steps", "14", "--learning-starts", "7", *TINY]
+    args = ["--algo", "td3", "--env", "walker++", "--policy", "mlp", "--steps", "14", "--learning-starts", "7", *TINY]
     args += ["--eval-every", "0", "--eval-episodes", "1", "--eval-max-steps", "5", "--run-dir", str(tmp_path)]
     _run("train_policy.py", *args, "--checkpoint-every", "0", "--no-progress")
-    run = tmp_path / "walkerpp__mlp__0"
+    run = tmp_path / "walkerpp__mlp__0__td3"
     _run(
         "evaluate_policy.py",
         "--checkpoint",
@@ -127,29 +127,34 @@ def test_evaluate_policy_on_a_suite_includes_zero_shot_bodies(tmp_path):
     assert len(rows) == 8 and sum(r["zero_shot"] for r in rows) == 2
 
 
-def test_bench_policies_reports_steps_per_second():
+def test_ppo_train_resume_and_evaluate(tmp_path):
+    """The default learner: PPO over the batched env, a checkpoint with its reward statistics, a resume, an
+    evaluation of the saved model."""
+    common = ["--env", "hopper_3_shin", "--policy", "set", *TINY, "--num-envs", "4", "--n-steps", "16"]
+    common += ["--eval-every", "64", "--eval-episodes", "1", "--eval-max-steps", "10", "--run-dir", str(tmp_path)]
+    _run("train_policy.py", *common, "--steps", "128", "--checkpoint-every", "64", "--no-progress")
+    run = tmp_path / "hopper_3_shin__set__0"
+    assert json.loads((run / "config.json").read_text())["algo"] == "ppo"
+    assert (run / "checkpoints" / "model_vecnormalize_64_steps.pkl").is_file()
+    rows = json.loads((run / "metrics.json").read_text())
+    assert [r["timesteps"] for r in rows] == [64, 128] and rows[-1]["env_steps_per_s"] > 0
+    checkpoint = run / "checkpoints" / "model_64_steps.zip"
+    _run("train_policy.py", *common, "--steps", "64", "--resume", str(checkpoint), "--checkpoint-every", "0")
+    assert json.loads((run / "summary.json").read_text())["timesteps"] == 128
+    _run("evaluate_policy.py", "--checkpoint", str(run / "model.zip"), "--headings", "1", "--targets", "1",
+         "--max-steps", "5", "--no-video")
+    assert json.loads((run / "eval" / "evaluation.json").read_text())["morphologies"][0]["episodes"] == 1
+
+
+def test_bench_policies_reports_ppo_and_td3_steps_per_second():
     out = _run(
         "bench_policies.py",
-        "--policies",
-        "set",
-        "mlp",
-        "--steps",
-        "5",
-        "--rounds",
-        "1",
-        "--batch-size",
-        "8",
-        "--width",
-        "8",
-        "--vector-channels",
-        "2",
-        "--num-layers",
-        "1",
-        "--hidden",
-        "8",
+        "--policies", "set", "--ppo-updates", "1", "--td3-steps", "5", "--rounds", "1", "--num-envs", "4",
+        "--n-steps", "8", "--ppo-batch-size", "16", "--n-epochs", "1", "--td3-batch-size", "8",
+        "--width", "8", "--vector-channels", "2", "--num-layers", "1", "--hidden", "8", "--threads", "1",
     )
     rates = json.loads(out.strip().splitlines()[-1])
-    assert set(rates) == {"set", "mlp"} and all(r > 0 for r in rates.values())
+    assert set(rates) == {"ppo_set", "td3_set", "ppo_vs_td3_set"} and all(r > 0 for r in rates.values())
 
 
 def test_direction_progress_groups_episodes_by_target_direction():

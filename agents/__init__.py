@@ -7,6 +7,7 @@ True
 """
 
 from .baselines import HeadingFrameExtractor, rotate_into_target_frame
+from .ppo import MaskedDiagGaussian, SETActorCriticPolicy, register_ppo_policy_aliases
 from .sb3 import ClippedAdam, SETActor, SETCritic, SETPolicy, register_td3_policy_aliases
 from .set_policy import (
     SETConfig,
@@ -15,7 +16,6 @@ from .set_policy import (
     SubequivariantTransformerCritic,
     padding_mask,
 )
-from .ppo import MaskedDiagGaussian, SETActorCriticPolicy, register_ppo_policy_aliases
 from .training import (
     ALGORITHMS,
     POLICY_NAMES,
@@ -34,15 +34,13 @@ __all__ = [
     "ALGORITHMS",
     "POLICY_NAMES",
     "PPO_SIZES",
-    "MaskedDiagGaussian",
-    "PPOSettings",
-    "SETActorCriticPolicy",
-    "make_ppo",
-    "register_ppo_policy_aliases",
     "ClippedAdam",
     "HeadingFrameExtractor",
+    "MaskedDiagGaussian",
     "NetworkSizes",
+    "PPOSettings",
     "SETActor",
+    "SETActorCriticPolicy",
     "SETConfig",
     "SETCritic",
     "SETPolicy",
@@ -50,9 +48,11 @@ __all__ = [
     "SubequivariantTransformerActor",
     "SubequivariantTransformerCritic",
     "TD3Settings",
+    "make_ppo",
     "make_td3",
     "padding_mask",
     "policy_class_and_kwargs",
+    "register_ppo_policy_aliases",
     "register_td3_policy_aliases",
     "rotate_into_target_frame",
 ]

@@ -24,6 +24,7 @@ __all__ = [
     "EvaluationCallback",
     "MorphologyEvaluation",
     "ProgressCallback",
+    "WallClockBudgetCallback",
     "evaluate_morphology",
     "evaluation_summary",
     "format_table",
@@ -359,3 +360,27 @@ class ProgressCallback(BaseCallback):
 
     def _on_training_end(self) -> None:
         self._bar.close()
+
+
+class WallClockBudgetCallback(BaseCallback):
+    """Stop ``learn()`` once ``seconds`` of wall-clock have passed since it started (evaluations included), so that
+    policies of different speeds can be compared at the same budget.
+
+    Args:
+        seconds: the budget; ``None`` or ``0``: no limit.
+    """
+
+    def __init__(self, seconds: float | None) -> None:
+        super().__init__()
+        self.seconds = float(seconds or 0.0)
+        self._start = 0.0
+        self.stopped = False
+
+    def _on_training_start(self) -> None:
+        self._start = time.perf_counter()
+
+    def _on_step(self) -> bool:
+        if self.seconds > 0 and time.perf_counter() - self._start >= self.seconds:
+            self.stopped = True
+            return False
+        return True

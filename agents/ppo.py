@@ -143,9 +143,20 @@ class SETActorCriticPolicy(ActorCriticPolicy):
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()
-        for key in ("net_arch", "activation_fn", "ortho_init", "use_sde", "full_std", "use_expln", "squash_output",
-                    "features_extractor_class", "features_extractor_kwargs", "share_features_extractor",
-                    "normalize_images", "sde_net_arch"):
+        for key in (
+            "net_arch",
+            "activation_fn",
+            "ortho_init",
+            "use_sde",
+            "full_std",
+            "use_expln",
+            "squash_output",
+            "features_extractor_class",
+            "features_extractor_kwargs",
+            "share_features_extractor",
+            "normalize_images",
+            "sde_net_arch",
+        ):
             data.pop(key, None)
         data.update(asdict(self.set_config))
         return data
@@ -199,7 +210,11 @@ class SETActorCriticPolicy(ActorCriticPolicy):
     def evaluate_actions(self, obs: PyTorchObs, actions: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """``(values, log_prob, entropy)`` of ``actions`` at ``obs`` (PPO's loss)."""
         dist = self.get_distribution(obs)
-        return self.predict_values(obs), dist.log_prob(actions.to(dist.distribution.mean.dtype)), dist.entropy()
+        return (
+            self.predict_values(obs),
+            dist.log_prob(actions.to(dist.distribution.mean.dtype)),
+            dist.entropy(),
+        )
 
     def _predict(self, observation: PyTorchObs, deterministic: bool = False) -> Tensor:
         return self.get_distribution(observation).get_actions(deterministic=deterministic)

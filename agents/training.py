@@ -105,7 +105,9 @@ class TD3Settings:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-PPO_SIZES = NetworkSizes(width=32, vector_channels=8, num_layers=2, num_heads=2, hidden=64, mlp_layers=(256, 256))
+PPO_SIZES = NetworkSizes(
+    width=32, vector_channels=8, num_layers=2, num_heads=2, hidden=64, mlp_layers=(256, 256)
+)
 """The compact sizes of the PPO recipe: about 4x fewer FLOPs per sample than the published width (measured with
 ``scripts/bench_policies.py``: the PPO update, not the physics, is what a 2-core CPU spends its time on)."""
 

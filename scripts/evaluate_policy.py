@@ -20,7 +20,6 @@ os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
 import torch
 import tyro
 
-from equiworld.envs.morphology import resolve_morphologies
 from equiworld.agents.evaluation import (
     evaluate_morphology,
     evaluation_summary,
@@ -29,6 +28,7 @@ from equiworld.agents.evaluation import (
     load_model,
     run_folder,
 )
+from equiworld.envs.morphology import resolve_morphologies
 
 
 @dataclass

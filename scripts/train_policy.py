@@ -37,7 +37,7 @@ from equiworld.agents import (
     make_ppo,
     make_td3,
 )
-from equiworld.agents.evaluation import EvaluationCallback, ProgressCallback
+from equiworld.agents.evaluation import EvaluationCallback, ProgressCallback, WallClockBudgetCallback
 from equiworld.envs.morphology import make_vec_env, resolve_morphologies
 from equiworld.envs.morphology.vec import BACKENDS
 
@@ -52,6 +52,8 @@ class Args:
     """ppo (batched simulation, the CPU recipe) or td3 (as published)."""
     steps: int = 3_000_000
     """Environment steps (all parallel envs together); when resuming, the steps to add."""
+    budget_minutes: float = 0.0
+    """Stop after this much wall-clock (evaluations included), whatever --steps says (0: no limit)."""
     seed: int = 0
     """Seed of the networks, the exploration noise and the envs."""
     num_envs: int | None = None
@@ -166,7 +168,11 @@ def main(args: Args) -> Path:
         if args.algo == "ppo":
             stats = resume.with_name(resume.stem.replace("model_", "model_vecnormalize_", 1) + ".pkl")
             if isinstance(settings, PPOSettings) and settings.normalize_reward:
-                env = VecNormalize.load(str(stats), env) if stats.exists() else VecNormalize(env, norm_obs=False)
+                env = (
+                    VecNormalize.load(str(stats), env)
+                    if stats.exists()
+                    else VecNormalize(env, norm_obs=False)
+                )
             model = PPO.load(args.resume, env=env, device=args.device, tensorboard_log=tb)
         else:
             model = TD3.load(args.resume, env=env, device=args.device, tensorboard_log=tb)
@@ -174,9 +180,13 @@ def main(args: Args) -> Path:
             if buffer.exists():
                 model.load_replay_buffer(buffer)
     elif args.algo == "ppo":
-        model = make_ppo(args.policy, env, settings, sizes, seed=args.seed, tensorboard_log=tb, device=args.device)
+        model = make_ppo(
+            args.policy, env, settings, sizes, seed=args.seed, tensorboard_log=tb, device=args.device
+        )
     else:
-        model = make_td3(args.policy, env, settings, sizes, seed=args.seed, tensorboard_log=tb, device=args.device)
+        model = make_td3(
+            args.policy, env, settings, sizes, seed=args.seed, tensorboard_log=tb, device=args.device
+        )
 
     callbacks = [
         EvaluationCallback(
@@ -200,6 +210,7 @@ def main(args: Args) -> Path:
             )
         )
     callbacks.append(ProgressCallback(args.steps, disable=not args.progress))
+    callbacks.append(WallClockBudgetCallback(args.budget_minutes * 60))
     start = time.perf_counter()
     model.learn(
         args.steps,

@@ -17,7 +17,18 @@ CASES = {
         {"velocity_shift_speedup", "set_block_vs_transformer"},
     ),
     "bench_envs.py": (
-        ["--vector-only", "--vector-envs", "1", "4", "--vector-steps", "3", "--repeats", "1", "--threads", "1"],
+        [
+            "--vector-only",
+            "--vector-envs",
+            "1",
+            "4",
+            "--vector-steps",
+            "3",
+            "--repeats",
+            "1",
+            "--threads",
+            "1",
+        ],
         {"vector"},
     ),
     "bench_world_models.py": (

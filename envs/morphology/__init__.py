@@ -13,10 +13,10 @@ from .catalog import FAMILIES, MORPHOLOGIES, SUITES, Morphology, Suite, env_id, 
 
 __all__ = [
     "FAMILIES",
-    "BatchedMorphologyEnv",
-    "ConcatVectorEnv",
     "MORPHOLOGIES",
     "SUITES",
+    "BatchedMorphologyEnv",
+    "ConcatVectorEnv",
     "FlattenMorphologyObservation",
     "Morphology",
     "MorphologyEnv",

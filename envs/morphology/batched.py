@@ -21,7 +21,6 @@ observation for observation (tested to 1e-12).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -29,7 +28,6 @@ import gymnasium as gym
 import mujoco
 import mujoco.batch
 import numpy as np
-from gymnasium import spaces
 from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
@@ -103,14 +101,25 @@ class BatchedMorphologyEnv(gym.vector.VectorEnv):
         **env_kwargs: Any,
     ) -> None:
         num_envs = check_num_envs(num_envs)
-        for key in ("render_mode", "width", "height", "camera_distance", "shadows", "reflections", "multisample"):
+        for key in (
+            "render_mode",
+            "width",
+            "height",
+            "camera_distance",
+            "shadows",
+            "reflections",
+            "multisample",
+        ):
             if key in env_kwargs:
                 raise ValueError(f"BatchedMorphologyEnv does not render; {key!r} is not accepted")
         if max_episode_steps is not None and (
-            isinstance(max_episode_steps, bool) or not isinstance(max_episode_steps, (int, np.integer))
+            isinstance(max_episode_steps, bool)
+            or not isinstance(max_episode_steps, (int, np.integer))
             or max_episode_steps < 1
         ):
-            raise ValueError(f"max_episode_steps must be a positive integer or None, got {max_episode_steps!r}")
+            raise ValueError(
+                f"max_episode_steps must be a positive integer or None, got {max_episode_steps!r}"
+            )
         self.reference = MorphologyEnv(morphology, **env_kwargs)
         ref = self.reference
         n = ref.n_limbs
@@ -348,7 +357,9 @@ class BatchedMorphologyEnv(gym.vector.VectorEnv):
             return [int(seed) + i for i in range(self.num_envs)]
         seeds = list(seed)
         if len(seeds) != self.num_envs:
-            raise ValueError(f"seed must be an int, None or a sequence of {self.num_envs} seeds, got {seed!r}")
+            raise ValueError(
+                f"seed must be an int, None or a sequence of {self.num_envs} seeds, got {seed!r}"
+            )
         return seeds
 
     def _reset_envs(self, ids: np.ndarray, options: dict[str, np.ndarray]) -> dict[str, Any]:
@@ -490,7 +501,9 @@ class ConcatVectorEnv(gym.vector.VectorEnv):
         if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
             seed = [int(seed) + i for i in range(self.num_envs)]
         elif seed is not None and len(list(seed)) != self.num_envs:
-            raise ValueError(f"seed must be an int, None or a sequence of {self.num_envs} seeds, got {seed!r}")
+            raise ValueError(
+                f"seed must be an int, None or a sequence of {self.num_envs} seeds, got {seed!r}"
+            )
         results = []
         for p, (lo, hi) in enumerate(zip(self._bounds[:-1], self._bounds[1:], strict=True)):
             opts = {}
@@ -512,7 +525,9 @@ class ConcatVectorEnv(gym.vector.VectorEnv):
         """Step every part with its slice of ``actions``."""
         actions = np.asarray(actions)
         if actions.shape != self.action_space.shape:
-            raise ValueError(f"expected actions of shape {self.action_space.shape}, got shape {actions.shape}")
+            raise ValueError(
+                f"expected actions of shape {self.action_space.shape}, got shape {actions.shape}"
+            )
         results = [
             part.step(actions[lo:hi])
             for part, lo, hi in zip(self.parts, self._bounds[:-1], self._bounds[1:], strict=True)

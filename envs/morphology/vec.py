@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import gymnasium as gym
-import numpy as np
 
 from .catalog import MORPHOLOGIES, SUITES, get_morphology, get_suite
 
@@ -130,7 +129,9 @@ def make_vec_env(
         max_limbs = max(get_morphology(n).n_limbs for n in names)
     kwargs = dict(env_kwargs or {})
     if backend == "batched":
-        parts = [BatchedMorphologyEnv(n, num_envs, max_limbs=max_limbs, nthread=nthread, **kwargs) for n in names]
+        parts = [
+            BatchedMorphologyEnv(n, num_envs, max_limbs=max_limbs, nthread=nthread, **kwargs) for n in names
+        ]
         vec = GymVectorToSB3(parts[0] if len(parts) == 1 else ConcatVectorEnv(parts))
         vec = VecMonitor(vec) if monitor else vec
     else:

@@ -107,7 +107,19 @@ def test_train_resume_evaluate_plot(tmp_path):
 
 
 def test_evaluate_policy_on_a_suite_includes_zero_shot_bodies(tmp_path):
-    args = ["--algo", "td3", "--env", "walker++", "--policy", "mlp", "--steps", "14", "--learning-starts", "7", *TINY]
+    args = [
+        "--algo",
+        "td3",
+        "--env",
+        "walker++",
+        "--policy",
+        "mlp",
+        "--steps",
+        "14",
+        "--learning-starts",
+        "7",
+        *TINY,
+    ]
     args += ["--eval-every", "0", "--eval-episodes", "1", "--eval-max-steps", "5", "--run-dir", str(tmp_path)]
     _run("train_policy.py", *args, "--checkpoint-every", "0", "--no-progress")
     run = tmp_path / "walkerpp__mlp__0__td3"
@@ -131,7 +143,16 @@ def test_ppo_train_resume_and_evaluate(tmp_path):
     """The default learner: PPO over the batched env, a checkpoint with its reward statistics, a resume, an
     evaluation of the saved model."""
     common = ["--env", "hopper_3_shin", "--policy", "set", *TINY, "--num-envs", "4", "--n-steps", "16"]
-    common += ["--eval-every", "64", "--eval-episodes", "1", "--eval-max-steps", "10", "--run-dir", str(tmp_path)]
+    common += [
+        "--eval-every",
+        "64",
+        "--eval-episodes",
+        "1",
+        "--eval-max-steps",
+        "10",
+        "--run-dir",
+        str(tmp_path),
+    ]
     _run("train_policy.py", *common, "--steps", "128", "--checkpoint-every", "64", "--no-progress")
     run = tmp_path / "hopper_3_shin__set__0"
     assert json.loads((run / "config.json").read_text())["algo"] == "ppo"
@@ -141,17 +162,52 @@ def test_ppo_train_resume_and_evaluate(tmp_path):
     checkpoint = run / "checkpoints" / "model_64_steps.zip"
     _run("train_policy.py", *common, "--steps", "64", "--resume", str(checkpoint), "--checkpoint-every", "0")
     assert json.loads((run / "summary.json").read_text())["timesteps"] == 128
-    _run("evaluate_policy.py", "--checkpoint", str(run / "model.zip"), "--headings", "1", "--targets", "1",
-         "--max-steps", "5", "--no-video")
+    _run(
+        "evaluate_policy.py",
+        "--checkpoint",
+        str(run / "model.zip"),
+        "--headings",
+        "1",
+        "--targets",
+        "1",
+        "--max-steps",
+        "5",
+        "--no-video",
+    )
     assert json.loads((run / "eval" / "evaluation.json").read_text())["morphologies"][0]["episodes"] == 1
 
 
 def test_bench_policies_reports_ppo_and_td3_steps_per_second():
     out = _run(
         "bench_policies.py",
-        "--policies", "set", "--ppo-updates", "1", "--td3-steps", "5", "--rounds", "1", "--num-envs", "4",
-        "--n-steps", "8", "--ppo-batch-size", "16", "--n-epochs", "1", "--td3-batch-size", "8",
-        "--width", "8", "--vector-channels", "2", "--num-layers", "1", "--hidden", "8", "--threads", "1",
+        "--policies",
+        "set",
+        "--ppo-updates",
+        "1",
+        "--td3-steps",
+        "5",
+        "--rounds",
+        "1",
+        "--num-envs",
+        "4",
+        "--n-steps",
+        "8",
+        "--ppo-batch-size",
+        "16",
+        "--n-epochs",
+        "1",
+        "--td3-batch-size",
+        "8",
+        "--width",
+        "8",
+        "--vector-channels",
+        "2",
+        "--num-layers",
+        "1",
+        "--hidden",
+        "8",
+        "--threads",
+        "1",
     )
     rates = json.loads(out.strip().splitlines()[-1])
     assert set(rates) == {"ppo_set", "td3_set", "ppo_vs_td3_set"} and all(r > 0 for r in rates.values())

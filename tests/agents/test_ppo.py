@@ -55,8 +55,12 @@ def test_ppo_is_seeded_and_deterministic():
 def test_ppo_on_a_padded_suite_and_the_policy_alias():
     venv = make_vec_env("hopper++", 2, seed=0)
     model = PPO(
-        "SETPolicy", venv, n_steps=8, batch_size=24, n_epochs=1, policy_kwargs={"width": 16, "vector_channels": 4,
-                                                                                "num_layers": 1, "hidden": 16},
+        "SETPolicy",
+        venv,
+        n_steps=8,
+        batch_size=24,
+        n_epochs=1,
+        policy_kwargs={"width": 16, "vector_channels": 4, "num_layers": 1, "hidden": 16},
     )
     assert isinstance(model.policy, SETActorCriticPolicy)
     model.learn(48)

@@ -223,7 +223,9 @@ def _ppo_policy(obs: dict[str, torch.Tensor], seed: int = 0, **kwargs):
     from equiworld.agents import SETActorCriticPolicy
 
     n = obs["vectors"].shape[1]
-    space = spaces.Dict({k: spaces.Box(-np.inf, np.inf, tuple(v.shape[1:]), np.float64) for k, v in obs.items()})
+    space = spaces.Dict(
+        {k: spaces.Box(-np.inf, np.inf, tuple(v.shape[1:]), np.float64) for k, v in obs.items()}
+    )
     action_space = spaces.Box(-1.0, 1.0, (3 * (n - 1),), np.float32)
     policy = SETActorCriticPolicy(space, action_space, lambda _: 1e-3, **{**TINY, **kwargs}).double()
     _reinit(policy, seed)
@@ -246,9 +248,16 @@ def test_ppo_policy_mean_actions_log_probs_and_values_are_invariant(morphology, 
     obs = _observations(morphology, padded)
     policy = _ppo_policy(obs, seed=int(padded))
     gen = torch.Generator().manual_seed(1)
-    actions = torch.randn(obs["vectors"].shape[0], policy.action_space.shape[0], generator=gen, dtype=torch.float64)
+    actions = torch.randn(
+        obs["vectors"].shape[0], policy.action_space.shape[0], generator=gen, dtype=torch.float64
+    )
     report = assert_equivariant(
-        lambda o: _ppo_outputs(policy, o, actions), obs, _rotate_obs, lambda R, out: out, GROUP.sample, atol=1e-9
+        lambda o: _ppo_outputs(policy, o, actions),
+        obs,
+        _rotate_obs,
+        lambda R, out: out,
+        GROUP.sample,
+        atol=1e-9,
     )
     assert report.scale > 1e-3
     # and the torque vectors behind the mean actions rotate with the world

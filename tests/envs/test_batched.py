@@ -37,7 +37,13 @@ def _assert_same(a, b, where: str) -> None:
                 _assert_same(x, y, where)
     else:
         a, b = np.asarray(a), np.asarray(b)
-        assert a.shape == b.shape and a.dtype.kind == b.dtype.kind, (where, a.shape, b.shape, a.dtype, b.dtype)
+        assert a.shape == b.shape and a.dtype.kind == b.dtype.kind, (
+            where,
+            a.shape,
+            b.shape,
+            a.dtype,
+            b.dtype,
+        )
         np.testing.assert_allclose(a.astype(float), b.astype(float), rtol=1e-12, atol=1e-12, err_msg=where)
 
 
@@ -70,7 +76,10 @@ def _run_both(oracle, batched, steps: int, seed: int = 3, low: float = -1.5, hig
         ("humanoid_9_full", {}),
         ("cheetah_14_full", {}),
         ("hopper_3_shin", {"friction_cone": "pyramidal"}),
-        ("walker_5_foot", {"friction_cone": "pyramidal", "task": "waypoints", "waypoint_distance": (0.5, 1.0)}),
+        (
+            "walker_5_foot",
+            {"friction_cone": "pyramidal", "task": "waypoints", "waypoint_distance": (0.5, 1.0)},
+        ),
     ],
 )
 def test_batched_env_equals_single_envs(name, kwargs):
@@ -95,7 +104,10 @@ def test_batched_env_time_limit_and_waypoints_match():
 
 
 def test_padded_batched_env_equals_padded_single_envs():
-    oracle, batched = _oracle("hopper_3_shin", 4, max_limbs=7), BatchedMorphologyEnv("hopper_3_shin", 4, max_limbs=7)
+    oracle, batched = (
+        _oracle("hopper_3_shin", 4, max_limbs=7),
+        BatchedMorphologyEnv("hopper_3_shin", 4, max_limbs=7),
+    )
     assert batched.single_observation_space == oracle.single_observation_space
     assert _run_both(oracle, batched, 200) > 0
 
@@ -142,7 +154,9 @@ def test_make_vec_through_gymnasium_and_vector_semantics():
     assert envs.observation_space.contains(obs)
     np.testing.assert_allclose(info["yaw"], [0.0, 1.0, 2.0, 3.0])
     # the target is 10 km away along 0.5 rad, seen from a torso a few mm off the origin
-    np.testing.assert_allclose(obs["vectors"][:, 0, 2, :2], np.tile([np.cos(0.5), np.sin(0.5)], (4, 1)), atol=1e-5)
+    np.testing.assert_allclose(
+        obs["vectors"][:, 0, 2, :2], np.tile([np.cos(0.5), np.sin(0.5)], (4, 1)), atol=1e-5
+    )
     again, _ = envs.reset(seed=7, options={"yaw": [0.0, 1.0, 2.0, 3.0], "target_direction": 0.5})
     _assert_same(obs, again, "seeded reset is deterministic")
     # a partial reset leaves the other envs as they are
@@ -159,7 +173,9 @@ def test_make_vec_through_gymnasium_and_vector_semantics():
         if (terminated | truncated).any():
             done = terminated | truncated
             np.testing.assert_array_equal(info["_final_obs"], done)
-            assert all(envs.single_observation_space.contains(info["final_obs"][i]) for i in np.flatnonzero(done))
+            assert all(
+                envs.single_observation_space.contains(info["final_obs"][i]) for i in np.flatnonzero(done)
+            )
             assert info["final_info"]["_reward_alive"].tolist() == done.tolist()
             break
     else:
@@ -205,7 +221,7 @@ def test_bad_actions_are_refused_and_the_env_stays_usable():
         BatchedMorphologyEnv("hopper_5_full", 2, max_limbs=3)
     with pytest.raises(ValueError, match="does not render"):
         BatchedMorphologyEnv("hopper_5_full", 2, render_mode="rgb_array")
-    obs, reward, *_ = envs.step(np.zeros((2, 6)))
+    _, reward, *_ = envs.step(np.zeros((2, 6)))
     assert np.isfinite(reward).all() and envs._elapsed.tolist() == [1, 1]
     envs.close()
 

@@ -5,6 +5,7 @@ Writes ``<out>/evaluation.json``, ``<out>/evaluation.md`` and ``<out>/videos/<mo
 ``--video-format gif``); ``<out>`` defaults to ``<run folder>/eval``.
 
     python scripts/evaluate_policy.py --checkpoint runs/hopper_5_full__set__0/model.zip
+    python scripts/evaluate_policy.py --checkpoint runs/hopper_5_full__set__0/model.zip --results docs/policies/results.json
 """
 
 from __future__ import annotations
@@ -29,6 +30,45 @@ from equiworld.agents.evaluation import (
     run_folder,
 )
 from equiworld.envs.morphology import resolve_morphologies
+
+ROW_IDENTITY = ("env", "algo", "policy", "seed", "env_steps", "body", "split")
+"""The keys that identify a results row (a re-evaluation replaces the row)."""
+
+
+def result_rows(run: Path, model: object, env_name: str, summaries: list[dict]) -> list[dict]:
+    """One results row per evaluated body: the run's learner, policy, seed, budget and the grid means."""
+    config_path = run / "config.json"
+    config = json.loads(config_path.read_text()) if config_path.exists() else {}
+    metrics_path = run / "metrics.json"
+    metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else []
+    return [
+        {
+            "env": env_name,
+            "algo": config.get("algo", "td3"),
+            "policy": config.get("policy"),
+            "seed": config.get("seed"),
+            "env_steps": int(model.num_timesteps),
+            "wall_clock_s": round(metrics[-1]["wall_time_s"], 1) if metrics else None,
+            "body": row["morphology"],
+            "split": "zero_shot" if row["zero_shot"] else "train",
+            "return": row["return_mean"],
+            "episode_length": row["length_mean"],
+            "progress": row["progress_mean"],
+            "episodes": row["episodes"],
+            "num_envs": config.get("num_envs"),
+            "budget_minutes": config.get("budget_minutes"),
+        }
+        for row in summaries
+    ]
+
+
+def upsert_results(path: Path, rows: list[dict]) -> None:
+    """Replace rows with the same :data:`ROW_IDENTITY` in the JSON list at ``path`` (created if missing)."""
+    existing = json.loads(path.read_text()) if path.exists() else []
+    keys = {tuple(r[k] for k in ROW_IDENTITY) for r in rows}
+    kept = [r for r in existing if tuple(r.get(k) for k in ROW_IDENTITY) not in keys]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(kept + rows, indent=2) + "\n")
 
 
 @dataclass
@@ -59,6 +99,9 @@ class Args:
     """Output folder (default: <run folder>/eval)."""
     threads: int = 1
     """torch threads."""
+    results: str | None = None
+    """Also upsert one row per body into this JSON list (e.g. docs/policies/results.json); a row with the same env,
+    algo, policy, seed, env_steps, body and split is replaced."""
 
 
 def main(args: Args) -> Path:
@@ -108,6 +151,8 @@ def main(args: Args) -> Path:
     (out / "evaluation.json").write_text(json.dumps(result, indent=2))
     table = format_table(rows)
     (out / "evaluation.md").write_text(table + "\n")
+    if args.results:
+        upsert_results(Path(args.results), result_rows(run, model, env_name, rows))
     print(table)
     return out
 

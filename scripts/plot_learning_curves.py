@@ -1,5 +1,6 @@
-"""Plot evaluation return against environment steps for several runs of train_policy.py, one curve per label
-(by default the run's policy and env), the mean over seeds with a band of one standard deviation.
+"""Plot an evaluation metric against environment steps and against training wall-clock (one panel each) for several
+runs of train_policy.py, one curve per label (by default the run's learner, policy and env), the mean over seeds with a
+band of one standard deviation.
 
     python scripts/plot_learning_curves.py --runs runs/hopper_5_full__set__* runs/hopper_5_full__mlp__* --out curves.png
 """
@@ -25,47 +26,56 @@ class Args:
     """Run folders (each with config.json and metrics.json)."""
     out: str = "runs/learning_curves.png"
     """Output PNG."""
-    label: tuple[str, ...] = ("policy", "env")
+    label: tuple[str, ...] = ("algo", "policy", "env")
     """config.json keys joined into a curve's label; runs with the same label are seeds of one curve."""
     metric: str = "return_mean"
     """metrics.json column to plot (e.g. return/hopper_5_full)."""
     title: str = ""
     """Figure title."""
+    x: tuple[str, ...] = ("timesteps", "wall_time_s")
+    """metrics.json columns for the x axes, one panel each (wall_time_s is shown in minutes)."""
 
 
-def load_curves(runs: list[str], label_keys: tuple[str, ...], metric: str) -> dict[str, list[np.ndarray]]:
-    """``{label: [array (n_points, 2) of (timesteps, value), one per run]}``."""
+def load_curves(
+    runs: list[str], label_keys: tuple[str, ...], metric: str, x: str = "timesteps"
+) -> dict[str, list[np.ndarray]]:
+    """``{label: [array (n_points, 2) of (x, value), one per run]}``."""
     curves: dict[str, list[np.ndarray]] = defaultdict(list)
     for run in runs:
         folder = Path(run)
         config = json.loads((folder / "config.json").read_text())
         rows = json.loads((folder / "metrics.json").read_text())
-        points = sorted({r["timesteps"]: r[metric] for r in rows if metric in r}.items())
+        points = sorted({r[x]: r[metric] for r in rows if metric in r and x in r}.items())
         if points:
             label = " / ".join(str(config.get(k, "?")) for k in label_keys)
             curves[label].append(np.asarray(points, dtype=float))
     return curves
 
 
+X_LABELS = {"timesteps": "environment steps", "wall_time_s": "training wall-clock (min)"}
+
+
 def main(args: Args) -> Path:
     if not args.runs:
         raise SystemExit("give at least one run folder")
-    curves = load_curves(args.runs, args.label, args.metric)
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    for label, seeds in sorted(curves.items()):
-        grid = np.unique(np.concatenate([s[:, 0] for s in seeds]))
-        end = min(s[-1, 0] for s in seeds)
-        grid = grid[grid <= end]
-        values = np.stack([np.interp(grid, s[:, 0], s[:, 1]) for s in seeds])
-        mean, std = values.mean(0), values.std(0)
-        (line,) = ax.plot(grid, mean, label=f"{label} ({len(seeds)} seed{'s' if len(seeds) > 1 else ''})")
-        ax.fill_between(grid, mean - std, mean + std, color=line.get_color(), alpha=0.2)
-    ax.set_xlabel("environment steps")
-    ax.set_ylabel(f"evaluation {args.metric}")
+    fig, axes = plt.subplots(1, len(args.x), figsize=(6.0 * len(args.x), 4.2), squeeze=False)
+    for ax, x in zip(axes[0], args.x, strict=True):
+        scale = 1 / 60 if x == "wall_time_s" else 1.0
+        for label, seeds in sorted(load_curves(args.runs, args.label, args.metric, x).items()):
+            grid = np.unique(np.concatenate([s[:, 0] for s in seeds]))
+            end = min(s[-1, 0] for s in seeds)
+            grid = grid[grid <= end]
+            values = np.stack([np.interp(grid, s[:, 0], s[:, 1]) for s in seeds])
+            mean, std = values.mean(0), values.std(0)
+            n = len(seeds)
+            (line,) = ax.plot(grid * scale, mean, label=f"{label} ({n} seed{'s' if n > 1 else ''})")
+            ax.fill_between(grid * scale, mean - std, mean + std, color=line.get_color(), alpha=0.2)
+        ax.set_xlabel(X_LABELS.get(x, x))
+        ax.set_ylabel(f"evaluation {args.metric}")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
     if args.title:
-        ax.set_title(args.title)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+        fig.suptitle(args.title)
     fig.tight_layout()
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

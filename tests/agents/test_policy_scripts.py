@@ -162,19 +162,29 @@ def test_ppo_train_resume_and_evaluate(tmp_path):
     checkpoint = run / "checkpoints" / "model_64_steps.zip"
     _run("train_policy.py", *common, "--steps", "64", "--resume", str(checkpoint), "--checkpoint-every", "0")
     assert json.loads((run / "summary.json").read_text())["timesteps"] == 128
-    _run(
-        "evaluate_policy.py",
+    results = tmp_path / "results.json"
+    evaluate = [
         "--checkpoint",
         str(run / "model.zip"),
         "--headings",
-        "1",
+        "2",
         "--targets",
         "1",
         "--max-steps",
         "5",
-        "--no-video",
-    )
-    assert json.loads((run / "eval" / "evaluation.json").read_text())["morphologies"][0]["episodes"] == 1
+    ]
+    for _ in range(2):  # a re-evaluation replaces its row
+        _run("evaluate_policy.py", *evaluate, "--no-video", "--results", str(results))
+    assert json.loads((run / "eval" / "evaluation.json").read_text())["morphologies"][0]["episodes"] == 2
+    (row,) = json.loads(results.read_text())
+    identity = ("env", "algo", "policy", "seed", "env_steps", "body", "split", "episodes")
+    assert [row[k] for k in identity] == ["hopper_3_shin", "ppo", "set", 0, 128, "hopper_3_shin", "train", 2]
+    assert row["episode_length"] <= 5 and np.isfinite(row["progress"]) and row["wall_clock_s"] > 0
+    out = _run("policy_results.py", "--results", str(results), "--goal-env", "hopper_3_shin")
+    lines = out.strip().splitlines()
+    assert lines[0].startswith("| env | learner | policy |") and "| hopper_3_shin | ppo | set |" in out
+    check = json.loads(lines[-1])
+    assert check["met"] is False and check["episode_length"] == pytest.approx(row["episode_length"])
 
 
 def test_bench_policies_reports_ppo_and_td3_steps_per_second():

@@ -1,0 +1,117 @@
+"""Summarise policy results rows (written by ``evaluate_policy.py --results``) as the README's table, and check the
+locomotion goals.
+
+    python scripts/policy_results.py --results docs/policies/results.json
+
+Rows of the same env, learner, policy and body are averaged over seeds (mean ± standard deviation across seeds of
+the per-seed means over the 4 x 4 heading-target grid). The goal check: SET on ``--goal-env`` walks, with a mean
+progress of at least ``--goal-progress`` metres per episode and a mean episode length of at least
+``--goal-length`` steps; printed as the last line, a JSON object.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import tyro
+
+
+@dataclass
+class Args:
+    results: str = "docs/policies/results.json"
+    """Results file: a JSON list of rows."""
+    goal_env: str = "hopper_5_full"
+    """The env of the walking goal."""
+    goal_policy: str = "set"
+    """The policy of the walking goal."""
+    goal_progress: float = 4.0
+    """Goal: mean progress toward the target per episode (m)."""
+    goal_length: float = 500.0
+    """Goal: mean episode length (steps)."""
+
+
+def _mean_std(values: list[float]) -> str:
+    if len(values) == 1:
+        return f"{values[0]:.2f}"
+    return f"{statistics.fmean(values):.2f} ± {statistics.stdev(values):.2f}"
+
+
+def summarise(rows: list[dict]) -> list[dict]:
+    """One entry per (env, algo, policy, body, split), seeds averaged, in first-seen order."""
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for row in rows:
+        groups[(row["env"], row["algo"], row["policy"], row["body"], row["split"])].append(row)
+    out = []
+    for (env, algo, policy, body, split), members in groups.items():
+        out.append(
+            {
+                "env": env,
+                "algo": algo,
+                "policy": policy,
+                "body": body,
+                "split": split,
+                "seeds": sorted(r["seed"] for r in members),
+                "progress": [r["progress"] for r in members],
+                "episode_length": [r["episode_length"] for r in members],
+                "return": [r["return"] for r in members],
+                "env_steps": [r["env_steps"] for r in members],
+                "wall_clock_s": [r["wall_clock_s"] or 0.0 for r in members],
+            }
+        )
+    return out
+
+
+def markdown(entries: list[dict]) -> str:
+    """The README table."""
+    lines = [
+        "| env | learner | policy | body | split | seeds | progress (m) | episode length | return | env steps | "
+        "wall-clock (min) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for e in entries:
+        lines.append(
+            f"| {e['env']} | {e['algo']} | {e['policy']} | {e['body']} | {e['split']} | {len(e['seeds'])} | "
+            f"{_mean_std(e['progress'])} | {_mean_std(e['episode_length'])} | {_mean_std(e['return'])} | "
+            f"{statistics.fmean(e['env_steps']) / 1e6:.2f}M | {statistics.fmean(e['wall_clock_s']) / 60:.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def goal_check(entries: list[dict], args: Args) -> dict:
+    """Whether the goal policy walks on the goal env (seed means), and by how much."""
+    match = [
+        e
+        for e in entries
+        if e["env"] == args.goal_env
+        and e["policy"] == args.goal_policy
+        and e["algo"] == "ppo"
+        and e["split"] == "train"
+    ]
+    if not match:
+        return {"goal": f"{args.goal_policy} walks on {args.goal_env}", "met": False, "missing": True}
+    e = match[0]
+    progress, length = statistics.fmean(e["progress"]), statistics.fmean(e["episode_length"])
+    return {
+        "goal": f"{args.goal_policy} walks on {args.goal_env}",
+        "progress_m": round(progress, 2),
+        "episode_length": round(length, 1),
+        "seeds": len(e["seeds"]),
+        "met": progress >= args.goal_progress and length >= args.goal_length,
+    }
+
+
+def main(args: Args) -> dict:
+    rows = json.loads(Path(args.results).read_text())
+    entries = summarise(rows)
+    print(markdown(entries))
+    check = goal_check(entries, args)
+    print(json.dumps(check))
+    return check
+
+
+if __name__ == "__main__":
+    main(tyro.cli(Args))

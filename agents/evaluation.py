@@ -23,6 +23,7 @@ __all__ = [
     "EpisodeResult",
     "EvaluationCallback",
     "MorphologyEvaluation",
+    "PeriodicSaveCallback",
     "ProgressCallback",
     "WallClockBudgetCallback",
     "evaluate_morphology",
@@ -384,3 +385,44 @@ class WallClockBudgetCallback(BaseCallback):
             self.stopped = True
             return False
         return True
+
+
+class PeriodicSaveCallback(BaseCallback):
+    """Every ``minutes`` of wall-clock, save the model to ``out_dir/model.zip`` and append a row (wall-clock seconds,
+    environment steps, steps per second since the previous row and since the start) to ``out_dir/throughput.csv``:
+    a run cut off at any moment leaves a checkpoint at most that old and its speed on record.
+
+    Args:
+        out_dir: the run folder.
+        minutes: the period (``0``: never).
+    """
+
+    def __init__(self, out_dir: str | Path, minutes: float) -> None:
+        super().__init__()
+        self.out_dir = Path(out_dir)
+        self.seconds = 60.0 * float(minutes)
+        self._start = self._last = 0.0
+        self._start_steps = self._last_steps = 0
+
+    def _on_training_start(self) -> None:
+        self._start = self._last = time.perf_counter()
+        self._start_steps = self._last_steps = self.num_timesteps
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        path = self.out_dir / "throughput.csv"
+        if not path.exists():
+            path.write_text("wall_clock_s,env_steps,steps_per_s,steps_per_s_since_start\n")
+
+    def _on_step(self) -> bool:
+        now = time.perf_counter()
+        if self.seconds > 0 and now - self._last >= self.seconds:
+            self.save(now)
+        return True
+
+    def save(self, now: float) -> None:
+        """Write the model and one throughput row now."""
+        rate = (self.num_timesteps - self._last_steps) / max(now - self._last, 1e-9)
+        overall = (self.num_timesteps - self._start_steps) / max(now - self._start, 1e-9)
+        with open(self.out_dir / "throughput.csv", "a") as f:
+            f.write(f"{now - self._start:.1f},{self.num_timesteps},{rate:.1f},{overall:.1f}\n")
+        self.model.save(self.out_dir / "model.zip")
+        self._last, self._last_steps = now, self.num_timesteps

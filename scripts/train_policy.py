@@ -37,7 +37,12 @@ from equiworld.agents import (
     make_ppo,
     make_td3,
 )
-from equiworld.agents.evaluation import EvaluationCallback, ProgressCallback, WallClockBudgetCallback
+from equiworld.agents.evaluation import (
+    EvaluationCallback,
+    PeriodicSaveCallback,
+    ProgressCallback,
+    WallClockBudgetCallback,
+)
 from equiworld.envs.morphology import make_vec_env, resolve_morphologies
 from equiworld.envs.morphology.vec import BACKENDS
 
@@ -54,6 +59,8 @@ class Args:
     """Environment steps (all parallel envs together); when resuming, the steps to add."""
     budget_minutes: float = 0.0
     """Stop after this much wall-clock (evaluations included), whatever --steps says (0: no limit)."""
+    save_every_minutes: float = 0.0
+    """Also save model.zip and append a row to throughput.csv every this many minutes (0: never)."""
     seed: int = 0
     """Seed of the networks, the exploration noise and the envs."""
     num_envs: int | None = None
@@ -211,6 +218,7 @@ def main(args: Args) -> Path:
         )
     callbacks.append(ProgressCallback(args.steps, disable=not args.progress))
     callbacks.append(WallClockBudgetCallback(args.budget_minutes * 60))
+    callbacks.append(PeriodicSaveCallback(out, args.save_every_minutes))
     start = time.perf_counter()
     model.learn(
         args.steps,

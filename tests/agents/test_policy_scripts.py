@@ -153,8 +153,23 @@ def test_ppo_train_resume_and_evaluate(tmp_path):
         "--run-dir",
         str(tmp_path),
     ]
-    _run("train_policy.py", *common, "--steps", "128", "--checkpoint-every", "64", "--no-progress")
+    _run(
+        "train_policy.py",
+        *common,
+        "--steps",
+        "128",
+        "--checkpoint-every",
+        "64",
+        "--save-every-minutes",
+        "1e-5",
+        "--no-progress",
+    )
     run = tmp_path / "hopper_3_shin__set__0"
+    throughput = (run / "throughput.csv").read_text().splitlines()
+    assert (
+        throughput[0] == "wall_clock_s,env_steps,steps_per_s,steps_per_s_since_start" and len(throughput) >= 2
+    )
+    assert float(throughput[-1].split(",")[2]) > 0
     assert json.loads((run / "config.json").read_text())["algo"] == "ppo"
     assert (run / "checkpoints" / "model_vecnormalize_64_steps.pkl").is_file()
     rows = json.loads((run / "metrics.json").read_text())

@@ -20,7 +20,7 @@ After ``import equiworld.agents``, ``PPO("SETPolicy", venv)`` builds it (and ``P
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from typing import Any
 
 import torch
@@ -39,7 +39,30 @@ from .set_policy import (
     padding_mask,
 )
 
-__all__ = ["MaskedDiagGaussian", "SETActorCriticPolicy", "register_ppo_policy_aliases"]
+__all__ = ["COMPACT_SIZES", "MaskedDiagGaussian", "SETActorCriticPolicy", "register_ppo_policy_aliases"]
+
+COMPACT_SIZES: dict[str, int] = {
+    "width": 32,
+    "vector_channels": 8,
+    "num_layers": 2,
+    "num_heads": 2,
+    "hidden": 64,
+}
+"""The SET sizes of the CPU recipe (about 4x fewer FLOPs per sample than the published width 128, hidden 256)."""
+
+_SET_FIELDS = {f.name for f in fields(SETConfig)}
+_IGNORED = {
+    "net_arch",
+    "activation_fn",
+    "ortho_init",
+    "full_std",
+    "use_expln",
+    "squash_output",
+    "features_extractor_class",
+    "features_extractor_kwargs",
+    "share_features_extractor",
+    "normalize_images",
+}
 
 
 class MaskedDiagGaussian(DiagGaussianDistribution):
@@ -78,16 +101,13 @@ class SETActorCriticPolicy(ActorCriticPolicy):
         log_std_init: initial log standard deviation of the exploration noise.
         optimizer_class: optimizer.
         optimizer_kwargs: its keyword arguments.
-        width: see :class:`SETConfig`.
-        vector_channels: see :class:`SETConfig`.
-        num_layers: see :class:`SETConfig`.
-        num_heads: see :class:`SETConfig`.
-        hidden: see :class:`SETConfig`.
-        invariant_channels: see :class:`SETConfig`.
-        fixed_vectors: see :class:`SETConfig`.
-        symmetric: see :class:`SETConfig`.
-        **ignored: SB3's ``ActorCriticPolicy`` keywords that do not apply (``net_arch``, ``activation_fn``,
-            ``ortho_init``, feature-extractor keywords); ``use_sde=True`` is refused.
+        **kwargs: the fields of :class:`SETConfig` (``width``, ``vector_channels``, ...; unset ones take
+            :data:`COMPACT_SIZES`, then the config's defaults), and SB3's ``ActorCriticPolicy`` keywords that do not
+            apply (``net_arch``, ``activation_fn``, ``ortho_init``, feature-extractor keywords), which are ignored;
+            ``use_sde=True`` is refused.
+
+    Raises:
+        TypeError: For an unknown keyword.
     """
 
     def __init__(
@@ -98,29 +118,18 @@ class SETActorCriticPolicy(ActorCriticPolicy):
         log_std_init: float = -0.5,
         optimizer_class: type[torch.optim.Optimizer] = torch.optim.Adam,
         optimizer_kwargs: dict[str, Any] | None = None,
-        width: int = 64,
-        vector_channels: int = 16,
-        num_layers: int = 2,
-        num_heads: int = 2,
-        hidden: int = 128,
-        invariant_channels: int = 16,
-        fixed_vectors: tuple[str, ...] | list[str] = ("gravity", "target_direction"),
-        symmetric: bool = True,
-        **ignored: Any,
+        **kwargs: Any,
     ) -> None:
-        if ignored.pop("use_sde", False):
+        if kwargs.pop("use_sde", False):
             raise ValueError("SETActorCriticPolicy: use_sde=True is not supported (state-dependent noise)")
         _check_spaces(observation_space, action_space)
-        config = SETConfig(
-            width=width,
-            vector_channels=vector_channels,
-            num_layers=num_layers,
-            num_heads=num_heads,
-            hidden=hidden,
-            invariant_channels=invariant_channels,
-            fixed_vectors=tuple(fixed_vectors),
-            symmetric=symmetric,
-        )
+        unknown = set(kwargs) - _SET_FIELDS - _IGNORED
+        if unknown:
+            raise TypeError(f"SETActorCriticPolicy: unexpected keywords {sorted(unknown)}")
+        given = {k: v for k, v in kwargs.items() if k in _SET_FIELDS}
+        if "fixed_vectors" in given:
+            given["fixed_vectors"] = tuple(given["fixed_vectors"])
+        config = SETConfig(**{**COMPACT_SIZES, **given})
         object.__setattr__(self, "set_config", config)  # read by _build inside super().__init__
         super().__init__(
             observation_space,
@@ -143,20 +152,7 @@ class SETActorCriticPolicy(ActorCriticPolicy):
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()
-        for key in (
-            "net_arch",
-            "activation_fn",
-            "ortho_init",
-            "use_sde",
-            "full_std",
-            "use_expln",
-            "squash_output",
-            "features_extractor_class",
-            "features_extractor_kwargs",
-            "share_features_extractor",
-            "normalize_images",
-            "sde_net_arch",
-        ):
+        for key in (*_IGNORED, "use_sde", "sde_net_arch"):
             data.pop(key, None)
         data.update(asdict(self.set_config))
         return data

@@ -19,7 +19,7 @@ from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 from stable_baselines3.td3.policies import MultiInputPolicy
 
 from .baselines import HeadingFrameExtractor
-from .ppo import SETActorCriticPolicy
+from .ppo import COMPACT_SIZES, SETActorCriticPolicy
 from .sb3 import ClippedAdam, SETPolicy
 
 __all__ = [
@@ -105,9 +105,7 @@ class TD3Settings:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-PPO_SIZES = NetworkSizes(
-    width=32, vector_channels=8, num_layers=2, num_heads=2, hidden=64, mlp_layers=(256, 256)
-)
+PPO_SIZES = NetworkSizes(**COMPACT_SIZES, mlp_layers=(256, 256))
 """The compact sizes of the PPO recipe: about 4x fewer FLOPs per sample than the published width (measured with
 ``scripts/bench_policies.py``: the PPO update, not the physics, is what a 2-core CPU spends its time on)."""
 

@@ -88,4 +88,6 @@ def test_bad_policy_names_and_sde_are_refused():
         make_ppo("nope", venv)
     with pytest.raises(ValueError, match="use_sde"):
         PPO(SETActorCriticPolicy, venv, use_sde=True)
+    with pytest.raises(TypeError, match=r"unexpected keywords \['widht'\]"):
+        PPO(SETActorCriticPolicy, venv, policy_kwargs={"widht": 8})
     venv.close()

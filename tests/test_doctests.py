@@ -12,6 +12,9 @@ MODULES = [
     "equiworld.equivariant.flows",
     "equiworld.equivariant.subequivariant",
     "equiworld.equivariant.testing",
+    "equiworld.envs.validation",
+    "equiworld.envs.morphology.batched",
+    "equiworld.envs.morphology.vec",
 ]
 
 

@@ -21,6 +21,7 @@ observation for observation (tested to 1e-12).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -32,7 +33,8 @@ from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
-from .env import MorphologyEnv
+from .. import validation as check
+from .env import RESET_OPTIONS, MorphologyEnv
 
 __all__ = ["BatchedMorphologyEnv", "ConcatVectorEnv", "check_num_envs"]
 
@@ -48,14 +50,15 @@ _STEP_INFO_KEYS = (
     "targets_reached",
     "progress",
 )
-_RESET_OPTIONS = ("yaw", "target_direction", "reset_mask")
+_RESET_OPTIONS = (*RESET_OPTIONS, "reset_mask")
 
 
 def check_num_envs(num_envs: Any, name: str = "num_envs") -> int:
     """``num_envs`` as a positive ``int``, or a ``ValueError`` naming the argument."""
-    if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
-        raise ValueError(f"{name} must be a positive integer, got {num_envs!r}")
-    return int(num_envs)
+    try:
+        return check.integer(name, num_envs, low=1)
+    except TypeError as error:
+        raise ValueError(str(error)) from None
 
 
 class BatchedMorphologyEnv(gym.vector.VectorEnv):
@@ -112,24 +115,15 @@ class BatchedMorphologyEnv(gym.vector.VectorEnv):
         ):
             if key in env_kwargs:
                 raise ValueError(f"BatchedMorphologyEnv does not render; {key!r} is not accepted")
-        if max_episode_steps is not None and (
-            isinstance(max_episode_steps, bool)
-            or not isinstance(max_episode_steps, (int, np.integer))
-            or max_episode_steps < 1
-        ):
-            raise ValueError(
-                f"max_episode_steps must be a positive integer or None, got {max_episode_steps!r}"
-            )
+        if max_episode_steps is not None:
+            max_episode_steps = check.integer("max_episode_steps", max_episode_steps, low=1)
         self.reference = MorphologyEnv(morphology, **env_kwargs)
         ref = self.reference
         n = ref.n_limbs
         if max_limbs is not None:
-            if isinstance(max_limbs, bool) or not isinstance(max_limbs, (int, np.integer)) or max_limbs < n:
-                raise ValueError(
-                    f"max_limbs must be an integer of at least the {n} limbs of {ref.morphology.name}, "
-                    f"got {max_limbs!r}"
-                )
-            max_limbs = int(max_limbs)
+            max_limbs = check.integer(
+                f"max_limbs (at least the {n} limbs of {ref.morphology.name})", max_limbs, low=n
+            )
         self.morphology = ref.morphology  # the catalog entry, as MorphologyEnv.morphology
         self.n_limbs, self.max_limbs = n, max_limbs
         self.num_envs = num_envs
@@ -205,12 +199,7 @@ class BatchedMorphologyEnv(gym.vector.VectorEnv):
         Raises:
             ValueError: For an unknown option, an option or seed list of the wrong length, or a bad mask.
         """
-        options = dict(options or {})
-        unknown = set(options) - set(_RESET_OPTIONS)
-        if unknown:
-            raise ValueError(
-                f"unknown reset options {sorted(unknown)}; valid options are: {', '.join(_RESET_OPTIONS)}"
-            )
+        options = check.known_options(options, _RESET_OPTIONS)
         mask = options.pop("reset_mask", None)
         if mask is None:
             ids = np.arange(self.num_envs)
@@ -224,7 +213,7 @@ class BatchedMorphologyEnv(gym.vector.VectorEnv):
         seeds = self._seeds(seed)
         per_env = {}
         for key, value in options.items():
-            value = np.asarray(value, dtype=float)
+            value = check.finite_array(f"reset option {key!r}", value)
             if value.ndim == 0:
                 value = np.full(self.num_envs, float(value))
             if value.shape != (self.num_envs,):
@@ -317,6 +306,12 @@ class BatchedMorphologyEnv(gym.vector.VectorEnv):
         if unstable.any():
             # as MorphologyEnv: the last finite observation, zero reward, truncated, no distance
             bad = np.flatnonzero(unstable)
+            warnings.warn(
+                f"{self.morphology.name}: the simulations of envs {bad.tolist()} became unstable (non-finite "
+                "state); truncated with info['unstable'] = True and reset",
+                RuntimeWarning,
+                stacklevel=2,
+            )
             for key in obs:
                 obs[key][bad] = self._last_obs[key][bad]
             for key in ("reward_progress", "reward_heading", "reward_alive", "reward_ctrl", "progress"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any, NamedTuple
 
 import gymnasium as gym
@@ -10,17 +11,29 @@ import mujoco
 import numpy as np
 from gymnasium import spaces
 
+from .. import validation as check
 from .bodies import LIMB_TYPES, BodyPlan, body_plan, compile_model
 from .catalog import FAMILIES, VECTOR_SLOTS, get_morphology
 from .graph import structural_encodings
 
-__all__ = ["GRAVITY", "TASKS", "VECTOR_SLOTS", "MorphologyEnv", "rotate_state_about_gravity", "scalar_slots"]
+__all__ = [
+    "GRAVITY",
+    "RESET_OPTIONS",
+    "TASKS",
+    "VECTOR_SLOTS",
+    "MorphologyEnv",
+    "rotate_state_about_gravity",
+    "scalar_slots",
+]
 
 GRAVITY = np.array([0.0, 0.0, -9.81])
 """The gravity vector of every morphology world (m/s^2)."""
 
 TASKS = ("direction", "waypoints")
 """Valid values of ``task``."""
+
+RESET_OPTIONS = ("yaw", "target_direction")
+"""Valid keys of ``reset(options=...)``: finite angles in radians."""
 
 
 def scalar_slots() -> tuple[str, ...]:
@@ -33,6 +46,19 @@ def scalar_slots() -> tuple[str, ...]:
     names.append("height")
     return tuple(names)
 
+
+def _mujoco_logs_to_python() -> None:
+    """MuJoCo writes its warnings to ``MUJOCO_LOG.TXT`` in the working directory and to the console by default;
+    equiworld turns both off (process-wide, once) and reports an unstable simulation itself: a Python warning and
+    ``info["unstable"]``."""
+    config = mujoco.MjLogConfig.get()
+    if config.logto_file or config.logto_console:
+        config.logto_file = False
+        config.logto_console = False
+        config.set()
+
+
+_mujoco_logs_to_python()
 
 _MAX_LINEAR_SPEED = 10.0
 # w x r = w[:, (1, 2, 0)] * r[:, (2, 0, 1)] - w[:, (2, 0, 1)] * r[:, (1, 2, 0)], as one gather and one product
@@ -218,15 +244,30 @@ class MorphologyEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
             multisample: Use 4x multisampling when rendering.
 
         Raises:
-            ValueError: For an unknown morphology, task, friction cone, integrator or render mode.
+            ValueError: For an unknown morphology, task, friction cone, integrator or render mode, and for a
+                non-finite or out-of-range number or a non-integer count (the message names the argument).
+            TypeError: For an argument of the wrong type (e.g. a string where a number is meant).
         """
-        if task not in TASKS:
-            raise ValueError(f"unknown task {task!r}; valid tasks are: {', '.join(TASKS)}")
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(
-                f"unknown render_mode {render_mode!r}; valid modes are: None, "
-                + ", ".join(self.metadata["render_modes"])
-            )
+        task = check.choice("task", task, TASKS)
+        render_mode = check.choice("render_mode", render_mode, (None, *self.metadata["render_modes"]))
+        progress_weight = check.real("progress_weight", progress_weight)
+        if heading_weight is not None:
+            heading_weight = check.real("heading_weight", heading_weight)
+        if alive_bonus is not None:
+            alive_bonus = check.real("alive_bonus", alive_bonus)
+        ctrl_cost_weight = check.real("ctrl_cost_weight", ctrl_cost_weight, low=0.0)
+        reset_noise_scale = check.real("reset_noise_scale", reset_noise_scale, low=0.0)
+        frame_skip = check.integer("frame_skip", frame_skip, low=1)
+        target_distance = check.real("target_distance", target_distance, low=0.0, low_open=True)
+        waypoint_distance = check.real_range("waypoint_distance", waypoint_distance, low=0.0, low_open=True)
+        waypoint_radius = check.real("waypoint_radius", waypoint_radius, low=0.0)
+        width = check.integer("width", width, low=1)
+        height = check.integer("height", height, low=1)
+        if camera_distance is not None:
+            camera_distance = check.real("camera_distance", camera_distance, low=0.0, low_open=True)
+        for name, flag in (("shadows", shadows), ("reflections", reflections), ("multisample", multisample)):
+            if not isinstance(flag, (bool, np.bool_)):
+                raise TypeError(f"{name} must be True or False, got {flag!r}")
         self.morphology = get_morphology(morphology)
         self.rules = FAMILIES[self.morphology.family]
         self.task = task
@@ -368,12 +409,8 @@ class MorphologyEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         Raises:
             ValueError: For an unknown option.
         """
-        options = options or {}
-        unknown = set(options) - {"yaw", "target_direction"}
-        if unknown:
-            raise ValueError(
-                f"unknown reset options {sorted(unknown)}; valid options are: yaw, target_direction"
-            )
+        options = check.known_options(options, RESET_OPTIONS)
+        fixed = {key: check.real(f"reset option {key!r}", value) for key, value in options.items()}
         m, r = self.model, self.rules
         yaw = rng.uniform(-math.pi, math.pi)
         scale = self.reset_noise_scale
@@ -383,10 +420,8 @@ class MorphologyEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         else:
             qvel_noise = rng.uniform(-r.qvel_noise, r.qvel_noise, size=m.nv) * scale
         target_angle = rng.uniform(-math.pi, math.pi)
-        if "yaw" in options:
-            yaw = float(options["yaw"])
-        if "target_direction" in options:
-            target_angle = float(options["target_direction"])
+        yaw = fixed.get("yaw", yaw)
+        target_angle = fixed.get("target_direction", target_angle)
         qpos = m.qpos0.copy()
         qpos[3:7] = _yaw_quat(yaw)
         qpos += qpos_noise
@@ -463,6 +498,12 @@ class MorphologyEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         mujoco.mj_step(model, data, nstep=self.frame_skip)
 
         if self._became_unstable():
+            warnings.warn(
+                f"{self.morphology.name}: the simulation became unstable (non-finite state); the episode is "
+                "truncated with info['unstable'] = True, call reset()",
+                RuntimeWarning,
+                stacklevel=2,
+            )
             obs = {k: v.copy() for k, v in self._last_obs.items()}
             info = {f"reward_{k}": 0.0 for k in ("progress", "heading", "alive", "ctrl")}
             info.update(

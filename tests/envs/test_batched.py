@@ -183,11 +183,14 @@ def test_make_vec_through_gymnasium_and_vector_semantics():
     envs.close()
 
 
-def test_unstable_simulation_is_truncated_and_reset():
+def test_unstable_simulation_is_truncated_and_reset(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     envs = BatchedMorphologyEnv("hopper_3_shin", 3)
     obs, _ = envs.reset(seed=0)
     envs._qvel[1] = 1e200  # a blow-up in env 1 only
-    new_obs, reward, terminated, truncated, info = envs.step(np.zeros((3, 6)))
+    with pytest.warns(RuntimeWarning, match=r"envs \[1\] became unstable"):
+        new_obs, reward, terminated, truncated, info = envs.step(np.zeros((3, 6)))
+    assert not list(tmp_path.iterdir()), "MuJoCo must not write MUJOCO_LOG.TXT into the working directory"
     assert truncated.tolist() == [False, True, False] and not terminated[1] and reward[1] == 0.0
     assert info["final_info"]["unstable"][1] and "distance_to_target" not in info["final_info"]
     _assert_same(info["final_obs"][1], {k: v[1] for k, v in obs.items()}, "last finite observation")
@@ -217,6 +220,8 @@ def test_bad_actions_are_refused_and_the_env_stays_usable():
         envs.reset(options={"heading": 1.0})
     with pytest.raises(ValueError, match="'yaw' must be a number or an array of 2"):
         envs.reset(options={"yaw": [1.0, 2.0, 3.0]})
+    with pytest.raises(ValueError, match="reset option 'target_direction' must be finite"):
+        envs.reset(options={"target_direction": [0.0, np.nan]})
     with pytest.raises(ValueError, match="max_limbs"):
         BatchedMorphologyEnv("hopper_5_full", 2, max_limbs=3)
     with pytest.raises(ValueError, match="does not render"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import gymnasium as gym
 import mujoco
@@ -85,7 +86,7 @@ def test_unknown_names_list_the_valid_ones():
         catalog.get_morphology("walker_8_full")
     with pytest.raises(ValueError, match="cwhh\\+\\+"):
         catalog.get_suite("ant++")
-    with pytest.raises(ValueError, match="direction, waypoints"):
+    with pytest.raises(ValueError, match=re.escape("valid values are: 'direction', 'waypoints'")):
         MorphologyEnv("walker_7_full", task="run")
     with pytest.raises(ValueError, match="hopper_5_full"):
         MorphologyEnv("hopper_9_full")
@@ -221,13 +222,16 @@ def test_episode_terminates_when_the_body_falls():
     assert terminated
 
 
-def test_non_finite_state_truncates_with_unstable_flag():
+def test_non_finite_state_truncates_with_unstable_flag(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     env = gym.make("equiworld/Humanoid3D_9_full-v0")
     env.reset(seed=0)
     qvel = env.unwrapped.data.qvel.copy()
     qvel[:] = np.nan
     env.unwrapped.data.qvel[:] = qvel
-    obs2, reward, terminated, truncated, info = env.step(np.zeros(env.action_space.shape))
+    with pytest.warns(RuntimeWarning, match="became unstable"):
+        obs2, reward, terminated, truncated, info = env.step(np.zeros(env.action_space.shape))
+    assert not list(tmp_path.iterdir()), "MuJoCo must not write MUJOCO_LOG.TXT into the working directory"
     assert truncated and not terminated and info["unstable"]
     assert reward == 0.0
     assert all(np.isfinite(v).all() for v in obs2.values())
@@ -254,8 +258,57 @@ def test_bad_actions_raise_clear_errors():
 
 
 def test_unknown_task_through_make():
-    with pytest.raises(ValueError, match="valid tasks"):
+    with pytest.raises(ValueError, match="unknown task 'swim'; valid values are: 'direction', 'waypoints'"):
         gym.make("equiworld/Hopper3D_5_full-v0", task="swim")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        (
+            {"reset_noise_scale": float("nan")},
+            ValueError,
+            "reset_noise_scale must be a finite number >= 0.0, got nan",
+        ),
+        ({"reset_noise_scale": -1.0}, ValueError, "reset_noise_scale must be a finite number >= 0.0"),
+        ({"target_distance": float("inf")}, ValueError, "target_distance must be a finite number > 0.0"),
+        ({"frame_skip": 0}, ValueError, "frame_skip must be an integer >= 1, got 0"),
+        ({"frame_skip": -2}, ValueError, "frame_skip must be an integer >= 1, got -2"),
+        ({"frame_skip": 2.5}, ValueError, "frame_skip must be an integer >= 1, got 2.5"),
+        ({"frame_skip": "4"}, TypeError, "frame_skip must be an integer >= 1, got '4'"),
+        ({"progress_weight": "1"}, TypeError, "progress_weight must be a real number, got '1'"),
+        ({"waypoint_distance": (5.0, 2.0)}, ValueError, "waypoint_distance must satisfy low <= high"),
+        ({"waypoint_distance": 3.0}, TypeError, "waypoint_distance must be a pair"),
+        ({"width": 0}, ValueError, "width must be an integer >= 1"),
+        ({"shadows": "yes"}, TypeError, "shadows must be True or False"),
+        ({"render_mode": "human"}, ValueError, "unknown render_mode 'human'"),
+    ],
+)
+def test_bad_make_keywords_name_the_argument(kwargs, error, message):
+    with pytest.raises(error, match=re.escape(message)):
+        MorphologyEnv("hopper_3_shin", **kwargs)
+
+
+def test_bad_reset_options_are_refused_and_the_env_stays_usable():
+    env = MorphologyEnv("hopper_3_shin")
+    obs, _ = env.reset(seed=0)
+    for options, error, message in [
+        ({"yaw": float("nan")}, ValueError, "reset option 'yaw' must be a finite number, got nan"),
+        ({"target_direction": "north"}, TypeError, "reset option 'target_direction' must be a real number"),
+        (
+            {"heading": 1.0},
+            ValueError,
+            "unknown reset options ['heading']; valid options are: yaw, target_direction",
+        ),
+        ([("yaw", 1.0)], TypeError, "options must be a dict"),
+    ]:
+        with pytest.raises(error, match=re.escape(message)):
+            env.reset(options=options)
+    again, _ = env.reset(seed=0)
+    for key in obs:
+        np.testing.assert_array_equal(again[key], obs[key])
+    _, reward, *_ = env.step(np.zeros(env.action_space.shape))
+    assert np.isfinite(reward)
 
 
 # --- reset, rewards, tasks -------------------------------------------------------------------------------

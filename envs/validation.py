@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["choice", "finite_array", "integer", "known_options", "real", "real_range"]
+__all__ = ["choice", "finite_array", "integer", "integer_array", "known_options", "real", "real_range"]
 
 
 def _bounds(low: float | None, high: float | None, low_open: bool, high_open: bool) -> str:
@@ -134,6 +134,22 @@ def finite_array(name: str, value: Any, shape: tuple[int, ...] | None = None) ->
         where = np.argwhere(bad)[:5].tolist() if array.ndim else []
         raise ValueError(f"{name} must be finite; non-finite entries at {where or 'the value'}: {value!r}")
     return array
+
+
+def integer_array(name: str, value: Any, last_dim: int | None = None) -> np.ndarray:
+    """``value`` as an int64 array of whole numbers (a fractional or non-finite entry is refused, never truncated),
+    with a last dimension of ``last_dim`` when given.
+
+    Raises:
+        TypeError: If ``value`` is not numeric.
+        ValueError: If an entry is not a whole number or the last dimension is wrong.
+    """
+    array = finite_array(name, value)
+    if not np.array_equal(array, np.round(array)):
+        raise ValueError(f"{name} must hold integers, got {np.asarray(value).tolist()!r}")
+    if last_dim is not None and array.shape[-1:] != (last_dim,):
+        raise ValueError(f"{name} must have {last_dim} entries per row, got shape {array.shape}")
+    return array.astype(np.int64)
 
 
 def known_options(options: Mapping[str, Any] | None, valid: Iterable[str]) -> dict[str, Any]:

@@ -9,7 +9,12 @@ import mujoco
 import numpy as np
 from gymnasium import spaces
 
-__all__ = ["HEADING_STEPS", "BlockWorldEnv"]
+from equiworld.envs import validation as check
+
+__all__ = ["HEADING_STEPS", "RESET_OPTIONS", "BlockWorldEnv"]
+
+RESET_OPTIONS = ("agent_position", "agent_heading", "block_positions", "block_velocities")
+"""Valid keys of ``reset(options=...)``."""
 
 # Heading h faces HEADING_STEPS[h] = (dx, dy) in grid cells; turning left adds 1 (counter-clockwise from above).
 HEADING_STEPS = np.array([(1, 0), (0, 1), (-1, 0), (0, -1)], np.int64)
@@ -177,18 +182,19 @@ class BlockWorldEnv(gym.Env[np.ndarray, np.int64]):
         room_size: int = 16,
         render_mode: str | None = None,
     ) -> None:
-        low, high = (num_blocks, num_blocks) if np.isscalar(num_blocks) else tuple(num_blocks)
-        if int(image_size) != image_size or image_size < 8:
-            raise ValueError(f"image_size must be an integer >= 8, got {image_size!r}")
-        if int(room_size) != room_size or room_size < 2:
-            raise ValueError(f"room_size must be an integer >= 2, got {room_size!r}")
+        image_size = check.integer("image_size", image_size, low=8)
+        room_size = check.integer("room_size", room_size, low=2)
+        counts = check.integer_array("num_blocks", num_blocks).reshape(-1)
+        low, high = (int(counts[0]), int(counts[-1])) if counts.size in (1, 2) else (-1, -1)
         if not 0 <= low <= high < room_size * room_size:
             raise ValueError(
                 f"num_blocks must be a count or an inclusive (low, high) range within [0, {room_size**2 - 1}], "
                 f"got {num_blocks!r}"
             )
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"unknown render_mode {render_mode!r}; allowed: {self.metadata['render_modes']}")
+        check.choice("render_mode", render_mode, (None, *self.metadata["render_modes"]))
+        for name, flag in (("static_blocks", static_blocks), ("textured", textured)):
+            if not isinstance(flag, (bool, np.bool_)):
+                raise TypeError(f"{name} must be True or False, got {flag!r}")
         self.image_size = int(image_size)
         self.num_blocks = (int(low), int(high))
         self.static_blocks = bool(static_blocks)
@@ -305,11 +311,42 @@ class BlockWorldEnv(gym.Env[np.ndarray, np.int64]):
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
-        """Draws a new agent pose, blocks, directions and appearance; returns (observation, info)."""
+        """Draws a new agent pose, blocks, directions and appearance; returns (observation, info).
+
+        ``options``: ``agent_position`` (x, y), ``agent_heading`` (an integer, modulo 4), ``block_positions`` ((n, 2) cells; their
+        velocities default to zero) and ``block_velocities`` ((n, 2) cardinal unit steps or zeros), all integers.
+
+        Raises:
+            ValueError: For an unknown option or a bad value (the message names it); the env keeps its episode.
+        """
+        options = check.known_options(options, RESET_OPTIONS)
+        given = {k: v for k, v in options.items() if v is not None}
+        agent = blocks = velocities = heading = None
+        if "agent_position" in given:
+            agent = self._check_cells(given["agent_position"], "agent_position").reshape(2)
+        if "agent_heading" in given:
+            heading = check.integer("agent_heading", given["agent_heading"]) % 4  # cyclic
+        if "block_positions" in given:
+            blocks = self._check_cells(given["block_positions"], "block_positions").reshape(-1, 2)
+            if not self.num_blocks[0] <= len(blocks) <= self.num_blocks[1]:
+                raise ValueError(f"{len(blocks)} block_positions given, num_blocks allows {self.num_blocks}")
+        if "block_velocities" in given:
+            velocities = check.integer_array("block_velocities", given["block_velocities"], last_dim=2)
+            velocities = velocities.reshape(-1, 2)
+            if np.any(np.abs(velocities).sum(1) > 1):
+                raise ValueError("block_velocities must be one cardinal unit step (or zero) per block")
+            if blocks is not None and len(velocities) != len(blocks):
+                raise ValueError(
+                    f"{len(velocities)} block_velocities given for {len(blocks)} block_positions"
+                )
         super().reset(seed=seed)
         rng = self.np_random
         room = self.room_size
         count = int(rng.integers(self.num_blocks[0], self.num_blocks[1] + 1))
+        if velocities is not None and blocks is None and len(velocities) != count:
+            raise ValueError(
+                f"{len(velocities)} block_velocities given, but {count} blocks were drawn: give block_positions too"
+            )
         cells = rng.choice(room * room, count + 1, replace=False)
         self._agent = np.array([cells[0] % room, cells[0] // room], np.int64)
         self._heading = int(rng.integers(4))
@@ -318,21 +355,14 @@ class BlockWorldEnv(gym.Env[np.ndarray, np.int64]):
             self._velocities = np.zeros((count, 2), np.int64)
         else:
             self._velocities = HEADING_STEPS[rng.integers(0, 4, count)].copy()
-        options = options or {}
-        if options.get("agent_position") is not None:
-            self._agent = self._check_cells(options["agent_position"], "agent_position").reshape(2)
-        if options.get("agent_heading") is not None:
-            self._heading = int(options["agent_heading"]) % 4
-        if options.get("block_positions") is not None:
-            blocks = self._check_cells(options["block_positions"], "block_positions").reshape(-1, 2)
-            if not self.num_blocks[0] <= len(blocks) <= self.num_blocks[1]:
-                raise ValueError(f"{len(blocks)} block_positions given, num_blocks allows {self.num_blocks}")
+        if agent is not None:
+            self._agent = agent
+        if heading is not None:
+            self._heading = heading
+        if blocks is not None:
             count, self._blocks = len(blocks), blocks
             self._velocities = np.zeros((count, 2), np.int64)
-        if options.get("block_velocities") is not None:
-            velocities = np.asarray(options["block_velocities"], np.int64).reshape(-1, 2)
-            if velocities.shape != self._blocks.shape or np.any(np.abs(velocities).sum(1) > 1):
-                raise ValueError("block_velocities must be one cardinal unit step (or zero) per block")
+        if velocities is not None:
             self._velocities = velocities
         self._appearance = {
             "colors": _PALETTE[rng.integers(0, len(_PALETTE), count)],
@@ -395,8 +425,8 @@ class BlockWorldEnv(gym.Env[np.ndarray, np.int64]):
         }
 
     def _check_cells(self, cells: Any, name: str) -> np.ndarray:
-        cells = np.asarray(cells, np.int64)
-        if cells.shape[-1:] != (2,) or np.any((cells < 0) | (cells >= self.room_size)):
+        cells = check.integer_array(name, cells, last_dim=2)
+        if np.any((cells < 0) | (cells >= self.room_size)):
             raise ValueError(
                 f"{name} must be (x, y) cells within [0, {self.room_size}), got {cells.tolist()}"
             )

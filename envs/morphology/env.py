@@ -32,6 +32,12 @@ GRAVITY = np.array([0.0, 0.0, -9.81])
 TASKS = ("direction", "waypoints")
 """Valid values of ``task``."""
 
+MAX_WEIGHT = 1e6
+"""Largest magnitude accepted for a reward weight (larger ones overflow a float64 return over an episode)."""
+
+MAX_DISTANCE = 1e9
+"""Largest target or waypoint distance accepted (m)."""
+
 RESET_OPTIONS = ("yaw", "target_direction")
 """Valid keys of ``reset(options=...)``: finite angles in radians."""
 
@@ -222,21 +228,21 @@ class MorphologyEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         Args:
             morphology: A morphology name, e.g. ``"walker_7_full"`` (see the catalog).
             task: ``"direction"`` (walk toward a far target) or ``"waypoints"`` (reach near targets in turn).
-            progress_weight: Weight of the progress-toward-target term.
+            progress_weight: Weight of the progress-toward-target term (every weight: magnitude <= 1e6).
             heading_weight: Weight of the displacement-along-heading term; ``None``: as published (0 for
                 hoppers, 1 otherwise).
             alive_bonus: Reward per step alive; ``None``: as published (1, cheetah 0).
             ctrl_cost_weight: Weight of the squared-action penalty.
-            reset_noise_scale: Multiplies the published start noise (0 gives a noise-free start).
+            reset_noise_scale: Multiplies the published start noise (0 gives a noise-free start; at most 100).
             friction_cone: ``"elliptic"`` (default, exact rotation symmetry) or ``"pyramidal"`` (MuJoCo's
                 default, which breaks the symmetry slightly once feet touch the floor).
             integrator: MuJoCo integrator; ``None``: as published (RK4, cheetah Euler).
-            frame_skip: Physics steps per environment step.
+            frame_skip: Physics steps per environment step (1 to 1000).
             target_distance: Distance (m) of the far target of the ``direction`` task.
             waypoint_distance: Range (m) of waypoint distances for the ``waypoints`` task.
             waypoint_radius: A waypoint is reached within this horizontal distance (m).
             render_mode: ``None``, ``"rgb_array"`` or ``"depth_array"``.
-            width: Image width in pixels.
+            width: Image width in pixels (at most 8192, as ``height``).
             height: Image height in pixels.
             camera_distance: Distance of the tracking camera; ``None``: a per-family default.
             shadows: Render shadows (about 30x slower on a CPU).
@@ -250,21 +256,24 @@ class MorphologyEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         """
         task = check.choice("task", task, TASKS)
         render_mode = check.choice("render_mode", render_mode, (None, *self.metadata["render_modes"]))
-        progress_weight = check.real("progress_weight", progress_weight)
+        progress_weight = check.real("progress_weight", progress_weight, low=-MAX_WEIGHT, high=MAX_WEIGHT)
         if heading_weight is not None:
-            heading_weight = check.real("heading_weight", heading_weight)
+            heading_weight = check.real("heading_weight", heading_weight, low=-MAX_WEIGHT, high=MAX_WEIGHT)
         if alive_bonus is not None:
-            alive_bonus = check.real("alive_bonus", alive_bonus)
-        ctrl_cost_weight = check.real("ctrl_cost_weight", ctrl_cost_weight, low=0.0)
-        reset_noise_scale = check.real("reset_noise_scale", reset_noise_scale, low=0.0)
-        frame_skip = check.integer("frame_skip", frame_skip, low=1)
-        target_distance = check.real("target_distance", target_distance, low=0.0, low_open=True)
+            alive_bonus = check.real("alive_bonus", alive_bonus, low=-MAX_WEIGHT, high=MAX_WEIGHT)
+        ctrl_cost_weight = check.real("ctrl_cost_weight", ctrl_cost_weight, low=0.0, high=MAX_WEIGHT)
+        reset_noise_scale = check.real("reset_noise_scale", reset_noise_scale, low=0.0, high=100.0)
+        frame_skip = check.integer("frame_skip", frame_skip, low=1, high=1000)
+        target_distance = check.real(
+            "target_distance", target_distance, low=0.0, low_open=True, high=MAX_DISTANCE
+        )
         waypoint_distance = check.real_range("waypoint_distance", waypoint_distance, low=0.0, low_open=True)
-        waypoint_radius = check.real("waypoint_radius", waypoint_radius, low=0.0)
-        width = check.integer("width", width, low=1)
-        height = check.integer("height", height, low=1)
+        check.real("waypoint_distance[1]", waypoint_distance[1], high=MAX_DISTANCE)
+        waypoint_radius = check.real("waypoint_radius", waypoint_radius, low=0.0, high=MAX_DISTANCE)
+        width = check.integer("width", width, low=1, high=8192)
+        height = check.integer("height", height, low=1, high=8192)
         if camera_distance is not None:
-            camera_distance = check.real("camera_distance", camera_distance, low=0.0, low_open=True)
+            camera_distance = check.real("camera_distance", camera_distance, low=0.0, low_open=True, high=1e4)
         for name, flag in (("shadows", shadows), ("reflections", reflections), ("multisample", multisample)):
             if not isinstance(flag, (bool, np.bool_)):
                 raise TypeError(f"{name} must be True or False, got {flag!r}")

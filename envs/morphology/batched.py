@@ -240,7 +240,12 @@ class BatchedMorphologyEnv(gym.vector.VectorEnv):
         """
         if self._last_obs is None:
             raise RuntimeError("call reset() before step()")
-        actions = np.asarray(actions, dtype=np.float64)
+        try:
+            actions = np.asarray(actions, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise TypeError(
+                f"{self.morphology.name}: actions must be an array of numbers, got {actions!r}"
+            ) from None
         if actions.shape != self.action_space.shape:
             raise ValueError(
                 f"{self.morphology.name}: expected actions of shape {self.action_space.shape} ({self.num_envs} envs), "

@@ -105,7 +105,8 @@ def test_morphology_actions(hopper, action):
     hopper.reset(seed=2)
     try:
         obs, reward, _, _, info = hopper.step(action)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError) as error:
+        assert "action" in str(error), str(error)  # the message names the argument
         return
     assert _finite(obs) and math.isfinite(reward)
     assert 0 <= info["action_clipped"] <= 6
@@ -156,7 +157,8 @@ def test_mnist_world_actions_and_options(mnist, action, window):
     assert _finite(obs)
     try:
         obs, reward, *_ = mnist.step(action)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError) as error:
+        assert "action" in str(error), str(error)
         return
     assert _finite(obs) and math.isfinite(reward)
 

@@ -31,6 +31,7 @@ import io
 import json
 import multiprocessing
 import os
+import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -51,6 +52,7 @@ __all__ = [
     "num_shards",
     "preset_spec",
     "read_shard",
+    "remove_stale_temporaries",
     "shard_name",
     "write_shard",
 ]
@@ -394,6 +396,25 @@ def _generate_and_write(spec: DatasetSpec, index: int, root: str) -> tuple[int, 
     return index, write_shard(Path(root) / shard_name(index), generate_shard(spec, index))
 
 
+STALE_AFTER_S = 600.0
+"""A temporary shard file untouched for this long is left over from an interrupted run (a live writer renames its file
+within seconds of creating it)."""
+
+
+def remove_stale_temporaries(root: str | os.PathLike, stale_after_s: float = STALE_AFTER_S) -> list[Path]:
+    """Delete the temporary shard and manifest files that interrupted runs left in ``root``; returns them.
+
+    Files younger than ``stale_after_s`` are kept: another process (or machine sharing the folder) may be writing them.
+    """
+    now = time.time()
+    removed = []
+    for path in Path(root).glob(".*.tmp*"):
+        if path.is_file() and now - path.stat().st_mtime > stale_after_s:
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
 def generate_dataset(
     spec: DatasetSpec, root: str | os.PathLike, workers: int = 1, shards: list[int] | None = None
 ) -> Iterator[tuple[int, dict[str, Any], bool]]:
@@ -425,6 +446,7 @@ def generate_dataset(
     manifest["num_shards"] = num_shards(spec)
     manifest["complete"] = False
     _write_manifest(root, manifest)
+    remove_stale_temporaries(root)
     wanted = list(range(num_shards(spec))) if shards is None else sorted(set(shards))
     todo = []
     for index in wanted:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import time
+
 import numpy as np
 import pytest
 
 from equiworld.envs.video.datasets import (
+    MANIFEST_NAME,
     ShardError,
     generate_dataset,
     generate_shard,
@@ -73,6 +77,23 @@ def test_generation_resumes_without_redoing_finished_shards(tmp_path):
     assert manifest["complete"] and len(manifest["shards"]) == 3
     with pytest.raises(ShardError, match="different settings"):
         list(generate_dataset(_tiny_spec(seed=9), tmp_path))
+
+
+def test_an_interrupted_run_leaves_no_stale_temporaries_after_resuming(tmp_path):
+    spec = _tiny_spec()
+    list(generate_dataset(spec, tmp_path, shards=[0]))
+    stale = tmp_path / f".{shard_name(1)}.tmp4242"  # a writer killed mid-shard
+    stale.write_bytes(b"partial")
+    old = time.time() - 3600
+    os.utime(stale, (old, old))
+    fresh = tmp_path / f".{shard_name(2)}.tmp4343"  # another writer, still at work
+    fresh.write_bytes(b"partial")
+    list(generate_dataset(spec, tmp_path))
+    assert not stale.exists() and fresh.exists()
+    assert load_manifest(tmp_path)["complete"]
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == sorted(
+        [MANIFEST_NAME, *(shard_name(i) for i in range(3))]
+    )
 
 
 def test_block_world_shards_are_byte_identical_too(tmp_path):

@@ -31,6 +31,10 @@ CASES = {
         ],
         {"vector"},
     ),
+    "soak_envs.py": (
+        ["--steps", "40", "--num-envs", "4", "--block-image-size", "8", "--invalid-share", "0.2"],
+        {"families"},
+    ),
     "bench_world_models.py": (
         ["--batch-size", "1", "--context", "2", "--predict", "1", "--repeats", "1", "--max-speed", "1"],
         {"flowm_step_s", "no_velocity_step_s", "ratio", "num_velocities"},
@@ -48,3 +52,14 @@ def test_benchmark_prints_json_last_line(script):
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert keys <= set(result)
     assert all(result[k] > 0 if not isinstance(result[k], dict) else result[k] for k in keys)
+    if script == "soak_envs.py":
+        assert result["ok"] and set(result["families"]) == {
+            "hopper",
+            "walker",
+            "humanoid",
+            "cheetah",
+            "mnist",
+            "block",
+        }
+        assert all(r["steps"] >= 40 and r["crashes"] == 0 for r in result["families"].values())
+        assert sum(r["refused"] for r in result["families"].values()) > 0

@@ -135,7 +135,8 @@ class BlockWorldEnv(gym.Env[np.ndarray, np.int64]):
 
     ## Action
     ``Discrete(4)``: 0 turn left 90°, 1 turn right 90°, 2 forward one cell (a wall stops the agent: it stays),
-    3 no-op. The agent acts first, then the blocks move.
+    3 no-op. The agent acts first, then the blocks move. Anything but one integer in 0-3 raises ``ValueError`` (nothing
+    is clipped or wrapped).
 
     ## Reward
     Always 0: Block World is a world-modelling benchmark.

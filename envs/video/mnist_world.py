@@ -104,8 +104,9 @@ class MNISTWorldEnv(gym.Env[np.ndarray, np.ndarray]):
 
     ## Action
     ``Box(-max_step, max_step, (2,), float32)``: the window displacement (dx, dy) in pixels. Values are
-    rounded to the nearest integer, so an integer action is applied exactly; out-of-range, wrongly
-    shaped or non-finite actions raise ``ValueError``. With ``max_step=0`` the only action is (0, 0).
+    rounded to the nearest integer (half to even), so an integer action is applied exactly; out-of-range, wrongly
+    shaped or non-finite actions raise ``ValueError`` (nothing is clipped) and non-numbers ``TypeError``. With
+    ``max_step=0`` the only action is (0, 0).
 
     ## Reward
     Always 0: MNIST World is a world-modelling benchmark, not a control task.

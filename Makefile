@@ -42,14 +42,12 @@ demo-world-model: $(STAMP)
 	  --references mean_frame --out $(DEMO_WM)/eval
 	@echo "world-model demo: $(DEMO_WM)/eval/horizon.png, $(DEMO_WM)/eval/rollout.gif, $(DEMO_WM)/eval/metrics.json"
 
-demo: demo-world-model
-
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
 
 # Short SET training (PPO over 32 batched simulations, ~200k steps, a few minutes on 2 cores) on one 3D body + an
 # evaluation rollout with video: runs/demo/set_hopper_5_full/
-demo: demo-policy
+demo: demo-policy demo-world-model
 
 demo-policy: $(STAMP)
 	$(BIN)/python scripts/train_policy.py --env hopper_5_full --policy set --num-envs 32 --steps 200000 \

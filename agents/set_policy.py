@@ -27,7 +27,6 @@ from __future__ import annotations
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -313,10 +312,3 @@ class SubequivariantTransformerCritic(nn.Module):
             return values.mean(dim=1, keepdim=True)
         real = (~mask).to(values.dtype)
         return (values * real).sum(dim=1, keepdim=True) / real.sum(dim=1, keepdim=True)
-
-
-def config_from_kwargs(**kwargs: Any) -> SETConfig:
-    """A :class:`SETConfig` from keyword arguments (lists are turned into tuples)."""
-    if "fixed_vectors" in kwargs:
-        kwargs["fixed_vectors"] = tuple(kwargs["fixed_vectors"])
-    return SETConfig(**kwargs)

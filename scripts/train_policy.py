@@ -6,7 +6,7 @@ progress on the training morphologies, environment steps per second, wall-clock)
 checkpoints (``checkpoints/``) and the final ``model.zip``. Resume with ``--resume runs/<name>/checkpoints/<file>.zip``
 (TD3's replay buffer, PPO's reward-normalization statistics are saved beside each checkpoint).
 
-    python scripts/train_policy.py --env hopper_5_full --policy set --steps 3000000
+    python scripts/train_policy.py --env hopper_5_full --policy set   # the CPU recipe: PPO, 64 envs, 60 minutes
     python scripts/train_policy.py --algo td3 --env hopper_5_full --policy set --steps 20000
 """
 
@@ -55,16 +55,18 @@ class Args:
     """Policy name: set, set_no_g, set_no_gd, transformer, mlp, mlp_heading."""
     algo: str = "ppo"
     """ppo (batched simulation, the CPU recipe) or td3 (as published)."""
-    steps: int = 3_000_000
-    """Environment steps (all parallel envs together); when resuming, the steps to add."""
-    budget_minutes: float = 0.0
-    """Stop after this much wall-clock (evaluations included), whatever --steps says (0: no limit)."""
+    steps: int | None = None
+    """Environment steps (all parallel envs together; when resuming, the steps to add); default: 20M for ppo (the
+    wall-clock budget ends it first on a CPU), 100k for td3."""
+    budget_minutes: float | None = None
+    """Stop after this much wall-clock (evaluations included), whatever --steps says (0: no limit; default: 60 for
+    ppo, the CPU recipe's budget, none for td3)."""
     save_every_minutes: float = 0.0
     """Also save model.zip and append a row to throughput.csv every this many minutes (0: never)."""
     seed: int = 0
     """Seed of the networks, the exploration noise and the envs."""
     num_envs: int | None = None
-    """Parallel simulations per morphology (default: 32 for ppo, 1 for td3)."""
+    """Parallel simulations per morphology (default: 64 for ppo, 1 for td3)."""
     backend: str = "batched"
     """batched (one MuJoCo batch per morphology), subproc or dummy."""
     eval_every: int = 200_000
@@ -137,7 +139,11 @@ def main(args: Args) -> Path:
     name = args.name or f"{args.env.replace('/', '_').replace('+', 'p')}__{args.policy}__{args.seed}{suffix}"
     out = Path(args.run_dir) / name
     out.mkdir(parents=True, exist_ok=True)
-    num_envs = args.num_envs or (32 if args.algo == "ppo" else 1)
+    num_envs = args.num_envs or (64 if args.algo == "ppo" else 1)
+    steps = args.steps or (20_000_000 if args.algo == "ppo" else 100_000)
+    budget_minutes = (
+        args.budget_minutes if args.budget_minutes is not None else (60.0 if args.algo == "ppo" else 0.0)
+    )
     env = make_vec_env(list(train), num_envs, seed=args.seed, backend=args.backend)
     sizes = network_sizes(args)
     if args.algo == "ppo":
@@ -156,12 +162,14 @@ def main(args: Args) -> Path:
             batch_size=args.batch_size or 256,
             gamma=args.gamma,
             learning_starts=args.learning_starts,
-            buffer_size=min(args.buffer_size, args.steps + args.learning_starts),
+            buffer_size=min(args.buffer_size, steps + args.learning_starts),
             gradient_steps=args.gradient_steps,
         )
     config = {
         **asdict(args),
         "num_envs": num_envs,
+        "budget_minutes": budget_minutes,
+        "steps": steps,
         "train_morphologies": train,
         "zero_shot_morphologies": zero_shot,
         args.algo: asdict(settings),
@@ -216,12 +224,12 @@ def main(args: Args) -> Path:
                 save_vecnormalize=args.algo == "ppo",
             )
         )
-    callbacks.append(ProgressCallback(args.steps, disable=not args.progress))
-    callbacks.append(WallClockBudgetCallback(args.budget_minutes * 60))
+    callbacks.append(ProgressCallback(steps, disable=not args.progress))
+    callbacks.append(WallClockBudgetCallback(budget_minutes * 60))
     callbacks.append(PeriodicSaveCallback(out, args.save_every_minutes))
     start = time.perf_counter()
     model.learn(
-        args.steps,
+        steps,
         callback=CallbackList(callbacks),
         reset_num_timesteps=not args.resume,
         tb_log_name=args.algo,

@@ -22,11 +22,14 @@ def test_bench_envs_prints_a_json_summary_last(tmp_path):
     result = _run(
         "bench_envs.py",
         *("--families", "hopper", "--steps", "30", "--repeats", "1", "--render-frames", "2"),
-        *("--render-sizes", "32", "--json-out", str(out)),
+        *("--render-sizes", "32", "--json-out", str(out), "--vector-envs", "2", "--vector-steps", "2"),
     )
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert {"min_env_vs_ant", "min_physics_fraction", "max_overhead_vs_ant"} <= set(summary)
-    assert 0 < summary["min_physics_fraction"] <= 1.5
+    assert (
+        summary["min_physics_fraction"] > 0
+    )  # a timing ratio: its size is a benchmark's business, not a test's
+    assert summary["vector"]["by_envs"]["2"]["batched_vs_sync"] > 0
     assert summary["families"]["hopper"]["rgb_fps_32"] > 0
     assert json.loads(out.read_text()) == summary
 

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from equiworld.envs.morphology.catalog import VECTOR_SLOTS
+from equiworld.envs.morphology.catalog import GRAVITY, SCALAR_SLOTS, VECTOR_SLOTS
 from equiworld.equivariant import SubequivariantAttention, SubequivariantBlock
 
 __all__ = [
@@ -53,8 +53,10 @@ FIXED_VECTOR_NAMES: tuple[str, ...] = ("gravity", "target_direction")
 _STREAM_SLOTS = tuple(i for i, name in enumerate(VECTOR_SLOT_NAMES) if name not in FIXED_VECTOR_NAMES)
 _HINGE_SLOTS = tuple(VECTOR_SLOT_NAMES.index(f"hinge_axis_{a}") for a in "xyz")
 _STRUCTURE_KEYS = ("graph_distance", "ppr", "laplacian")
-_GRAVITY_NORM = 9.81  # obs gravity is (0, 0, -9.81): scale to a unit fixed vector (a constant, so exact)
-_N_SCALARS = 19
+_GRAVITY_NORM = abs(
+    GRAVITY[2]
+)  # obs gravity is (0, 0, -g): scaled to a unit fixed vector (a constant, so exact)
+_N_SCALARS = len(SCALAR_SLOTS)
 _N_TRAVERSAL = 3
 
 

@@ -34,6 +34,7 @@ from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
 from .. import validation as check
+from .catalog import SCALAR_SLOTS
 from .env import RESET_OPTIONS, MorphologyEnv
 
 __all__ = ["BatchedMorphologyEnv", "ConcatVectorEnv", "check_num_envs"]
@@ -163,7 +164,9 @@ class BatchedMorphologyEnv(gym.vector.VectorEnv):
 
             pad = PadMorphology(ref, m)
             single_obs, single_act = pad.observation_space, pad.action_space
-            padded = pad._pad({**ref.graph, "vectors": np.zeros((n, 8, 3)), "scalars": np.zeros((n, 19))})
+            padded = pad._pad(
+                {**ref.graph, "vectors": np.zeros((n, 8, 3)), "scalars": np.zeros((n, len(SCALAR_SLOTS)))}
+            )
             self._graph = {k: padded[k] for k in ref.graph}
             self._masks = {"limb_mask": padded["limb_mask"], "action_mask": padded["action_mask"]}
         self.single_observation_space = single_obs
@@ -178,7 +181,7 @@ class BatchedMorphologyEnv(gym.vector.VectorEnv):
         }
         self._vector_template = np.zeros((self.num_envs, self._limbs_padded, 8, 3))
         self._vector_template[:, :n, 1] = ref._vector_template[0, 1]
-        scalars = np.zeros((self._limbs_padded, 19))
+        scalars = np.zeros((self._limbs_padded, len(SCALAR_SLOTS)))
         scalars[:n] = ref._static_scalars
         self._scalar_template = np.broadcast_to(scalars, (self.num_envs, *scalars.shape)).copy()
 

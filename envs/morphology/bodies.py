@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
-from .catalog import get_morphology
+from .catalog import LIMB_TYPES, get_morphology
 
 __all__ = [
     "LIMB_TYPES",
@@ -33,8 +33,6 @@ __all__ = [
     "full_body",
 ]
 
-LIMB_TYPES: tuple[str, ...] = ("torso", "thigh", "shin", "foot", "arm", "tail")
-"""Limb types, in the order of the one-hot ``limb_type`` scalars."""
 
 Vec3 = tuple[float, float, float]
 

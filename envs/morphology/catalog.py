@@ -15,7 +15,10 @@ from dataclasses import dataclass
 
 __all__ = [
     "FAMILIES",
+    "GRAVITY",
+    "LIMB_TYPES",
     "MORPHOLOGIES",
+    "SCALAR_SLOTS",
     "SUITES",
     "VECTOR_SLOTS",
     "FamilyRules",
@@ -287,3 +290,18 @@ VECTOR_SLOTS: tuple[str, ...] = (
     "hinge_axis_z",
 )
 """Names of the ``vectors`` slots (axis 1 of ``obs["vectors"]``); every slot is a world-frame 3-vector."""
+
+GRAVITY: tuple[float, float, float] = (0.0, 0.0, -9.81)
+"""The gravity vector of every morphology world (m/s^2), as it appears in ``obs["vectors"][:, 1]``."""
+
+LIMB_TYPES: tuple[str, ...] = ("torso", "thigh", "shin", "foot", "arm", "tail")
+"""Limb types, in the order of the one-hot ``limb_type`` scalars."""
+
+SCALAR_SLOTS: tuple[str, ...] = (
+    *(f"angle_{a}" for a in "xyz"),
+    *(f"normalized_angle_{a}" for a in "xyz"),
+    *(f"range_{end}_{a}" for a in "xyz" for end in ("low", "high")),
+    *(f"limb_type_{t}" for t in LIMB_TYPES),
+    "height",
+)
+"""Names of the ``scalars`` slots (axis 1 of ``obs["scalars"]``); every slot is rotation-invariant."""

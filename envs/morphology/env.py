@@ -12,8 +12,9 @@ import numpy as np
 from gymnasium import spaces
 
 from .. import validation as check
-from .bodies import LIMB_TYPES, BodyPlan, body_plan, compile_model
-from .catalog import FAMILIES, VECTOR_SLOTS, get_morphology
+from .bodies import BodyPlan, body_plan, compile_model
+from .catalog import FAMILIES, LIMB_TYPES, SCALAR_SLOTS, VECTOR_SLOTS, get_morphology
+from .catalog import GRAVITY as _GRAVITY
 from .graph import structural_encodings
 
 __all__ = [
@@ -26,7 +27,7 @@ __all__ = [
     "scalar_slots",
 ]
 
-GRAVITY = np.array([0.0, 0.0, -9.81])
+GRAVITY = np.array(_GRAVITY)
 """The gravity vector of every morphology world (m/s^2)."""
 
 TASKS = ("direction", "waypoints")
@@ -44,13 +45,7 @@ RESET_OPTIONS = ("yaw", "target_direction")
 
 def scalar_slots() -> tuple[str, ...]:
     """Names of the ``scalars`` slots (axis 1 of ``obs["scalars"]``); every slot is rotation-invariant."""
-    names = [f"angle_{a}" for a in "xyz"]
-    names += [f"normalized_angle_{a}" for a in "xyz"]
-    for a in "xyz":
-        names += [f"range_low_{a}", f"range_high_{a}"]
-    names += [f"limb_type_{t}" for t in LIMB_TYPES]
-    names.append("height")
-    return tuple(names)
+    return SCALAR_SLOTS
 
 
 def _mujoco_logs_to_python() -> None:
@@ -330,7 +325,7 @@ class MorphologyEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         lo = m.jnt_range[1:, 0].reshape(n - 1, 3)
         hi = m.jnt_range[1:, 1].reshape(n - 1, 3)
         self._range_low, self._range_span = lo, hi - lo
-        static = np.zeros((n, 19))
+        static = np.zeros((n, len(SCALAR_SLOTS)))
         static[0, 3:6] = 0.5
         static[0, 6:12] = 0.5
         deg_lo, deg_hi = np.degrees(lo), np.degrees(hi)
@@ -367,7 +362,7 @@ class MorphologyEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         return spaces.Dict(
             {
                 "vectors": spaces.Box(-inf, inf, (n, len(VECTOR_SLOTS), 3), np.float64),
-                "scalars": spaces.Box(-inf, inf, (n, 19), np.float64),
+                "scalars": spaces.Box(-inf, inf, (n, len(SCALAR_SLOTS)), np.float64),
                 "parents": spaces.Box(-1.0, float(n - 1), (n,), np.float64),
                 "graph_distance": spaces.Box(0.0, float(n), (n, n), np.float64),
                 "ppr": spaces.Box(0.0, 1.0, (n, n), np.float64),

@@ -13,6 +13,7 @@ MODULES = [
     "equiworld.equivariant.subequivariant",
     "equiworld.equivariant.testing",
     "equiworld.envs.validation",
+    "equiworld.envs.video.grid",
     "equiworld.envs.morphology.batched",
     "equiworld.envs.morphology.vec",
 ]

@@ -45,6 +45,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from equiworld.envs.video.grid import BLOCK_ACTIONS, BlockAction
 from equiworld.equivariant import rotate90_map, shift_torus
 
 from .flowm2d import WorldModel2D, _ConvLSTMCell
@@ -64,12 +65,9 @@ __all__ = [
     "transport_map",
 ]
 
-BLOCK_ACTIONS = ("turn_left", "turn_right", "forward", "noop")
-"""Block World's actions, in the order of the one-hot action vectors."""
-
 # Quarter turns (torch.rot90 on the map's (row, col) dims) that re-express the egocentric map after each action.
 # Turning left brings what was on the agent's left in front of it: the map turns clockwise (k = -1 = 3).
-_TURNS = {0: 3, 1: 1}
+_TURNS = {BlockAction.TURN_LEFT: 3, BlockAction.TURN_RIGHT: 1}
 
 
 @dataclass(frozen=True)
@@ -226,10 +224,10 @@ def transport_map(
     vdim = velocity_dim if velocities is not None else None
     candidates = torch.stack(
         [
-            rotate90_map(h, _TURNS[0], vdim, velocities),
-            rotate90_map(h, _TURNS[1], vdim, velocities),
-            shift_torus(h, (1, 0)),
-            h,
+            rotate90_map(h, _TURNS[BlockAction.TURN_LEFT], vdim, velocities),
+            rotate90_map(h, _TURNS[BlockAction.TURN_RIGHT], vdim, velocities),
+            shift_torus(h, (1, 0)),  # BlockAction.FORWARD
+            h,  # BlockAction.NOOP
         ]
     )
     return candidates[actions, torch.arange(h.shape[0], device=h.device)]

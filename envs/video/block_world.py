@@ -10,14 +10,13 @@ import numpy as np
 from gymnasium import spaces
 
 from equiworld.envs import validation as check
+from equiworld.envs.video.grid import BLOCK_ACTIONS, HEADING_STEPS, BlockAction
 
 __all__ = ["HEADING_STEPS", "RESET_OPTIONS", "BlockWorldEnv"]
 
 RESET_OPTIONS = ("agent_position", "agent_heading", "block_positions", "block_velocities")
 """Valid keys of ``reset(options=...)``."""
 
-# Heading h faces HEADING_STEPS[h] = (dx, dy) in grid cells; turning left adds 1 (counter-clockwise from above).
-HEADING_STEPS = np.array([(1, 0), (0, 1), (-1, 0), (0, -1)], np.int64)
 
 _BLOCK_HALF = (0.35, 0.35, 0.75)  # a 0.7 x 0.7 x 1.5 block, 1.5 tall
 _BALL_RADIUS = 0.45
@@ -206,7 +205,7 @@ class BlockWorldEnv(gym.Env[np.ndarray, np.int64]):
         self.action_space = spaces.Discrete(4)
         self.observation_structure = {
             "frame": ("egocentric RGB image, (3, H, W) uint8, channel first",),
-            "actions": ("turn_left", "turn_right", "forward", "noop"),
+            "actions": BLOCK_ACTIONS,
             "symmetries": (
                 "block motion at constant velocity (flow)",
                 "agent self-motion: 90° turns, unit steps",
@@ -378,11 +377,11 @@ class BlockWorldEnv(gym.Env[np.ndarray, np.int64]):
     def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Applies the agent's action, then moves every block one cell (reversing at walls)."""
         action = self._check_action(action)
-        if action == 0:
+        if action == BlockAction.TURN_LEFT:
             self._heading = (self._heading + 1) % 4
-        elif action == 1:
+        elif action == BlockAction.TURN_RIGHT:
             self._heading = (self._heading - 1) % 4
-        elif action == 2:
+        elif action == BlockAction.FORWARD:
             target = self._agent + HEADING_STEPS[self._heading]
             if np.all((target >= 0) & (target < self.room_size)):
                 self._agent = target
@@ -441,7 +440,7 @@ class BlockWorldEnv(gym.Env[np.ndarray, np.int64]):
             or not 0 <= int(value.reshape(())) < 4
         ):
             raise ValueError(
-                f"action must be one integer in {{0: turn left, 1: turn right, 2: forward, 3: no-op}}, got {action!r}"
+                f"action must be one integer in {dict(enumerate(BLOCK_ACTIONS))}, got {action!r}"
             )
         return int(value.reshape(()))
 

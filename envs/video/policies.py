@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from equiworld.envs.video.grid import HEADING_STEPS, BlockAction
+
 __all__ = ["MNISTObserverPolicy", "WanderingPolicy"]
 
 
@@ -146,7 +148,7 @@ class WanderingPolicy:
         max_pause: largest number of no-op steps spent looking back into the room.
     """
 
-    TURN_LEFT, TURN_RIGHT, FORWARD, NOOP = 0, 1, 2, 3
+    TURN_LEFT, TURN_RIGHT, FORWARD, NOOP = BlockAction
 
     def __init__(self, room_size: int = 16, max_pause: int = 3):
         self.room_size = int(room_size)
@@ -209,7 +211,7 @@ class WanderingPolicy:
         return self.TURN_LEFT if rng.random() < 0.5 else self.TURN_RIGHT
 
     def _wall_ahead(self, position: np.ndarray, heading: int) -> bool:
-        step = _HEADING_STEPS[heading % 4]
+        step = HEADING_STEPS[heading % 4]
         x, y = int(position[0]) + step[0], int(position[1]) + step[1]
         return not (0 <= x < self.room_size and 0 <= y < self.room_size)
 
@@ -218,9 +220,5 @@ class WanderingPolicy:
         position = np.asarray(info["agent_position"], np.float64)
         heading = int(info["agent_heading"])
         to_centre = (self.room_size - 1) / 2 - position
-        left, right = _HEADING_STEPS[(heading + 1) % 4], _HEADING_STEPS[(heading - 1) % 4]
+        left, right = HEADING_STEPS[(heading + 1) % 4], HEADING_STEPS[(heading - 1) % 4]
         return self.TURN_LEFT if np.dot(left, to_centre) >= np.dot(right, to_centre) else self.TURN_RIGHT
-
-
-# Heading h points along _HEADING_STEPS[h] = (dx, dy) in grid cells; turning left adds 1 (counter-clockwise).
-_HEADING_STEPS = np.array([(1, 0), (0, 1), (-1, 0), (0, -1)], np.int64)

@@ -46,8 +46,8 @@ class FamilyRules:
         max_pitch_roll: Walker/humanoid/cheetah: maximum absolute torso pitch and roll (rad).
         min_qvel_sq: Cheetah: the episode ends when the sum of squared ``qvel`` drops below this.
         max_abs_state: Hopper: every ``qpos[3:]``/``qvel`` entry must stay below this in magnitude.
-        timestep: Physics time step in seconds.
-        integrator: MuJoCo integrator of the published model.
+
+    The physics (time step, integrator) belongs to the body plans (``bodies.py``), not here.
     """
 
     family: str
@@ -61,22 +61,45 @@ class FamilyRules:
     max_pitch_roll: float | None
     min_qvel_sq: float | None
     max_abs_state: float | None
-    timestep: float
-    integrator: str
 
+
+_NO_LIMITS = {"max_tilt": None, "max_pitch_roll": None, "min_qvel_sq": None, "max_abs_state": None}
+_SMALL_NOISE = {"qpos_noise": 0.005, "qvel_noise": 0.005, "qvel_noise_normal": False}
 
 FAMILIES: dict[str, FamilyRules] = {
     "hopper": FamilyRules(
-        "hopper", "Hopper", False, 1.0, 0.005, 0.005, False, 1.0, None, None, 100.0, 0.002, "RK4"
+        family="hopper",
+        display_name="Hopper",
+        heading_reward=False,
+        alive_bonus=1.0,
+        **_SMALL_NOISE,
+        **{**_NO_LIMITS, "max_tilt": 1.0, "max_abs_state": 100.0},
     ),
     "walker": FamilyRules(
-        "walker", "Walker", True, 1.0, 0.005, 0.005, False, None, 1.0, None, None, 0.002, "RK4"
+        family="walker",
+        display_name="Walker",
+        heading_reward=True,
+        alive_bonus=1.0,
+        **_SMALL_NOISE,
+        **{**_NO_LIMITS, "max_pitch_roll": 1.0},
     ),
     "humanoid": FamilyRules(
-        "humanoid", "Humanoid", True, 1.0, 0.005, 0.005, False, None, 1.0, None, None, 0.002, "RK4"
+        family="humanoid",
+        display_name="Humanoid",
+        heading_reward=True,
+        alive_bonus=1.0,
+        **_SMALL_NOISE,
+        **{**_NO_LIMITS, "max_pitch_roll": 1.0},
     ),
     "cheetah": FamilyRules(
-        "cheetah", "Cheetah", True, 0.0, 0.1, 0.1, True, None, 1.35, 1.0, None, 0.01, "Euler"
+        family="cheetah",
+        display_name="Cheetah",
+        heading_reward=True,
+        alive_bonus=0.0,
+        qpos_noise=0.1,
+        qvel_noise=0.1,
+        qvel_noise_normal=True,
+        **{**_NO_LIMITS, "max_pitch_roll": 1.35, "min_qvel_sq": 1.0},
     ),
 }
 

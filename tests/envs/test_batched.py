@@ -76,6 +76,8 @@ def _run_both(oracle, batched, steps: int, seed: int = 3, low: float = -1.5, hig
         ("humanoid_9_full", {}),
         ("cheetah_14_full", {}),
         ("hopper_3_shin", {"friction_cone": "pyramidal"}),
+        ("humanoid_8_left_knee", {"friction_cone": "pyramidal"}),
+        ("cheetah_12_tail_leftbfoot", {"friction_cone": "pyramidal"}),
         (
             "walker_5_foot",
             {"friction_cone": "pyramidal", "task": "waypoints", "waypoint_distance": (0.5, 1.0)},

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -43,12 +41,9 @@ CASES = {
 
 
 @pytest.mark.parametrize("script", sorted(CASES))
-def test_benchmark_prints_json_last_line(script):
+def test_benchmark_prints_json_last_line(run_script, script):
     args, keys = CASES[script]
-    proc = subprocess.run(
-        [sys.executable, f"scripts/{script}", *args], cwd=ROOT, capture_output=True, text=True, timeout=600
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    proc = run_script(script, *args)
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert keys <= set(result)
     assert all(result[k] > 0 if not isinstance(result[k], dict) else result[k] for k in keys)

@@ -4,8 +4,6 @@ budgets and write what they promise (also a resume from a checkpoint)."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -27,20 +25,7 @@ TINY = [
 ]
 
 
-def _run(script: str, *args: str) -> str:
-    env = {**os.environ, "MUJOCO_GL": "egl", "PYOPENGL_PLATFORM": "egl"}
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / script), *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return proc.stdout
-
-
-def test_train_resume_evaluate_plot(tmp_path):
+def test_train_resume_evaluate_plot(run_script, tmp_path):
     common = ["--algo", "td3", "--env", "hopper_3_shin", "--policy", "set", "--learning-starts", "60", *TINY]
     common += [
         "--eval-every",
@@ -52,7 +37,7 @@ def test_train_resume_evaluate_plot(tmp_path):
         "--run-dir",
         str(tmp_path),
     ]
-    _run("train_policy.py", *common, "--steps", "120", "--checkpoint-every", "100", "--no-progress")
+    run_script("train_policy.py", *common, "--steps", "120", "--checkpoint-every", "100", "--no-progress")
     run = tmp_path / "hopper_3_shin__set__0__td3"
     for name in ("config.json", "metrics.csv", "metrics.json", "model.zip", "summary.json"):
         assert (run / name).is_file(), name
@@ -63,10 +48,12 @@ def test_train_resume_evaluate_plot(tmp_path):
     assert [r["timesteps"] for r in rows] == [60, 120]
     assert rows[-1]["env_steps_per_s"] > 0 and "return/hopper_3_shin" in rows[-1]
 
-    _run("train_policy.py", *common, "--steps", "40", "--resume", str(checkpoint), "--checkpoint-every", "0")
+    run_script(
+        "train_policy.py", *common, "--steps", "40", "--resume", str(checkpoint), "--checkpoint-every", "0"
+    )
     assert json.loads((run / "summary.json").read_text())["timesteps"] == 140
 
-    out = _run(
+    out = run_script(
         "evaluate_policy.py",
         "--checkpoint",
         str(run / "model.zip"),
@@ -80,7 +67,7 @@ def test_train_resume_evaluate_plot(tmp_path):
         "64",
         "--video-format",
         "gif",
-    )
+    ).stdout
     assert "hopper_3_shin" in out
     result = json.loads((run / "eval" / "evaluation.json").read_text())
     assert result["morphologies"][0]["episodes"] == 2
@@ -92,7 +79,7 @@ def test_train_resume_evaluate_plot(tmp_path):
     ).stat().st_size > 0
 
     directions = tmp_path / "directions.png"
-    _run(
+    run_script(
         "plot_direction_progress.py",
         "--evals",
         str(run / "eval" / "evaluation.json"),
@@ -102,11 +89,11 @@ def test_train_resume_evaluate_plot(tmp_path):
     assert directions.stat().st_size > 1000
 
     png = tmp_path / "curves.png"
-    _run("plot_learning_curves.py", "--runs", str(run), "--out", str(png))
+    run_script("plot_learning_curves.py", "--runs", str(run), "--out", str(png))
     assert png.stat().st_size > 1000
 
 
-def test_evaluate_policy_on_a_suite_includes_zero_shot_bodies(tmp_path):
+def test_evaluate_policy_on_a_suite_includes_zero_shot_bodies(run_script, tmp_path):
     args = [
         "--algo",
         "td3",
@@ -121,9 +108,9 @@ def test_evaluate_policy_on_a_suite_includes_zero_shot_bodies(tmp_path):
         *TINY,
     ]
     args += ["--eval-every", "0", "--eval-episodes", "1", "--eval-max-steps", "5", "--run-dir", str(tmp_path)]
-    _run("train_policy.py", *args, "--checkpoint-every", "0", "--no-progress")
+    run_script("train_policy.py", *args, "--checkpoint-every", "0", "--no-progress")
     run = tmp_path / "walkerpp__mlp__0__td3"
-    _run(
+    run_script(
         "evaluate_policy.py",
         "--checkpoint",
         str(run / "model.zip"),
@@ -139,7 +126,7 @@ def test_evaluate_policy_on_a_suite_includes_zero_shot_bodies(tmp_path):
     assert len(rows) == 8 and sum(r["zero_shot"] for r in rows) == 2
 
 
-def test_ppo_train_resume_and_evaluate(tmp_path):
+def test_ppo_train_resume_and_evaluate(run_script, tmp_path):
     """The default learner: PPO over the batched env, a checkpoint with its reward statistics, a resume, an
     evaluation of the saved model."""
     common = ["--env", "hopper_3_shin", "--policy", "set", *TINY, "--num-envs", "4", "--n-steps", "16"]
@@ -153,7 +140,7 @@ def test_ppo_train_resume_and_evaluate(tmp_path):
         "--run-dir",
         str(tmp_path),
     ]
-    _run(
+    run_script(
         "train_policy.py",
         *common,
         "--steps",
@@ -175,7 +162,9 @@ def test_ppo_train_resume_and_evaluate(tmp_path):
     rows = json.loads((run / "metrics.json").read_text())
     assert [r["timesteps"] for r in rows] == [64, 128] and rows[-1]["env_steps_per_s"] > 0
     checkpoint = run / "checkpoints" / "model_64_steps.zip"
-    _run("train_policy.py", *common, "--steps", "64", "--resume", str(checkpoint), "--checkpoint-every", "0")
+    run_script(
+        "train_policy.py", *common, "--steps", "64", "--resume", str(checkpoint), "--checkpoint-every", "0"
+    )
     assert json.loads((run / "summary.json").read_text())["timesteps"] == 128
     results = tmp_path / "results.json"
     evaluate = [
@@ -189,21 +178,21 @@ def test_ppo_train_resume_and_evaluate(tmp_path):
         "5",
     ]
     for _ in range(2):  # a re-evaluation replaces its row
-        _run("evaluate_policy.py", *evaluate, "--no-video", "--results", str(results))
+        run_script("evaluate_policy.py", *evaluate, "--no-video", "--results", str(results))
     assert json.loads((run / "eval" / "evaluation.json").read_text())["morphologies"][0]["episodes"] == 2
     (row,) = json.loads(results.read_text())
     identity = ("env", "algo", "policy", "seed", "env_steps", "body", "split", "episodes")
     assert [row[k] for k in identity] == ["hopper_3_shin", "ppo", "set", 0, 128, "hopper_3_shin", "train", 2]
     assert row["episode_length"] <= 5 and np.isfinite(row["progress"]) and row["wall_clock_s"] > 0
-    out = _run("policy_results.py", "--results", str(results), "--goal-env", "hopper_3_shin")
+    out = run_script("policy_results.py", "--results", str(results), "--goal-env", "hopper_3_shin").stdout
     lines = out.strip().splitlines()
     assert lines[0].startswith("| env | learner | policy |") and "| hopper_3_shin | ppo | set |" in out
     check = json.loads(lines[-1])
     assert check["met"] is False and check["episode_length"] == pytest.approx(row["episode_length"])
 
 
-def test_bench_policies_reports_ppo_and_td3_steps_per_second():
-    out = _run(
+def test_bench_policies_reports_ppo_and_td3_steps_per_second(run_script):
+    out = run_script(
         "bench_policies.py",
         "--policies",
         "set",
@@ -233,7 +222,7 @@ def test_bench_policies_reports_ppo_and_td3_steps_per_second():
         "8",
         "--threads",
         "1",
-    )
+    ).stdout
     rates = json.loads(out.strip().splitlines()[-1])
     assert set(rates) == {"ppo_set", "td3_set", "ppo_vs_td3_set"} and all(r > 0 for r in rates.values())
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import imageio.v3 as iio
@@ -12,14 +10,9 @@ import imageio.v3 as iio
 SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
 
 
-def _run(script: str, *args: str) -> subprocess.CompletedProcess:
-    command = [sys.executable, str(SCRIPTS / script), *args]
-    return subprocess.run(command, check=True, capture_output=True, text=True, timeout=300)
-
-
-def test_bench_envs_prints_a_json_summary_last(tmp_path):
+def test_bench_envs_prints_a_json_summary_last(run_script, tmp_path):
     out = tmp_path / "bench.json"
-    result = _run(
+    result = run_script(
         "bench_envs.py",
         *("--families", "hopper", "--steps", "30", "--repeats", "1", "--render-frames", "2"),
         *("--render-sizes", "32", "--json-out", str(out), "--vector-envs", "2", "--vector-steps", "2"),
@@ -34,8 +27,8 @@ def test_bench_envs_prints_a_json_summary_last(tmp_path):
     assert json.loads(out.read_text()) == summary
 
 
-def test_render_bodies_writes_pictures(tmp_path):
-    _run("render_bodies.py", "--out-dir", str(tmp_path), "--width", "64", "--height", "48")
+def test_render_bodies_writes_pictures(run_script, tmp_path):
+    run_script("render_bodies.py", "--out-dir", str(tmp_path), "--width", "64", "--height", "48")
     pictures = sorted(p.name for p in tmp_path.glob("*.png"))
     assert pictures == [
         "cheetah_14_full.png",

@@ -4,9 +4,6 @@ evaluate with plot and video. Tiny budgets on a tiny generated Block World datas
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -34,13 +31,6 @@ def tiny_block_data(tmp_path_factory):
     return root
 
 
-def _run(args, env_extra=None, timeout=600):
-    env = {**os.environ, "PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1", **(env_extra or {})}
-    proc = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return proc
-
-
 def _train_args(model, data, out, steps):
     return [
         "scripts/train_world_model.py", "--world", "block",
@@ -50,25 +40,25 @@ def _train_args(model, data, out, steps):
     ]  # fmt: skip
 
 
-def test_train_resume_and_evaluate_every_block_model(tiny_block_data, tmp_path):
+def test_train_resume_and_evaluate_every_block_model(run_script, tiny_block_data, tmp_path):
     runs = []
     for model in ("flowm3d", "memory3d", "convlstm3d"):
         out = tmp_path / model
-        _run([sys.executable, *_train_args(model, tiny_block_data, out, 2)])
+        run_script(*_train_args(model, tiny_block_data, out, 2))
         runs.append(out)
         _, checkpoint = load_world_model(out)
         assert (
             checkpoint["step"] == 2 and checkpoint["model_name"] == model and checkpoint["world"] == "block"
         )
         assert checkpoint["config"]["image_size"] == 16
-    _run([sys.executable, *_train_args("flowm3d", tiny_block_data, runs[0], 3)])
+    run_script(*_train_args("flowm3d", tiny_block_data, runs[0], 3))
     history = json.loads((runs[0] / "metrics.json").read_text())
     assert [row["step"] for row in history] == [1, 2, 3] and "val_mse" in history[-1]
 
     out = tmp_path / "eval"
-    _run(
-        [
-            sys.executable, "scripts/evaluate_world_model.py", "--checkpoints", *map(str, runs),
+    run_script(
+        *[
+            "scripts/evaluate_world_model.py", "--checkpoints", *map(str, runs),
             "--data", str(tiny_block_data / "validation"), "--context", "4", "--horizon", "8",
             "--report-steps", "1", "8", "--num-sequences", "2", "--batch-size", "2", "--out", str(out),
             "--video-frames", "3",
@@ -82,20 +72,10 @@ def test_train_resume_and_evaluate_every_block_model(tiny_block_data, tmp_path):
     assert (out / "rollout.gif").stat().st_size > 1000
 
 
-def test_torchrun_two_gloo_processes_on_block_world(tiny_block_data, tmp_path):
+def test_torchrun_two_gloo_processes_on_block_world(run_script, tiny_block_data, tmp_path):
     out = tmp_path / "ddp"
     args = _train_args("flowm3d", tiny_block_data, out, 2)
-    _run(
-        [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--standalone",
-            "--nproc-per-node",
-            "2",
-            *args,
-        ]
-    )
+    run_script(*args, launcher=("-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"))
     _, checkpoint = load_world_model(out)
     assert checkpoint["step"] == 2
 

@@ -4,9 +4,6 @@ evaluate with plot and video. Tiny budgets on a tiny generated MNIST World datas
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -35,13 +32,6 @@ def tiny_data(tmp_path_factory):
     return root
 
 
-def _run(args, cwd, env_extra=None, timeout=600):
-    env = {**os.environ, "PYTHONHASHSEED": "0", **(env_extra or {})}
-    proc = subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return proc
-
-
 def _train_args(model, data, out, steps):
     return [
         "scripts/train_world_model.py",
@@ -52,15 +42,15 @@ def _train_args(model, data, out, steps):
 
 
 @pytest.mark.parametrize("model", ["flowm", "convlstm"])
-def test_train_then_resume(model, tiny_data, tmp_path):
+def test_train_then_resume(run_script, model, tiny_data, tmp_path):
     out = tmp_path / model
-    _run([sys.executable, *_train_args(model, tiny_data, out, 2)], ROOT)
+    run_script(*_train_args(model, tiny_data, out, 2))
     first, checkpoint = load_world_model(out)
     assert checkpoint["step"] == 2 and checkpoint["model_name"] == model
     for name in ("config.json", "metrics.csv", "metrics.json"):
         assert (out / name).is_file()
     assert list((out / "tb").glob("events.*"))
-    _run([sys.executable, *_train_args(model, tiny_data, out, 4)], ROOT)
+    run_script(*_train_args(model, tiny_data, out, 4))
     second, checkpoint = load_world_model(out)
     history = json.loads((out / "metrics.json").read_text())
     assert checkpoint["step"] == 4 and [row["step"] for row in history] == [1, 2, 3, 4]
@@ -72,38 +62,25 @@ def test_train_then_resume(model, tiny_data, tmp_path):
     assert changed, "resumed training did not update the weights"
 
 
-def test_torchrun_two_gloo_processes(tiny_data, tmp_path):
+def test_torchrun_two_gloo_processes(run_script, tiny_data, tmp_path):
     out = tmp_path / "ddp"
     args = _train_args("flowm", tiny_data, out, 2)
-    _run(
-        [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--standalone",
-            "--nproc-per-node",
-            "2",
-            *args,
-        ],
-        ROOT,
-        env_extra={"OMP_NUM_THREADS": "1"},
-    )
+    run_script(*args, launcher=("-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"))
     _, checkpoint = load_world_model(out)
     assert checkpoint["step"] == 2
 
 
-def test_evaluate_writes_metrics_plot_and_video(tiny_data, tmp_path):
+def test_evaluate_writes_metrics_plot_and_video(run_script, tiny_data, tmp_path):
     run = tmp_path / "flowm"
-    _run([sys.executable, *_train_args("flowm", tiny_data, run, 1)], ROOT)
+    run_script(*_train_args("flowm", tiny_data, run, 1))
     out = tmp_path / "eval"
-    _run(
-        [
-            sys.executable, "scripts/evaluate_world_model.py", "--checkpoints", str(run), str(run),
+    run_script(
+        *[
+            "scripts/evaluate_world_model.py", "--checkpoints", str(run), str(run),
             "--names", "a", "b", "--data", str(tiny_data / "validation"), "--context", "4", "--horizon", "12",
             "--report-steps", "1", "12", "--num-sequences", "2", "--batch-size", "2", "--out", str(out),
             "--video-frames", "3",
         ],
-        ROOT,
     )  # fmt: skip
     metrics = json.loads((out / "metrics.json").read_text())
     assert set(metrics["table"]) == {"a", "b"}
@@ -114,14 +91,14 @@ def test_evaluate_writes_metrics_plot_and_video(tiny_data, tmp_path):
     assert (out / "rollout.gif").stat().st_size > 1000
 
 
-def test_curriculum_from_frame_zero_with_adam(tiny_data, tmp_path):
+def test_curriculum_from_frame_zero_with_adam(run_script, tiny_data, tmp_path):
     """--curriculum trains each earlier horizon for --curriculum-steps steps, then --predict; clips start at frame 0."""
     out = tmp_path / "curriculum"
     args = _train_args("flowm", tiny_data, out, 5)
     args[args.index("--predict") + 1] = "6"
     args += ["--curriculum", "2", "4", "--curriculum-steps", "2", "--no-random-start", "--optimizer", "adam"]
     args += ["--lr", "1e-4", "--recurrent-init", "dirac"]
-    _run([sys.executable, *args], ROOT)
+    run_script(*args)
     history = json.loads((out / "metrics.json").read_text())
     assert [row["predict"] for row in history] == [2, 2, 4, 4, 6]
     assert all(row["wall_clock_s"] > 0 for row in history)
@@ -129,22 +106,22 @@ def test_curriculum_from_frame_zero_with_adam(tiny_data, tmp_path):
     assert checkpoint["config"]["recurrent_init"] == "dirac" and checkpoint["settings"]["optimizer"] == "adam"
     assert checkpoint["wall_clock_s"] >= history[-1]["wall_clock_s"] > 0
     bad = [*args[:-2], "--predict", "0"]
-    proc = subprocess.run([sys.executable, *bad], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    proc = run_script(*bad, check=False)
     assert proc.returncode != 0 and "predicted horizons must be >= 1" in proc.stderr
 
 
-def test_evaluate_writes_result_rows_with_references(tiny_data, tmp_path):
+def test_evaluate_writes_result_rows_with_references(run_script, tiny_data, tmp_path):
     run = tmp_path / "flowm"
-    _run([sys.executable, *_train_args("flowm", tiny_data, run, 1)], ROOT)
+    run_script(*_train_args("flowm", tiny_data, run, 1))
     results = tmp_path / "docs" / "results.json"
     evaluate = [
-        sys.executable, "scripts/evaluate_world_model.py", "--checkpoints", str(run),
+        "scripts/evaluate_world_model.py", "--checkpoints", str(run),
         "--data", str(tiny_data / "validation"), "--context", "4", "--horizon", "12",
         "--num-sequences", "2", "--batch-size", "2", "--out", str(tmp_path / "eval"), "--video-frames", "2",
         "--references", "mean_frame", "copy_last", "--results", str(results),
     ]  # fmt: skip
-    _run(evaluate, ROOT)
-    _run(evaluate, ROOT)  # the same evaluation again replaces its rows
+    run_script(*evaluate)
+    run_script(*evaluate)  # the same evaluation again replaces its rows
     rows = json.loads(results.read_text())
     assert [row["model"] for row in rows] == ["flowm", "mean_frame", "copy_last"]
     flowm, mean_frame, copy_last = rows
@@ -159,11 +136,11 @@ def test_evaluate_writes_result_rows_with_references(tiny_data, tmp_path):
     assert mean_frame["mse_at"]["1"] > 0 and copy_last["mse_at"]["1"] > 0
     # the README table from the rows, and the goal check (a 1-step model cannot meet it)
     summarise = [
-        sys.executable, "scripts/world_model_results.py", "--results", str(results), "--flowm", "flowm",
+        "scripts/world_model_results.py", "--results", str(results), "--flowm", "flowm",
         "--steps", "1", "12", "--flat-from", "1", "--curves", str(tmp_path / "eval" / "metrics.json"),
         "--plot", str(tmp_path / "horizon.png"),
     ]  # fmt: skip
-    proc = _run(summarise, ROOT)
+    proc = run_script(*summarise)
     table, report = proc.stdout.strip().splitlines()[:-1], json.loads(proc.stdout.strip().splitlines()[-1])
     assert table[0].startswith("| model | seeds |") and len(table) == 2 + 3
     assert "| `flowm` | 1 | 1 |" in table[2] and table[3].startswith("| *mean_frame* |")

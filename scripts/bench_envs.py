@@ -38,14 +38,7 @@ import tyro
 
 import equiworld.envs  # noqa: F401  (registers the environments)
 from equiworld.envs.morphology.batched import BatchedMorphologyEnv
-from equiworld.envs.morphology.catalog import env_id
-
-FULL_BODIES = {
-    "hopper": "hopper_5_full",
-    "walker": "walker_7_full",
-    "humanoid": "humanoid_9_full",
-    "cheetah": "cheetah_14_full",
-}
+from equiworld.envs.morphology.catalog import FULL_BODIES, env_id
 
 
 @dataclass

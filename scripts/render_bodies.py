@@ -17,10 +17,8 @@ import mujoco
 import numpy as np
 import tyro
 
-from equiworld.envs.morphology.catalog import MORPHOLOGIES
+from equiworld.envs.morphology.catalog import FULL_BODIES, MORPHOLOGIES
 from equiworld.envs.morphology.env import MorphologyEnv
-
-FULL_BODIES = ("hopper_5_full", "walker_7_full", "humanoid_9_full", "cheetah_14_full")
 
 DISPLAY_POSE = {  # hinge angles (rad) that part overlapping limbs, applied where the hinge exists
     "right_thigh_joint_y": 0.5,
@@ -73,7 +71,7 @@ def render(name: str, args: Args) -> np.ndarray:
 
 def main(args: Args) -> list[Path]:
     args.out_dir.mkdir(parents=True, exist_ok=True)
-    names = list(MORPHOLOGIES) if args.all else list(FULL_BODIES)
+    names = list(MORPHOLOGIES) if args.all else list(FULL_BODIES.values())
     written = []
     for name in names:
         path = args.out_dir / f"{name}.png"

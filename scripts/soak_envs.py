@@ -26,15 +26,9 @@ import tyro
 from tqdm.auto import tqdm
 
 from equiworld.envs.morphology import BatchedMorphologyEnv
+from equiworld.envs.morphology.catalog import FULL_BODIES
 from equiworld.envs.video.block_world import BlockWorldEnv
 from equiworld.envs.video.mnist_world import MNISTWorldEnv
-
-BODIES = {
-    "hopper": "hopper_5_full",
-    "walker": "walker_7_full",
-    "humanoid": "humanoid_9_full",
-    "cheetah": "cheetah_14_full",
-}
 
 
 @dataclass
@@ -139,12 +133,14 @@ def main(args: Args) -> dict[str, object]:
     results = {}
     for family in args.families:
         start = time.perf_counter()
-        if family in BODIES:
-            counts = soak_morphology(BODIES[family], args, rng)
+        if family in FULL_BODIES:
+            counts = soak_morphology(FULL_BODIES[family], args, rng)
         elif family in ("mnist", "block"):
             counts = soak_world(family, args, rng)
         else:
-            raise SystemExit(f"unknown family {family!r}; valid: {', '.join([*BODIES, 'mnist', 'block'])}")
+            raise SystemExit(
+                f"unknown family {family!r}; valid: {', '.join([*FULL_BODIES, 'mnist', 'block'])}"
+            )
         counts["seconds"] = round(time.perf_counter() - start, 1)
         results[family] = counts
         print(f"{family:10s} " + " ".join(f"{k}={v}" for k, v in counts.items()))

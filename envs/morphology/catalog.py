@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 __all__ = [
     "FAMILIES",
+    "FULL_BODIES",
     "GRAVITY",
     "LIMB_TYPES",
     "MORPHOLOGIES",
@@ -328,3 +329,11 @@ SCALAR_SLOTS: tuple[str, ...] = (
     "height",
 )
 """Names of the ``scalars`` slots (axis 1 of ``obs["scalars"]``); every slot is rotation-invariant."""
+
+FULL_BODIES: dict[str, str] = {
+    "hopper": "hopper_5_full",
+    "walker": "walker_7_full",
+    "humanoid": "humanoid_9_full",
+    "cheetah": "cheetah_14_full",
+}
+"""The full body of each family (every other morphology of the family is it minus named limbs)."""

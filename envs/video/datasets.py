@@ -39,6 +39,8 @@ from typing import Any
 
 import numpy as np
 
+from equiworld.envs import validation as check
+
 __all__ = [
     "MANIFEST_NAME",
     "PRESETS",
@@ -145,13 +147,16 @@ class DatasetSpec:
     ground_truth: bool = False
 
     def __post_init__(self) -> None:
-        if self.world not in WORLDS:
-            raise ValueError(f"unknown world {self.world!r}; allowed: {WORLDS}")
-        if self.split not in _SPLIT_CODES:
-            raise ValueError(f"unknown split {self.split!r}; allowed: {tuple(_SPLIT_CODES)}")
+        check.choice("world", self.world, WORLDS)
+        check.choice("split", self.split, tuple(_SPLIT_CODES))
         for name in ("num_sequences", "sequence_length", "sequences_per_shard"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+            object.__setattr__(self, name, check.integer(name, getattr(self, name), low=1))
+        object.__setattr__(
+            self, "context_length", check.integer("context_length", self.context_length, low=0)
+        )
+        object.__setattr__(self, "seed", check.integer("seed", self.seed, low=0))
+        if not isinstance(self.env_kwargs, dict):
+            raise TypeError(f"env_kwargs must be a dict, got {self.env_kwargs!r}")
 
     def to_json(self) -> dict[str, Any]:
         """The spec as a JSON-compatible dict (``DatasetSpec(**d)`` rebuilds it)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import time
 
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 
 from equiworld.envs.video.datasets import (
     MANIFEST_NAME,
+    DatasetSpec,
     ShardError,
     generate_dataset,
     generate_shard,
@@ -112,3 +114,20 @@ def test_block_world_shards_are_byte_identical_too(tmp_path):
     arrays = read_shard(tmp_path / "a.npz")
     assert arrays["frames"].shape == (1, 6, 3, 16, 16) and arrays["actions"].shape == (1, 6, 1)
     assert arrays["actions"][0, 0, 0] == 3  # the first "action" is a no-op
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "error", "message"),
+    [
+        ("world", "atari", ValueError, "unknown world 'atari'"),
+        ("split", "test", ValueError, "unknown split 'test'"),
+        ("num_sequences", 0, ValueError, "num_sequences must be an integer >= 1, got 0"),
+        ("sequence_length", 10.5, ValueError, "sequence_length must be an integer >= 1, got 10.5"),
+        ("sequences_per_shard", "2", TypeError, "sequences_per_shard must be an integer >= 1, got '2'"),
+        ("seed", -1, ValueError, "seed must be an integer >= 0, got -1"),
+    ],
+)
+def test_bad_dataset_specs_name_the_field(field, value, error, message):
+    fields = {**_tiny_spec().to_json(), field: value}
+    with pytest.raises(error, match=re.escape(message)):
+        DatasetSpec(**fields)

@@ -182,8 +182,8 @@ class BlockWorldEnv(gym.Env[np.ndarray, np.int64]):
         room_size: int = 16,
         render_mode: str | None = None,
     ) -> None:
-        image_size = check.integer("image_size", image_size, low=8)
-        room_size = check.integer("room_size", room_size, low=2)
+        image_size = check.integer("image_size", image_size, low=8, high=2048)
+        room_size = check.integer("room_size", room_size, low=2, high=256)
         counts = check.integer_array("num_blocks", num_blocks).reshape(-1)
         low, high = (int(counts[0]), int(counts[-1])) if counts.size in (1, 2) else (-1, -1)
         if not 0 <= low <= high < room_size * room_size:

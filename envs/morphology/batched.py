@@ -243,12 +243,7 @@ class BatchedMorphologyEnv(gym.vector.VectorEnv):
         """
         if self._last_obs is None:
             raise RuntimeError("call reset() before step()")
-        try:
-            actions = np.asarray(actions, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise TypeError(
-                f"{self.morphology.name}: actions must be an array of numbers, got {actions!r}"
-            ) from None
+        actions = check.numeric_array(f"{self.morphology.name}: actions", actions)
         if actions.shape != self.action_space.shape:
             raise ValueError(
                 f"{self.morphology.name}: expected actions of shape {self.action_space.shape} ({self.num_envs} envs), "

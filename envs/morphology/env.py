@@ -554,12 +554,7 @@ class MorphologyEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
     # --- pieces --------------------------------------------------------------------------------------
 
     def _check_action(self, action: Any) -> np.ndarray:
-        try:
-            action = np.asarray(action, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise TypeError(
-                f"{self.morphology.name}: action must be an array of numbers, got {action!r}"
-            ) from None
+        action = check.numeric_array(f"{self.morphology.name}: action", action)
         expected = self.action_space.shape
         if action.shape != expected:
             raise ValueError(

@@ -264,6 +264,11 @@ class BlockWorldEnv(gym.Env[np.ndarray, np.int64]):
 
     def _renderer(self, size: int) -> mujoco.Renderer:
         if size not in self._renderers:
+            offscreen = self._model.vis.global_  # the framebuffer must hold the image (default 640 x 480)
+            offscreen.offwidth, offscreen.offheight = (
+                max(offscreen.offwidth, size),
+                max(offscreen.offheight, size),
+            )
             renderer = mujoco.Renderer(self._model, size, size)
             for flag in (
                 mujoco.mjtRndFlag.mjRND_SHADOW,

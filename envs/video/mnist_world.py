@@ -244,10 +244,7 @@ class MNISTWorldEnv(gym.Env[np.ndarray, np.ndarray]):
         Raises:
             ValueError: if the action is not two finite numbers within ``[-max_step, max_step]``.
         """
-        try:
-            values = np.asarray(action, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise TypeError(f"action must be two numbers (dx, dy), got {action!r}") from None
+        values = check.numeric_array("action (dx, dy)", action)
         if values.shape != (2,):
             raise ValueError(f"action must have shape (2,) = (dx, dy), got shape {values.shape}")
         dx, dy = values.tolist()  # Python floats: several times faster than numpy for two numbers

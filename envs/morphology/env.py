@@ -561,7 +561,11 @@ class MorphologyEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
                 f"{self.morphology.name}: expected an action of shape {expected} (3 torques for each of the "
                 f"{self.n_limbs - 1} non-torso limbs), got shape {action.shape}"
             )
-        if not math.isfinite(float(action @ action)) and not np.isfinite(action).all():
+        with np.errstate(
+            over="ignore"
+        ):  # |a|^2 of a huge (but finite) action overflows: then check each entry
+            squared = float(action @ action)
+        if not math.isfinite(squared) and not np.isfinite(action).all():
             bad = np.flatnonzero(~np.isfinite(action)).tolist()
             raise ValueError(f"{self.morphology.name}: action has non-finite entries at indices {bad}")
         return action

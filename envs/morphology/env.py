@@ -521,19 +521,7 @@ class MorphologyEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         mujoco.mj_comVel(model, data)
 
         x1, y1 = v.torso_xy.tolist()
-        target_x, target_y = self.target.tolist()
-        bx, by = target_x - x0, target_y - y0
-        ax, ay = target_x - x1, target_y - y1
-        dist_before, dist_after = math.hypot(bx, by), math.hypot(ax, ay)
-        dx, dy = x1 - x0, y1 - y0
-        # dist_before - dist_after without cancellation (the target may be 10 km away)
-        progress = (dx * (bx + ax) + dy * (by + ay)) / max(dist_before + dist_after, 1e-12)
-        terms = {
-            "progress": self.progress_weight * progress / self.dt,
-            "heading": self.heading_weight * (dx * hx + dy * hy) / self.dt,
-            "alive": self.alive_bonus,
-            "ctrl": -self.ctrl_cost_weight * float(np.dot(clipped, clipped)),
-        }
+        terms, progress, dist_after = self.reward_terms((x0, y0), (x1, y1), (hx, hy), clipped)
         reward = float(sum(terms.values()))
         terminated = self._has_fallen()
 
@@ -552,6 +540,41 @@ class MorphologyEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         return obs, reward, terminated, False, info
 
     # --- pieces --------------------------------------------------------------------------------------
+
+    def reward_terms(
+        self,
+        before: tuple[float, float],
+        after: tuple[float, float],
+        heading: tuple[float, float],
+        action: np.ndarray,
+    ) -> tuple[dict[str, float], float, float]:
+        """The reward of one step, term by term (the class docstring's Reward section).
+
+        Args:
+            before: Horizontal torso position at the start of the step.
+            after: Horizontal torso position at its end.
+            heading: Unit horizontal direction of the torso's x axis at the start.
+            action: The applied (clipped) action.
+
+        Returns:
+            ``(terms, progress, distance)``: the weighted ``progress``, ``heading``, ``alive`` and ``ctrl`` terms, the
+            unweighted distance gained toward the target (m) and the distance left.
+        """
+        (x0, y0), (x1, y1), (hx, hy) = before, after, heading
+        target_x, target_y = self.target.tolist()
+        bx, by = target_x - x0, target_y - y0
+        ax, ay = target_x - x1, target_y - y1
+        dist_before, dist_after = math.hypot(bx, by), math.hypot(ax, ay)
+        dx, dy = x1 - x0, y1 - y0
+        # dist_before - dist_after without cancellation (the target may be 10 km away)
+        progress = (dx * (bx + ax) + dy * (by + ay)) / max(dist_before + dist_after, 1e-12)
+        terms = {
+            "progress": self.progress_weight * progress / self.dt,
+            "heading": self.heading_weight * (dx * hx + dy * hy) / self.dt,
+            "alive": self.alive_bonus,
+            "ctrl": -self.ctrl_cost_weight * float(np.dot(action, action)),
+        }
+        return terms, progress, dist_after
 
     def _check_action(self, action: Any) -> np.ndarray:
         action = check.numeric_array(f"{self.morphology.name}: action", action)

@@ -228,13 +228,14 @@ class BlockWorldEnv(gym.Env[np.ndarray, np.int64]):
         self._renderers: dict[int, mujoco.Renderer] = {}
         model = self._model
         name = mujoco.mjtObj.mjOBJ_GEOM
-        self._block_geoms = np.array(
-            [mujoco.mj_name2id(model, name, f"block{k}") for k in range(self.num_blocks[1])]
+        self._block_geoms = np.array(  # int even when empty (num_blocks=0): these index model arrays
+            [mujoco.mj_name2id(model, name, f"block{k}") for k in range(self.num_blocks[1])], dtype=np.int64
         )
         self._ball_geoms = np.array(
             [mujoco.mj_name2id(model, name, f"ball{k}") for k in range(self.num_blocks[1])]
             if self.textured
-            else []
+            else [],
+            dtype=np.int64,
         )
         self._surface_geoms = np.array(
             [mujoco.mj_name2id(model, name, n) for n in ("floor", "wall0", "wall1", "wall2", "wall3")]

@@ -8,14 +8,18 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from equiworld.envs.morphology import BatchedMorphologyEnv, MorphologyEnv
 from equiworld.envs.video.block_world import BlockWorldEnv
 from equiworld.envs.video.mnist_world import MNISTWorldEnv
 
-SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# derandomized: the same examples on every run (CI included), so a pass is reproducible; run with
+# --hypothesis-seed=<n> and derandomize off to explore further
+SETTINGS = settings(
+    max_examples=40, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
 
 # numbers a script can produce by mistake: NaN, infinities, huge and tiny magnitudes, negative zero, wrong types
 NUMBERS = st.one_of(
@@ -207,7 +211,10 @@ def test_mnist_world_make_keywords(key, value):
     assert _finite(obs) and math.isfinite(reward), (key, value)
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=15, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@example(key="num_blocks", value=0)  # no blocks at all (found by this test)
+@example(key="image_size", value=481)  # larger than MuJoCo's default 480-px framebuffer (found by this test)
+@example(key="textured", value=True)
 @given(
     key=st.sampled_from(["image_size", "num_blocks", "room_size", "static_blocks", "textured"]),
     value=st.one_of(SMALL_INTS, st.tuples(st.integers(-2, 9), st.integers(-2, 9)), st.booleans()),

@@ -34,7 +34,7 @@ from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
 from .. import validation as check
-from .catalog import SCALAR_SLOTS
+from .catalog import SCALAR_SLOTS, VECTOR_SLOTS
 from .env import RESET_OPTIONS, MorphologyEnv
 
 __all__ = ["BatchedMorphologyEnv", "ConcatVectorEnv", "check_num_envs"]
@@ -52,6 +52,19 @@ _STEP_INFO_KEYS = (
     "progress",
 )
 _RESET_OPTIONS = (*RESET_OPTIONS, "reset_mask")
+
+
+def seed_list(seed: int | Sequence[int | None] | None, num_envs: int) -> list[int | None]:
+    """One seed per env: ``int`` -> ``seed + i`` (SB3's and Gymnasium's convention), ``None`` -> all ``None``, a
+    sequence as given (its length checked)."""
+    if seed is None:
+        return [None] * num_envs
+    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+        return [int(seed) + i for i in range(num_envs)]
+    seeds = list(seed)
+    if len(seeds) != num_envs:
+        raise ValueError(f"seed must be an int, None or a sequence of {num_envs} seeds, got {seed!r}")
+    return seeds
 
 
 def check_num_envs(num_envs: Any, name: str = "num_envs") -> int:
@@ -165,7 +178,11 @@ class BatchedMorphologyEnv(gym.vector.VectorEnv):
             pad = PadMorphology(ref, m)
             single_obs, single_act = pad.observation_space, pad.action_space
             padded = pad._pad(
-                {**ref.graph, "vectors": np.zeros((n, 8, 3)), "scalars": np.zeros((n, len(SCALAR_SLOTS)))}
+                {
+                    **ref.graph,
+                    "vectors": np.zeros((n, len(VECTOR_SLOTS), 3)),
+                    "scalars": np.zeros((n, len(SCALAR_SLOTS))),
+                }
             )
             self._graph = {k: padded[k] for k in ref.graph}
             self._masks = {"limb_mask": padded["limb_mask"], "action_mask": padded["action_mask"]}
@@ -179,7 +196,7 @@ class BatchedMorphologyEnv(gym.vector.VectorEnv):
             key: np.broadcast_to(value, (self.num_envs, *value.shape)).copy()
             for key, value in {**self._graph, **self._masks}.items()
         }
-        self._vector_template = np.zeros((self.num_envs, self._limbs_padded, 8, 3))
+        self._vector_template = np.zeros((self.num_envs, self._limbs_padded, len(VECTOR_SLOTS), 3))
         self._vector_template[:, :n, 1] = ref._vector_template[0, 1]
         scalars = np.zeros((self._limbs_padded, len(SCALAR_SLOTS)))
         scalars[:n] = ref._static_scalars
@@ -213,7 +230,7 @@ class BatchedMorphologyEnv(gym.vector.VectorEnv):
                     f"reset_mask must be a bool array of shape ({self.num_envs},) with a True entry, got {mask!r}"
                 )
             ids = np.flatnonzero(mask)
-        seeds = self._seeds(seed)
+        seeds = seed_list(seed, self.num_envs)
         per_env = {}
         for key, value in options.items():
             value = check.finite_array(f"reset option {key!r}", value)
@@ -347,18 +364,6 @@ class BatchedMorphologyEnv(gym.vector.VectorEnv):
         self.batch = None
 
     # --- pieces --------------------------------------------------------------------------------------
-
-    def _seeds(self, seed: int | Sequence[int | None] | None) -> list[int | None]:
-        if seed is None:
-            return [None] * self.num_envs
-        if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
-            return [int(seed) + i for i in range(self.num_envs)]
-        seeds = list(seed)
-        if len(seeds) != self.num_envs:
-            raise ValueError(
-                f"seed must be an int, None or a sequence of {self.num_envs} seeds, got {seed!r}"
-            )
-        return seeds
 
     def _reset_envs(self, ids: np.ndarray, options: dict[str, np.ndarray]) -> dict[str, Any]:
         """Draw and set new starts for ``ids`` (per env, from each env's generator); returns the reset info."""
@@ -496,12 +501,7 @@ class ConcatVectorEnv(gym.vector.VectorEnv):
         self, *, seed: int | Sequence[int | None] | None = None, options: dict[str, Any] | None = None
     ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         """Reset every part; per-env option arrays and ``reset_mask`` are split between the parts."""
-        if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
-            seed = [int(seed) + i for i in range(self.num_envs)]
-        elif seed is not None and len(list(seed)) != self.num_envs:
-            raise ValueError(
-                f"seed must be an int, None or a sequence of {self.num_envs} seeds, got {seed!r}"
-            )
+        seeds = seed_list(seed, self.num_envs)
         results = []
         for p, (lo, hi) in enumerate(zip(self._bounds[:-1], self._bounds[1:], strict=True)):
             opts = {}
@@ -511,8 +511,7 @@ class ConcatVectorEnv(gym.vector.VectorEnv):
             if "reset_mask" in opts and not np.asarray(opts["reset_mask"]).any():
                 results.append(None)
                 continue
-            part_seed = None if seed is None else list(seed)[lo:hi]
-            results.append(self.parts[p].reset(seed=part_seed, options=opts or None))
+            results.append(self.parts[p].reset(seed=seeds[lo:hi], options=opts or None))
         obs_parts = [r[0] if r is not None else self.parts[p]._last_obs for p, r in enumerate(results)]
         infos = [r[1] if r is not None else {} for r in results]
         return self._join(obs_parts), self._merge(infos)

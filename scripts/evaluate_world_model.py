@@ -4,10 +4,13 @@
         --references mean_frame copy_last --results docs/world_model/results.json --out runs/wm_cpu/eval
 
     python scripts/evaluate_world_model.py --checkpoints runs/wm_block/flowm3d runs/wm_block/memory3d \\
-        runs/wm_block/convlstm3d --out runs/wm_block/eval   # Block World: 70 context, 70 and 210 predicted
+        runs/wm_block/convlstm3d --references mean_frame copy_last --out runs/wm_block/eval
+        # Block World: 70 context, 210 predicted, steps 1 70 210 reported, recall metrics
 
-The world (and so the defaults of --data, --context, --horizon, --report-steps) comes from the checkpoints:
-MNIST World 20 context frames, 150 predicted, steps 1 20 50 150 reported. Writes ``metrics.json`` (per-step
+The world (and so the defaults of --context, --horizon, --report-steps) comes from the checkpoints: MNIST World
+20 context frames, 150 predicted, steps 1 20 50 150 reported. --data defaults to the ``validation`` folder beside
+the first checkpoint's training data (else the world's default). On Block World data made with ground truth,
+the recall metrics are added: MSE and SSIM on the pixels of views seen before. Writes ``metrics.json`` (per-step
 curves and their values at chosen steps), ``horizon.png`` and ``rollout.gif`` (or ``.mp4``) under ``--out``,
 prints a table, and with ``--results`` adds (or replaces) one row per model in a results file.
 """
@@ -24,10 +27,12 @@ import tyro
 from equiworld.world_models.data import VideoShardDataset
 from equiworld.world_models.evaluation import (
     EVALUATION_DEFAULTS,
+    RECALL_METRICS,
     REFERENCE_PREDICTORS,
     ReferencePredictor,
     mean_training_frame,
     plot_horizon_metrics,
+    revisit_masks_for,
     rollout_metrics,
     write_side_by_side_video,
 )
@@ -42,8 +47,9 @@ class Args:
     checkpoints: tuple[str, ...]
     """Run directories (or checkpoint files) written by train_world_model.py."""
     data: str | None = None
-    """Validation dataset directory (sequences of at least context + horizon frames). Default:
-    data/mnist_cpu/validation (MNIST World) or data/block_small/validation_long (Block World)."""
+    """Validation dataset directory (sequences of at least context + horizon frames). Default: the 'validation'
+    folder beside the first checkpoint's training data if there is one, else data/mnist_cpu/validation (MNIST
+    World) or data/block_cpu/validation (Block World)."""
     context: int | None = None
     """Observed frames (default: 20 for MNIST World, 70 for Block World)."""
     horizon: int | None = None
@@ -74,6 +80,8 @@ class Args:
     """Which validation sequence the video shows."""
     device: str = "cpu"
     """Device."""
+    recall: bool = True
+    """Block World data with ground truth: also measure MSE / SSIM on the pixels of views seen before."""
 
 
 def _display_name(checkpoint: dict) -> str:
@@ -81,8 +89,16 @@ def _display_name(checkpoint: dict) -> str:
     return f"{name}_dirac" if checkpoint["config"].get("recurrent_init") == "dirac" else name
 
 
-def _row(args: Args, world: str, name: str, curves: dict, checkpoint: dict | None) -> dict:
+def _row(
+    args: Args, world: str, name: str, curves: dict, checkpoint: dict | None, spec: dict | None = None
+) -> dict:
     settings = (checkpoint or {}).get("settings", {})
+    extra: dict = {}
+    if world == "block":
+        extra["static_blocks"] = bool((spec or {}).get("env_kwargs", {}).get("static_blocks", False))
+        for metric in ("recall_mse", "recall_ssim"):
+            if metric in curves:
+                extra[f"{metric}_at"] = {str(s): curves[metric][s - 1] for s in args.report_steps}
     return {
         "world": world,
         "model": name,
@@ -98,6 +114,7 @@ def _row(args: Args, world: str, name: str, curves: dict, checkpoint: dict | Non
             f"{metric}_at": {str(s): curves[metric][s - 1] for s in args.report_steps}
             for metric in ("mse", "psnr", "ssim")
         },
+        **extra,
         "recurrent_init": (checkpoint or {}).get("config", {}).get("recurrent_init"),
         "train_settings": {
             key: settings[key]
@@ -107,6 +124,8 @@ def _row(args: Args, world: str, name: str, curves: dict, checkpoint: dict | Non
                 "curriculum",
                 "curriculum_steps",
                 "random_start",
+                "teacher_forcing",
+                "batch_size",
                 "optimizer",
                 "lr",
             )
@@ -139,6 +158,9 @@ def main(args: Args) -> dict:
             f"the checkpoints come from different worlds {sorted(worlds)}; evaluate them separately"
         )
     world = worlds.pop()
+    train_data = loaded[0][1].get("settings", {}).get("data")
+    if args.data is None and train_data and (Path(train_data).parent / "validation").is_dir():
+        args.data = str(Path(train_data).parent / "validation")
     for key, value in EVALUATION_DEFAULTS[world].items():
         if getattr(args, key) is None:
             setattr(args, key, value)
@@ -147,6 +169,12 @@ def main(args: Args) -> dict:
         sorted({s for s in args.report_steps if 1 <= s <= args.horizon} | {args.horizon})
     )
     dataset = VideoShardDataset(args.data, args.context, args.horizon, random_start=False)
+    masks = None
+    if args.recall and world == "block" and dataset.spec.get("ground_truth"):
+        truth = VideoShardDataset(
+            args.data, args.context, args.horizon, random_start=False, ground_truth=True
+        )
+        masks = revisit_masks_for(truth, args.context, args.horizon, args.num_sequences, progress=True)
     entries: list[tuple[str, torch.nn.Module, dict | None]] = []
     for i, (model, checkpoint) in enumerate(loaded):
         name = args.names[i] if i < len(args.names) else _display_name(checkpoint)
@@ -154,7 +182,6 @@ def main(args: Args) -> dict:
     if args.references:
         mean_frame = None
         if "mean_frame" in args.references:
-            train_data = loaded[0][1].get("settings", {}).get("data")
             if not train_data:
                 raise ValueError("--references mean_frame needs a checkpoint that records its training data")
             mean_frame = mean_training_frame(VideoShardDataset(train_data, 1, 0, random_start=False))
@@ -170,13 +197,13 @@ def main(args: Args) -> dict:
             max_sequences=args.num_sequences,
             device=args.device,
             progress=True,
+            masks=masks,
         )
         results[name]["checkpoint_step"] = checkpoint["step"] if checkpoint else 0
-        rows.append(_row(args, world, name, results[name], checkpoint))
+        rows.append(_row(args, world, name, results[name], checkpoint, dataset.spec))
+    shown = ("mse", "psnr", "ssim") + (RECALL_METRICS[:2] if masks is not None else ())
     table = {
-        name: {
-            f"{metric}@{s}": r[metric][s - 1] for s in args.report_steps for metric in ("mse", "psnr", "ssim")
-        }
+        name: {f"{metric}@{s}": r[metric][s - 1] for s in args.report_steps for metric in shown}
         for name, r in results.items()
     }
     (out / "metrics.json").write_text(

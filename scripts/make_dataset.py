@@ -7,8 +7,10 @@ an interrupted run resumes where it stopped, and ``--shards`` splits the work ov
     python scripts/make_dataset.py --world mnist --preset paper --split validation --workers 8
     python scripts/make_dataset.py --world mnist --preset cpu --split train --workers 2   # the CPU recipe
     python scripts/make_dataset.py --world block --preset small --split train --workers 2
+    python scripts/make_dataset.py --world block --preset cpu --static --split validation --ground-truth
 
-The default output directory is ``data/<world>_<preset>/<split>``.
+The default output directory is ``data/<world>_<preset>/<split>`` (``data/<world>_<preset>_static/<split>`` with
+``--static``).
 """
 
 from __future__ import annotations
@@ -35,7 +37,9 @@ class Args:
     """Which world: MNIST World (mnist) or Dynamic Block World (block)."""
     preset: Literal["paper", "small", "cpu"] = "small"
     """Sizes: 'paper' = the published sizes and lengths, 'small' = a CPU trains a world model on it in minutes,
-    'cpu' (MNIST World) = the CPU recipe's data: a 40x40 world, 26x26 window, 3 digits, 170-frame sequences."""
+    'cpu' = the CPU recipe's data (MNIST World: a 40x40 world, 26x26 window, 3 digits, 170-frame sequences;
+    Block World: 32 px frames, 160-frame training and 280-frame validation sequences, the observer looks around
+    first)."""
     split: Literal["train", "validation"] = "train"
     """Which split (MNIST World draws disjoint digit images for each)."""
     num_sequences: int | None = None
@@ -43,7 +47,8 @@ class Args:
     sequence_length: int | None = None
     """Frames per sequence (default: the preset's)."""
     context_length: int | None = None
-    """MNIST World: frames during which the observer seeks unseen pixels (default: the preset's)."""
+    """MNIST World: frames during which the observer seeks unseen pixels; Block World: if positive, the observer
+    first turns a full circle in place (default: the preset's)."""
     sequences_per_shard: int | None = None
     """Sequences per shard file (default: the preset's)."""
     image_size: int | None = None
@@ -89,7 +94,10 @@ def main(args: Args) -> Path:
         env_kwargs=env_kwargs,
         ground_truth=args.ground_truth or None,
     )
-    out = args.out or Path("data") / f"{args.world}_{args.preset}" / args.split
+    out = (
+        args.out
+        or Path("data") / f"{args.world}_{args.preset}{'_static' if args.static else ''}" / args.split
+    )
     total = len(args.shards) if args.shards else num_shards(spec)
     frames_per_shard = spec.sequences_per_shard * spec.sequence_length
     with tqdm(total=total, desc=f"{args.world}/{args.preset}/{args.split} shards", unit="shard") as bar:

@@ -93,6 +93,8 @@ class Args:
     """ppo: passes over each rollout."""
     gamma: float = 0.99
     """Discount."""
+    gae_lambda: float = 0.95
+    """ppo: GAE lambda."""
     ent_coef: float = 0.0
     """ppo: entropy bonus."""
     log_std_init: float = -0.5
@@ -153,6 +155,7 @@ def main(args: Args) -> Path:
             batch_size=args.batch_size or 1024,
             n_epochs=args.n_epochs,
             gamma=args.gamma,
+            gae_lambda=args.gae_lambda,
             ent_coef=args.ent_coef,
             log_std_init=args.log_std_init,
         )

@@ -20,16 +20,20 @@ from .flowm2d import WorldModel2D
 
 __all__ = [
     "EVALUATION_DEFAULTS",
+    "RECALL_METRICS",
     "REFERENCE_PREDICTORS",
     "ReferencePredictor",
     "frame_metrics",
     "mean_training_frame",
     "plot_horizon_metrics",
+    "revisit_masks_for",
     "rollout_metrics",
     "write_side_by_side_video",
 ]
 
 METRICS = ("mse", "psnr", "ssim")
+RECALL_METRICS = ("recall_mse", "recall_ssim", "recall_fraction")
+"""Metrics on the pixels of views seen before (Block World with ground truth; :func:`revisit_masks_for`)."""
 
 EVALUATION_DEFAULTS: dict[str, dict] = {
     "mnist": {
@@ -39,10 +43,10 @@ EVALUATION_DEFAULTS: dict[str, dict] = {
         "report_steps": (1, 20, 50, 150),
     },
     "block": {
-        "data": "data/block_small/validation_long",
+        "data": "data/block_cpu/validation",
         "context": 70,
         "horizon": 210,
-        "report_steps": (70, 210),
+        "report_steps": (1, 70, 210),
     },
 }
 """Per world: the default validation data, context, horizon and reported steps. MNIST World: 20 context frames
@@ -86,25 +90,49 @@ class ReferencePredictor(torch.nn.Module):
         return mean.expand(frames.shape[0], horizon, *mean.shape)
 
 
-def frame_metrics(predictions: torch.Tensor, targets: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Per-frame metrics of ``(B, T, C, H, W)`` tensors in [0, 1]: each entry is ``(B, T)``."""
+def frame_metrics(
+    predictions: torch.Tensor, targets: torch.Tensor, masks: torch.Tensor | None = None
+) -> dict[str, torch.Tensor]:
+    """Per-frame metrics of ``(B, T, C, H, W)`` tensors in [0, 1]: each entry is ``(B, T)``.
+
+    With ``masks`` (``(B, T, H, W)`` bool, e.g. the pixels of views seen before, :func:`revisit_masks_for`) also
+    ``recall_mse`` and ``recall_ssim``: the squared error and the SSIM map averaged over the masked pixels only
+    (NaN for a frame without any), and ``recall_fraction``, the share of masked pixels.
+    """
     if predictions.shape != targets.shape or predictions.dim() != 5:
         raise ValueError(
             f"predictions and targets must both be (B, T, C, H, W); got {tuple(predictions.shape)} "
             f"and {tuple(targets.shape)}"
         )
     b, t = predictions.shape[:2]
+    if masks is not None and masks.shape != (b, t, *predictions.shape[3:]):
+        raise ValueError(
+            f"masks must be (B, T, H, W) = {(b, t, *predictions.shape[3:])}, got {tuple(masks.shape)}"
+        )
     p, y = predictions.flatten(0, 1).clamp(0, 1).double(), targets.flatten(0, 1).double()
-    mse = (p - y).square().mean(dim=(1, 2, 3))
+    squared = (p - y).square()
+    mse = squared.mean(dim=(1, 2, 3))
     psnr = peak_signal_noise_ratio(p, y, data_range=1.0, reduction="none", dim=(1, 2, 3))
     # SSIM's Gaussian filter unfolds each frame on CPU: chunks keep the memory small for long, large rollouts
-    ssim = torch.cat(
+    ssim_maps = torch.cat(
         [
-            structural_similarity_index_measure(pc, yc, data_range=1.0, reduction="none")
+            structural_similarity_index_measure(
+                pc, yc, data_range=1.0, reduction="none", return_full_image=True
+            )[1]
             for pc, yc in zip(p.split(64), y.split(64), strict=True)
         ]
     )
-    return {"mse": mse.reshape(b, t), "psnr": psnr.reshape(b, t), "ssim": ssim.reshape(b, t)}
+    ssim = ssim_maps.mean(dim=(1, 2, 3))
+    metrics = {"mse": mse.reshape(b, t), "psnr": psnr.reshape(b, t), "ssim": ssim.reshape(b, t)}
+    if masks is not None:
+        m = masks.flatten(0, 1)[:, None].to(p.dtype)  # (BT, 1, H, W)
+        count = m.sum(dim=(1, 2, 3)) * p.shape[1]
+        nan = torch.full_like(count, float("nan"))
+        for name, values in (("recall_mse", squared), ("recall_ssim", ssim_maps)):
+            total = (values * m).sum(dim=(1, 2, 3))
+            metrics[name] = torch.where(count > 0, total / count.clamp_min(1), nan).reshape(b, t)
+        metrics["recall_fraction"] = m.mean(dim=(1, 2, 3)).reshape(b, t)
+    return metrics
 
 
 @torch.no_grad()
@@ -117,6 +145,7 @@ def rollout_metrics(
     max_sequences: int | None = None,
     device: str | torch.device = "cpu",
     progress: bool = False,
+    masks: torch.Tensor | None = None,
 ) -> dict[str, list[float]]:
     """Roll ``model`` out over a dataset and average each metric per predicted step.
 
@@ -129,18 +158,28 @@ def rollout_metrics(
         max_sequences: evaluate at most this many sequences.
         device: where to run.
         progress: show a progress bar.
+        masks: ``(N, horizon, H, W)`` bool for the first ``N`` sequences (:func:`revisit_masks_for`): adds
+            ``recall_mse``, ``recall_ssim`` (averaged over the sequences whose frame has masked pixels) and
+            ``recall_fraction``; only the first ``N`` sequences are evaluated.
 
     Returns:
         ``{"mse": [...], "psnr": [...], "ssim": [...]}`` with ``horizon`` entries each (step 1 first), and
         ``"sequences"``: the number of sequences averaged.
     """
     model = model.to(device).eval()
-    sums = {name: torch.zeros(horizon, dtype=torch.float64) for name in METRICS}
+    names = METRICS + (RECALL_METRICS if masks is not None else ())
+    sums = {name: torch.zeros(horizon, dtype=torch.float64) for name in names}
+    counts = {name: torch.zeros(horizon, dtype=torch.float64) for name in names}
+    if masks is not None:
+        max_sequences = min(len(masks), max_sequences or len(masks))
     count = 0
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
-    for frames, actions in tqdm(loader, disable=not progress, desc="evaluate"):
+    for batch in tqdm(loader, disable=not progress, desc="evaluate"):
+        frames, actions = batch[:2]
         if max_sequences is not None and count >= max_sequences:
             break
+        if max_sequences is not None:
+            frames, actions = frames[: max_sequences - count], actions[: max_sequences - count]
         if frames.shape[1] < context + horizon:
             raise ValueError(
                 f"clips have {frames.shape[1]} frames, need context + horizon = {context + horizon}"
@@ -150,37 +189,94 @@ def rollout_metrics(
             actions[:, : context + horizon].to(device),
         )
         predictions = model.rollout(frames, actions, context, horizon)
-        metrics = frame_metrics(predictions.cpu(), frames[:, context:].cpu())
-        for name in METRICS:
-            sums[name] += metrics[name].sum(0)
+        batch_masks = None if masks is None else masks[count : count + len(frames)]
+        metrics = frame_metrics(predictions.cpu(), frames[:, context:].cpu(), batch_masks)
+        for name in names:
+            finite = torch.isfinite(metrics[name])
+            sums[name] += torch.where(finite, metrics[name], 0.0).sum(0)
+            counts[name] += finite.sum(0)
         count += len(frames)
     if count == 0:
         raise ValueError("the dataset yielded no sequences")
-    result: dict[str, list[float]] = {name: (sums[name] / count).tolist() for name in METRICS}
+    result: dict[str, list[float]] = {
+        name: (sums[name] / counts[name]).tolist() for name in names
+    }  # NaN where no sequence had a value
     result["sequences"] = count
     return result
+
+
+def revisit_masks_for(
+    dataset: Dataset, context: int, horizon: int, max_sequences: int | None = None, progress: bool = False
+) -> torch.Tensor:
+    """For a Block World dataset with ground truth: which pixels of each predicted frame show something the
+    observer has seen before (in the context or in earlier frames), ``(N, horizon, H, W)`` bool.
+
+    Each frame's pixels are labelled by what they show (an object, a patch of floor or wall, the background;
+    :meth:`~equiworld.envs.video.block_world.BlockWorldEnv.surface_labels`, re-rendered from the recorded agent
+    pose and block positions), and a pixel counts as revisited when its label appeared in an earlier frame of the
+    clip. Clips start where the dataset's clips start (its ``start``, frame 0 for evaluation).
+
+    Args:
+        dataset: a :class:`~equiworld.world_models.data.VideoShardDataset` of Block World made with ground truth
+            and opened with ``ground_truth=True``.
+        context: observed frames.
+        horizon: predicted frames.
+        max_sequences: the first this many sequences (default: all).
+        progress: show a progress bar.
+    """
+    from equiworld.envs.video.block_world import BlockWorldEnv, revisit_masks
+
+    spec = getattr(dataset, "spec", {})
+    if spec.get("world") != "block" or not getattr(dataset, "ground_truth", False):
+        raise ValueError("revisit masks need a Block World dataset opened with ground_truth=True")
+    count = len(dataset) if max_sequences is None else min(len(dataset), max_sequences)
+    env = BlockWorldEnv(**spec.get("env_kwargs", {}))
+    masks = []
+    try:
+        for i in tqdm(range(count), disable=not progress, desc="revisit masks"):
+            truth = dataset[i][2]
+            clip = slice(0, context + horizon)
+            labels = env.replay_labels(
+                truth["agent_positions"][clip].numpy(),
+                truth["agent_headings"][clip].numpy(),
+                truth["block_positions"][clip].numpy(),
+            )
+            masks.append(torch.from_numpy(revisit_masks(labels)[context:]))
+    finally:
+        env.close()
+    return torch.stack(masks)
 
 
 def plot_horizon_metrics(
     results: dict[str, dict[str, list[float]]], path: str | os.PathLike, title: str = ""
 ) -> Path:
-    """One PNG with MSE, PSNR and SSIM vs predicted step, a line per model."""
+    """One PNG with MSE, PSNR and SSIM vs predicted step, a line per model (and, when the results have them,
+    MSE and SSIM on the pixels of views seen before)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    titles = {
+        "mse": "MSE (lower is better)",
+        "psnr": "PSNR dB",
+        "ssim": "SSIM",
+        "recall_mse": "MSE on views seen before",
+        "recall_ssim": "SSIM on views seen before",
+    }
+    shown = [m for m in titles if all(m in metrics for metrics in results.values())]
+    fig, axes = plt.subplots(1, len(shown), figsize=(5 * len(shown), 4))
     for name, metrics in results.items():
         steps = np.arange(1, len(metrics["mse"]) + 1)
         style = {"linestyle": "--", "alpha": 0.7} if name in REFERENCE_PREDICTORS else {}
-        for axis, metric in zip(axes, METRICS, strict=True):
+        for axis, metric in zip(axes, shown, strict=True):
             axis.plot(steps, metrics[metric], label=name, **style)
-    for axis, metric in zip(axes, ("MSE (lower is better)", "PSNR dB", "SSIM"), strict=True):
+    for axis, metric in zip(axes, shown, strict=True):
         axis.set_xlabel("predicted step")
-        axis.set_title(metric)
+        axis.set_title(titles[metric])
         axis.grid(alpha=0.3)
-    axes[0].set_yscale("log")
+        if metric.endswith("mse"):
+            axis.set_yscale("log")
     axes[-1].legend(loc="center left", bbox_to_anchor=(1.02, 0.5))  # outside: never over a curve
     if title:
         fig.suptitle(title)

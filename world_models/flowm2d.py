@@ -166,7 +166,14 @@ class WorldModel2D(nn.Module):
             )
         return actions.long().flip(-1)
 
-    def rollout(self, frames: Tensor, actions: Tensor, context: int, horizon: int | None = None) -> Tensor:
+    def rollout(
+        self,
+        frames: Tensor,
+        actions: Tensor,
+        context: int,
+        horizon: int | None = None,
+        teacher_forcing: float = 0.0,
+    ) -> Tensor:
         """Consume ``context`` frames, then predict the next ``horizon`` frames autoregressively.
 
         Args:
@@ -175,6 +182,9 @@ class WorldModel2D(nn.Module):
                 moves ``(dx, dy)``; see :meth:`prepare_actions`).
             context: number of observed frames.
             horizon: number of predicted frames (default ``T' - context``).
+            teacher_forcing: probability, per sequence and predicted step, of writing the true frame into the
+                memory instead of the prediction (training option; the published Block World recipe uses 0.125).
+                Needs ``frames`` to hold all ``context + horizon`` frames when positive.
 
         Returns:
             ``(B, horizon, C, h, w)`` predictions of frames ``context .. context + horizon - 1``.
@@ -183,6 +193,10 @@ class WorldModel2D(nn.Module):
         self._check(frames[:, :context], actions[:, :context], context)
         if actions.shape[1] < context + horizon:
             raise ValueError(f"need {context + horizon} actions, got {actions.shape[1]}")
+        if not 0.0 <= teacher_forcing <= 1.0:
+            raise ValueError(f"teacher_forcing must be a probability in [0, 1], got {teacher_forcing}")
+        if teacher_forcing and frames.shape[1] < context + horizon:
+            raise ValueError(f"teacher forcing needs all {context + horizon} frames, got {frames.shape[1]}")
         displacements = self.prepare_actions(actions[:, : context + horizon])
         state = self.initial_state(frames[:, 0])
         state = self.observe(state, frames[:, 0], displacements[:, 0])
@@ -194,12 +208,24 @@ class WorldModel2D(nn.Module):
             prediction, update = self.predict(state, displacements[:, t])
             predictions.append(prediction)
             # The prediction is fed back as the next input, clamped to the range of a real frame.
-            state = self.observe(update, prediction.clamp(0, 1), displacements[:, t])
+            fed = prediction.clamp(0, 1)
+            if teacher_forcing:
+                shape = (fed.shape[0],) + (1,) * (fed.dim() - 1)
+                forced = torch.rand(shape, device=fed.device) < teacher_forcing
+                fed = torch.where(forced, frames[:, t], fed)
+            state = self.observe(update, fed, displacements[:, t])
         return torch.stack(predictions, 1)
 
-    def forward(self, frames: Tensor, actions: Tensor, context: int, horizon: int | None = None) -> Tensor:
+    def forward(
+        self,
+        frames: Tensor,
+        actions: Tensor,
+        context: int,
+        horizon: int | None = None,
+        teacher_forcing: float = 0.0,
+    ) -> Tensor:
         """Same as :meth:`rollout` (so that wrappers such as DistributedDataParallel can call the model)."""
-        return self.rollout(frames, actions, context, horizon)
+        return self.rollout(frames, actions, context, horizon, teacher_forcing)
 
     def num_parameters(self) -> int:
         """Number of trainable parameters."""

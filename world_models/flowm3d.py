@@ -87,6 +87,9 @@ class FlowWorldModel3DConfig:
         fov_degrees: horizontal field of view of the camera (Block World: 60°, square images).
         num_actions: size of the one-hot action.
         lstm_hidden: hidden channels of the ConvLSTM baseline.
+        view_distance: FloWM 3D reads and writes the map cells of the field-of-view wedge up to this many cells
+            ahead (``None``: the whole wedge, as published). The map still holds the whole room.
+        memory_size: side of the learned-memory baseline's token grid (``None``: ``map_size``, as published).
     """
 
     image_size: int = 128
@@ -101,6 +104,8 @@ class FlowWorldModel3DConfig:
     fov_degrees: float = 60.0
     num_actions: int = 4
     lstm_hidden: int = 64
+    view_distance: int | None = None
+    memory_size: int | None = None
 
     def __post_init__(self) -> None:
         if self.image_size % self.patch_size:
@@ -115,6 +120,12 @@ class FlowWorldModel3DConfig:
             raise ValueError(f"width={self.width} must be a multiple of heads={self.heads}")
         if not 0 < self.fov_degrees < 180:
             raise ValueError(f"fov_degrees must be in (0, 180), got {self.fov_degrees}")
+        if self.view_distance is not None and not 1 <= self.view_distance <= self.map_size // 2:
+            raise ValueError(
+                f"view_distance must be None or in [1, map_size // 2 = {self.map_size // 2}], got {self.view_distance}"
+            )
+        if self.memory_size is not None and self.memory_size < 1:
+            raise ValueError(f"memory_size must be None or >= 1, got {self.memory_size}")
 
     @property
     def window_size(self) -> int:
@@ -122,11 +133,30 @@ class FlowWorldModel3DConfig:
         return self.image_size
 
     @classmethod
-    def preset(cls, name: Literal["paper", "small"], **overrides) -> FlowWorldModel3DConfig:
-        """``paper``: the published sizes. ``small``: what a CPU trains in minutes — 64 px frames, 8 px patches,
-        a 15 x 15 map, width 64, depth 2, 4 heads, one decoder layer, a 32-channel ConvLSTM."""
+    def preset(cls, name: Literal["paper", "cpu", "small"], **overrides) -> FlowWorldModel3DConfig:
+        """``paper``: the published sizes. ``cpu``: the CPU recipe (2 cores, hours) — 32 px frames, 8 px patches
+        (16 patch tokens), the published 33 x 33 map (the whole 16-cell room stays on it), width 64, depth 2,
+        4 heads, one decoder layer; FloWM 3D reads and writes the wedge 8 cells deep (50 of the full wedge's 174
+        cells: beyond that a block is under 2.5 px wide at 32 px), the learned-memory baseline a 9 x 9 token
+        memory (81 tokens: about FloWM 3D's cost per step, where the published 33 x 33 made it 4x slower), a
+        32-channel ConvLSTM. ``small``: what a CPU trains in minutes — 64 px frames, 8 px patches, a 15 x 15 map,
+        width 64, depth 2, 4 heads, one decoder layer, a 32-channel ConvLSTM."""
         if name == "paper":
             return replace(cls(), **overrides)
+        if name == "cpu":
+            base = cls(
+                image_size=32,
+                patch_size=8,
+                map_size=33,
+                width=64,
+                depth=2,
+                heads=4,
+                decoder_depth=1,
+                lstm_hidden=32,
+                view_distance=8,
+                memory_size=9,
+            )
+            return replace(base, **overrides)
         if name == "small":
             base = cls(
                 image_size=64,
@@ -139,7 +169,7 @@ class FlowWorldModel3DConfig:
                 lstm_hidden=32,
             )
             return replace(base, **overrides)
-        raise ValueError(f"unknown preset {name!r}; choose 'paper' or 'small'")
+        raise ValueError(f"unknown preset {name!r}; choose 'paper', 'cpu' or 'small'")
 
 
 class CardinalVelocities:
@@ -181,11 +211,12 @@ class CardinalVelocities:
         return perm
 
 
-def fov_mask(map_size: int, fov_degrees: float = 60.0) -> Tensor:
+def fov_mask(map_size: int, fov_degrees: float = 60.0, view_distance: int | None = None) -> Tensor:
     """Boolean ``(M, M)`` mask of the map cells inside the camera's field-of-view wedge.
 
     The agent sits on the centre cell facing row 0. Cell ``(row, col)`` is inside when it is ``f = c - row >= 1``
-    cells ahead and ``|col - c| <= f tan(fov / 2) + 1/2`` (its centre is within half a cell of the wedge).
+    cells ahead (and ``f <= view_distance`` if given) and ``|col - c| <= f tan(fov / 2) + 1/2`` (its centre is
+    within half a cell of the wedge).
 
     >>> fov_mask(7).int().tolist()[:3]
     [[0, 1, 1, 1, 1, 1, 0], [0, 0, 1, 1, 1, 0, 0], [0, 0, 1, 1, 1, 0, 0]]
@@ -195,7 +226,8 @@ def fov_mask(map_size: int, fov_degrees: float = 60.0) -> Tensor:
     cols = torch.arange(map_size).reshape(1, -1)
     ahead = (c - rows).to(torch.float64)
     half_width = ahead * math.tan(math.radians(fov_degrees) / 2) + 0.5
-    return (ahead >= 1) & ((cols - c).abs().to(torch.float64) <= half_width)
+    inside = (ahead >= 1) & ((cols - c).abs().to(torch.float64) <= half_width)
+    return inside if view_distance is None else inside & (ahead <= view_distance)
 
 
 def transport_map(
@@ -264,17 +296,21 @@ class VelocityMixing(nn.Module):
             raise ValueError(
                 f"VelocityMixing expects (B, 5, {self.still_logits.shape[1]}, ...), got {tuple(h.shape)}"
             )
-        extra = (1,) * (h.dim() - 3)
-        ws = torch.softmax(self.still_logits, 0).reshape(2, -1, *extra)  # (2, D, ...)
-        wm = torch.softmax(self.move_logits, 0).reshape(5, -1, *extra)  # self, still, left, right, opposite
-        still, moving = h[:, 0], h[:, 1:]  # moving copies in rotation order up, left, down, right
-        out_still = ws[0] * still + ws[1] * moving.mean(1)
-        left, right = moving.roll(-1, 1), moving.roll(1, 1)  # the copy a quarter turn left / right of each
-        opposite = moving.roll(2, 1)
-        out_moving = (
-            wm[0] * moving + wm[1] * still.unsqueeze(1) + wm[2] * left + wm[3] * right + wm[4] * opposite
-        )
-        return torch.cat([out_still.unsqueeze(1), out_moving], 1)
+        flat = h.flatten(3)  # (B, 5, D, N)
+        out = torch.einsum("vud,budn->bvdn", self.matrix().to(h.dtype), flat)
+        return out.reshape(h.shape)
+
+    def matrix(self) -> Tensor:
+        """The mixing as one ``(5, 5, D)`` matrix per channel: ``out_v = sum_u W[v, u] h_u``; rows sum to 1."""
+        ws = torch.softmax(self.still_logits, 0)  # (2, D): self, the mean of the moving copies
+        wm = torch.softmax(self.move_logits, 0)  # (5, D): self, still, a quarter turn left, right, opposite
+        rows = [torch.stack([ws[0], *([ws[1] / 4] * 4)])]
+        for i in range(4):  # moving copies in rotation order up, left, down, right
+            row = [wm[1]] + [None] * 4
+            for offset, weight in ((0, wm[0]), (1, wm[2]), (-1, wm[3]), (2, wm[4])):
+                row[1 + (i + offset) % 4] = weight
+            rows.append(torch.stack(row))
+        return torch.stack(rows)
 
 
 def _transformer_layer(c: FlowWorldModel3DConfig, decoder: bool = False) -> nn.Module:
@@ -329,6 +365,7 @@ class _TokenMapWorldModel(WorldModel3D):
         super().__init__()
         self.config = c = config
         self.copies = copies
+        self.side = read_mask.shape[-1]  # of the token map
         grid = c.image_size // c.patch_size
         self.num_patches = grid * grid
         self.register_buffer("read_index", read_mask.flatten().nonzero().squeeze(1), persistent=False)
@@ -347,7 +384,7 @@ class _TokenMapWorldModel(WorldModel3D):
 
     def initial_state(self, frames: Tensor) -> Tensor:
         c = self.config
-        return frames.new_zeros(frames.shape[0], self.copies, c.width, c.map_size, c.map_size)
+        return frames.new_zeros(frames.shape[0], self.copies, c.width, self.side, self.side)
 
     def _read_tokens(self, h: Tensor) -> Tensor:
         """``(B, V, D, M, M)`` -> the read cells' tokens ``(B, F, V, D)``."""
@@ -389,13 +426,28 @@ class FlowEquivariantWorldModel3D(_TokenMapWorldModel):
 
     def __init__(self, config: FlowWorldModel3DConfig) -> None:
         self.velocities = CardinalVelocities()
-        super().__init__(config, len(self.velocities), fov_mask(config.map_size, config.fov_degrees))
+        wedge = fov_mask(config.map_size, config.fov_degrees, config.view_distance)
+        super().__init__(config, len(self.velocities), wedge)
         self.mixing = VelocityMixing(config.width)
+        # Transport then flow is a permutation of the (copy, cell) entries for each action: one gather per step
+        # instead of four candidate maps and a shift per copy (the profiled cost of a step). The table is
+        # computed by applying transport_map and flow_copies themselves to the entries' indices.
+        side, copies = self.side, len(self.velocities)
+        index = torch.arange(copies * side * side, dtype=torch.float64).reshape(1, copies, 1, side, side)
+        moves = [
+            flow_copies(transport_map(index, torch.tensor([a]), self.velocities, 1), self.velocities)
+            for a in range(config.num_actions)
+        ]
+        self.register_buffer("move_index", torch.cat(moves).flatten(1).long(), persistent=False)
 
     def advance(self, state: Tensor, action: Tensor) -> Tensor:
-        """The memory's motion over one step: transport by the action, flow each copy, mix the copies."""
-        moved = transport_map(state, action.argmax(-1), self.velocities, velocity_dim=1)
-        return self.mixing(flow_copies(moved, self.velocities))
+        """The memory's motion over one step: transport by the action, flow each copy, mix the copies
+        (``mixing(flow_copies(transport_map(state, action)))``, computed as one gather)."""
+        b, v, d, m, _ = state.shape
+        source = self.move_index[action.argmax(-1)]  # (B, V*M*M): where each entry comes from
+        flat = state.transpose(1, 2).reshape(b, d, v * m * m)
+        moved = flat.gather(2, source.unsqueeze(1).expand(b, d, -1)).reshape(b, d, v, m, m).transpose(1, 2)
+        return self.mixing(moved)
 
     def predict(self, state: Tensor, displacement: Tensor) -> tuple[Tensor, Tensor]:
         update = self.advance(state, displacement)
@@ -407,8 +459,8 @@ class FlowEquivariantWorldModel3D(_TokenMapWorldModel):
 
 
 class LearnedMemoryWorldModel(_TokenMapWorldModel):
-    """Learned-memory baseline: the same encoder and decoder over an ``M x M`` token memory that is not
-    transported (one copy, no velocity flow, no action-driven shift or rotation). The action enters as a token;
+    """Learned-memory baseline: the same encoder and decoder over an ``M x M`` token memory (``M = memory_size or
+    map_size``) that is not transported (one copy, no velocity flow, no action-driven shift or rotation). The action enters as a token;
     the encoder reads and writes every memory token, the decoder reads them all.
 
     >>> model = LearnedMemoryWorldModel(FlowWorldModel3DConfig.preset("small", image_size=32, map_size=9))
@@ -418,7 +470,8 @@ class LearnedMemoryWorldModel(_TokenMapWorldModel):
     """
 
     def __init__(self, config: FlowWorldModel3DConfig) -> None:
-        every = torch.ones(config.map_size, config.map_size, dtype=torch.bool)
+        side = config.memory_size or config.map_size
+        every = torch.ones(side, side, dtype=torch.bool)
         super().__init__(config, 1, every)
         self.action_embed = nn.Linear(config.num_actions, config.width)
 

@@ -52,8 +52,9 @@ class TrainSettings:
     model: str = "flowm"
     """World model. MNIST World: flowm, no_velocity, no_self_motion, action_concat or convlstm.
     Block World (--world block): flowm3d, memory3d (learned-memory baseline) or convlstm3d."""
-    preset: Literal["small", "paper"] = "small"
-    """Model sizes: 'paper' (published: ~75K parameters in 2D, ~10M in 3D) or 'small' (CPU-friendly)."""
+    preset: Literal["small", "cpu", "paper"] = "small"
+    """Model sizes: 'paper' (published: ~75K parameters in 2D, ~10M in 3D), 'cpu' (Block World only: its CPU
+    recipe) or 'small' (CPU-friendly)."""
     recurrent_init: Literal["default", "dirac"] = "default"
     """MNIST World FloWM and its ablations: initialisation of the recurrent kernel ('default' as published, or
     'dirac': the identity, our option)."""
@@ -76,6 +77,9 @@ class TrainSettings:
     random_start: bool = True
     """Draw each clip's start uniformly in its sequence; --no-random-start takes every clip from frame 0 (as
     published: the context then holds the observer's coverage phase)."""
+    teacher_forcing: float = 0.0
+    """Probability, per clip and predicted step, of writing the true frame into the memory instead of the
+    prediction (the published Block World recipe: 0.125); the loss still covers every predicted frame."""
     batch_size: int = 4
     """Clips per optimisation step (per process under torchrun)."""
     steps: int = 400
@@ -183,9 +187,11 @@ def _loop(loader: DataLoader, sampler) -> Any:
         epoch += 1
 
 
-def _rollout_loss(model, frames, actions, context, horizon: int | None = None) -> torch.Tensor:
+def _rollout_loss(
+    model, frames, actions, context, horizon: int | None = None, teacher_forcing: float = 0.0
+) -> torch.Tensor:
     horizon = frames.shape[1] - context if horizon is None else horizon
-    predictions = model(frames, actions, context, horizon)
+    predictions = model(frames, actions, context, horizon, teacher_forcing)
     return torch.nn.functional.mse_loss(predictions, frames[:, context : context + horizon])
 
 
@@ -230,6 +236,8 @@ def train_world_model(settings: TrainSettings) -> dict[str, Any]:
         )
     data = settings.data or f"data/{settings.world}_small/train"
     val_data = f"data/{settings.world}_small/validation" if settings.val_data == "auto" else settings.val_data
+    if not 0.0 <= settings.teacher_forcing <= 1.0:
+        raise ValueError(f"--teacher-forcing must be a probability in [0, 1], got {settings.teacher_forcing}")
     for horizon in (*settings.curriculum, settings.predict):
         if horizon < 1:
             raise ValueError(f"predicted horizons must be >= 1, got --predict / --curriculum {horizon}")
@@ -341,7 +349,7 @@ def train_world_model(settings: TrainSettings) -> dict[str, Any]:
         frames, actions = next(batches)
         frames, actions = frames.to(device), actions.to(device)
         horizon = predict_horizon(settings, step)
-        loss = _rollout_loss(wrapped, frames, actions, settings.context, horizon)
+        loss = _rollout_loss(wrapped, frames, actions, settings.context, horizon, settings.teacher_forcing)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)

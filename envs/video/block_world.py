@@ -12,7 +12,7 @@ from gymnasium import spaces
 from equiworld.envs import validation as check
 from equiworld.envs.video.grid import BLOCK_ACTIONS, HEADING_STEPS, BlockAction
 
-__all__ = ["HEADING_STEPS", "RESET_OPTIONS", "BlockWorldEnv"]
+__all__ = ["HEADING_STEPS", "RESET_OPTIONS", "SURFACE_CELL", "BlockWorldEnv", "revisit_masks"]
 
 RESET_OPTIONS = ("agent_position", "agent_heading", "block_positions", "block_velocities")
 """Valid keys of ``reset(options=...)``."""
@@ -40,6 +40,9 @@ _PALETTE = np.array(
 )
 _WALL_COLORS = ((0.55, 0.60, 0.75), (0.75, 0.65, 0.55), (0.60, 0.75, 0.60), (0.75, 0.60, 0.70))
 _NUM_TEXTURES = 12
+SURFACE_CELL = 0.5
+"""Side (m) of the cubes that quantize the floor and walls into surface patches for :meth:`BlockWorldEnv.surface_labels`."""
+_STATIC_LABEL = 1 << 32  # labels of floor / wall patches start here; objects are 1 + slot, background 0
 
 
 def _scene_xml(room: int, slots: int, textured: bool) -> str:
@@ -157,6 +160,8 @@ class BlockWorldEnv(gym.Env[np.ndarray, np.int64]):
     Never in the observation. ``info`` holds ``agent_position`` (2,) cell, ``agent_heading`` in 0..3 (facing
     ``HEADING_STEPS[heading]``), ``block_positions`` (N, 2) cells and ``block_velocities`` (N, 2), all int64.
     ``top_down_map()`` gives a (room_size, room_size) uint8 map of block counts indexed [y, x];
+    ``surface_labels()`` says what each pixel of the egocentric view shows (which object, which patch of floor or
+    wall), and :func:`revisit_masks` turns a sequence of them into "seen before" masks;
     ``render()`` (``render_mode="rgb_array"``) a top-down RGB picture with the agent as a white arrow.
 
     ## Version History
@@ -422,6 +427,82 @@ class BlockWorldEnv(gym.Env[np.ndarray, np.int64]):
         np.add.at(grid, (self._blocks[:, 1], self._blocks[:, 0]), 1)
         return grid
 
+    def surface_labels(self) -> np.ndarray:
+        """What each pixel of the egocentric view shows: ``(image_size, image_size)`` int64 labels.
+
+        ``0`` for the background (above the walls), ``1 + k`` for object slot ``k`` (a block or ball keeps its
+        slot, and so its label, for the whole episode), and for the floor and walls one label per patch: the
+        surface point seen through the pixel (from a depth render) quantized to cubes of ``SURFACE_CELL`` metres,
+        together with the geom. Two pixels of any two frames share a label exactly when they show the same
+        object or the same patch of floor or wall.
+        """
+        renderer = self._renderer(self.image_size)
+        renderer.update_scene(self._data, camera=self._eye, scene_option=self._eye_option)
+        renderer.enable_segmentation_rendering()
+        try:
+            segmentation = renderer.render()[..., 0].astype(np.int64)  # geom id, -1 for the background
+        finally:
+            renderer.disable_segmentation_rendering()
+        renderer.enable_depth_rendering()
+        try:
+            depth = renderer.render().astype(np.float64)  # distance along the camera's viewing axis
+        finally:
+            renderer.disable_depth_rendering()
+        data, size = self._data, self.image_size
+        position, axes = data.cam_xpos[self._eye], data.cam_xmat[self._eye].reshape(3, 3)
+        half = np.tan(np.radians(self._model.cam_fovy[self._eye]) / 2)
+        ndc = (2 * (np.arange(size) + 0.5) / size - 1) * half
+        right, up = np.meshgrid(ndc, -ndc)  # image rows run downwards
+        rays = (
+            -axes[:, 2] + right[..., None] * axes[:, 0] + up[..., None] * axes[:, 1]
+        )  # unit depth along the axis
+        points = position + depth[..., None] * rays
+        # cubes offset by a quarter cell, so that no cube boundary lies on the floor or a wall face
+        cells = np.floor((points + 1.0 + SURFACE_CELL / 4) / SURFACE_CELL).astype(np.int64).clip(0, 4095)
+        x, y, z = cells[..., 0], cells[..., 1], cells[..., 2].clip(0, 63)
+        static = _STATIC_LABEL + ((segmentation * 4096 + x) * 4096 + y) * 64 + z
+        labels = np.where(segmentation < 0, 0, static)
+        for geoms in (self._block_geoms, self._ball_geoms):
+            if len(geoms):
+                slot = np.full(self._model.ngeom, -1, np.int64)
+                slot[geoms] = np.arange(len(geoms))
+                hit = segmentation >= 0
+                objects = np.where(hit, slot[segmentation.clip(0)], -1)
+                labels = np.where(objects >= 0, 1 + objects, labels)
+        return labels
+
+    def replay_labels(
+        self, agent_positions: np.ndarray, agent_headings: np.ndarray, block_positions: np.ndarray
+    ) -> np.ndarray:
+        """:meth:`surface_labels` of every frame of a recorded sequence (a dataset's ground truth).
+
+        Args:
+            agent_positions: ``(T, 2)`` cells.
+            agent_headings: ``(T,)`` headings.
+            block_positions: ``(T, B, 2)`` cells; slots with position ``-1`` are unused.
+
+        Returns:
+            ``(T, image_size, image_size)`` int64 labels. The env's episode is replaced (it ends up in the last
+            recorded state). Untextured worlds only: the recorded ground truth does not say which objects were balls.
+        """
+        if self.textured:
+            raise ValueError(
+                "replay_labels needs an untextured world (ball shapes are not in the ground truth)"
+            )
+        agent_positions, block_positions = np.asarray(agent_positions), np.asarray(block_positions)
+        labels = []
+        for t in range(len(agent_positions)):
+            used = (block_positions[t] >= 0).all(-1)
+            self.reset(
+                options={
+                    "agent_position": agent_positions[t],
+                    "agent_heading": int(agent_headings[t]),
+                    "block_positions": block_positions[t][used],
+                }
+            )
+            labels.append(self.surface_labels())
+        return np.stack(labels)
+
     def _info(self) -> dict[str, Any]:
         return {
             "agent_position": self._agent.copy(),
@@ -460,3 +541,25 @@ class BlockWorldEnv(gym.Env[np.ndarray, np.int64]):
         self._build()
         if len(self._blocks) or self._appearance:
             self._sync()
+
+
+def revisit_masks(labels: np.ndarray) -> np.ndarray:
+    """``(T, H, W)`` bool: pixel ``(t, i, j)`` shows something (an object, a floor or wall patch, the background)
+    already shown by some pixel of frames ``0 .. t - 1``.
+
+    Args:
+        labels: ``(T, H, W)`` integer labels of a sequence's frames (:meth:`BlockWorldEnv.surface_labels`).
+
+    >>> labels = np.array([[[1, 2]], [[2, 3]], [[3, 4]]])
+    >>> revisit_masks(labels)[:, 0].tolist()
+    [[False, False], [False, True], [False, True]]
+    """
+    labels = np.asarray(labels)
+    if labels.ndim != 3:
+        raise ValueError(f"labels must be (T, H, W), got shape {labels.shape}")
+    masks = np.zeros(labels.shape, bool)
+    seen = np.empty(0, labels.dtype)
+    for t, frame in enumerate(labels):
+        masks[t] = np.isin(frame, seen)
+        seen = np.union1d(seen, frame)
+    return masks

@@ -146,26 +146,29 @@ class WanderingPolicy:
     Args:
         room_size: side length of the room in grid cells.
         max_pause: largest number of no-op steps spent looking back into the room.
+        look_around: start every episode by turning a full circle in place (four left turns), so that the first
+            frames show the room in every direction.
     """
 
     TURN_LEFT, TURN_RIGHT, FORWARD, NOOP = BlockAction
 
-    def __init__(self, room_size: int = 16, max_pause: int = 3):
+    def __init__(self, room_size: int = 16, max_pause: int = 3, look_around: bool = False):
         self.room_size = int(room_size)
         self.max_pause = int(max_pause)
+        self.look_around = bool(look_around)
         self._plan: list[int] = []
         self._mode = "to_wall"
         self._rng = np.random.default_rng(0)
 
     @classmethod
-    def for_env(cls, env: Any) -> WanderingPolicy:
+    def for_env(cls, env: Any, look_around: bool = False) -> WanderingPolicy:
         """A policy matching a ``BlockWorldEnv``'s room size."""
-        return cls(env.room_size)
+        return cls(env.room_size, look_around=look_around)
 
     def reset(self, info: dict[str, Any], rng: np.random.Generator) -> None:
         """Starts an episode (needs ``info["agent_position"]`` and ``info["agent_heading"]``)."""
         self._rng = rng
-        self._plan = []
+        self._plan = [self.TURN_LEFT] * 4 if self.look_around else []
         self._mode = "to_wall"
 
     def __call__(self, info: dict[str, Any]) -> int:

@@ -163,3 +163,58 @@ def test_bad_reset_options_are_refused_without_losing_the_episode():
     assert info["agent_position"].tolist() == [1, 2] and info["agent_heading"] == 1
     env.step(3)  # still usable
     env.close()
+
+
+def test_surface_labels_locate_what_each_pixel_shows():
+    """Labels come from a depth and a segmentation render: the floor patches seen lie at height 0, a block in
+    front of the agent is labelled by its slot, and a full turn in place shows nothing new."""
+    from equiworld.envs.video.block_world import SURFACE_CELL, revisit_masks
+
+    world = BlockWorldEnv(image_size=32, num_blocks=2, static_blocks=True)
+    try:
+        world.reset(
+            seed=0,
+            options={"agent_position": (8, 8), "agent_heading": 0, "block_positions": [(11, 8), (2, 2)]},
+        )
+        labels = world.surface_labels()
+        assert labels.shape == (32, 32) and labels.dtype == np.int64
+        assert (labels == 1).sum() > 10  # block slot 0 three cells ahead fills part of the view
+        assert not (labels == 2).any()  # slot 1 is behind the agent
+        static = labels[labels >= 1 << 32] - (1 << 32)
+        heights = static % 64
+        floor = static // (4096 * 4096 * 64) == 0  # geom 0 is the floor
+        assert floor.sum() > 50 and set(np.unique(heights[floor])) == {
+            int((1.0 + SURFACE_CELL / 4) // SURFACE_CELL)
+        }
+        assert (labels[0] == 0).any() and not (labels[-1] == 0).any()  # background above the walls, not below
+        frames = [labels]
+        for _ in range(4):
+            world.step(TURN_LEFT)
+            frames.append(world.surface_labels())
+        masks = revisit_masks(np.stack(frames))
+        assert not masks[0].any() and masks[4].all() and not masks[1].all()
+        np.testing.assert_array_equal(frames[4], frames[0])
+    finally:
+        world.close()
+
+
+def test_replayed_labels_equal_the_live_ones(env):
+    """A recorded sequence (agent pose, block positions) re-rendered by replay_labels gives the labels seen
+    while it was recorded; a textured world is refused (its ball shapes are not recorded)."""
+    _, info = env.reset(seed=3)
+    policy = WanderingPolicy.for_env(env, look_around=True)
+    policy.reset(info, np.random.default_rng(0))
+    poses, headings, blocks, live, actions = [], [], [], [], []
+    for _ in range(12):
+        poses.append(info["agent_position"])
+        headings.append(info["agent_heading"])
+        blocks.append(info["block_positions"])
+        live.append(env.surface_labels())
+        action = policy(info)
+        actions.append(action)
+        _, _, _, _, info = env.step(action)
+    assert actions[:4] == [TURN_LEFT] * 4  # looks around first
+    replayed = env.replay_labels(np.stack(poses), np.array(headings), np.stack(blocks))
+    np.testing.assert_array_equal(replayed, np.stack(live))
+    with pytest.raises(ValueError, match="untextured"):
+        BlockWorldEnv(image_size=16, textured=True).replay_labels(poses[:1], headings[:1], blocks[:1])

@@ -26,6 +26,7 @@ def tiny_block_data(tmp_path_factory):
             sequence_length=length,
             sequences_per_shard=4,
             env_kwargs={"image_size": 16},
+            ground_truth=split == "validation" or None,
         )
         list(generate_dataset(spec, root / split))
     return root
@@ -51,9 +52,10 @@ def test_train_resume_and_evaluate_every_block_model(run_script, tiny_block_data
             checkpoint["step"] == 2 and checkpoint["model_name"] == model and checkpoint["world"] == "block"
         )
         assert checkpoint["config"]["image_size"] == 16
-    run_script(*_train_args("flowm3d", tiny_block_data, runs[0], 3))
+    run_script(*_train_args("flowm3d", tiny_block_data, runs[0], 3), "--teacher-forcing", "0.5")
     history = json.loads((runs[0] / "metrics.json").read_text())
     assert [row["step"] for row in history] == [1, 2, 3] and "val_mse" in history[-1]
+    assert load_world_model(runs[0])[1]["settings"]["teacher_forcing"] == 0.5
 
     out = tmp_path / "eval"
     run_script(
@@ -61,13 +63,20 @@ def test_train_resume_and_evaluate_every_block_model(run_script, tiny_block_data
             "scripts/evaluate_world_model.py", "--checkpoints", *map(str, runs),
             "--data", str(tiny_block_data / "validation"), "--context", "4", "--horizon", "8",
             "--report-steps", "1", "8", "--num-sequences", "2", "--batch-size", "2", "--out", str(out),
-            "--video-frames", "3",
+            "--video-frames", "3", "--references", "mean_frame", "copy_last", "--results", str(tmp_path / "r.json"),
         ]
     )  # fmt: skip
     metrics = json.loads((out / "metrics.json").read_text())
-    assert set(metrics["table"]) == {"flowm3d", "memory3d", "convlstm3d"}
+    assert set(metrics["table"]) == {"flowm3d", "memory3d", "convlstm3d", "mean_frame", "copy_last"}
     assert len(metrics["curves"]["flowm3d"]["mse"]) == 8
     assert all(0 < row["mse@8"] < 1 for row in metrics["table"].values())
+    # recall metrics: the validation data has ground truth, so pixels of views seen before are scored apart
+    curves = metrics["curves"]["copy_last"]
+    assert len(curves["recall_mse"]) == 8 and all(0 < f <= 1 for f in curves["recall_fraction"])
+    rows = json.loads((tmp_path / "r.json").read_text())
+    assert {row["model"] for row in rows} == set(metrics["table"])
+    assert all(row["world"] == "block" and row["static_blocks"] is False for row in rows)
+    assert all(set(row["recall_mse_at"]) == {"1", "8"} for row in rows)
     assert (out / "horizon.png").stat().st_size > 5000
     assert (out / "rollout.gif").stat().st_size > 1000
 

@@ -305,3 +305,69 @@ def test_doctests():
 
     result = doctest.testmod(flowm3d, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_one_gather_step_equals_transport_flow_and_mixing():
+    """``advance`` computes transport, flow and mixing as one precomputed gather: equal, float64, to the three
+    reference operations applied one after the other, for every action and a mixed batch, with random mixing."""
+    gen = torch.Generator().manual_seed(30)
+    model = _randomize(FlowEquivariantWorldModel3D(TINY).double(), gen)
+    state = torch.randn(5, 5, TINY.width, TINY.map_size, TINY.map_size, generator=gen, dtype=torch.float64)
+    actions = torch.tensor([LEFT, RIGHT, FORWARD, NOOP, FORWARD])
+    with torch.no_grad():
+        reference = model.mixing(flow_copies(transport_map(state, actions, VELOCITIES, 1), VELOCITIES))
+        torch.testing.assert_close(
+            model.advance(state, F.one_hot(actions, 4).double()), reference, rtol=0, atol=1e-12
+        )
+
+
+def test_velocity_mixing_matrix_has_the_relation_structure():
+    gen = torch.Generator().manual_seed(31)
+    mixing = _randomize(VelocityMixing(3).double(), gen)
+    w = mixing.matrix().detach()  # (5, 5, D)
+    torch.testing.assert_close(w.sum(1), torch.ones(5, 3, dtype=torch.float64))
+    assert torch.equal(w[0, 1], w[0, 3]) and torch.equal(w[1, 0], w[3, 0])  # still <-> moving, same weights
+    for i in range(4):  # each moving copy: itself, left, right, opposite by the rotation order
+        assert torch.equal(w[1 + i, 1 + i], w[1, 1]) and torch.equal(w[1 + i, 1 + (i + 2) % 4], w[1, 3])
+    h = torch.randn(2, 5, 3, 4, 4, generator=gen, dtype=torch.float64)
+    expected = sum(w[:, u, :, None, None] * h[:, u : u + 1] for u in range(5))
+    torch.testing.assert_close(mixing(h), expected, rtol=0, atol=1e-12)
+
+
+def test_view_distance_limits_the_wedge_and_memory_size_the_baseline():
+    full, near = fov_mask(33), fov_mask(33, view_distance=8)
+    assert torch.equal(near, full & (torch.arange(33).reshape(-1, 1) >= 16 - 8))
+    assert int(near.sum()) == 50 and int(full.sum()) == 174
+    config = FlowWorldModel3DConfig.preset("cpu")
+    assert (config.image_size, config.map_size, config.view_distance, config.memory_size) == (32, 33, 8, 9)
+    assert len(build_block_world_model("flowm3d", config).read_index) == 50
+    memory = build_block_world_model("memory3d", config)
+    assert memory.initial_state(torch.zeros(2, 3, 32, 32)).shape == (2, 1, 64, 9, 9)
+    for bad in ({"view_distance": 0}, {"view_distance": 17}, {"memory_size": 0}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            FlowWorldModel3DConfig.preset("cpu", **bad)
+
+
+@pytest.mark.parametrize("name", BLOCK_MODEL_NAMES)
+def test_teacher_forcing(name):
+    """Probability 1 writes every true frame: each prediction equals the one-step prediction after observing
+    all earlier true frames. Probability 0 is the plain rollout; anything outside [0, 1] is refused."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = build_block_world_model(name, TINY).double().eval()
+    gen = torch.Generator().manual_seed(2)
+    frames = torch.rand(2, 6, 3, 16, 16, generator=gen, dtype=torch.float64)
+    actions = F.one_hot(torch.randint(0, 4, (2, 6), generator=gen), 4).double()
+    with torch.no_grad():
+        forced = model.rollout(frames, actions, context=2, horizon=4, teacher_forcing=1.0)
+        for k in range(4):
+            one_step = model.rollout(frames, actions, context=2 + k, horizon=1)[:, 0]
+            torch.testing.assert_close(forced[:, k], one_step, rtol=0, atol=1e-10)
+        torch.testing.assert_close(
+            model.rollout(frames, actions, 2, 4, teacher_forcing=0.0), model.rollout(frames, actions, 2, 4)
+        )
+    for bad in (-0.1, 1.5):
+        with pytest.raises(ValueError, match="teacher_forcing"):
+            model.rollout(frames, actions, 2, 4, teacher_forcing=bad)
+    with pytest.raises(ValueError, match="teacher forcing needs"):
+        model.rollout(frames[:, :3], actions, 2, 4, teacher_forcing=0.5)

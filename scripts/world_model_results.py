@@ -2,6 +2,8 @@
 
     python scripts/world_model_results.py --results docs/world_model/results.json
     python scripts/world_model_results.py --curves runs/wm_cpu/eval_*/metrics.json --plot docs/world_model/mnist_horizon.png
+    python scripts/world_model_results.py --results docs/block_world_model/results.json --world block --static True \\
+        --steps 1 70 210
 
 Rows of the same world, model, evaluation protocol and training recipe are averaged over seeds (mean ± standard
 deviation across seeds, one row per model); the table is printed as Markdown. ``--curves`` (the ``metrics.json`` files of
@@ -9,7 +11,7 @@ evaluations) with ``--plot`` draws the per-step curves, averaged over the seeds 
 long-horizon goal: FloWM's MSE at the last step <= ``--goal-mse`` and <= ``--goal-flatness`` x its MSE at step
 ``--flat-from`` (20), while ``no_velocity``, ``no_self_motion`` and ``convlstm`` (trained with the same recipe:
 ``no_velocity_dirac`` for ``flowm_dirac``, where such rows exist) stay >= ``--goal-gap`` x FloWM's at the last
-step.
+step. For Block World it checks that world's goal (``block_goal``) on the rows of static or of moving blocks.
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ class Args:
     """Goal: the ablations' and the ConvLSTM's MSE at the last step at least this times FloWM's."""
     curves: tuple[str, ...] = ()
     """metrics.json files written by evaluate_world_model.py, whose per-step curves --plot draws."""
+    static: bool | None = None
+    """Block World: only the rows of static blocks (True) or of moving blocks (False)."""
     plot: str | None = None
     """PNG of MSE / PSNR / SSIM vs predicted step from --curves, one line per model (mean over its seeds)."""
 
@@ -76,9 +80,11 @@ def summarise(rows: list[dict], steps: tuple[int, ...]) -> list[dict]:
             "train_steps": train_steps,
             "wall_clock_s": statistics.fmean(r["wall_clock_s"] for r in members),
         }
-        for metric in ("mse", "ssim"):
+        for metric in ("mse", "ssim", "recall_mse", "recall_ssim"):
             for step in steps:
-                values = [r[f"{metric}_at"][str(step)] for r in members if str(step) in r[f"{metric}_at"]]
+                values = [
+                    r[f"{metric}_at"][str(step)] for r in members if str(step) in r.get(f"{metric}_at", {})
+                ]
                 if values:
                     spread = statistics.stdev(values) if len(values) > 1 else 0.0
                     entry[f"{metric}@{step}"] = (statistics.fmean(values), spread)
@@ -90,7 +96,13 @@ def summarise(rows: list[dict], steps: tuple[int, ...]) -> list[dict]:
 def markdown(summary: list[dict], steps: tuple[int, ...]) -> str:
     """The summary as a Markdown table."""
     shown = [s for s in steps if any(f"mse@{s}" in e for e in summary)]
-    head = ["model", "seeds", "train steps", "minutes"] + [f"MSE@{s}" for s in shown] + [f"SSIM@{shown[-1]}"]
+    keys = [f"mse@{s}" for s in shown] + [f"ssim@{shown[-1]}"]
+    if any(f"recall_mse@{shown[-1]}" in e for e in summary):  # Block World with ground truth
+        keys += [f"recall_mse@{s}" for s in shown if s > 1] + [f"recall_ssim@{shown[-1]}"]
+    titles = {"mse": "MSE", "ssim": "SSIM", "recall_mse": "seen-before MSE", "recall_ssim": "seen-before SSIM"}
+    head = ["model", "seeds", "train steps", "minutes"] + [
+        f"{titles[key.split('@')[0]]}@{key.split('@')[1]}" for key in keys
+    ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for e in summary:
         reference = not e["seeds"]
@@ -100,9 +112,9 @@ def markdown(summary: list[dict], steps: tuple[int, ...]) -> str:
             "–" if reference else f"{e['train_steps']:,}",
             "–" if reference else f"{e['wall_clock_s'] / 60:.0f}",
         ]
-        for key in [f"mse@{s}" for s in shown] + [f"ssim@{shown[-1]}"]:
+        for key in keys:
             mean, spread = e.get(key, (float("nan"), 0.0))
-            digits = 3 if key.startswith("ssim") else 4
+            digits = 3 if "ssim" in key else 4
             cells.append(f"{mean:.{digits}f}" + (f" ± {spread:.{digits}f}" if len(e["seeds"]) > 1 else ""))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -142,6 +154,35 @@ def goal(summary: list[dict], args: Args) -> dict:
     return result
 
 
+def block_goal(summary: list[dict], static: bool) -> dict:
+    """Block World's goal on the summary. Static blocks: FloWM 3D's SSIM at the last step above both trivial
+    references, and its SSIM on views seen before >= 1.5x the learned-memory baseline's. Moving blocks: FloWM 3D's
+    error on views seen before below both baselines' at steps 70 and the last."""
+    by_model = {e["model"]: e for e in summary}
+    if "flowm3d" not in by_model:
+        return {"checked": False, "reason": "no flowm3d rows"}
+    flowm = by_model["flowm3d"]
+    last = max(int(key.split("@")[1]) for key in flowm if key.startswith("mse@"))
+    result: dict = {"checked": True, "static_blocks": static, "step": last}
+    if static:
+        for reference in ("mean_frame", "copy_last"):
+            if reference in by_model:
+                result[f"ssim_above_{reference}"] = flowm[f"ssim@{last}"][0] > by_model[reference][f"ssim@{last}"][0]
+        if "memory3d" in by_model and f"recall_ssim@{last}" in flowm:
+            ratio = flowm[f"recall_ssim@{last}"][0] / by_model["memory3d"][f"recall_ssim@{last}"][0]
+            result["recall_ssim_ratio_to_memory3d"] = ratio
+            result["recall_ssim_1.5x_memory3d"] = ratio >= 1.5
+    else:
+        for other in ("memory3d", "convlstm3d"):
+            for step in (70, last):
+                key = f"recall_mse@{step}"
+                if other in by_model and key in flowm and key in by_model[other]:
+                    result[f"{key}_below_{other}"] = flowm[key][0] < by_model[other][key][0]
+    parts = [v for k, v in result.items() if isinstance(v, bool) and k not in ("checked", "static_blocks")]
+    result["met"] = bool(parts) and all(parts)
+    return result
+
+
 def mean_curves(paths: tuple[str, ...]) -> dict[str, dict[str, list[float]]]:
     """Per-step curves of every model in the given evaluation outputs, averaged over the runs of each model name
     (the seeds); a checkpoint evaluated in several outputs counts once. Each model keeps the number of runs
@@ -159,7 +200,8 @@ def mean_curves(paths: tuple[str, ...]) -> dict[str, dict[str, list[float]]]:
             metric: [
                 statistics.fmean(values) for values in zip(*(r[metric] for r in runs.values()), strict=True)
             ]
-            for metric in ("mse", "psnr", "ssim")
+            for metric in ("mse", "psnr", "ssim", "recall_mse", "recall_ssim")
+            if all(metric in r for r in runs.values())
         }
         means[name]["runs"] = len(runs)
     return means
@@ -167,11 +209,16 @@ def mean_curves(paths: tuple[str, ...]) -> dict[str, dict[str, list[float]]]:
 
 def main(args: Args) -> dict:
     rows = [r for r in json.loads(Path(args.results).read_text()) if r["world"] == args.world]
+    if args.static is not None:
+        rows = [r for r in rows if r.get("static_blocks") == args.static]
     if not rows:
         raise ValueError(f"no {args.world!r} rows in {args.results!r}")
     summary = summarise(rows, args.steps)
     print(markdown(summary, args.steps))
-    report = goal(summary, args) if args.world == "mnist" else {"checked": False}
+    if args.world == "mnist":
+        report = goal(summary, args)
+    else:
+        report = block_goal(summary, bool(rows[0].get("static_blocks")))
     print(json.dumps(report))
     if args.plot:
         if not args.curves:

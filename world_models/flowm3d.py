@@ -445,9 +445,12 @@ class FlowEquivariantWorldModel3D(_TokenMapWorldModel):
         (``mixing(flow_copies(transport_map(state, action)))``, computed as one gather)."""
         b, v, d, m, _ = state.shape
         source = self.move_index[action.argmax(-1)]  # (B, V*M*M): where each entry comes from
+        # Channels-first internally: the returned state is a (B, V, D, M, M) view of (B, D, V, M, M) memory, which
+        # the gated write keeps, so that the next step's reshape is free (copies were the profiled cost).
         flat = state.transpose(1, 2).reshape(b, d, v * m * m)
-        moved = flat.gather(2, source.unsqueeze(1).expand(b, d, -1)).reshape(b, d, v, m, m).transpose(1, 2)
-        return self.mixing(moved)
+        moved = flat.gather(2, source.unsqueeze(1).expand(b, d, -1)).reshape(b, d, v, m * m)
+        mixed = torch.matmul(self.mixing.matrix().to(state.dtype).permute(2, 0, 1), moved)  # (D, V, V) per channel
+        return mixed.reshape(b, d, v, m, m).transpose(1, 2)
 
     def predict(self, state: Tensor, displacement: Tensor) -> tuple[Tensor, Tensor]:
         update = self.advance(state, displacement)

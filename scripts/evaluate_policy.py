@@ -57,6 +57,8 @@ def result_rows(run: Path, model: object, env_name: str, summaries: list[dict]) 
             "episodes": row["episodes"],
             "num_envs": config.get("num_envs"),
             "budget_minutes": config.get("budget_minutes"),
+            "gamma": config.get(config.get("algo", "td3"), {}).get("gamma", config.get("gamma")),
+            "gae_lambda": config.get("ppo", {}).get("gae_lambda") if config.get("algo") == "ppo" else None,
         }
         for row in summaries
     ]

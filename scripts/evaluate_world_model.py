@@ -17,6 +17,10 @@ prints a table, and with ``--results`` adds (or replaces) one row per model in a
 
 from __future__ import annotations
 
+import os
+
+os.environ.setdefault("MUJOCO_GL", "egl")  # the recall metric re-renders Block World views offscreen
+
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,6 +78,8 @@ class Args:
     """File name of the side-by-side video (.gif or .mp4); empty for none."""
     video_frames: int = 60
     """Predicted frames shown in the video."""
+    video_models: tuple[str, ...] = ()
+    """Names of the models (and references) shown in the video, in this order (default: all)."""
     video_scale: int = 4
     """Integer upscaling of each panel of the video."""
     video_sequence: int = 0
@@ -186,6 +192,10 @@ def main(args: Args) -> dict:
                 raise ValueError("--references mean_frame needs a checkpoint that records its training data")
             mean_frame = mean_training_frame(VideoShardDataset(train_data, 1, 0, random_start=False))
         entries += [(name, ReferencePredictor(name, mean_frame), None) for name in args.references]
+    unknown = sorted(set(args.video_models) - {name for name, _, _ in entries})
+    if unknown:
+        names = sorted(name for name, _, _ in entries)
+        raise ValueError(f"--video-models {unknown} are not evaluated here; choose from {names}")
     results, rows = {}, []
     for name, model, checkpoint in entries:
         results[name] = rollout_metrics(
@@ -218,9 +228,11 @@ def main(args: Args) -> dict:
         frames, actions = dataset[args.video_sequence]
         frames, actions = frames[None], actions[None]
         shown = min(args.video_frames, args.horizon)
+        chosen = {name: model for name, model, _ in entries}
         with torch.no_grad():
             predictions = {
-                name: model.rollout(frames, actions, args.context, shown)[0] for name, model, _ in entries
+                name: chosen[name].rollout(frames, actions, args.context, shown)[0]
+                for name in (args.video_models or chosen)
             }
         write_side_by_side_video(
             frames[0, args.context : args.context + shown],

@@ -41,17 +41,20 @@ def _mean_std(values: list[float]) -> str:
 
 
 def summarise(rows: list[dict]) -> list[dict]:
-    """One entry per (env, algo, policy, body, split), seeds averaged, in first-seen order."""
+    """One entry per (env, algo, policy, discount, GAE lambda, body, split), seeds averaged, in first-seen order."""
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for row in rows:
-        groups[(row["env"], row["algo"], row["policy"], row["body"], row["split"])].append(row)
+        key = (row["env"], row["algo"], row["policy"], row.get("gamma"), row.get("gae_lambda"))
+        groups[(*key, row["body"], row["split"])].append(row)
     out = []
-    for (env, algo, policy, body, split), members in groups.items():
+    for (env, algo, policy, gamma, gae_lambda, body, split), members in groups.items():
         out.append(
             {
                 "env": env,
                 "algo": algo,
                 "policy": policy,
+                "gamma": gamma,
+                "gae_lambda": gae_lambda,
                 "body": body,
                 "split": split,
                 "seeds": sorted(r["seed"] for r in members),
@@ -68,13 +71,16 @@ def summarise(rows: list[dict]) -> list[dict]:
 def markdown(entries: list[dict]) -> str:
     """The README table."""
     lines = [
-        "| env | learner | policy | body | split | seeds | progress (m) | episode length | return | env steps | "
+        "| env | learner | policy | γ, λ | body | split | seeds | progress (m) | episode length | return | env steps | "
         "wall-clock (min) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for e in entries:
+        recipe = (
+            "–" if e.get("gamma") is None else f"{e['gamma']}, {e['gae_lambda'] if e['gae_lambda'] else '–'}"
+        )
         lines.append(
-            f"| {e['env']} | {e['algo']} | {e['policy']} | {e['body']} | {e['split']} | {len(e['seeds'])} | "
+            f"| {e['env']} | {e['algo']} | {e['policy']} | {recipe} | {e['body']} | {e['split']} | {len(e['seeds'])} | "
             f"{_mean_std(e['progress'])} | {_mean_std(e['episode_length'])} | {_mean_std(e['return'])} | "
             f"{statistics.fmean(e['env_steps']) / 1e6:.2f}M | {statistics.fmean(e['wall_clock_s']) / 60:.0f} |"
         )
@@ -93,13 +99,15 @@ def goal_check(entries: list[dict], args: Args) -> dict:
     ]
     if not match:
         return {"goal": f"{args.goal_policy} walks on {args.goal_env}", "met": False, "missing": True}
-    e = match[0]
+    e = max(match, key=lambda m: statistics.fmean(m["progress"]))  # the best recipe
     progress, length = statistics.fmean(e["progress"]), statistics.fmean(e["episode_length"])
     return {
         "goal": f"{args.goal_policy} walks on {args.goal_env}",
         "progress_m": round(progress, 2),
         "episode_length": round(length, 1),
         "seeds": len(e["seeds"]),
+        "gamma": e.get("gamma"),
+        "gae_lambda": e.get("gae_lambda"),
         "met": progress >= args.goal_progress and length >= args.goal_length,
     }
 

@@ -99,7 +99,12 @@ def markdown(summary: list[dict], steps: tuple[int, ...]) -> str:
     keys = [f"mse@{s}" for s in shown] + [f"ssim@{shown[-1]}"]
     if any(f"recall_mse@{shown[-1]}" in e for e in summary):  # Block World with ground truth
         keys += [f"recall_mse@{s}" for s in shown if s > 1] + [f"recall_ssim@{shown[-1]}"]
-    titles = {"mse": "MSE", "ssim": "SSIM", "recall_mse": "seen-before MSE", "recall_ssim": "seen-before SSIM"}
+    titles = {
+        "mse": "MSE",
+        "ssim": "SSIM",
+        "recall_mse": "seen-before MSE",
+        "recall_ssim": "seen-before SSIM",
+    }
     head = ["model", "seeds", "train steps", "minutes"] + [
         f"{titles[key.split('@')[0]]}@{key.split('@')[1]}" for key in keys
     ]
@@ -167,7 +172,9 @@ def block_goal(summary: list[dict], static: bool) -> dict:
     if static:
         for reference in ("mean_frame", "copy_last"):
             if reference in by_model:
-                result[f"ssim_above_{reference}"] = flowm[f"ssim@{last}"][0] > by_model[reference][f"ssim@{last}"][0]
+                result[f"ssim_above_{reference}"] = (
+                    flowm[f"ssim@{last}"][0] > by_model[reference][f"ssim@{last}"][0]
+                )
         if "memory3d" in by_model and f"recall_ssim@{last}" in flowm:
             ratio = flowm[f"recall_ssim@{last}"][0] / by_model["memory3d"][f"recall_ssim@{last}"][0]
             result["recall_ssim_ratio_to_memory3d"] = ratio

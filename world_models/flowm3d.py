@@ -90,6 +90,10 @@ class FlowWorldModel3DConfig:
         view_distance: FloWM 3D reads and writes the map cells of the field-of-view wedge up to this many cells
             ahead (``None``: the whole wedge, as published). The map still holds the whole room.
         memory_size: side of the learned-memory baseline's token grid (``None``: ``map_size``, as published).
+        positions: initial position embeddings of the image patches and map tokens: ``learned`` (small random,
+            then learned) or ``image_plane`` (our option: sine-cosine features of where each patch, and the floor
+            point of each egocentric map cell, appears in the image — so that the encoder's write and the
+            decoder's read start out matching map cells to the patches that show them; then learned).
     """
 
     image_size: int = 128
@@ -106,6 +110,7 @@ class FlowWorldModel3DConfig:
     lstm_hidden: int = 64
     view_distance: int | None = None
     memory_size: int | None = None
+    positions: Literal["learned", "image_plane"] = "learned"
 
     def __post_init__(self) -> None:
         if self.image_size % self.patch_size:
@@ -124,6 +129,8 @@ class FlowWorldModel3DConfig:
             raise ValueError(
                 f"view_distance must be None or in [1, map_size // 2 = {self.map_size // 2}], got {self.view_distance}"
             )
+        if self.positions not in ("learned", "image_plane"):
+            raise ValueError(f"positions must be 'learned' or 'image_plane', got {self.positions!r}")
         if self.memory_size is not None and self.memory_size < 1:
             raise ValueError(f"memory_size must be None or >= 1, got {self.memory_size}")
 
@@ -139,7 +146,7 @@ class FlowWorldModel3DConfig:
         4 heads, one decoder layer; FloWM 3D reads and writes the wedge 8 cells deep (50 of the full wedge's 174
         cells: beyond that a block is under 2.5 px wide at 32 px), the learned-memory baseline a 9 x 9 token
         memory (81 tokens: about FloWM 3D's cost per step, where the published 33 x 33 made it 4x slower), a
-        32-channel ConvLSTM. ``small``: what a CPU trains in minutes — 64 px frames, 8 px patches, a 15 x 15 map,
+        32-channel ConvLSTM; positions start in the image plane (``positions``). ``small``: what a CPU trains in minutes — 64 px frames, 8 px patches, a 15 x 15 map,
         width 64, depth 2, 4 heads, one decoder layer, a 32-channel ConvLSTM."""
         if name == "paper":
             return replace(cls(), **overrides)
@@ -155,6 +162,7 @@ class FlowWorldModel3DConfig:
                 lstm_hidden=32,
                 view_distance=8,
                 memory_size=9,
+                positions="image_plane",
             )
             return replace(base, **overrides)
         if name == "small":
@@ -228,6 +236,41 @@ def fov_mask(map_size: int, fov_degrees: float = 60.0, view_distance: int | None
     half_width = ahead * math.tan(math.radians(fov_degrees) / 2) + 0.5
     inside = (ahead >= 1) & ((cols - c).abs().to(torch.float64) <= half_width)
     return inside if view_distance is None else inside & (ahead <= view_distance)
+
+
+_EYE_HEIGHT = 0.9  # Block World's camera height above the floor, in cells
+
+
+def patch_image_coordinates(grid: int) -> Tensor:
+    """``(grid * grid, 2)`` image-plane coordinates ``(u, v)`` in [-1, 1] of the centres of a ``grid x grid``
+    patch layout (row-major, as ``Conv2d`` patches flatten): ``u`` grows to the right, ``v`` upwards."""
+    centres = (2 * torch.arange(grid, dtype=torch.float64) + 1) / grid - 1
+    v, u = torch.meshgrid(-centres, centres, indexing="ij")
+    return torch.stack([u.flatten(), v.flatten()], -1)
+
+
+def map_image_coordinates(map_size: int, fov_degrees: float = 60.0) -> Tensor:
+    """``(M, M, 2)``: where the floor point at the centre of each egocentric map cell appears in the camera image,
+    ``(u, v)`` in the same units as :func:`patch_image_coordinates` (cells behind the agent are clipped to the
+    image's edge). ``u = lateral / (ahead tan(fov/2))``, ``v = -eye height / (ahead tan(fov/2))``."""
+    c = map_size // 2
+    ahead = (c - torch.arange(map_size, dtype=torch.float64)).reshape(-1, 1).clamp_min(0.5)
+    lateral = (torch.arange(map_size, dtype=torch.float64) - c).reshape(1, -1)
+    scale = ahead * math.tan(math.radians(fov_degrees) / 2)
+    u, v = lateral / scale, (-_EYE_HEIGHT / scale).expand(map_size, map_size)
+    return torch.stack([u, v], -1).clamp(-2, 2)
+
+
+def image_plane_embedding(coordinates: Tensor, width: int) -> Tensor:
+    """Sine-cosine features of image-plane coordinates ``(..., 2)``: ``width / 4`` frequencies (1 to 16 cycles per
+    image width) for each of ``u`` and ``v``, scaled by 1/2; ``(..., width)`` float32. Map cells and image patches
+    that appear at the same place of the image start with the same embedding."""
+    if width % 4:
+        raise ValueError(f"image-plane positions need a width divisible by 4, got {width}")
+    frequencies = math.pi * 2.0 ** torch.linspace(0, 4, width // 4, dtype=torch.float64)
+    angles = coordinates[..., :, None] * frequencies  # (..., 2, width / 4)
+    features = torch.cat([angles.sin(), angles.cos()], -1).flatten(-2)
+    return (0.5 * features).float()
 
 
 def transport_map(
@@ -361,7 +404,9 @@ class WorldModel3D(WorldModel2D):
 class _TokenMapWorldModel(WorldModel3D):
     """Shared image encoder / map-token transformer / MAE-style decoder of the two token-map models."""
 
-    def __init__(self, config: FlowWorldModel3DConfig, copies: int, read_mask: Tensor) -> None:
+    def __init__(
+        self, config: FlowWorldModel3DConfig, copies: int, read_mask: Tensor, egocentric: bool = False
+    ) -> None:
         super().__init__()
         self.config = c = config
         self.copies = copies
@@ -372,6 +417,12 @@ class _TokenMapWorldModel(WorldModel3D):
         self.patch_embed = nn.Conv2d(c.in_channels, c.width, c.patch_size, stride=c.patch_size)
         self.patch_pos = nn.Parameter(torch.randn(self.num_patches, c.width) * 0.02)
         self.map_pos = nn.Parameter(torch.randn(len(self.read_index), c.width) * 0.02)
+        if c.positions == "image_plane":  # start both from where they appear in the image (then learned)
+            with torch.no_grad():
+                self.patch_pos.copy_(image_plane_embedding(patch_image_coordinates(grid), c.width))
+                if egocentric:
+                    cells = map_image_coordinates(c.map_size, c.fov_degrees)[read_mask]
+                    self.map_pos.copy_(image_plane_embedding(cells, c.width))
         self.read = nn.Linear(copies * c.width, c.width)
         self.encoder = nn.TransformerEncoder(_transformer_layer(c), c.depth, enable_nested_tensor=False)
         self.encoder_norm = nn.LayerNorm(c.width)
@@ -427,7 +478,7 @@ class FlowEquivariantWorldModel3D(_TokenMapWorldModel):
     def __init__(self, config: FlowWorldModel3DConfig) -> None:
         self.velocities = CardinalVelocities()
         wedge = fov_mask(config.map_size, config.fov_degrees, config.view_distance)
-        super().__init__(config, len(self.velocities), wedge)
+        super().__init__(config, len(self.velocities), wedge, egocentric=True)
         self.mixing = VelocityMixing(config.width)
         # Transport then flow is a permutation of the (copy, cell) entries for each action: one gather per step
         # instead of four candidate maps and a shift per copy (the profiled cost of a step). The table is
@@ -449,7 +500,9 @@ class FlowEquivariantWorldModel3D(_TokenMapWorldModel):
         # the gated write keeps, so that the next step's reshape is free (copies were the profiled cost).
         flat = state.transpose(1, 2).reshape(b, d, v * m * m)
         moved = flat.gather(2, source.unsqueeze(1).expand(b, d, -1)).reshape(b, d, v, m * m)
-        mixed = torch.matmul(self.mixing.matrix().to(state.dtype).permute(2, 0, 1), moved)  # (D, V, V) per channel
+        mixed = torch.matmul(
+            self.mixing.matrix().to(state.dtype).permute(2, 0, 1), moved
+        )  # (D, V, V) per channel
         return mixed.reshape(b, d, v, m, m).transpose(1, 2)
 
     def predict(self, state: Tensor, displacement: Tensor) -> tuple[Tensor, Tensor]:

@@ -64,6 +64,7 @@ def test_train_resume_and_evaluate_every_block_model(run_script, tiny_block_data
             "--data", str(tiny_block_data / "validation"), "--context", "4", "--horizon", "8",
             "--report-steps", "1", "8", "--num-sequences", "2", "--batch-size", "2", "--out", str(out),
             "--video-frames", "3", "--references", "mean_frame", "copy_last", "--results", str(tmp_path / "r.json"),
+            "--video-models", "flowm3d", "copy_last",
         ]
     )  # fmt: skip
     metrics = json.loads((out / "metrics.json").read_text())

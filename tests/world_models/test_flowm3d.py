@@ -371,3 +371,33 @@ def test_teacher_forcing(name):
             model.rollout(frames, actions, 2, 4, teacher_forcing=bad)
     with pytest.raises(ValueError, match="teacher forcing needs"):
         model.rollout(frames[:, :3], actions, 2, 4, teacher_forcing=0.5)
+
+
+def test_image_plane_positions_start_map_cells_where_the_image_shows_them():
+    """With positions='image_plane', an image patch and the map cell whose floor point lies at the patch's centre
+    start with the same embedding; the default 'learned' start is small and random; equivariance tests above
+    hold for any weights, so for this start as well."""
+    from equiworld.world_models.flowm3d import (
+        image_plane_embedding,
+        map_image_coordinates,
+        patch_image_coordinates,
+    )
+
+    config = FlowWorldModel3DConfig.preset("cpu", positions="image_plane")
+    model = build_block_world_model("flowm3d", config)
+    cells = map_image_coordinates(33)[fov_mask(33, view_distance=8)]
+    torch.testing.assert_close(model.map_pos.detach(), image_plane_embedding(cells, 64))
+    patches = patch_image_coordinates(4)
+    torch.testing.assert_close(model.patch_pos.detach(), image_plane_embedding(patches, 64))
+    # the cell 2 ahead, 1 to the right, is seen at u = 1 / (2 tan 30°), v = -0.9 / (2 tan 30°)
+    t = np.tan(np.pi / 6)
+    torch.testing.assert_close(
+        map_image_coordinates(33)[14, 17], torch.tensor([1 / (2 * t), -0.9 / (2 * t)]).double()
+    )
+    assert model.map_pos.abs().max() <= 0.5 and model.map_pos.std() > 0.2
+    learned = FlowWorldModel3DConfig.preset("cpu", positions="learned")
+    assert build_block_world_model("flowm3d", learned).map_pos.std() < 0.05
+    memory = build_block_world_model("memory3d", config)  # its memory is not egocentric: learned start
+    assert memory.map_pos.std() < 0.05 and memory.patch_pos.std() > 0.2
+    with pytest.raises(ValueError, match="positions"):
+        FlowWorldModel3DConfig.preset("cpu", positions="sine")

@@ -55,6 +55,9 @@ class TrainSettings:
     preset: Literal["small", "cpu", "paper"] = "small"
     """Model sizes: 'paper' (published: ~75K parameters in 2D, ~10M in 3D), 'cpu' (Block World only: its CPU
     recipe) or 'small' (CPU-friendly)."""
+    positions: Literal["preset", "learned", "image_plane"] = "preset"
+    """Block World token-map models: the start of the position embeddings ('preset': the preset's; 'learned': small
+    random, as published; 'image_plane': where each patch and map cell appears in the image, our option)."""
     recurrent_init: Literal["default", "dirac"] = "default"
     """MNIST World FloWM and its ablations: initialisation of the recurrent kernel ('default' as published, or
     'dirac': the identity, our option)."""
@@ -236,6 +239,8 @@ def train_world_model(settings: TrainSettings) -> dict[str, Any]:
         )
     data = settings.data or f"data/{settings.world}_small/train"
     val_data = f"data/{settings.world}_small/validation" if settings.val_data == "auto" else settings.val_data
+    if settings.positions != "preset" and settings.world != "block":
+        raise ValueError("--positions applies to the Block World models only")
     if not 0.0 <= settings.teacher_forcing <= 1.0:
         raise ValueError(f"--teacher-forcing must be a probability in [0, 1], got {settings.teacher_forcing}")
     for horizon in (*settings.curriculum, settings.predict):
@@ -261,6 +266,8 @@ def train_world_model(settings: TrainSettings) -> dict[str, Any]:
         out.mkdir(parents=True, exist_ok=True)
 
     config = model_config_for_dataset(settings.preset, data, settings.world)
+    if settings.positions != "preset":
+        config = dataclasses.replace(config, positions=settings.positions)
     if settings.recurrent_init != "default":
         if settings.world != "mnist" or settings.model == "convlstm":
             raise ValueError("--recurrent-init applies to FloWM and its ablations (MNIST World) only")

@@ -45,9 +45,12 @@ def test_train_resume_and_evaluate_every_block_model(run_script, tiny_block_data
     runs = []
     for model in ("flowm3d", "memory3d", "convlstm3d"):
         out = tmp_path / model
-        run_script(*_train_args(model, tiny_block_data, out, 2))
+        positions = ["--positions", "image_plane"] if model == "memory3d" else []
+        run_script(*_train_args(model, tiny_block_data, out, 2), *positions)
         runs.append(out)
         _, checkpoint = load_world_model(out)
+        if positions:
+            assert checkpoint["config"]["positions"] == "image_plane"
         assert (
             checkpoint["step"] == 2 and checkpoint["model_name"] == model and checkpoint["world"] == "block"
         )
@@ -95,6 +98,8 @@ def test_world_and_model_must_match(tiny_block_data, tmp_path):
         train_world_model(
             TrainSettings(model="flowm3d", data=str(tiny_block_data / "train"), out=str(tmp_path))
         )
+    with pytest.raises(ValueError, match="--positions applies to the Block World models only"):
+        train_world_model(TrainSettings(model="flowm", positions="learned", out=str(tmp_path)))
     with pytest.raises(ValueError, match="not 'mnist'"):
         train_world_model(
             TrainSettings(

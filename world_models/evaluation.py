@@ -191,10 +191,13 @@ def rollout_metrics(
         predictions = model.rollout(frames, actions, context, horizon)
         batch_masks = None if masks is None else masks[count : count + len(frames)]
         metrics = frame_metrics(predictions.cpu(), frames[:, context:].cpu(), batch_masks)
-        for name in names:
-            finite = torch.isfinite(metrics[name])
-            sums[name] += torch.where(finite, metrics[name], 0.0).sum(0)
-            counts[name] += finite.sum(0)
+        for (
+            name
+        ) in names:  # a recall metric is NaN for a frame without seen-before pixels: skipped, not counted
+            values = metrics[name]
+            counted = ~values.isnan() if name in RECALL_METRICS else torch.ones_like(values, dtype=torch.bool)
+            sums[name] += torch.where(counted, values, 0.0).sum(0)
+            counts[name] += counted.sum(0)
         count += len(frames)
     if count == 0:
         raise ValueError("the dataset yielded no sequences")

@@ -146,38 +146,28 @@ class FlowWorldModel3DConfig:
         4 heads, one decoder layer; FloWM 3D reads and writes the wedge 8 cells deep (50 of the full wedge's 174
         cells: beyond that a block is under 2.5 px wide at 32 px), the learned-memory baseline a 9 x 9 token
         memory (81 tokens: about FloWM 3D's cost per step, where the published 33 x 33 made it 4x slower), a
-        32-channel ConvLSTM; positions start in the image plane (``positions``). ``small``: what a CPU trains in minutes — 64 px frames, 8 px patches, a 15 x 15 map,
-        width 64, depth 2, 4 heads, one decoder layer, a 32-channel ConvLSTM."""
-        if name == "paper":
-            return replace(cls(), **overrides)
-        if name == "cpu":
-            base = cls(
-                image_size=32,
-                patch_size=8,
-                map_size=33,
-                width=64,
-                depth=2,
-                heads=4,
-                decoder_depth=1,
-                lstm_hidden=32,
-                view_distance=8,
-                memory_size=9,
-                positions="image_plane",
-            )
-            return replace(base, **overrides)
-        if name == "small":
-            base = cls(
-                image_size=64,
-                patch_size=8,
-                map_size=15,
-                width=64,
-                depth=2,
-                heads=4,
-                decoder_depth=1,
-                lstm_hidden=32,
-            )
-            return replace(base, **overrides)
-        raise ValueError(f"unknown preset {name!r}; choose 'paper', 'cpu' or 'small'")
+        32-channel ConvLSTM; positions start in the image plane (``positions``). ``small``: what a CPU trains in
+        minutes — 64 px frames, 8 px patches, a 15 x 15 map, width 64, depth 2, 4 heads, one decoder layer, a
+        32-channel ConvLSTM."""
+        if name not in _PRESETS_3D:
+            raise ValueError(f"unknown preset {name!r}; choose {', '.join(map(repr, _PRESETS_3D))}")
+        return replace(cls(**_PRESETS_3D[name]), **overrides)
+
+
+_COMPACT_3D = {"patch_size": 8, "width": 64, "depth": 2, "heads": 4, "decoder_depth": 1, "lstm_hidden": 32}
+_PRESETS_3D: dict[str, dict] = {
+    "paper": {},  # the dataclass defaults are the published sizes
+    "cpu": {
+        **_COMPACT_3D,
+        "image_size": 32,
+        "map_size": 33,
+        "view_distance": 8,
+        "memory_size": 9,
+        "positions": "image_plane",
+    },
+    "small": {**_COMPACT_3D, "image_size": 64, "map_size": 15},
+}
+"""The keyword arguments of each :meth:`FlowWorldModel3DConfig.preset` (documented there)."""
 
 
 class CardinalVelocities:

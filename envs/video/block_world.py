@@ -245,6 +245,9 @@ class BlockWorldEnv(gym.Env[np.ndarray, np.int64]):
         self._surface_geoms = np.array(
             [mujoco.mj_name2id(model, name, n) for n in ("floor", "wall0", "wall1", "wall2", "wall3")]
         )
+        self._geom_slot = np.full(model.ngeom, -1, np.int64)  # object slot of each block / ball geom, else -1
+        for geoms in (self._block_geoms, self._ball_geoms):
+            self._geom_slot[geoms] = np.arange(len(geoms))
         self._object_bodies = np.array(
             [model.body(f"object{k}").mocapid[0] for k in range(self.num_blocks[1])], np.int64
         )
@@ -461,15 +464,8 @@ class BlockWorldEnv(gym.Env[np.ndarray, np.int64]):
         cells = np.floor((points + 1.0 + SURFACE_CELL / 4) / SURFACE_CELL).astype(np.int64).clip(0, 4095)
         x, y, z = cells[..., 0], cells[..., 1], cells[..., 2].clip(0, 63)
         static = _STATIC_LABEL + ((segmentation * 4096 + x) * 4096 + y) * 64 + z
-        labels = np.where(segmentation < 0, 0, static)
-        for geoms in (self._block_geoms, self._ball_geoms):
-            if len(geoms):
-                slot = np.full(self._model.ngeom, -1, np.int64)
-                slot[geoms] = np.arange(len(geoms))
-                hit = segmentation >= 0
-                objects = np.where(hit, slot[segmentation.clip(0)], -1)
-                labels = np.where(objects >= 0, 1 + objects, labels)
-        return labels
+        objects = np.where(segmentation >= 0, self._geom_slot[segmentation.clip(0)], -1)
+        return np.where(objects >= 0, 1 + objects, np.where(segmentation < 0, 0, static))
 
     def replay_labels(
         self, agent_positions: np.ndarray, agent_headings: np.ndarray, block_positions: np.ndarray

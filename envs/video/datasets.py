@@ -105,9 +105,9 @@ PRESETS: dict[tuple[str, str], dict[str, Any]] = {
         "sequences_per_shard": 4,
         "env_kwargs": {"image_size": 128},
     },
-    # The CPU recipe of the Block World models (issue: the 3D model remembers the room): 32 px frames, training
-    # clips of the published 70 context + 90 predicted frames from each sequence's start, validation sequences of
-    # the published 70 + 210 with ground truth (for the revisited-pixel metric). The observer first turns a full
+    # The CPU recipe of the Block World models: 32 px frames, training sequences long enough for clips of the
+    # published 70 context + 90 predicted frames from each sequence's start, validation sequences of the published
+    # 70 + 210 (made with --ground-truth for the seen-before metric). The observer first turns a full
     # circle (context_length > 0), then wanders. `--static` makes the static-blocks stage.
     ("block", "cpu"): {
         "train": {"num_sequences": 2_000, "sequence_length": 160, "context_length": 70},

@@ -32,22 +32,16 @@ from torch import Tensor, nn
 
 from .sb3 import _check_spaces
 from .set_policy import (
-    _HINGE_SLOTS,
+    SET_PRESETS,
     SETConfig,
-    SubequivariantTransformer,
     SubequivariantTransformerActor,
+    make_trunk,
     padding_mask,
 )
 
 __all__ = ["COMPACT_SIZES", "MaskedDiagGaussian", "SETActorCriticPolicy", "register_ppo_policy_aliases"]
 
-COMPACT_SIZES: dict[str, int] = {
-    "width": 32,
-    "vector_channels": 8,
-    "num_layers": 2,
-    "num_heads": 2,
-    "hidden": 64,
-}
+COMPACT_SIZES: dict[str, int] = dict(SET_PRESETS["compact"])
 """The SET sizes of the CPU recipe (about 4x fewer FLOPs per sample than the published width 128, hidden 256)."""
 
 _SET_FIELDS = {f.name for f in fields(SETConfig)}
@@ -145,7 +139,7 @@ class SETActorCriticPolicy(ActorCriticPolicy):
     def _build(self, lr_schedule: Schedule) -> None:
         config = self.set_config
         self.actor = SubequivariantTransformerActor(config)
-        self.value_trunk = SubequivariantTransformer(config)
+        self.value_trunk = make_trunk(config)
         self.value_head = nn.Linear(config.width, 1)
         self.log_std = nn.Parameter(torch.full((3,), float(self.log_std_init)))
         self.optimizer = self.optimizer_class(self.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs)
@@ -161,14 +155,7 @@ class SETActorCriticPolicy(ActorCriticPolicy):
 
     def mean_actions(self, obs: PyTorchObs) -> Tensor:
         """Mean actions ``(B, 3 (N - 1))`` (zeros for padded limbs), in the env's action order."""
-        actor = self.actor
-        vectors, scalars, fixed = actor.trunk(obs)
-        if self.set_config.symmetric:
-            torque, _ = actor.head(vectors, scalars, fixed)
-            axes = obs["vectors"][:, :, list(_HINGE_SLOTS)].to(scalars.dtype)  # (B, N, 3 hinges, 3)
-            per_limb = (axes @ torque[..., 0].unsqueeze(-1)).squeeze(-1)  # (B, N, 3)
-        else:
-            per_limb = actor.head(scalars)
+        per_limb, _ = self.actor.pre_activations(obs)
         mask = padding_mask(obs)
         if mask is not None:
             per_limb = per_limb * (~mask).to(per_limb.dtype).unsqueeze(-1)

@@ -11,7 +11,7 @@ observation directly (no features extractor). Its constructor arguments include 
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from typing import Any
 
 import torch
@@ -107,12 +107,12 @@ class SETCritic(ContinuousCritic):
 
     def forward(self, obs: PyTorchObs, actions: Tensor) -> tuple[Tensor, ...]:
         """``n_critics`` Q values, each ``(B, 1)``."""
-        actions = actions.to(self.q_networks[0].head.weight.dtype)
+        actions = actions.to(self.q_networks[0].trunk.structure_bias.weight.dtype)
         return tuple(q(obs, actions) for q in self.q_networks)
 
     def q1_forward(self, obs: PyTorchObs, actions: Tensor) -> Tensor:
         """The first Q network only (used for the actor loss)."""
-        return self.q_networks[0](obs, actions.to(self.q_networks[0].head.weight.dtype))
+        return self.q_networks[0](obs, actions.to(self.q_networks[0].trunk.structure_bias.weight.dtype))
 
 
 def _check_spaces(observation_space: spaces.Space, action_space: spaces.Space) -> None:
@@ -148,14 +148,8 @@ class SETPolicy(TD3Policy):
         optimizer_kwargs: its keyword arguments.
         n_critics: number of Q networks.
         share_features_extractor: must be ``False``.
-        width: see :class:`SETConfig`.
-        vector_channels: see :class:`SETConfig`.
-        num_layers: see :class:`SETConfig`.
-        num_heads: see :class:`SETConfig`.
-        hidden: see :class:`SETConfig`.
-        invariant_channels: see :class:`SETConfig`.
-        fixed_vectors: see :class:`SETConfig`.
-        symmetric: see :class:`SETConfig`.
+        **config: the fields of :class:`SETConfig` (``width``, ``vector_channels``, ``form``, ...; unset ones
+            take the config's defaults).
     """
 
     def __init__(
@@ -172,29 +166,18 @@ class SETPolicy(TD3Policy):
         optimizer_kwargs: dict[str, Any] | None = None,
         n_critics: int = 2,
         share_features_extractor: bool = False,
-        width: int = 128,
-        vector_channels: int = 32,
-        num_layers: int = 3,
-        num_heads: int = 2,
-        hidden: int = 256,
-        invariant_channels: int = 16,
-        fixed_vectors: tuple[str, ...] | list[str] = ("gravity", "target_direction"),
-        symmetric: bool = True,
+        **config: Any,
     ) -> None:
         if share_features_extractor:
             raise ValueError(
                 "SETPolicy: share_features_extractor=True is not supported (there is no extractor)"
             )
-        config = SETConfig(
-            width=width,
-            vector_channels=vector_channels,
-            num_layers=num_layers,
-            num_heads=num_heads,
-            hidden=hidden,
-            invariant_channels=invariant_channels,
-            fixed_vectors=tuple(fixed_vectors),
-            symmetric=symmetric,
-        )
+        unknown = set(config) - {f.name for f in fields(SETConfig)}
+        if unknown:
+            raise TypeError(f"SETPolicy: unexpected keywords {sorted(unknown)}")
+        if "fixed_vectors" in config:
+            config["fixed_vectors"] = tuple(config["fixed_vectors"])
+        config = SETConfig(**config)
         object.__setattr__(
             self, "set_config", config
         )  # read by make_actor/make_critic inside super().__init__

@@ -24,24 +24,42 @@ Observations are dictionaries of batched tensors as produced by the environment 
 
 from __future__ import annotations
 
+import copy
+import math
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
 from equiworld.envs.morphology.catalog import GRAVITY, SCALAR_SLOTS, VECTOR_SLOTS
-from equiworld.equivariant import SubequivariantAttention, SubequivariantBlock
+from equiworld.envs.morphology.graph import MAX_TRAVERSAL_RANK, published_encodings
+from equiworld.equivariant import (
+    GramMLP,
+    GramMLPAttention,
+    InvariantMatrixMixing,
+    SubequivariantAttention,
+    SubequivariantBlock,
+)
 
 __all__ = [
     "FIXED_VECTOR_NAMES",
+    "FORMS",
+    "GRAPH_ENCODINGS",
+    "SET_PRESETS",
     "VECTOR_SLOT_NAMES",
+    "GramMLPDecoder",
+    "GramMLPTransformer",
     "SETConfig",
     "SubequivariantTransformer",
     "SubequivariantTransformerActor",
     "SubequivariantTransformerCritic",
+    "make_trunk",
     "padding_mask",
+    "published_graph_inputs",
 ]
 
 VECTOR_SLOT_NAMES: tuple[str, ...] = VECTOR_SLOTS
@@ -60,20 +78,41 @@ _N_SCALARS = len(SCALAR_SLOTS)
 _N_TRAVERSAL = 3
 
 
+FORMS = ("compact", "published")
+"""SET layer forms: ``compact`` (ours: normalized Gram of 16 + F channels into one linear map, gated fixed
+mixing, SiLU) and ``published`` (3D-SGRL: raw Gram of 30 + F channels through ReLU MLPs, outputs divided by
+``||Gram||_F + 1``, a full invariant mixing matrix in every feed-forward step and in the decoder, raw-input skip
+into the decoder)."""
+
+GRAPH_ENCODINGS = ("ours", "published")
+"""Graph encodings: ``ours`` (the environment's traversal floats as scalars; hop distance, PageRank with restart
+0.15, Laplacian as attention bias) or ``published`` (learned embeddings of three integer traversal ranks;
+PageRank with damping 0.9 and self-loops, Laplacian, hop distance / N), computed by the policy from
+``obs["parents"]`` with :func:`~equiworld.envs.morphology.graph.published_encodings`."""
+
+
 @dataclass(frozen=True)
 class SETConfig:
-    """Sizes and variant of a subequivariant transformer (defaults as published: 3 layers, 2 heads, 128, 256).
+    """Sizes and variant of a subequivariant transformer; :meth:`preset` gives the named sizes.
+
+    The defaults are the published sizes (3 layers, 2 heads, width 128, hidden 256) in the compact form with 32
+    vector channels; ``SETConfig.preset("paper")`` is the published form and sizes, ``preset("compact")`` the
+    CPU recipe's.
 
     Attributes:
         width: scalar channels per token (the model width).
         vector_channels: vector channels per token (the published code ties them to the width; smaller is
             cheaper on a CPU).
         num_layers: attention layers.
-        num_heads: attention heads; must divide ``width`` and ``vector_channels``.
+        num_heads: attention heads; must divide ``width`` and ``vector_channels`` (compact form) or ``2 * width``
+            (published form).
         hidden: width of the invariant MLPs inside each layer.
-        invariant_channels: projected vector channels that enter the Gram invariants.
+        invariant_channels: projected vector channels that enter the Gram invariants (compact form).
         fixed_vectors: which of ``"gravity"`` and ``"target_direction"`` are fixed vectors (``()``: neither).
         symmetric: ``False`` gives the ``transformer`` ablation (vectors flattened into scalars, no vector stream).
+        form: one of :data:`FORMS`.
+        gram_channels: projected vector channels of every Gram and mixing step of the published form (30).
+        graph_encodings: one of :data:`GRAPH_ENCODINGS`.
     """
 
     width: int = 128
@@ -84,6 +123,9 @@ class SETConfig:
     invariant_channels: int = 16
     fixed_vectors: tuple[str, ...] = FIXED_VECTOR_NAMES
     symmetric: bool = True
+    form: str = "compact"
+    gram_channels: int = 30
+    graph_encodings: str = "ours"
 
     def __post_init__(self) -> None:
         unknown = set(self.fixed_vectors) - set(FIXED_VECTOR_NAMES)
@@ -91,14 +133,58 @@ class SETConfig:
             raise ValueError(
                 f"SETConfig: unknown fixed vectors {sorted(unknown)}; valid names: {', '.join(FIXED_VECTOR_NAMES)}"
             )
+        if self.form not in FORMS:
+            raise ValueError(f"SETConfig: unknown form {self.form!r}; valid: {', '.join(FORMS)}")
+        if self.graph_encodings not in GRAPH_ENCODINGS:
+            raise ValueError(
+                f"SETConfig: unknown graph_encodings {self.graph_encodings!r}; valid: {', '.join(GRAPH_ENCODINGS)}"
+            )
         if not self.symmetric and self.fixed_vectors:
             raise ValueError("SETConfig: symmetric=False (the transformer ablation) takes fixed_vectors=()")
-        if self.width % self.num_heads or self.vector_channels % self.num_heads:
+        if not self.symmetric and self.form != "compact":
+            raise ValueError(
+                "SETConfig: symmetric=False (the transformer ablation) has only the compact form"
+            )
+        if self.form == "compact" and (self.width % self.num_heads or self.vector_channels % self.num_heads):
             raise ValueError(
                 f"SETConfig: num_heads={self.num_heads} must divide width={self.width} and "
                 f"vector_channels={self.vector_channels}"
             )
+        if self.form == "published" and (2 * self.width) % self.num_heads:
+            raise ValueError(f"SETConfig: num_heads={self.num_heads} must divide 2 * width={2 * self.width}")
         object.__setattr__(self, "fixed_vectors", tuple(self.fixed_vectors))
+
+    @classmethod
+    def preset(cls, name: str, **overrides: Any) -> SETConfig:
+        """A named configuration of :data:`SET_PRESETS`, with optional field overrides.
+
+        ``paper``: the published form and sizes (actor 4,515,080 trainable parameters, one critic Q 4,183,033;
+        the published 4.71M / 4.38M also count 66,048 parameters per layer that the reference code builds but
+        never reads); ``compact``: the sizes of the fast PPO recipe; ``default``: the class defaults.
+
+        >>> SETConfig.preset("paper").form, SETConfig.preset("compact").width
+        ('published', 32)
+        """
+        if name not in SET_PRESETS:
+            raise ValueError(f"SETConfig.preset: unknown preset {name!r}; valid: {', '.join(SET_PRESETS)}")
+        return replace(cls(**SET_PRESETS[name]), **overrides)
+
+
+SET_PRESETS: dict[str, dict[str, Any]] = {
+    "paper": {
+        "width": 128,
+        "vector_channels": 128,
+        "num_layers": 3,
+        "num_heads": 2,
+        "hidden": 256,
+        "form": "published",
+        "gram_channels": 30,
+        "graph_encodings": "published",
+    },
+    "compact": {"width": 32, "vector_channels": 8, "num_layers": 2, "num_heads": 2, "hidden": 64},
+    "default": {},
+}
+"""Named SET configurations (see :meth:`SETConfig.preset`)."""
 
 
 def padding_mask(obs: Mapping[str, Tensor]) -> Tensor | None:
@@ -220,6 +306,159 @@ class SubequivariantTransformer(nn.Module):
         return vectors, scalars, fixed
 
 
+_ENCODING_CACHE: dict[tuple[int, ...], dict[str, np.ndarray]] = {}
+
+
+def published_graph_inputs(obs: Mapping[str, Tensor], dtype: torch.dtype) -> tuple[Tensor, Tensor]:
+    """The published graph encodings of a batch, from ``obs["parents"]``: ``(ranks (B, N, 3) long, relation (B, N,
+    N, 3))``; padded limbs (parent -1 after the root) get zeros. Cached per body."""
+    if "parents" not in obs:
+        raise ValueError("graph_encodings='published' needs obs['parents'] (a MorphologyEnv observation)")
+    parents = obs["parents"].round().long()
+    _batch, n = parents.shape
+    rows, inverse = torch.unique(parents, dim=0, return_inverse=True)
+    ranks = torch.zeros(len(rows), n, 3, dtype=torch.long)
+    relation = torch.zeros(len(rows), n, n, 3, dtype=dtype)
+    for r, row in enumerate(rows.tolist()):
+        real = next((i for i in range(1, n) if row[i] < 0), n)
+        key = tuple(row[:real])
+        if key not in _ENCODING_CACHE:
+            _ENCODING_CACHE[key] = published_encodings(key)
+        enc = _ENCODING_CACHE[key]
+        ranks[r, :real] = torch.from_numpy(enc["traversal_ranks"])
+        relation[r, :real, :real] = torch.from_numpy(enc["relation"]).to(dtype)
+    device = parents.device
+    return ranks.to(device)[inverse], relation.to(device)[inverse]
+
+
+class GramMLPTransformer(nn.Module):
+    """The trunk in the published form (``SETConfig.form == "published"``; 3D-SGRL's SET encoder).
+
+    Every input vector slot read by the model (the stream vectors and the fixed vectors, raw: gravity is
+    ``(0, 0, -9.81)``) is embedded by one channel map ``8 -> C`` (no bias) and the scalars by a linear map, both
+    times ``sqrt(width)`` (weights initialized U(-0.1, 0.1)); with the published graph encodings, learned
+    embeddings of three traversal ranks are added to the scalars. Then ``num_layers`` :class:`GramMLPAttention`
+    layers (copies of one initial layer, as published), the structural bias in the first, and a final LayerNorm
+    on the scalars.
+
+    Args:
+        config: sizes (``form="published"``).
+        extra_scalars: invariant scalars per limb appended to the input (3 for the critic's actions).
+    """
+
+    def __init__(self, config: SETConfig, extra_scalars: int = 0) -> None:
+        super().__init__()
+        c = config
+        self.config, self.extra_scalars = c, extra_scalars
+        self.num_fixed = len(c.fixed_vectors)
+        self.fixed_slots = tuple(VECTOR_SLOT_NAMES.index(n) for n in c.fixed_vectors)
+        self.input_slots = tuple(sorted((*_STREAM_SLOTS, *self.fixed_slots)))
+        n_scalars = _N_SCALARS + extra_scalars + (_N_TRAVERSAL if c.graph_encodings == "ours" else 0)
+        self.embed_vectors = nn.Linear(len(self.input_slots), c.vector_channels, bias=False)
+        self.embed_scalars = nn.Linear(n_scalars, c.width)
+        for weight in (self.embed_vectors.weight, self.embed_scalars.weight):
+            nn.init.uniform_(weight, -0.1, 0.1)
+        if c.graph_encodings == "published":
+            third = c.width // 3
+            self.traversal_embeddings = nn.ModuleList(
+                nn.Embedding(MAX_TRAVERSAL_RANK, w) for w in (third, third, c.width - 2 * third)
+            )
+        self.structure_bias = nn.Linear(len(_STRUCTURE_KEYS), c.num_heads)
+        layer = GramMLPAttention(
+            c.vector_channels,
+            c.width,
+            num_heads=c.num_heads,
+            hidden=c.hidden,
+            num_fixed=self.num_fixed,
+            gram_channels=c.gram_channels,
+        )
+        self.layers = nn.ModuleList(copy.deepcopy(layer) for _ in range(c.num_layers))
+        self.norm = nn.LayerNorm(c.width)
+
+    def raw_inputs(
+        self, obs: Mapping[str, Tensor], extra: Tensor | None = None
+    ) -> tuple[Tensor, Tensor, Tensor | None]:
+        """``(vectors (B, N, 3, slots), scalars (B, N, S), fixed (B, N, 3, F) or None)`` as the model reads them."""
+        _check_obs(obs, type(self).__name__)
+        dtype = self.structure_bias.weight.dtype
+        vec = obs["vectors"].to(dtype).transpose(-1, -2)  # (B, N, 3, 8)
+        scalars = [obs["scalars"].to(dtype)] + ([extra.to(dtype)] if extra is not None else [])
+        fixed = vec[..., list(self.fixed_slots)] if self.num_fixed else None
+        return vec[..., list(self.input_slots)], torch.cat(scalars, dim=-1), fixed
+
+    def forward(
+        self, obs: Mapping[str, Tensor], extra: Tensor | None = None
+    ) -> tuple[Tensor, Tensor, Tensor | None]:
+        """Run the trunk; returns ``(vectors (B, N, 3, C), scalars (B, N, width), fixed)`` as
+        :meth:`SubequivariantTransformer.forward`."""
+        c = self.config
+        vectors, scalars, fixed = self.raw_inputs(obs, extra)
+        root = math.sqrt(c.width)
+        if c.graph_encodings == "published":
+            ranks, relation = published_graph_inputs(obs, scalars.dtype)
+        else:
+            scalars = torch.cat([scalars, obs["traversal"].to(scalars.dtype)], dim=-1)
+            relation = torch.stack([obs[k].to(scalars.dtype) for k in _STRUCTURE_KEYS], dim=-1)
+        vectors = self.embed_vectors(vectors) * root
+        scalars = self.embed_scalars(scalars) * root
+        if c.graph_encodings == "published":
+            scalars = scalars + torch.cat(
+                [emb(ranks[..., i]) for i, emb in enumerate(self.traversal_embeddings)], -1
+            )
+        attn_bias = self.structure_bias(relation).permute(0, 3, 1, 2)
+        mask = padding_mask(obs)
+        for i, layer in enumerate(self.layers):
+            vectors, scalars = layer(
+                vectors, scalars, fixed, attn_bias=attn_bias if i == 0 else None, key_padding_mask=mask
+            )
+        return vectors, self.norm(scalars), fixed
+
+
+def make_trunk(config: SETConfig, extra_scalars: int = 0) -> SubequivariantTransformer | GramMLPTransformer:
+    """The trunk of ``config.form``: :class:`SubequivariantTransformer` (compact) or :class:`GramMLPTransformer`."""
+    if config.form == "published":
+        return GramMLPTransformer(config, extra_scalars)
+    return SubequivariantTransformer(config, extra_scalars)
+
+
+class GramMLPDecoder(nn.Module):
+    """The published per-limb readout with the raw-input skip: ``W = [raw vectors, trunk vectors]``,
+    ``S = [raw scalars, trunk scalars]``; ``u = [GramMLP(W), MLP(S)]``; then either an equivariant torque vector
+    (:class:`InvariantMatrixMixing` of ``W`` to one channel) or an invariant value ``Linear(u) / (||Gram||_F + 1)``.
+
+    Args:
+        config: sizes (``form="published"``).
+        raw_vectors: vector slots of the raw input.
+        raw_scalars: scalars of the raw input.
+        output: ``"torque"`` or ``"value"``.
+    """
+
+    def __init__(self, config: SETConfig, raw_vectors: int, raw_scalars: int, output: str) -> None:
+        super().__init__()
+        c, e = config, config.width
+        num_fixed = len(c.fixed_vectors)
+        self.output = output
+        self.gram = GramMLP(c.vector_channels + raw_vectors, c.gram_channels, num_fixed, e, e)
+        self.scalars = nn.Sequential(nn.Linear(raw_scalars + e, e), nn.ReLU(), nn.Linear(e, e))
+        if output == "torque":
+            self.mix = InvariantMatrixMixing(
+                c.vector_channels + raw_vectors, c.gram_channels, num_fixed, 2 * e, c.hidden, 1
+            )
+        else:
+            self.value = nn.Linear(2 * e, 1)
+
+    def forward(
+        self, vectors: Tensor, scalars: Tensor, raw_vectors: Tensor, raw_scalars: Tensor, fixed: Tensor | None
+    ) -> Tensor:
+        """Torque vectors ``(B, N, 3)`` or values ``(B, N)``."""
+        w = torch.cat([raw_vectors, vectors], dim=-1)
+        features, scale = self.gram(w, fixed)
+        u = torch.cat([features, self.scalars(torch.cat([raw_scalars, scalars], dim=-1))], dim=-1)
+        if self.output == "torque":
+            return self.mix(w, fixed, u, scale)[..., 0]
+        return (self.value(u) / scale)[..., 0]
+
+
 class SubequivariantTransformerActor(nn.Module):
     """SET actor: an equivariant torque vector per limb, actions ``tanh(<hinge axis, torque>)``.
 
@@ -238,8 +477,10 @@ class SubequivariantTransformerActor(nn.Module):
     def __init__(self, config: SETConfig) -> None:
         super().__init__()
         self.config = config
-        self.trunk = SubequivariantTransformer(config)
-        if config.symmetric:
+        self.trunk = make_trunk(config)
+        if config.form == "published":
+            self.head = GramMLPDecoder(config, len(self.trunk.input_slots), _N_SCALARS, "torque")
+        elif config.symmetric:
             self.head = SubequivariantBlock(
                 config.vector_channels,
                 config.width,
@@ -252,27 +493,33 @@ class SubequivariantTransformerActor(nn.Module):
         else:
             self.head = nn.Linear(config.width, 3)
 
+    def pre_activations(self, obs: Mapping[str, Tensor]) -> tuple[Tensor, Tensor | None]:
+        """Per-limb hinge values before the tanh, ``(B, N, 3)``, and the torque vectors ``(B, N, 3)`` (``None``
+        for the non-symmetric ablation). Not masked: see :meth:`limb_outputs`."""
+        vectors, scalars, fixed = self.trunk(obs)
+        if self.config.form == "published":
+            raw_vectors, raw_scalars, _ = self.trunk.raw_inputs(obs)
+            torque = self.head(vectors, scalars, raw_vectors, raw_scalars, fixed)
+        elif self.config.symmetric:
+            torque = self.head(vectors, scalars, fixed)[0][..., 0]
+        else:
+            return self.head(scalars), None
+        axes = obs["vectors"][:, :, list(_HINGE_SLOTS)].to(scalars.dtype)  # (B, N, 3 hinges, 3)
+        return (axes @ torque.unsqueeze(-1)).squeeze(-1), torque
+
     def limb_outputs(self, obs: Mapping[str, Tensor]) -> dict[str, Tensor]:
         """Per-limb outputs: ``"actions"`` ``(B, N, 3)`` and, if symmetric, ``"torque"`` ``(B, N, 3)``.
 
         The torso row and padded rows of ``"actions"`` are zero.
         """
-        vectors, scalars, fixed = self.trunk(obs)
-        axes = obs["vectors"][:, :, list(_HINGE_SLOTS)].to(scalars.dtype)  # (B, N, 3 hinges, 3)
-        out: dict[str, Tensor] = {}
-        if self.config.symmetric:
-            torque, _ = self.head(vectors, scalars, fixed)
-            torque = torque[..., 0]  # (B, N, 3)
-            actions = torch.tanh((axes @ torque.unsqueeze(-1)).squeeze(-1))
-            out["torque"] = torque
-        else:
-            actions = torch.tanh(self.head(scalars))
-        real = torch.ones_like(actions[..., 0])
+        values, torque = self.pre_activations(obs)
+        out: dict[str, Tensor] = {} if torque is None else {"torque": torque}
+        real = torch.ones_like(values[..., 0])
         real[:, 0] = 0.0  # the torso has no hinges
         mask = padding_mask(obs)
         if mask is not None:
             real = real * (~mask).to(real.dtype)
-        out["actions"] = actions * real.unsqueeze(-1)
+        out["actions"] = torch.tanh(values) * real.unsqueeze(-1)
         return out
 
     def forward(self, obs: Mapping[str, Tensor]) -> Tensor:
@@ -290,8 +537,11 @@ class SubequivariantTransformerCritic(nn.Module):
     def __init__(self, config: SETConfig) -> None:
         super().__init__()
         self.config = config
-        self.trunk = SubequivariantTransformer(config, extra_scalars=3)
-        self.head = nn.Linear(config.width, 1)
+        self.trunk = make_trunk(config, extra_scalars=3)
+        if config.form == "published":
+            self.head = GramMLPDecoder(config, len(self.trunk.input_slots), _N_SCALARS + 3, "value")
+        else:
+            self.head = nn.Linear(config.width, 1)
 
     def limb_values(self, obs: Mapping[str, Tensor], actions: Tensor) -> Tensor:
         """One Q value per limb, ``(B, N)`` (padded limbs included; they do not affect real limbs)."""
@@ -303,7 +553,10 @@ class SubequivariantTransformerCritic(nn.Module):
             )
         per_limb = actions.reshape(batch, n - 1, 3)
         per_limb = torch.cat([per_limb.new_zeros(batch, 1, 3), per_limb], dim=1)
-        _, scalars, _ = self.trunk(obs, extra=per_limb)
+        vectors, scalars, fixed = self.trunk(obs, extra=per_limb)
+        if self.config.form == "published":
+            raw_vectors, raw_scalars, _ = self.trunk.raw_inputs(obs, extra=per_limb)
+            return self.head(vectors, scalars, raw_vectors, raw_scalars, fixed)
         return self.head(scalars)[..., 0]
 
     def forward(self, obs: Mapping[str, Tensor], actions: Tensor) -> Tensor:

@@ -24,14 +24,24 @@ from .groups import (
     rotation_about_axis,
     shift_torus,
 )
-from .subequivariant import SubequivariantAttention, SubequivariantBlock, gram_invariants
+from .subequivariant import (
+    GramMLP,
+    GramMLPAttention,
+    InvariantMatrixMixing,
+    SubequivariantAttention,
+    SubequivariantBlock,
+    gram_invariants,
+)
 from .testing import EquivarianceReport, assert_equivariant, assert_flow_equivariant, equivariance_error
 
 __all__ = [
     "CircularConv2d",
     "EquivarianceReport",
     "FlowEquivariantRNNCell",
+    "GramMLP",
+    "GramMLPAttention",
     "GravityRotations",
+    "InvariantMatrixMixing",
     "SubequivariantAttention",
     "SubequivariantBlock",
     "TokenPermutations",

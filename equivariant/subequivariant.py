@@ -13,12 +13,20 @@ nonlinearity. Invariants are inner products, normalised by ``(||Gram||_F + 1)`` 
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import torch
 from torch import Tensor, nn
 
-__all__ = ["SubequivariantAttention", "SubequivariantBlock", "gram_invariants"]
+__all__ = [
+    "GramMLP",
+    "GramMLPAttention",
+    "InvariantMatrixMixing",
+    "SubequivariantAttention",
+    "SubequivariantBlock",
+    "gram_invariants",
+]
 
 
 def _check_streams(name: str, vectors: Tensor, scalars: Tensor, channels: int, scalar_channels: int) -> None:
@@ -266,3 +274,194 @@ class SubequivariantAttention(nn.Module):
         vectors = vectors + self.out_vectors(msg_vectors)
         d_vectors, d_scalars = self.feed_forward(vectors, scalars, fixed)
         return vectors + d_vectors, self.norm2(scalars + d_scalars)
+
+
+def _mlp(sizes: tuple[int, ...]) -> nn.Sequential:
+    """Linear layers of the given widths with ReLU between them (none after the last)."""
+    layers: list[nn.Module] = []
+    for i, (a, b) in enumerate(itertools.pairwise(sizes)):
+        if i:
+            layers.append(nn.ReLU())
+        layers.append(nn.Linear(a, b))
+    return nn.Sequential(*layers)
+
+
+class GramMLP(nn.Module):
+    """Invariant features of a token's vectors: the raw Gram matrix of ``[Z W, f]`` through an MLP.
+
+    ``Z W`` projects the ``C`` vector channels to ``gram_channels`` (no bias); the fixed vectors ``f`` are appended;
+    the ``(gram_channels + F)^2`` entries of the Gram matrix go **unnormalized** through a ReLU MLP. Also returns
+    the scale ``||Gram||_F + 1`` by which the published SET divides the outputs computed from these features (the
+    published form of the invariants; :func:`gram_invariants` normalizes the inputs instead).
+
+    Args:
+        vector_channels: ``C``.
+        gram_channels: projected channels entering the Gram matrix (published: 30).
+        num_fixed: ``F`` (published: 2, gravity and the target direction).
+        hidden: hidden width of the MLP.
+        out_features: output width.
+
+    >>> gm = GramMLP(8, gram_channels=3, num_fixed=1, hidden=16, out_features=4).double()
+    >>> Z, g = torch.randn(5, 3, 8, dtype=torch.float64), torch.tensor([[0.0], [0.0], [-9.81]], dtype=torch.float64)
+    >>> feats, scale = gm(Z, g)
+    >>> tuple(feats.shape), tuple(scale.shape)
+    ((5, 4), (5, 1))
+    """
+
+    def __init__(
+        self, vector_channels: int, gram_channels: int, num_fixed: int, hidden: int, out_features: int
+    ) -> None:
+        super().__init__()
+        self.num_fixed = num_fixed
+        self.project = nn.Linear(vector_channels, gram_channels, bias=False)
+        self.mlp = _mlp(((gram_channels + num_fixed) ** 2, hidden, out_features))
+
+    def forward(self, vectors: Tensor, fixed: Tensor | None) -> tuple[Tensor, Tensor]:
+        """``(features (..., out_features), scale (..., 1))`` of ``vectors (..., 3, C)``."""
+        basis = _append_fixed(self.project(vectors), fixed, self.num_fixed, type(self).__name__)
+        gram = basis.transpose(-1, -2) @ basis
+        scale = torch.linalg.matrix_norm(gram).unsqueeze(-1) + 1.0
+        return self.mlp(gram.flatten(-2)), scale
+
+
+class InvariantMatrixMixing(nn.Module):
+    """Equivariant vector output ``([Z W, f] M) W_out`` with a full mixing matrix ``M`` computed from invariants.
+
+    ``M`` is ``(k + F) x (k + F)``, produced by a ReLU MLP from invariant features ``u`` and divided by an
+    invariant ``scale`` (the published SET's feed-forward vector update and actor decoder).
+
+    Args:
+        vector_channels: ``C``, input vector channels.
+        mix_channels: ``k``, projected channels (published: 30).
+        num_fixed: ``F``.
+        in_features: width of ``u``.
+        hidden: hidden width of the MLP.
+        out_channels: output vector channels.
+    """
+
+    def __init__(
+        self,
+        vector_channels: int,
+        mix_channels: int,
+        num_fixed: int,
+        in_features: int,
+        hidden: int,
+        out_channels: int,
+    ) -> None:
+        super().__init__()
+        self.num_fixed = num_fixed
+        self.size = mix_channels + num_fixed
+        self.matrix = _mlp((in_features, hidden, self.size**2))
+        self.project = nn.Linear(vector_channels, mix_channels, bias=False)
+        self.out = nn.Linear(self.size, out_channels, bias=False)
+
+    def forward(self, vectors: Tensor, fixed: Tensor | None, features: Tensor, scale: Tensor) -> Tensor:
+        """``(..., 3, out_channels)`` from ``vectors (..., 3, C)``, invariant ``features`` and ``scale (..., 1)``."""
+        m = (self.matrix(features) / scale).unflatten(-1, (self.size, self.size))
+        basis = _append_fixed(self.project(vectors), fixed, self.num_fixed, type(self).__name__)
+        return self.out(basis @ m)
+
+
+class GramMLPAttention(nn.Module):
+    """A SET layer in the published form (3D-SGRL): Gram-MLP invariants, outputs scaled by ``1 / (||G||_F + 1)``,
+    vector values that carry the fixed vectors per head, and a feed-forward vector update through an
+    :class:`InvariantMatrixMixing` of the attention message.
+
+    1. ``(a, n) = GramMLP(Z)``; ``u = [a, h]``; ``q, k, v = W u / n`` (each ``2 S`` wide, split over the heads);
+       logits ``q k^T / sqrt(2 S / H)`` (+ ``attn_bias``), softmax over keys;
+    2. scalar message ``h1 = W_s [heads]``; vector message ``Z1 = W_z [heads of (Z W_v, f)]``;
+    3. ``Z <- Z + Z1``; ``h <- LayerNorm(h + h1)``;
+    4. ``(a2, n2) = GramMLP'(Z1)``; ``u2 = [a2, h]``; ``Z <- Z + InvariantMatrixMixing(Z1, u2, n2)``;
+       ``h <- LayerNorm(h + MLP(u2) / n2)``.
+
+    Args:
+        vector_channels: ``C`` (published: 128).
+        scalar_channels: ``S``, the width (published: 128).
+        num_heads: ``H`` (published: 2); must divide ``2 S``.
+        hidden: width of the invariant MLPs (published: 256).
+        num_fixed: ``F`` (published: 2).
+        gram_channels: projected channels of every Gram and mixing step (published: 30).
+
+    >>> layer = GramMLPAttention(8, 16, num_heads=2, hidden=16, num_fixed=1, gram_channels=3)
+    >>> Z, h = torch.randn(2, 5, 3, 8), torch.randn(2, 5, 16)
+    >>> Z2, h2 = layer(Z, h, torch.tensor([0.0, 0.0, -9.81]).reshape(3, 1))
+    >>> tuple(Z2.shape), tuple(h2.shape)
+    ((2, 5, 3, 8), (2, 5, 16))
+    """
+
+    def __init__(
+        self,
+        vector_channels: int,
+        scalar_channels: int,
+        num_heads: int = 2,
+        hidden: int = 256,
+        num_fixed: int = 2,
+        gram_channels: int = 30,
+    ) -> None:
+        super().__init__()
+        c, s, h = vector_channels, scalar_channels, num_heads
+        if (2 * s) % h or 2 * s // h <= num_fixed:
+            raise ValueError(
+                f"GramMLPAttention: num_heads={h} must divide 2 * scalar_channels={2 * s} into heads wider than "
+                f"num_fixed={num_fixed}"
+            )
+        self.vector_channels, self.scalar_channels, self.num_heads, self.num_fixed = c, s, h, num_fixed
+        self.head_dim = 2 * s // h
+        self.attn_gram = GramMLP(c, gram_channels, num_fixed, hidden, s)
+        self.q = nn.Linear(2 * s, 2 * s)
+        self.k = nn.Linear(2 * s, 2 * s)
+        self.v = nn.Linear(2 * s, 2 * s)
+        self.value_vectors = nn.Linear(c, h * (self.head_dim - num_fixed), bias=False)
+        self.out_scalars = nn.Linear(2 * s, s)
+        self.out_vectors = nn.Linear(h * self.head_dim, c, bias=False)
+        self.norm1 = nn.LayerNorm(s)
+        self.norm2 = nn.LayerNorm(s)
+        self.ff_gram = GramMLP(c, gram_channels, num_fixed, hidden, s)
+        self.ff_mix = InvariantMatrixMixing(c, gram_channels, num_fixed, 2 * s, hidden, c)
+        self.ff_scalars = _mlp((2 * s, hidden, s))
+
+    def forward(
+        self,
+        vectors: Tensor,
+        scalars: Tensor,
+        fixed: Tensor | None = None,
+        attn_bias: Tensor | None = None,
+        key_padding_mask: Tensor | None = None,
+    ) -> tuple[Tensor, Tensor]:
+        """Attend over tokens; shapes as :meth:`SubequivariantAttention.forward`."""
+        name = type(self).__name__
+        if vectors.dim() != 4:
+            raise ValueError(f"{name}: vectors must be (B, N, 3, C), got {tuple(vectors.shape)}")
+        _check_streams(name, vectors, scalars, self.vector_channels, self.scalar_channels)
+        batch, tokens = scalars.shape[:2]
+        heads, dh = self.num_heads, self.head_dim
+        feats, scale = self.attn_gram(vectors, fixed)
+        u = torch.cat([feats, scalars], dim=-1)
+
+        def split(x: Tensor) -> Tensor:
+            return x.reshape(batch, tokens, heads, dh).transpose(1, 2)  # (B, H, N, dh)
+
+        q, k, v = (split(layer(u) / scale) for layer in (self.q, self.k, self.v))
+        logits = q @ k.transpose(-1, -2) / math.sqrt(dh)
+        if attn_bias is not None:
+            logits = logits + (attn_bias.unsqueeze(1) if attn_bias.dim() == 3 else attn_bias).to(logits.dtype)
+        if key_padding_mask is not None:
+            logits = logits.masked_fill(key_padding_mask[:, None, None, :].bool(), float("-inf"))
+        weights = torch.softmax(logits, dim=-1)
+        msg_scalars = self.out_scalars(
+            (weights @ v).transpose(1, 2).reshape(batch, tokens, 2 * self.scalar_channels)
+        )
+        values = self.value_vectors(vectors).reshape(batch, tokens, 3, heads, dh - self.num_fixed)
+        if self.num_fixed:
+            f = fixed.to(values.dtype).expand(batch, tokens, 3, self.num_fixed)
+            values = torch.cat(
+                [values, f.unsqueeze(-2).expand(batch, tokens, 3, heads, self.num_fixed)], dim=-1
+            )
+        msg = torch.einsum("bhij,bjxhc->bixhc", weights, values).reshape(batch, tokens, 3, heads * dh)
+        msg_vectors = self.out_vectors(msg)
+        vectors = vectors + msg_vectors
+        scalars = self.norm1(scalars + msg_scalars)
+        feats2, scale2 = self.ff_gram(msg_vectors, fixed)
+        u2 = torch.cat([feats2, scalars], dim=-1)
+        vectors = vectors + self.ff_mix(msg_vectors, fixed, u2, scale2)
+        return vectors, self.norm2(scalars + self.ff_scalars(u2) / scale2)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["structural_encodings"]
+__all__ = ["MAX_TRAVERSAL_RANK", "published_encodings", "structural_encodings"]
 
 
 def structural_encodings(parents: Sequence[int], restart: float = 0.15) -> dict[str, np.ndarray]:
@@ -72,3 +73,74 @@ def structural_encodings(parents: Sequence[int], restart: float = 0.15) -> dict[
         "laplacian": np.clip(laplacian, -1.0, 1.0),
         "traversal": traversal,
     }
+
+
+MAX_TRAVERSAL_RANK = 15
+"""Rows of each published traversal-embedding table (ranks 0..14; the largest body has 14 limbs)."""
+
+
+def _lcrs_lists(children: list[list[int]]) -> list[list[int]]:
+    """Left-child right-sibling lists as the published encodings build them: node -> [first child] + [next sibling].
+
+    A node without children but with a next sibling gets a one-entry list, which the in-order walk then treats as
+    its left child (as published).
+    """
+    lists: list[list[int]] = [kids[:1] for kids in children]
+    for kids in children:
+        for previous, following in itertools.pairwise(kids):
+            lists[previous].append(following)
+    return lists
+
+
+def published_encodings(parents: Sequence[int]) -> dict[str, np.ndarray]:
+    """The graph encodings of the published 3D-SGRL code (REFERENCES §1; reviewed in ``sgrl-set-layers.md`` §5).
+
+    * ``traversal_ranks`` ``(n, 3)`` int64: each limb's rank in three walks of the tree — pre-order, in-order of
+      the left-child right-sibling (LCRS) binary tree, post-order of the LCRS lists. The SET's ``paper`` preset
+      looks them up in learned embedding tables.
+    * ``relation`` ``(n, n, 3)`` float64: personalized PageRank with damping 0.9 over the graph with self-loops
+      (row ``i`` starts at ``i``), the normalized Laplacian, and the hop distance divided by ``n`` — the inputs of
+      the first layer's attention bias.
+
+    Our default encodings (:func:`structural_encodings`) differ: traversal floats, raw hops, restart 0.15 without
+    self-loops.
+
+    >>> enc = published_encodings([-1, 0, 1, 0, 3, 0])
+    >>> enc["traversal_ranks"].T.tolist()
+    [[0, 1, 2, 3, 4, 5], [5, 1, 0, 3, 2, 4], [5, 4, 0, 3, 1, 2]]
+    """
+    base = structural_encodings(parents)
+    n = len(parents)
+    if n > MAX_TRAVERSAL_RANK:
+        raise ValueError(f"published_encodings: at most {MAX_TRAVERSAL_RANK} limbs, got {n}")
+    children: list[list[int]] = [[] for _ in range(n)]
+    for i, p in enumerate(parents[1:], start=1):
+        children[int(p)].append(i)
+    lists = _lcrs_lists(children)
+    in_order: list[int] = []
+    post_order: list[int] = []
+
+    def walk_in(i: int) -> None:
+        if lists[i]:
+            walk_in(lists[i][0])
+        in_order.append(i)
+        if len(lists[i]) == 2:
+            walk_in(lists[i][1])
+
+    def walk_post(i: int) -> None:
+        for j in lists[i]:
+            walk_post(j)
+        post_order.append(i)
+
+    walk_in(0)
+    walk_post(0)
+    ranks = np.zeros((n, 3), dtype=np.int64)
+    ranks[:, 0] = np.arange(n)
+    ranks[in_order, 1] = np.arange(n)
+    ranks[post_order, 2] = np.arange(n)
+    adj = (base["graph_distance"] == 1.0).astype(np.float64)
+    with_loops = adj + np.eye(n)
+    transition = (with_loops / with_loops.sum(axis=1, keepdims=True)).T  # column-stochastic
+    ppr = 0.1 * np.linalg.inv(np.eye(n) - 0.9 * transition).T  # row i: the walk restarting at i
+    relation = np.stack([ppr, base["laplacian"], base["graph_distance"] / n], axis=-1)
+    return {"traversal_ranks": ranks, "relation": relation}

@@ -20,6 +20,10 @@ from equiworld.equivariant import (
 
 GROUP = GravityRotations(reflections=True)
 TINY = {"width": 16, "vector_channels": 4, "num_layers": 2, "num_heads": 2, "hidden": 16}
+FORMS = {
+    "compact": TINY,
+    "published": {**TINY, "form": "published", "gram_channels": 3, "graph_encodings": "published"},
+}
 ALL_MORPHOLOGIES = sorted({m for s in SUITES.values() for m in s.all})
 MAX_LIMBS = {m: max(get_morphology(n).n_limbs for n in s.all) for s in SUITES.values() for m in s.all}
 
@@ -57,8 +61,8 @@ def _actor_out(R: torch.Tensor, out: dict[str, torch.Tensor]) -> dict[str, torch
     return {**out, "torque": rotate_vectors(out["torque"], R)}
 
 
-def _models(fixed=("gravity", "target_direction"), seed: int = 0):
-    config = SETConfig(**TINY, fixed_vectors=fixed)
+def _models(fixed=("gravity", "target_direction"), seed: int = 0, form: str = "compact"):
+    config = SETConfig(**FORMS[form], fixed_vectors=fixed)
     actor = SubequivariantTransformerActor(config).double()
     critic = SubequivariantTransformerCritic(config).double()
     _reinit(actor, seed)
@@ -66,12 +70,14 @@ def _models(fixed=("gravity", "target_direction"), seed: int = 0):
     return actor, critic
 
 
+@pytest.mark.parametrize("form", list(FORMS))
 @pytest.mark.parametrize("padded", [False, True], ids=["unpadded", "padded"])
 @pytest.mark.parametrize("morphology", ALL_MORPHOLOGIES)
-def test_actor_and_critic_are_subequivariant(morphology, padded):
-    """Every morphology of every suite, unpadded (train mode) and padded (eval mode), random re-initialization."""
+def test_actor_and_critic_are_subequivariant(morphology, padded, form):
+    """Every morphology of every suite, unpadded (train mode) and padded (eval mode), random re-initialization,
+    both layer forms (compact and published)."""
     obs = _observations(morphology, padded)
-    actor, critic = _models(seed=int(padded))
+    actor, critic = _models(seed=int(padded), form=form)
     actor.train(not padded)
     critic.train(not padded)
     report = assert_equivariant(
@@ -85,9 +91,10 @@ def test_actor_and_critic_are_subequivariant(morphology, padded):
     assert report.scale > 1e-3
 
 
+@pytest.mark.parametrize("form", list(FORMS))
 @pytest.mark.parametrize("morphology", ["hopper_3_shin", "walker_5_foot", "humanoid_7_left_arm"])
-def test_padded_limbs_do_not_change_real_limbs(morphology):
-    actor, critic = _models()
+def test_padded_limbs_do_not_change_real_limbs(morphology, form):
+    actor, critic = _models(form=form)
     plain = _observations(morphology, padded=False)
     padded = _observations(morphology, padded=True)
     n, m = plain["vectors"].shape[1], padded["vectors"].shape[1]
@@ -217,7 +224,7 @@ def test_closed_loop_rollouts_rotate_with_the_world(morphology, padded):
 # --- the PPO policy (SETActorCriticPolicy) -------------------------------------------------------------------
 
 
-def _ppo_policy(obs: dict[str, torch.Tensor], seed: int = 0, **kwargs):
+def _ppo_policy(obs: dict[str, torch.Tensor], seed: int = 0, form: str = "compact", **kwargs):
     from gymnasium import spaces
 
     from equiworld.agents import SETActorCriticPolicy
@@ -227,7 +234,7 @@ def _ppo_policy(obs: dict[str, torch.Tensor], seed: int = 0, **kwargs):
         {k: spaces.Box(-np.inf, np.inf, tuple(v.shape[1:]), np.float64) for k, v in obs.items()}
     )
     action_space = spaces.Box(-1.0, 1.0, (3 * (n - 1),), np.float32)
-    policy = SETActorCriticPolicy(space, action_space, lambda _: 1e-3, **{**TINY, **kwargs}).double()
+    policy = SETActorCriticPolicy(space, action_space, lambda _: 1e-3, **{**FORMS[form], **kwargs}).double()
     _reinit(policy, seed)
     with torch.no_grad():
         policy.log_std.copy_(torch.tensor([-0.3, 0.1, -0.6]))
@@ -240,13 +247,14 @@ def _ppo_outputs(policy, obs: dict[str, torch.Tensor], actions: torch.Tensor) ->
     return {"mean": dist.distribution.mean, "values": values, "log_prob": log_prob, "entropy": entropy}
 
 
+@pytest.mark.parametrize("form", list(FORMS))
 @pytest.mark.parametrize("padded", [False, True], ids=["unpadded", "padded"])
 @pytest.mark.parametrize("morphology", ALL_MORPHOLOGIES)
-def test_ppo_policy_mean_actions_log_probs_and_values_are_invariant(morphology, padded):
+def test_ppo_policy_mean_actions_log_probs_and_values_are_invariant(morphology, padded, form):
     """Hinge actions are invariant scalars: under any rotation about gravity (or vertical-plane reflection) the mean
-    actions, the log-probability of any action, the entropy and the value must not change."""
+    actions, the log-probability of any action, the entropy and the value must not change (both layer forms)."""
     obs = _observations(morphology, padded)
-    policy = _ppo_policy(obs, seed=int(padded))
+    policy = _ppo_policy(obs, seed=int(padded), form=form)
     gen = torch.Generator().manual_seed(1)
     actions = torch.randn(
         obs["vectors"].shape[0], policy.action_space.shape[0], generator=gen, dtype=torch.float64
@@ -264,12 +272,13 @@ def test_ppo_policy_mean_actions_log_probs_and_values_are_invariant(morphology, 
     assert_equivariant(policy.actor.limb_outputs, obs, _rotate_obs, _actor_out, GROUP.sample, atol=1e-9)
 
 
-def test_ppo_policy_ignores_padding():
+@pytest.mark.parametrize("form", list(FORMS))
+def test_ppo_policy_ignores_padding(form):
     plain = _observations("hopper_3_shin", padded=False)
     padded = _observations("hopper_3_shin", padded=True)
     n, m = plain["vectors"].shape[1], padded["vectors"].shape[1]
-    policy_plain = _ppo_policy(plain)
-    policy_padded = _ppo_policy(padded)
+    policy_plain = _ppo_policy(plain, form=form)
+    policy_padded = _ppo_policy(padded, form=form)
     policy_padded.load_state_dict(policy_plain.state_dict())
     gen = torch.Generator().manual_seed(2)
     for key in ("vectors", "scalars", "traversal"):  # garbage in the padded limbs

@@ -8,8 +8,9 @@ True
 
 from .baselines import HeadingFrameExtractor, rotate_into_target_frame
 from .ppo import MaskedDiagGaussian, SETActorCriticPolicy, register_ppo_policy_aliases
-from .sb3 import ClippedAdam, SETActor, SETCritic, SETPolicy, register_td3_policy_aliases
+from .sb3 import ClippedAdam, LimbTD3, SETActor, SETCritic, SETPolicy, register_td3_policy_aliases
 from .set_policy import (
+    SET_PRESETS,
     SETConfig,
     SubequivariantTransformer,
     SubequivariantTransformerActor,
@@ -18,6 +19,7 @@ from .set_policy import (
 )
 from .training import (
     ALGORITHMS,
+    CRITIC_TARGETS,
     POLICY_NAMES,
     PPO_SIZES,
     NetworkSizes,
@@ -32,10 +34,13 @@ register_ppo_policy_aliases()  # PPO("SETPolicy", venv) after ``import equiworld
 
 __all__ = [
     "ALGORITHMS",
+    "CRITIC_TARGETS",
     "POLICY_NAMES",
     "PPO_SIZES",
+    "SET_PRESETS",
     "ClippedAdam",
     "HeadingFrameExtractor",
+    "LimbTD3",
     "MaskedDiagGaussian",
     "NetworkSizes",
     "PPOSettings",

@@ -14,16 +14,24 @@ from __future__ import annotations
 from dataclasses import asdict, fields
 from typing import Any
 
+import numpy as np
 import torch
 from gymnasium import spaces
+from stable_baselines3 import TD3
 from stable_baselines3.common.policies import BaseModel, BasePolicy, ContinuousCritic
 from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
+from stable_baselines3.common.utils import polyak_update
 from stable_baselines3.td3.policies import Actor, TD3Policy
 from torch import Tensor, nn
 
-from .set_policy import SETConfig, SubequivariantTransformerActor, SubequivariantTransformerCritic
+from .set_policy import (
+    SETConfig,
+    SubequivariantTransformerActor,
+    SubequivariantTransformerCritic,
+    padding_mask,
+)
 
-__all__ = ["ClippedAdam", "SETActor", "SETCritic", "SETPolicy", "register_td3_policy_aliases"]
+__all__ = ["ClippedAdam", "LimbTD3", "SETActor", "SETCritic", "SETPolicy", "register_td3_policy_aliases"]
 
 
 class ClippedAdam(torch.optim.Adam):
@@ -110,9 +118,65 @@ class SETCritic(ContinuousCritic):
         actions = actions.to(self.q_networks[0].trunk.structure_bias.weight.dtype)
         return tuple(q(obs, actions) for q in self.q_networks)
 
+    def limb_forward(self, obs: PyTorchObs, actions: Tensor) -> tuple[Tensor, ...]:
+        """``n_critics`` per-limb Q values, each ``(B, N)`` (the published critic target regresses each limb)."""
+        actions = actions.to(self.q_networks[0].trunk.structure_bias.weight.dtype)
+        return tuple(q.limb_values(obs, actions) for q in self.q_networks)
+
     def q1_forward(self, obs: PyTorchObs, actions: Tensor) -> Tensor:
         """The first Q network only (used for the actor loss)."""
         return self.q_networks[0](obs, actions.to(self.q_networks[0].trunk.structure_bias.weight.dtype))
+
+
+class LimbTD3(TD3):
+    """TD3 with the published SET critic target (3D-SGRL): every limb's Q is regressed to its own
+    ``r + gamma (1 - done) min(Q1'_limb, Q2'_limb)`` (the same scalar reward for every limb; padded limbs take
+    no part), and the actor maximizes critic 1's mean over limbs. Needs a :class:`SETPolicy`. Everything else is
+    SB3's TD3 (target smoothing noise, delayed actor updates, Polyak averaging).
+    """
+
+    def train(self, gradient_steps: int, batch_size: int = 100) -> None:
+        """``gradient_steps`` TD3 updates with per-limb critic targets (SB3's ``TD3.train`` otherwise)."""
+        if not isinstance(self.critic, SETCritic):
+            raise ValueError("LimbTD3 needs a SETPolicy (its critic returns one Q per limb)")
+        self.policy.set_training_mode(True)
+        self._update_learning_rate([self.actor.optimizer, self.critic.optimizer])
+        actor_losses, critic_losses = [], []
+        for _ in range(gradient_steps):
+            self._n_updates += 1
+            data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)  # type: ignore[union-attr]
+            discounts = data.discounts if data.discounts is not None else self.gamma
+            mask = padding_mask(data.observations)
+            real = torch.ones(data.observations["vectors"].shape[:2], dtype=data.rewards.dtype)
+            if mask is not None:
+                real = (~mask).to(data.rewards.dtype)
+            with torch.no_grad():
+                noise = data.actions.clone().normal_(0, self.target_policy_noise)
+                noise = noise.clamp(-self.target_noise_clip, self.target_noise_clip)
+                next_actions = (self.actor_target(data.next_observations) + noise).clamp(-1, 1)
+                next_q = torch.stack(self.critic_target.limb_forward(data.next_observations, next_actions))
+                target = data.rewards + (1 - data.dones) * discounts * next_q.min(dim=0).values.to(
+                    data.rewards.dtype
+                )
+            current = self.critic.limb_forward(data.observations, data.actions)
+            critic_loss = sum(((q - target) ** 2 * real).sum() / real.sum() for q in current)
+            assert isinstance(critic_loss, Tensor)
+            critic_losses.append(critic_loss.item())
+            self.critic.optimizer.zero_grad()
+            critic_loss.backward()
+            self.critic.optimizer.step()
+            if self._n_updates % self.policy_delay == 0:
+                actor_loss = -self.critic.q1_forward(data.observations, self.actor(data.observations)).mean()
+                actor_losses.append(actor_loss.item())
+                self.actor.optimizer.zero_grad()
+                actor_loss.backward()
+                self.actor.optimizer.step()
+                polyak_update(self.critic.parameters(), self.critic_target.parameters(), self.tau)
+                polyak_update(self.actor.parameters(), self.actor_target.parameters(), self.tau)
+        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
+        if actor_losses:
+            self.logger.record("train/actor_loss", float(np.mean(actor_losses)))
+        self.logger.record("train/critic_loss", float(np.mean(critic_losses)))
 
 
 def _check_spaces(observation_space: spaces.Space, action_space: spaces.Space) -> None:
@@ -217,7 +281,5 @@ class SETPolicy(TD3Policy):
 
 def register_td3_policy_aliases() -> None:
     """Let ``TD3("SETPolicy", env)`` resolve the name (adds it to ``TD3.policy_aliases``; idempotent)."""
-    from stable_baselines3 import TD3
-
     if "SETPolicy" not in TD3.policy_aliases:
         TD3.policy_aliases = {**TD3.policy_aliases, "SETPolicy": SETPolicy}

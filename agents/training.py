@@ -19,11 +19,13 @@ from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 from stable_baselines3.td3.policies import MultiInputPolicy
 
 from .baselines import HeadingFrameExtractor
-from .ppo import COMPACT_SIZES, SETActorCriticPolicy
-from .sb3 import ClippedAdam, SETPolicy
+from .ppo import SETActorCriticPolicy
+from .sb3 import ClippedAdam, LimbTD3, SETPolicy
+from .set_policy import SETConfig
 
 __all__ = [
     "ALGORITHMS",
+    "CRITIC_TARGETS",
     "POLICY_NAMES",
     "PPO_SIZES",
     "NetworkSizes",
@@ -33,6 +35,9 @@ __all__ = [
     "make_td3",
     "policy_class_and_kwargs",
 ]
+
+CRITIC_TARGETS = ("mean", "per_limb")
+"""TD3 critic targets: the mean over limbs as one Q (SB3's TD3) or per limb as published (:class:`LimbTD3`)."""
 
 ALGORITHMS = ("ppo", "td3")
 """Valid learner names: PPO over batched simulation (fast) and TD3 (as published)."""
@@ -50,23 +55,21 @@ POLICY_NAMES: dict[str, str] = {
 
 @dataclass(frozen=True)
 class NetworkSizes:
-    """Network sizes shared by the transformer policies (published: 3 layers, 2 heads, width 128, hidden 256).
+    """Network sizes of a policy: the SET configuration (transformer policies) and the MLP baselines' layers.
 
     Attributes:
-        width: scalar channels (transformers).
-        vector_channels: vector channels (SET variants).
-        num_layers: attention layers.
-        num_heads: attention heads.
-        hidden: invariant-MLP width.
-        mlp_layers: hidden layer widths of the ``mlp`` and ``mlp_heading`` baselines (TD3's published 400, 300).
+        set: sizes and form of the transformer policies (:class:`SETConfig`; the policy name sets
+            ``fixed_vectors`` and ``symmetric``). Default: the class defaults (published sizes, compact form).
+        mlp_layers: hidden layer widths of the ``mlp`` and ``mlp_heading`` baselines (published: 256, 256).
     """
 
-    width: int = 128
-    vector_channels: int = 32
-    num_layers: int = 3
-    num_heads: int = 2
-    hidden: int = 256
-    mlp_layers: tuple[int, ...] = (400, 300)
+    set: SETConfig = field(default_factory=SETConfig)
+    mlp_layers: tuple[int, ...] = (256, 256)
+
+    @classmethod
+    def preset(cls, name: str, **set_overrides: Any) -> NetworkSizes:
+        """The SET preset ``name`` (:meth:`SETConfig.preset`) with the published MLP baseline (256, 256)."""
+        return cls(SETConfig.preset(name, **set_overrides))
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,8 @@ class TD3Settings:
         buffer_size: replay capacity.
         train_freq: environment steps (per env) between updates.
         gradient_steps: gradient steps per update (-1: as many as environment steps collected).
+        critic_target: ``"per_limb"`` (published: every limb's Q regressed to ``r + gamma min(Q1', Q2')`` of
+            that limb, :class:`LimbTD3`; SET policies only) or ``"mean"`` (SB3's TD3 on the mean over limbs).
     """
 
     learning_rate: float = 1e-4
@@ -102,10 +107,17 @@ class TD3Settings:
     buffer_size: int = 1_000_000
     train_freq: int = 1
     gradient_steps: int = -1
+    critic_target: str = "mean"
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        if self.critic_target not in CRITIC_TARGETS:
+            raise ValueError(
+                f"TD3Settings: unknown critic_target {self.critic_target!r}; valid: {', '.join(CRITIC_TARGETS)}"
+            )
 
-PPO_SIZES = NetworkSizes(**COMPACT_SIZES, mlp_layers=(256, 256))
+
+PPO_SIZES = NetworkSizes.preset("compact")
 """The compact sizes of the PPO recipe: about 4x fewer FLOPs per sample than the published width (measured with
 ``scripts/bench_policies.py``: the PPO update, not the physics, is what a 2-core CPU spends its time on)."""
 
@@ -163,7 +175,7 @@ def policy_class_and_kwargs(
         if name == "mlp_heading":
             kwargs["features_extractor_class"] = HeadingFrameExtractor
         return (MultiInputPolicy if algo == "td3" else MultiInputActorCriticPolicy), kwargs
-    net = {k: v for k, v in asdict(sizes).items() if k != "mlp_layers"}
+    net = {k: v for k, v in asdict(sizes.set).items() if k not in ("fixed_vectors", "symmetric")}
     fixed = {"set": ("gravity", "target_direction"), "set_no_g": ("target_direction",), "set_no_gd": ()}
     policy_class = SETPolicy if algo == "td3" else SETActorCriticPolicy
     if name == "transformer":
@@ -244,12 +256,15 @@ def make_td3(
     """
     settings = settings or TD3Settings()
     policy_class, policy_kwargs = policy_class_and_kwargs(policy, sizes)
+    if settings.critic_target == "per_limb" and policy_class is not SETPolicy:
+        raise ValueError(f"critic_target='per_limb' needs a SET policy (per-limb Q values), not {policy!r}")
+    algo_class = LimbTD3 if settings.critic_target == "per_limb" else TD3
     if settings.max_grad_norm is not None:
         policy_kwargs["optimizer_class"] = ClippedAdam
         policy_kwargs["optimizer_kwargs"] = {"max_grad_norm": settings.max_grad_norm}
     action_dim = int(np.prod(env.action_space.shape))
     noise = NormalActionNoise(np.zeros(action_dim), settings.exploration_noise * np.ones(action_dim))
-    return TD3(
+    return algo_class(
         policy_class,
         env,
         learning_rate=settings.learning_rate,

@@ -21,7 +21,7 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 import torch
 import tyro
 
-from equiworld.agents import PPO_SIZES, NetworkSizes, PPOSettings, TD3Settings, make_ppo, make_td3
+from equiworld.agents import NetworkSizes, PPOSettings, TD3Settings, make_ppo, make_td3
 from equiworld.envs.morphology import make_vec_env, resolve_morphologies
 
 
@@ -47,14 +47,16 @@ class Args:
     """PPO epochs."""
     td3_batch_size: int = 256
     """TD3 minibatch size (published 256)."""
-    width: int = PPO_SIZES.width
-    """Transformer width (both learners)."""
-    vector_channels: int = PPO_SIZES.vector_channels
-    """SET vector channels."""
-    num_layers: int = PPO_SIZES.num_layers
-    """Attention layers."""
-    hidden: int = PPO_SIZES.hidden
-    """Invariant-MLP width."""
+    set_preset: str = "compact"
+    """SET sizes and form for both learners (compact, default or paper; see ``SETConfig.preset``)."""
+    width: int | None = None
+    """Override of the preset's transformer width."""
+    vector_channels: int | None = None
+    """Override of the preset's SET vector channels."""
+    num_layers: int | None = None
+    """Override of the preset's attention layers."""
+    hidden: int | None = None
+    """Override of the preset's invariant-MLP width."""
     threads: int = 2
     """torch threads."""
 
@@ -62,9 +64,8 @@ class Args:
 def main(args: Args) -> dict[str, float]:
     torch.set_num_threads(args.threads)
     morphology = resolve_morphologies(args.env)[0]
-    sizes = NetworkSizes(
-        width=args.width, vector_channels=args.vector_channels, num_layers=args.num_layers, hidden=args.hidden
-    )
+    given = {k: getattr(args, k) for k in ("width", "vector_channels", "num_layers", "hidden")}
+    sizes = NetworkSizes.preset(args.set_preset, **{k: v for k, v in given.items() if v is not None})
     ppo_settings = PPOSettings(n_steps=args.n_steps, batch_size=args.ppo_batch_size, n_epochs=args.n_epochs)
     td3_settings = TD3Settings(
         learning_starts=args.td3_batch_size, batch_size=args.td3_batch_size, buffer_size=100_000

@@ -8,6 +8,9 @@ checkpoints (``checkpoints/``) and the final ``model.zip``. Resume with ``--resu
 
     python scripts/train_policy.py --env hopper_5_full --policy set   # the CPU recipe: PPO, 64 envs, 60 minutes
     python scripts/train_policy.py --algo td3 --env hopper_5_full --policy set --steps 20000
+    # the published SET and TD3 recipe (GPU, days; see the README "SET as published")
+    python scripts/train_policy.py --algo td3 --env hopper_5_full --policy set --set-preset paper \
+        --critic-target per_limb --steps 2500000 --eval-every 25000 --eval-episodes 10 --device cuda
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 os.environ.setdefault("MUJOCO_GL", "egl")
@@ -30,7 +33,7 @@ from stable_baselines3.common.vec_env import VecNormalize
 from equiworld.agents import (
     ALGORITHMS,
     POLICY_NAMES,
-    PPO_SIZES,
+    LimbTD3,
     NetworkSizes,
     PPOSettings,
     TD3Settings,
@@ -105,6 +108,11 @@ class Args:
     """td3: replay capacity (published: 1e6 per morphology); capped at --steps, which it can never exceed."""
     gradient_steps: int = -1
     """td3: gradient steps per environment step of every env (-1: one per collected transition)."""
+    set_preset: str | None = None
+    """SET sizes and form: paper (the published form and sizes), compact (the CPU recipe) or default (published
+    sizes, compact form, 32 vector channels); default: compact for ppo, default for td3."""
+    critic_target: str = "mean"
+    """td3: per_limb (published: each limb's Q regressed to its own twin-min target; SET policies) or mean."""
     width: int | None = None
     """Transformer width (default: 32 for ppo, the published 128 for td3)."""
     vector_channels: int | None = None
@@ -113,6 +121,8 @@ class Args:
     """Attention layers (default: 2 for ppo, the published 3 for td3)."""
     hidden: int | None = None
     """Invariant-MLP width (default: 64 for ppo, the published 256 for td3)."""
+    mlp_layers: tuple[int, ...] | None = None
+    """Hidden layers of the mlp and mlp_heading baselines (default: the published 256 256)."""
     threads: int = 2
     """torch threads (the MuJoCo batch uses every CPU while the learner waits)."""
     device: str = "cpu"
@@ -122,10 +132,11 @@ class Args:
 
 
 def network_sizes(args: Args) -> NetworkSizes:
-    """The network sizes of a run: the learner's defaults, overridden by the given flags."""
-    base = PPO_SIZES if args.algo == "ppo" else NetworkSizes()
+    """The network sizes of a run: the SET preset (the learner's default one), overridden by the given flags."""
+    preset = args.set_preset or ("compact" if args.algo == "ppo" else "default")
     given = {k: getattr(args, k) for k in ("width", "vector_channels", "num_layers", "hidden")}
-    return NetworkSizes(**{**asdict(base), **{k: v for k, v in given.items() if v is not None}})
+    sizes = NetworkSizes.preset(preset, **{k: v for k, v in given.items() if v is not None})
+    return sizes if args.mlp_layers is None else replace(sizes, mlp_layers=tuple(args.mlp_layers))
 
 
 def main(args: Args) -> Path:
@@ -167,6 +178,7 @@ def main(args: Args) -> Path:
             learning_starts=args.learning_starts,
             buffer_size=min(args.buffer_size, steps + args.learning_starts),
             gradient_steps=args.gradient_steps,
+            critic_target=args.critic_target,
         )
     config = {
         **asdict(args),
@@ -193,7 +205,8 @@ def main(args: Args) -> Path:
                 )
             model = PPO.load(args.resume, env=env, device=args.device, tensorboard_log=tb)
         else:
-            model = TD3.load(args.resume, env=env, device=args.device, tensorboard_log=tb)
+            algo_class = LimbTD3 if args.critic_target == "per_limb" else TD3
+            model = algo_class.load(args.resume, env=env, device=args.device, tensorboard_log=tb)
             buffer = resume.with_name(resume.stem.replace("model_", "model_replay_buffer_", 1) + ".pkl")
             if buffer.exists():
                 model.load_replay_buffer(buffer)

@@ -251,3 +251,18 @@ def test_direction_progress_groups_episodes_by_target_direction():
     assert len(angles) == 4 and std.max() > 0.1  # in the world frame it varies with the heading
     with pytest.raises(SystemExit, match="no morphology"):
         module.direction_progress(evaluation, "walker_7_full", relative=False)
+
+
+def test_paper_command_runs_a_few_steps_on_the_cpu(run_script, tmp_path):
+    """The README's published-recipe command (SET paper preset, per-limb TD3 target) with a tiny budget."""
+    run_script(
+        "train_policy.py",
+        *("--algo", "td3", "--env", "hopper_5_full", "--policy", "set", "--set-preset", "paper"),
+        *("--critic-target", "per_limb", "--steps", "30", "--learning-starts", "20", "--batch-size", "4"),
+        *("--eval-every", "0", "--eval-episodes", "1", "--eval-max-steps", "10", "--checkpoint-every", "0"),
+        *("--run-dir", str(tmp_path), "--no-progress"),
+    )
+    run = tmp_path / "hopper_5_full__set__0__td3"
+    config = json.loads((run / "config.json").read_text())
+    assert config["sizes"]["set"]["form"] == "published" and config["td3"]["critic_target"] == "per_limb"
+    assert json.loads((run / "summary.json").read_text())["timesteps"] == 30

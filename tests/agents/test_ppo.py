@@ -10,10 +10,10 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import VecNormalize
 
 import equiworld.agents  # noqa: F401  (registers PPO("SETPolicy", ...))
-from equiworld.agents import NetworkSizes, PPOSettings, SETActorCriticPolicy, make_ppo
+from equiworld.agents import NetworkSizes, PPOSettings, SETActorCriticPolicy, SETConfig, make_ppo
 from equiworld.envs.morphology import make_vec_env
 
-SIZES = NetworkSizes(width=16, vector_channels=4, num_layers=1, num_heads=2, hidden=16, mlp_layers=(32, 32))
+SIZES = NetworkSizes(SETConfig(width=16, vector_channels=4, num_layers=1, num_heads=2, hidden=16), (32, 32))
 SETTINGS = PPOSettings(n_steps=16, batch_size=32, n_epochs=2)
 
 

@@ -13,6 +13,7 @@ from equiworld.agents import (
     POLICY_NAMES,
     ClippedAdam,
     NetworkSizes,
+    SETConfig,
     SETPolicy,
     TD3Settings,
     make_td3,
@@ -20,7 +21,7 @@ from equiworld.agents import (
 )
 from equiworld.envs.morphology import make_morphology_env
 
-SIZES = NetworkSizes(width=16, vector_channels=4, num_layers=1, num_heads=2, hidden=16, mlp_layers=(32, 32))
+SIZES = NetworkSizes(SETConfig(width=16, vector_channels=4, num_layers=1, num_heads=2, hidden=16), (32, 32))
 SETTINGS = TD3Settings(learning_starts=40, batch_size=16, buffer_size=1000)
 
 
@@ -97,3 +98,78 @@ def test_clipped_adam_clips_the_gradient_norm():
 def test_unknown_policy_name_lists_the_valid_ones():
     with pytest.raises(ValueError, match="mlp_heading"):
         make_td3("nope", make_morphology_env("hopper_3_shin"))
+
+
+PUBLISHED_TINY = SETConfig(
+    width=16, vector_channels=4, num_layers=1, num_heads=2, hidden=16, form="published", gram_channels=3
+)
+
+
+def test_per_limb_critic_target_matches_the_published_loss():
+    """LimbTD3's critic loss on a fixed batch equals the published one computed by hand: every limb's Q against
+    r + gamma (1 - done) min(Q1'_limb, Q2'_limb), averaged over batch and limbs, summed over the twins."""
+    env = make_morphology_env("hopper_3_shin")
+    settings = TD3Settings(learning_starts=40, batch_size=8, buffer_size=1000, critic_target="per_limb")
+    model = make_td3("set", env, settings, NetworkSizes(PUBLISHED_TINY), seed=0)
+    assert type(model).__name__ == "LimbTD3"
+    model.learn(60)
+    model.target_policy_noise = 0.0  # a deterministic target
+    data = model.replay_buffer.sample(8)
+    with torch.no_grad():
+        next_actions = model.actor_target(data.next_observations).clamp(-1, 1)
+        q1n, q2n = (
+            q.limb_values(data.next_observations, next_actions) for q in model.critic_target.q_networks
+        )
+        target = data.rewards + (1 - data.dones) * model.gamma * torch.minimum(q1n, q2n)
+        q1, q2 = (q.limb_values(data.observations, data.actions) for q in model.critic.q_networks)
+        expected = ((q1 - target) ** 2).mean() + ((q2 - target) ** 2).mean()
+        mean_target = (
+            data.rewards + (1 - data.dones) * model.gamma * torch.minimum(q1n.mean(1), q2n.mean(1))[:, None]
+        )
+        sb3_loss = ((q1.mean(1, keepdim=True) - mean_target) ** 2).mean() + (
+            (q2.mean(1, keepdim=True) - mean_target) ** 2
+        ).mean()
+    model.replay_buffer.sample = lambda *a, **k: data
+    model.train(gradient_steps=1, batch_size=8)
+    logged = model.logger.name_to_value["train/critic_loss"]
+    assert logged == pytest.approx(expected.item(), rel=1e-5)
+    assert abs(logged - sb3_loss.item()) > 1e-6  # and it is not the mean-over-limbs target
+
+
+def test_limb_td3_learns_saves_and_loads_with_the_published_form(tmp_path):
+    from equiworld.agents import LimbTD3
+
+    env = make_morphology_env("hopper_3_shin")
+    settings = TD3Settings(learning_starts=40, batch_size=8, buffer_size=1000, critic_target="per_limb")
+    model = make_td3("set", env, settings, NetworkSizes(PUBLISHED_TINY), seed=0)
+    model.learn(80)
+    model.save(tmp_path / "model.zip")
+    loaded = LimbTD3.load(tmp_path / "model.zip", env=env)
+    assert loaded.policy.set_config == PUBLISHED_TINY
+    obs = _obs(env)
+    np.testing.assert_array_equal(
+        loaded.predict(obs, deterministic=True)[0], model.predict(obs, deterministic=True)[0]
+    )
+    with pytest.raises(ValueError, match="per_limb"):
+        make_td3("mlp", env, settings, SIZES)
+    with pytest.raises(ValueError, match="critic_target"):
+        TD3Settings(critic_target="max")
+
+
+def test_paper_preset_has_the_published_sizes():
+    """Published (sgrl-set-layers review): actor 4,712,712 and one critic Q 4,380,665 parameters, of which
+    66,048 per layer (198,144 per network) are never read; ours has no dead parameters and 2 more scalar inputs
+    (a 6-way limb type), i.e. +512 per network."""
+    from equiworld.agents import SubequivariantTransformerActor, SubequivariantTransformerCritic
+
+    def count(m):
+        return sum(p.numel() for p in m.parameters())
+
+    config = SETConfig.preset("paper")
+    actor, critic = SubequivariantTransformerActor(config), SubequivariantTransformerCritic(config)
+    assert count(actor) == 4_712_712 - 198_144 + 512
+    assert count(critic) == 4_380_665 - 198_144 + 512
+    assert SETConfig.preset("compact").form == "compact" and SETConfig.preset("default") == SETConfig()
+    with pytest.raises(ValueError, match="paper"):
+        SETConfig.preset("huge")
+    assert NetworkSizes().mlp_layers == (256, 256)  # the published MLP baseline

@@ -19,7 +19,7 @@ from equiworld.envs.morphology.env import (
     rotation_about_gravity,
     scalar_slots,
 )
-from equiworld.envs.morphology.graph import structural_encodings
+from equiworld.envs.morphology.graph import published_encodings, structural_encodings
 from equiworld.envs.morphology.wrappers import FlattenMorphologyObservation, PadMorphology
 
 FULL_BODIES = {
@@ -392,6 +392,23 @@ def test_structural_encodings_of_a_small_tree():
     np.testing.assert_allclose(enc["traversal"][:, 1], [1.0, 1 / 3, 0.0, 2 / 3])
     with pytest.raises(ValueError, match="pre-order"):
         structural_encodings([0, -1])
+
+
+def test_published_encodings_of_small_trees():
+    """Traversal ranks as the published code computes them (chain: LCRS in- and post-order both reverse it), a
+    random walk with restart 0.1 over the graph with self-loops, hops / N."""
+    chain = published_encodings([-1, 0, 1, 2, 3])
+    np.testing.assert_array_equal(chain["traversal_ranks"].T, [[0, 1, 2, 3, 4], [4, 3, 2, 1, 0], [4, 3, 2, 1, 0]])
+    ppr, lap, dist = np.moveaxis(chain["relation"], -1, 0)
+    np.testing.assert_allclose(ppr.sum(axis=1), 1.0)
+    assert ppr[0, 0] > ppr[0, 1] > ppr[0, 4] > 0
+    np.testing.assert_allclose(dist[0], np.arange(5) / 5)
+    np.testing.assert_allclose(lap, structural_encodings([-1, 0, 1, 2, 3])["laplacian"])
+    # a limb without children but with a next sibling: its one-entry LCRS list is walked as a left child
+    star = published_encodings([-1, 0, 0, 0])
+    np.testing.assert_array_equal(star["traversal_ranks"][:, 1], [3, 2, 1, 0])
+    with pytest.raises(ValueError, match="at most 15"):
+        published_encodings([-1] + list(range(15)))
 
 
 # --- exact symmetry --------------------------------------------------------------------------------------

@@ -8,7 +8,15 @@ True
 
 from .baselines import HeadingFrameExtractor, rotate_into_target_frame
 from .ppo import MaskedDiagGaussian, SETActorCriticPolicy, register_ppo_policy_aliases
-from .sb3 import ClippedAdam, LimbTD3, SETActor, SETCritic, SETPolicy, register_td3_policy_aliases
+from .sb3 import (
+    ClippedAdam,
+    PerBodyReplayBuffer,
+    PublishedTD3,
+    SETActor,
+    SETCritic,
+    SETPolicy,
+    register_td3_policy_aliases,
+)
 from .set_policy import (
     SET_PRESETS,
     SETConfig,
@@ -22,6 +30,7 @@ from .training import (
     CRITIC_TARGETS,
     POLICY_NAMES,
     PPO_SIZES,
+    SCHEDULES,
     NetworkSizes,
     PPOSettings,
     TD3Settings,
@@ -37,13 +46,15 @@ __all__ = [
     "CRITIC_TARGETS",
     "POLICY_NAMES",
     "PPO_SIZES",
+    "SCHEDULES",
     "SET_PRESETS",
     "ClippedAdam",
     "HeadingFrameExtractor",
-    "LimbTD3",
     "MaskedDiagGaussian",
     "NetworkSizes",
     "PPOSettings",
+    "PerBodyReplayBuffer",
+    "PublishedTD3",
     "SETActor",
     "SETActorCriticPolicy",
     "SETConfig",

@@ -18,8 +18,16 @@ import numpy as np
 import torch
 from gymnasium import spaces
 from stable_baselines3 import TD3
+from stable_baselines3.common.buffers import DictReplayBuffer
 from stable_baselines3.common.policies import BaseModel, BasePolicy, ContinuousCritic
-from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
+from stable_baselines3.common.type_aliases import (
+    DictReplayBufferSamples,
+    PyTorchObs,
+    RolloutReturn,
+    Schedule,
+    TrainFreq,
+    TrainFrequencyUnit,
+)
 from stable_baselines3.common.utils import polyak_update
 from stable_baselines3.td3.policies import Actor, TD3Policy
 from torch import Tensor, nn
@@ -31,7 +39,15 @@ from .set_policy import (
     padding_mask,
 )
 
-__all__ = ["ClippedAdam", "LimbTD3", "SETActor", "SETCritic", "SETPolicy", "register_td3_policy_aliases"]
+__all__ = [
+    "ClippedAdam",
+    "PerBodyReplayBuffer",
+    "PublishedTD3",
+    "SETActor",
+    "SETCritic",
+    "SETPolicy",
+    "register_td3_policy_aliases",
+]
 
 
 class ClippedAdam(torch.optim.Adam):
@@ -128,39 +144,120 @@ class SETCritic(ContinuousCritic):
         return self.q_networks[0](obs, actions.to(self.q_networks[0].trunk.structure_bias.weight.dtype))
 
 
-class LimbTD3(TD3):
-    """TD3 with the published SET critic target (3D-SGRL): every limb's Q is regressed to its own
-    ``r + gamma (1 - done) min(Q1'_limb, Q2'_limb)`` (the same scalar reward for every limb; padded limbs take
-    no part), and the actor maximizes critic 1's mean over limbs. Needs a :class:`SETPolicy`. Everything else is
-    SB3's TD3 (target smoothing noise, delayed actor updates, Polyak averaging).
+class PerBodyReplayBuffer(DictReplayBuffer):
+    """A replay buffer with one store per body (the published multi-morphology schedule): env column ``i`` of an
+    ``n_envs`` VecEnv holds body ``i // (n_envs // bodies)`` (bodies in order, equal envs per body, as
+    :func:`~equiworld.envs.morphology.make_vec_env` lays them out); every batch comes from the body set in
+    :attr:`body`. SB3 divides ``buffer_size`` over the env columns.
+
+    Args:
+        bodies: number of bodies; must divide ``n_envs``.
+        *args, **kwargs: as :class:`~stable_baselines3.common.buffers.DictReplayBuffer`.
     """
 
-    def train(self, gradient_steps: int, batch_size: int = 100) -> None:
-        """``gradient_steps`` TD3 updates with per-limb critic targets (SB3's ``TD3.train`` otherwise)."""
+    def __init__(self, *args: Any, bodies: int = 1, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if bodies < 1 or self.n_envs % bodies:
+            raise ValueError(f"PerBodyReplayBuffer: bodies={bodies} must divide n_envs={self.n_envs}")
+        self.bodies = bodies
+        self.body = 0
+
+    def _get_samples(self, batch_inds: np.ndarray, env: Any = None) -> DictReplayBufferSamples:  # type: ignore[override]
+        per_body = self.n_envs // self.bodies
+        # the global NumPy RNG, as SB3 samples its buffers (seeded by SB3's set_random_seed)
+        env_indices = self.body * per_body + np.random.randint(0, per_body, size=len(batch_inds))  # noqa: NPY002
+        obs = self._normalize_obs({k: o[batch_inds, env_indices] for k, o in self.observations.items()}, env)
+        next_obs = self._normalize_obs(
+            {k: o[batch_inds, env_indices] for k, o in self.next_observations.items()}, env
+        )
+        assert isinstance(obs, dict) and isinstance(next_obs, dict)
+        dones = self.dones[batch_inds, env_indices] * (1 - self.timeouts[batch_inds, env_indices])
+        rewards = self._normalize_reward(self.rewards[batch_inds, env_indices].reshape(-1, 1), env)
+        return DictReplayBufferSamples(
+            observations={k: self.to_torch(o) for k, o in obs.items()},
+            actions=self.to_torch(self.actions[batch_inds, env_indices]),
+            next_observations={k: self.to_torch(o) for k, o in next_obs.items()},
+            dones=self.to_torch(dones).reshape(-1, 1),
+            rewards=self.to_torch(rewards),
+        )
+
+
+class PublishedTD3(TD3):
+    """SB3's TD3 with the options of the published SET recipe (3D-SGRL):
+
+    * ``per_limb_target=True``: every limb's Q is regressed to its own ``r + gamma (1 - done) min(Q1'_limb,
+      Q2'_limb)`` (the same scalar reward for every limb; padded limbs take no part), and the actor maximizes
+      critic 1's mean over limbs (needs a :class:`SETPolicy`); ``False``: SB3's target on the mean over limbs.
+    * ``episode_rounds=True``: collect in rounds that last until every env has finished an episode (or the step
+      budget is reached), then train with as many gradient steps as transitions were collected (with
+      ``gradient_steps=-1``): the published episode-synchronous rounds. (The published code lets finished bodies
+      idle until the round ends; here they start their next episode.)
+    * with a :class:`PerBodyReplayBuffer`, the gradient steps of every ``train`` call go to the bodies in turn,
+      each batch from one body's store (equal updates per body, no mixed batches).
+
+    Everything else is SB3's TD3 (target smoothing noise, delayed actor updates, Polyak averaging).
+    """
+
+    def __init__(
+        self, *args: Any, per_limb_target: bool = True, episode_rounds: bool = False, **kwargs: Any
+    ) -> None:
+        self.per_limb_target = per_limb_target
+        self.episode_rounds = episode_rounds
+        super().__init__(*args, **kwargs)
+
+    def collect_rollouts(
+        self, env: Any, callback: Any, train_freq: TrainFreq, *args: Any, **kwargs: Any
+    ) -> RolloutReturn:
+        """SB3's collection, or with ``episode_rounds`` one round of episodes (see the class docstring)."""
+        if not self.episode_rounds:
+            return super().collect_rollouts(env, callback, train_freq, *args, **kwargs)
+        one_step = TrainFreq(1, TrainFrequencyUnit.STEP)
+        finished = np.zeros(env.num_envs, dtype=bool)
+        steps = episodes = 0
+        while True:
+            rollout = super().collect_rollouts(env, callback, one_step, *args, **kwargs)
+            steps, episodes = steps + rollout.episode_timesteps, episodes + rollout.n_episodes
+            finished |= np.asarray(self._last_episode_starts, dtype=bool)
+            if not rollout.continue_training or finished.all() or self.num_timesteps >= self._total_timesteps:
+                return RolloutReturn(steps, episodes, rollout.continue_training)
+
+    def _critic_loss(self, data: Any, discounts: Any) -> Tensor:
+        with torch.no_grad():
+            noise = data.actions.clone().normal_(0, self.target_policy_noise)
+            noise = noise.clamp(-self.target_noise_clip, self.target_noise_clip)
+            next_actions = (self.actor_target(data.next_observations) + noise).clamp(-1, 1)
+            if self.per_limb_target:
+                next_q = torch.stack(self.critic_target.limb_forward(data.next_observations, next_actions))
+            else:
+                next_q = torch.cat(self.critic_target(data.next_observations, next_actions), dim=1).T[
+                    ..., None
+                ]
+            target = data.rewards + (1 - data.dones) * discounts * next_q.min(dim=0).values.to(
+                data.rewards.dtype
+            )
+        if not self.per_limb_target:
+            current = self.critic(data.observations, data.actions)
+            return sum(torch.nn.functional.mse_loss(q, target) for q in current)  # type: ignore[return-value]
         if not isinstance(self.critic, SETCritic):
-            raise ValueError("LimbTD3 needs a SETPolicy (its critic returns one Q per limb)")
+            raise ValueError("per_limb_target=True needs a SETPolicy (its critic returns one Q per limb)")
+        mask = padding_mask(data.observations)
+        real = torch.ones_like(target) if mask is None else (~mask).to(target.dtype)
+        current = self.critic.limb_forward(data.observations, data.actions)
+        return sum(((q - target) ** 2 * real).sum() / real.sum() for q in current)  # type: ignore[return-value]
+
+    def train(self, gradient_steps: int, batch_size: int = 100) -> None:
+        """``gradient_steps`` TD3 updates with the options above."""
         self.policy.set_training_mode(True)
         self._update_learning_rate([self.actor.optimizer, self.critic.optimizer])
         actor_losses, critic_losses = [], []
-        for _ in range(gradient_steps):
+        per_body = isinstance(self.replay_buffer, PerBodyReplayBuffer)
+        for step in range(gradient_steps):
             self._n_updates += 1
+            if per_body:
+                self.replay_buffer.body = step % self.replay_buffer.bodies  # type: ignore[union-attr]
             data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)  # type: ignore[union-attr]
             discounts = data.discounts if data.discounts is not None else self.gamma
-            mask = padding_mask(data.observations)
-            real = torch.ones(data.observations["vectors"].shape[:2], dtype=data.rewards.dtype)
-            if mask is not None:
-                real = (~mask).to(data.rewards.dtype)
-            with torch.no_grad():
-                noise = data.actions.clone().normal_(0, self.target_policy_noise)
-                noise = noise.clamp(-self.target_noise_clip, self.target_noise_clip)
-                next_actions = (self.actor_target(data.next_observations) + noise).clamp(-1, 1)
-                next_q = torch.stack(self.critic_target.limb_forward(data.next_observations, next_actions))
-                target = data.rewards + (1 - data.dones) * discounts * next_q.min(dim=0).values.to(
-                    data.rewards.dtype
-                )
-            current = self.critic.limb_forward(data.observations, data.actions)
-            critic_loss = sum(((q - target) ** 2 * real).sum() / real.sum() for q in current)
-            assert isinstance(critic_loss, Tensor)
+            critic_loss = self._critic_loss(data, discounts)
             critic_losses.append(critic_loss.item())
             self.critic.optimizer.zero_grad()
             critic_loss.backward()

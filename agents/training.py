@@ -20,7 +20,7 @@ from stable_baselines3.td3.policies import MultiInputPolicy
 
 from .baselines import HeadingFrameExtractor
 from .ppo import SETActorCriticPolicy
-from .sb3 import ClippedAdam, LimbTD3, SETPolicy
+from .sb3 import ClippedAdam, PerBodyReplayBuffer, PublishedTD3, SETPolicy
 from .set_policy import SETConfig
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
     "CRITIC_TARGETS",
     "POLICY_NAMES",
     "PPO_SIZES",
+    "SCHEDULES",
     "NetworkSizes",
     "PPOSettings",
     "TD3Settings",
@@ -36,8 +37,13 @@ __all__ = [
     "policy_class_and_kwargs",
 ]
 
+SCHEDULES = ("sb3", "published")
+"""TD3 update schedules for several bodies: ``sb3`` (one shared buffer, mixed batches, one update per env step)
+or ``published`` (a round of one episode per env, then as many updates as transitions, equal for every body,
+each batch from one body's own store; warm-up and buffer per body)."""
+
 CRITIC_TARGETS = ("mean", "per_limb")
-"""TD3 critic targets: the mean over limbs as one Q (SB3's TD3) or per limb as published (:class:`LimbTD3`)."""
+"""TD3 critic targets: the mean over limbs as one Q (SB3's) or per limb as published (:class:`PublishedTD3`)."""
 
 ALGORITHMS = ("ppo", "td3")
 """Valid learner names: PPO over batched simulation (fast) and TD3 (as published)."""
@@ -91,7 +97,9 @@ class TD3Settings:
         train_freq: environment steps (per env) between updates.
         gradient_steps: gradient steps per update (-1: as many as environment steps collected).
         critic_target: ``"per_limb"`` (published: every limb's Q regressed to ``r + gamma min(Q1', Q2')`` of
-            that limb, :class:`LimbTD3`; SET policies only) or ``"mean"`` (SB3's TD3 on the mean over limbs).
+            that limb, :class:`PublishedTD3`; SET policies only) or ``"mean"`` (SB3's TD3 on the mean over limbs).
+        schedule: one of :data:`SCHEDULES`; ``published`` multiplies ``learning_starts`` and ``buffer_size`` by the
+            number of bodies (they are per body, as published).
     """
 
     learning_rate: float = 1e-4
@@ -108,12 +116,17 @@ class TD3Settings:
     train_freq: int = 1
     gradient_steps: int = -1
     critic_target: str = "mean"
+    schedule: str = "sb3"
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.critic_target not in CRITIC_TARGETS:
             raise ValueError(
                 f"TD3Settings: unknown critic_target {self.critic_target!r}; valid: {', '.join(CRITIC_TARGETS)}"
+            )
+        if self.schedule not in SCHEDULES:
+            raise ValueError(
+                f"TD3Settings: unknown schedule {self.schedule!r}; valid: {', '.join(SCHEDULES)}"
             )
 
 
@@ -258,7 +271,20 @@ def make_td3(
     policy_class, policy_kwargs = policy_class_and_kwargs(policy, sizes)
     if settings.critic_target == "per_limb" and policy_class is not SETPolicy:
         raise ValueError(f"critic_target='per_limb' needs a SET policy (per-limb Q values), not {policy!r}")
-    algo_class = LimbTD3 if settings.critic_target == "per_limb" else TD3
+    per_limb = settings.critic_target == "per_limb"
+    published = settings.schedule == "published"
+    extra: dict[str, Any] = {"per_limb_target": per_limb} if per_limb or published else {}
+    learning_starts, buffer_size = settings.learning_starts, settings.buffer_size
+    if published:
+        names = env.get_attr("morphology") if hasattr(env, "get_attr") else [None]
+        bodies = len(dict.fromkeys(names))
+        learning_starts, buffer_size = learning_starts * bodies, buffer_size * bodies
+        extra.update(
+            episode_rounds=True,
+            replay_buffer_class=PerBodyReplayBuffer,
+            replay_buffer_kwargs={"bodies": bodies},
+        )
+    algo_class = PublishedTD3 if per_limb or published else TD3
     if settings.max_grad_norm is not None:
         policy_kwargs["optimizer_class"] = ClippedAdam
         policy_kwargs["optimizer_kwargs"] = {"max_grad_norm": settings.max_grad_norm}
@@ -268,13 +294,13 @@ def make_td3(
         policy_class,
         env,
         learning_rate=settings.learning_rate,
-        buffer_size=settings.buffer_size,
-        learning_starts=settings.learning_starts,
+        buffer_size=buffer_size,
+        learning_starts=learning_starts,
         batch_size=settings.batch_size,
         tau=settings.tau,
         gamma=settings.gamma,
         train_freq=settings.train_freq,
-        gradient_steps=settings.gradient_steps,
+        gradient_steps=-1 if published else settings.gradient_steps,
         action_noise=noise,
         policy_delay=settings.policy_delay,
         target_policy_noise=settings.policy_noise,
@@ -284,5 +310,6 @@ def make_td3(
         seed=seed,
         device=device,
         verbose=verbose,
+        **extra,
         **settings.extra,
     )

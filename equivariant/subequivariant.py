@@ -75,6 +75,24 @@ def gram_invariants(basis: Tensor) -> Tensor:
     return (gram / (norm + 1.0)).flatten(-2)
 
 
+def _attention_weights(
+    q: Tensor, k: Tensor, attn_bias: Tensor | None, key_padding_mask: Tensor | None, name: str
+) -> Tensor:
+    """Softmax over keys of ``q k^T / sqrt(d)`` (``(B, H, N, d)`` each) plus an additive bias (``(N, N)``,
+    ``(B, N, N)`` or ``(B, H, N, N)``), padded keys (``(B, N)``, ``True`` = padding) excluded."""
+    batch, _, tokens, dh = q.shape
+    logits = q @ k.transpose(-1, -2) / math.sqrt(dh)  # (B, H, N, N)
+    if attn_bias is not None:
+        if attn_bias.dim() == 3:
+            attn_bias = attn_bias.unsqueeze(1)
+        logits = logits + attn_bias.to(logits.dtype)
+    if key_padding_mask is not None:
+        if key_padding_mask.shape != (batch, tokens):
+            raise ValueError(f"{name}: key_padding_mask must be (B, N) = {(batch, tokens)}")
+        logits = logits.masked_fill(key_padding_mask[:, None, None, :].bool(), float("-inf"))
+    return torch.softmax(logits, dim=-1)
+
+
 class SubequivariantBlock(nn.Module):
     """One subequivariant update of a token's vector and scalar streams.
 
@@ -255,16 +273,7 @@ class SubequivariantAttention(nn.Module):
         q = q.reshape(batch, tokens, heads, dh).transpose(1, 2)  # (B, H, N, dh)
         k = k.reshape(batch, tokens, heads, dh).transpose(1, 2)
         v = v.reshape(batch, tokens, heads, dh).transpose(1, 2)
-        logits = q @ k.transpose(-1, -2) / math.sqrt(dh)  # (B, H, N, N)
-        if attn_bias is not None:
-            if attn_bias.dim() == 3:
-                attn_bias = attn_bias.unsqueeze(1)
-            logits = logits + attn_bias.to(logits.dtype)
-        if key_padding_mask is not None:
-            if key_padding_mask.shape != (batch, tokens):
-                raise ValueError(f"{name}: key_padding_mask must be (B, N) = {(batch, tokens)}")
-            logits = logits.masked_fill(key_padding_mask[:, None, None, :].bool(), float("-inf"))
-        weights = torch.softmax(logits, dim=-1)
+        weights = _attention_weights(q, k, attn_bias, key_padding_mask, name)
 
         msg_scalars = (weights @ v).transpose(1, 2).reshape(batch, tokens, self.scalar_channels)
         value_vectors = self.value_vectors(vectors).reshape(batch, tokens, 3, heads, dv)
@@ -442,12 +451,7 @@ class GramMLPAttention(nn.Module):
             return x.reshape(batch, tokens, heads, dh).transpose(1, 2)  # (B, H, N, dh)
 
         q, k, v = (split(layer(u) / scale) for layer in (self.q, self.k, self.v))
-        logits = q @ k.transpose(-1, -2) / math.sqrt(dh)
-        if attn_bias is not None:
-            logits = logits + (attn_bias.unsqueeze(1) if attn_bias.dim() == 3 else attn_bias).to(logits.dtype)
-        if key_padding_mask is not None:
-            logits = logits.masked_fill(key_padding_mask[:, None, None, :].bool(), float("-inf"))
-        weights = torch.softmax(logits, dim=-1)
+        weights = _attention_weights(q, k, attn_bias, key_padding_mask, name)
         msg_scalars = self.out_scalars(
             (weights @ v).transpose(1, 2).reshape(batch, tokens, 2 * self.scalar_channels)
         )

@@ -11,6 +11,9 @@ checkpoints (``checkpoints/``) and the final ``model.zip``. Resume with ``--resu
     # the published SET and TD3 recipe (GPU, days; see the README "SET as published")
     python scripts/train_policy.py --algo td3 --env hopper_5_full --policy set --set-preset paper \
         --critic-target per_limb --steps 2500000 --eval-every 25000 --eval-episodes 10 --device cuda
+    # ... and on a suite, with the published multi-morphology schedule
+    python scripts/train_policy.py --algo td3 --env hopper++ --policy set --set-preset paper \
+        --critic-target per_limb --schedule published --steps 2500000 --device cuda
 """
 
 from __future__ import annotations
@@ -33,9 +36,9 @@ from stable_baselines3.common.vec_env import VecNormalize
 from equiworld.agents import (
     ALGORITHMS,
     POLICY_NAMES,
-    LimbTD3,
     NetworkSizes,
     PPOSettings,
+    PublishedTD3,
     TD3Settings,
     make_ppo,
     make_td3,
@@ -113,6 +116,9 @@ class Args:
     sizes, compact form, 32 vector channels); default: compact for ppo, default for td3."""
     critic_target: str = "mean"
     """td3: per_limb (published: each limb's Q regressed to its own twin-min target; SET policies) or mean."""
+    schedule: str = "sb3"
+    """td3 on several bodies: published (rounds of one episode per env, then equal updates per body from each body's
+    own buffer; --learning-starts and --buffer-size per body) or sb3 (one buffer, mixed batches)."""
     width: int | None = None
     """Transformer width (default: 32 for ppo, the published 128 for td3)."""
     vector_channels: int | None = None
@@ -179,6 +185,7 @@ def main(args: Args) -> Path:
             buffer_size=min(args.buffer_size, steps + args.learning_starts),
             gradient_steps=args.gradient_steps,
             critic_target=args.critic_target,
+            schedule=args.schedule,
         )
     config = {
         **asdict(args),
@@ -205,7 +212,8 @@ def main(args: Args) -> Path:
                 )
             model = PPO.load(args.resume, env=env, device=args.device, tensorboard_log=tb)
         else:
-            algo_class = LimbTD3 if args.critic_target == "per_limb" else TD3
+            published = args.critic_target == "per_limb" or args.schedule == "published"
+            algo_class = PublishedTD3 if published else TD3
             model = algo_class.load(args.resume, env=env, device=args.device, tensorboard_log=tb)
             buffer = resume.with_name(resume.stem.replace("model_", "model_replay_buffer_", 1) + ".pkl")
             if buffer.exists():

@@ -106,12 +106,12 @@ PUBLISHED_TINY = SETConfig(
 
 
 def test_per_limb_critic_target_matches_the_published_loss():
-    """LimbTD3's critic loss on a fixed batch equals the published one computed by hand: every limb's Q against
+    """PublishedTD3's critic loss on a fixed batch equals the published one computed by hand: every limb's Q against
     r + gamma (1 - done) min(Q1'_limb, Q2'_limb), averaged over batch and limbs, summed over the twins."""
     env = make_morphology_env("hopper_3_shin")
     settings = TD3Settings(learning_starts=40, batch_size=8, buffer_size=1000, critic_target="per_limb")
     model = make_td3("set", env, settings, NetworkSizes(PUBLISHED_TINY), seed=0)
-    assert type(model).__name__ == "LimbTD3"
+    assert type(model).__name__ == "PublishedTD3"
     model.learn(60)
     model.target_policy_noise = 0.0  # a deterministic target
     data = model.replay_buffer.sample(8)
@@ -137,14 +137,14 @@ def test_per_limb_critic_target_matches_the_published_loss():
 
 
 def test_limb_td3_learns_saves_and_loads_with_the_published_form(tmp_path):
-    from equiworld.agents import LimbTD3
+    from equiworld.agents import PublishedTD3
 
     env = make_morphology_env("hopper_3_shin")
     settings = TD3Settings(learning_starts=40, batch_size=8, buffer_size=1000, critic_target="per_limb")
     model = make_td3("set", env, settings, NetworkSizes(PUBLISHED_TINY), seed=0)
     model.learn(80)
     model.save(tmp_path / "model.zip")
-    loaded = LimbTD3.load(tmp_path / "model.zip", env=env)
+    loaded = PublishedTD3.load(tmp_path / "model.zip", env=env)
     assert loaded.policy.set_config == PUBLISHED_TINY
     obs = _obs(env)
     np.testing.assert_array_equal(
@@ -173,3 +173,37 @@ def test_paper_preset_has_the_published_sizes():
     with pytest.raises(ValueError, match="paper"):
         SETConfig.preset("huge")
     assert NetworkSizes().mlp_layers == (256, 256)  # the published MLP baseline
+
+
+def test_published_schedule_gives_every_body_its_own_buffer_and_equal_updates():
+    """Two bodies, one env each: rounds of one episode per env, then one update per transition, alternating between
+    the bodies, every batch from one body's store; warm-up per body."""
+    from equiworld.agents import PerBodyReplayBuffer, PublishedTD3
+    from equiworld.envs.morphology import make_vec_env
+
+    venv = make_vec_env(["hopper_3_shin", "hopper_5_full"], 1, backend="dummy", seed=0)
+    settings = TD3Settings(
+        learning_starts=30, batch_size=8, buffer_size=500, critic_target="per_limb", schedule="published"
+    )
+    model = make_td3("set", venv, settings, SIZES, seed=0)
+    assert isinstance(model, PublishedTD3) and isinstance(model.replay_buffer, PerBodyReplayBuffer)
+    assert model.learning_starts == 60 and model.replay_buffer.buffer_size == 500
+    assert model.episode_rounds
+    seen = []
+    sample = model.replay_buffer.sample
+
+    def spy(*args, **kwargs):
+        batch = sample(*args, **kwargs)
+        seen.append((model.replay_buffer.body, int(batch.observations["limb_mask"].sum(1).unique().item())))
+        return batch
+
+    model.replay_buffer.sample = spy
+    model.learn(150)
+    assert seen, "no updates"
+    assert {limbs for body, limbs in seen if body == 0} == {3} and {
+        limbs for body, limbs in seen if body == 1
+    } == {5}
+    counts = np.bincount([body for body, _ in seen], minlength=2)
+    assert abs(counts[0] - counts[1]) <= 1
+    with pytest.raises(ValueError, match="schedule"):
+        TD3Settings(schedule="lockstep")

@@ -398,7 +398,9 @@ def test_published_encodings_of_small_trees():
     """Traversal ranks as the published code computes them (chain: LCRS in- and post-order both reverse it), a
     random walk with restart 0.1 over the graph with self-loops, hops / N."""
     chain = published_encodings([-1, 0, 1, 2, 3])
-    np.testing.assert_array_equal(chain["traversal_ranks"].T, [[0, 1, 2, 3, 4], [4, 3, 2, 1, 0], [4, 3, 2, 1, 0]])
+    np.testing.assert_array_equal(
+        chain["traversal_ranks"].T, [[0, 1, 2, 3, 4], [4, 3, 2, 1, 0], [4, 3, 2, 1, 0]]
+    )
     ppr, lap, dist = np.moveaxis(chain["relation"], -1, 0)
     np.testing.assert_allclose(ppr.sum(axis=1), 1.0)
     assert ppr[0, 0] > ppr[0, 1] > ppr[0, 4] > 0
@@ -408,7 +410,7 @@ def test_published_encodings_of_small_trees():
     star = published_encodings([-1, 0, 0, 0])
     np.testing.assert_array_equal(star["traversal_ranks"][:, 1], [3, 2, 1, 0])
     with pytest.raises(ValueError, match="at most 15"):
-        published_encodings([-1] + list(range(15)))
+        published_encodings([-1, *range(15)])
 
 
 # --- exact symmetry --------------------------------------------------------------------------------------

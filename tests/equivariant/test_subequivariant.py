@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from equiworld.equivariant import (
+    GramMLPAttention,
     GravityRotations,
     SubequivariantAttention,
     SubequivariantBlock,
@@ -18,6 +19,10 @@ from equiworld.equivariant import (
 
 GROUP = GravityRotations(reflections=True)
 TOL = {torch.float64: 1e-9, torch.float32: 1e-4}
+LAYERS = {  # the compact form and the published (3D-SGRL) form of a SET layer
+    "compact": lambda: SubequivariantAttention(8, 16, num_heads=2, hidden=32, num_fixed=2),
+    "published": lambda: GramMLPAttention(8, 16, num_heads=2, hidden=32, num_fixed=2, gram_channels=4),
+}
 
 
 def _reinit(module: torch.nn.Module, seed: int) -> None:
@@ -61,13 +66,12 @@ def test_block_is_subequivariant(dtype, mode, seed):
     assert report.scale > 1e-2
 
 
+@pytest.mark.parametrize("form", list(LAYERS))
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 @pytest.mark.parametrize("mode", ["train", "eval"])
 @pytest.mark.parametrize("seed", [0, 1])
-def test_attention_is_subequivariant_with_bias_and_padding(dtype, mode, seed):
-    layer = (
-        SubequivariantAttention(8, 16, num_heads=2, hidden=32, num_fixed=2).to(dtype).train(mode == "train")
-    )
+def test_attention_is_subequivariant_with_bias_and_padding(dtype, mode, seed, form):
+    layer = LAYERS[form]().to(dtype).train(mode == "train")
     _reinit(layer, seed)
     vectors, scalars, fixed = _inputs(dtype, seed=seed)
     bias = torch.randn(3, 5, 5, dtype=dtype)
@@ -79,8 +83,9 @@ def test_attention_is_subequivariant_with_bias_and_padding(dtype, mode, seed):
     assert_equivariant(f, (vectors, scalars, fixed), _act, _act_out, GROUP.sample, atol=TOL[dtype])
 
 
-def test_attention_is_token_permutation_equivariant():
-    layer = SubequivariantAttention(8, 16, num_heads=2, hidden=32, num_fixed=2).double()
+@pytest.mark.parametrize("form", list(LAYERS))
+def test_attention_is_token_permutation_equivariant(form):
+    layer = LAYERS[form]().double()
     _reinit(layer, 3)
     vectors, scalars, fixed = _inputs(torch.float64)
     bias = torch.randn(3, 5, 5, dtype=torch.float64)
@@ -103,8 +108,9 @@ def test_attention_is_token_permutation_equivariant():
     )
 
 
-def test_padded_tokens_do_not_change_real_tokens():
-    layer = SubequivariantAttention(8, 16, num_heads=2, hidden=32, num_fixed=2).double()
+@pytest.mark.parametrize("form", list(LAYERS))
+def test_padded_tokens_do_not_change_real_tokens(form):
+    layer = LAYERS[form]().double()
     vectors, scalars, fixed = _inputs(torch.float64, batch=1, tokens=6)
     mask = torch.tensor([[False] * 4 + [True] * 2])
     out_v, out_s = layer(vectors, scalars, fixed, key_padding_mask=mask)
@@ -119,9 +125,10 @@ def test_padded_tokens_do_not_change_real_tokens():
     assert (out_v3[:, :4] - out_v[:, :4]).abs().max() > 1e-3
 
 
-def test_misplaced_gravity_breaks_equivariance():
+@pytest.mark.parametrize("form", list(LAYERS))
+def test_misplaced_gravity_breaks_equivariance(form):
     """Control: a layer given a horizontal 'gravity' that the group does not fix is not O_g(3) equivariant."""
-    layer = SubequivariantAttention(8, 16, num_heads=2, hidden=32, num_fixed=2).double()
+    layer = LAYERS[form]().double()
     vectors, scalars, fixed = _inputs(torch.float64)
     fixed = fixed.clone()
     fixed[..., 0] = torch.tensor([1.0, 0.0, 0.0], dtype=torch.float64)  # not fixed by rotations about z

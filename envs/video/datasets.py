@@ -33,20 +33,23 @@ import multiprocessing
 import os
 import time
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from equiworld.envs import validation as check
+from equiworld.envs.video.grid import BlockAction
 
 __all__ = [
     "MANIFEST_NAME",
     "PRESETS",
     "TIME_INDEXED_GROUND_TRUTH",
+    "VIDEO_WORLDS",
     "DatasetSpec",
     "ShardError",
+    "VideoWorld",
     "file_sha256",
     "generate_dataset",
     "generate_shard",
@@ -72,7 +75,6 @@ TIME_INDEXED_GROUND_TRUTH = (
 )
 FORMAT = "equiworld-video-shards"
 FORMAT_VERSION = 1
-WORLDS = ("mnist", "block")
 _SPLIT_CODES = {"train": 0, "validation": 1}
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
@@ -158,7 +160,7 @@ class DatasetSpec:
     ground_truth: bool = False
 
     def __post_init__(self) -> None:
-        check.choice("world", self.world, WORLDS)
+        check.choice("world", self.world, tuple(VIDEO_WORLDS))
         check.choice("split", self.split, tuple(_SPLIT_CODES))
         for name in ("num_sequences", "sequence_length", "sequences_per_shard"):
             object.__setattr__(self, name, check.integer(name, getattr(self, name), low=1))
@@ -212,64 +214,64 @@ def shard_name(index: int) -> str:
     return f"shard_{index:05d}.npz"
 
 
-def _make_env(spec: DatasetSpec):
-    if spec.world == "mnist":
-        from equiworld.envs.video.mnist_world import MNISTWorldEnv
+@dataclasses.dataclass(frozen=True)
+class VideoWorld:
+    """What dataset generation knows of a world: its env, its observer policy, its action and ground-truth arrays.
 
-        return MNISTWorldEnv(split=spec.split, **spec.env_kwargs)
+    Attributes:
+        make_env: ``spec -> env``.
+        make_policy: ``(env, spec) -> policy`` (``reset(info, rng)``, then ``policy(info) -> action``).
+        action_shape: per-frame action shape ``(A,)``.
+        action_dtype: the actions' dtype.
+        no_action: the action of frame 0.
+        allocate_truth: ``(env, count, length) -> arrays`` of the ground truth.
+        record_truth: ``(arrays, env, info, sequence, t)``: writes frame ``t``'s ground truth.
+    """
+
+    make_env: Callable[[DatasetSpec], Any]
+    make_policy: Callable[[Any, DatasetSpec], Any]
+    action_shape: tuple[int, ...]
+    action_dtype: type
+    no_action: int
+    allocate_truth: Callable[[Any, int, int], dict[str, np.ndarray]]
+    record_truth: Callable[[dict[str, np.ndarray], Any, dict[str, Any], int, int], None]
+
+
+def _mnist_env(spec: DatasetSpec) -> Any:
+    from equiworld.envs.video.mnist_world import MNISTWorldEnv
+
+    return MNISTWorldEnv(split=spec.split, **spec.env_kwargs)
+
+
+def _block_env(spec: DatasetSpec) -> Any:
     from equiworld.envs.video.block_world import BlockWorldEnv
 
     return BlockWorldEnv(**spec.env_kwargs)
 
 
-def generate_shard(spec: DatasetSpec, index: int) -> dict[str, np.ndarray]:
-    """Generates shard ``index`` of a dataset: a deterministic function of (spec, index).
+def _mnist_policy(env: Any, spec: DatasetSpec) -> Any:
+    from equiworld.envs.video.policies import MNISTObserverPolicy
 
-    Returns:
-        ``{"frames": uint8 (N, T, C, H, W), "actions": (N, T, A)}`` as described in the module docstring.
-    """
-    from equiworld.envs.video.policies import MNISTObserverPolicy, WanderingPolicy
-
-    if not 0 <= index < num_shards(spec):
-        raise ValueError(f"shard index {index} out of range [0, {num_shards(spec)})")
-    count = min(spec.sequences_per_shard, spec.num_sequences - index * spec.sequences_per_shard)
-    rng = np.random.default_rng(np.random.SeedSequence([spec.seed, _SPLIT_CODES[spec.split], index]))
-    env = _make_env(spec)
-    length = spec.sequence_length
-    frames = np.empty((count, length, *env.observation_space.shape), np.uint8)
-    if spec.world == "mnist":
-        actions = np.zeros((count, length, 2), np.int16)
-        policy = MNISTObserverPolicy.for_env(env, context_length=spec.context_length)
-    else:
-        actions = np.full((count, length, 1), WanderingPolicy.NOOP, np.int8)
-        policy = WanderingPolicy.for_env(env, look_around=spec.context_length > 0)
-    truth = _allocate_ground_truth(spec, env, count) if spec.ground_truth else {}
-    try:
-        for sequence in range(count):
-            env_seed, policy_seed = rng.integers(0, 2**63 - 1, 2)
-            frames[sequence, 0], info = env.reset(seed=int(env_seed))
-            _record_ground_truth(truth, env, info, sequence, 0)
-            policy.reset(info, np.random.default_rng(int(policy_seed)))
-            for t in range(1, length):
-                action = policy(info)
-                frames[sequence, t], _, _, _, info = env.step(action)
-                actions[sequence, t] = action
-                _record_ground_truth(truth, env, info, sequence, t)
-    finally:
-        env.close()
-    return {"frames": frames, "actions": actions, **truth}
+    return MNISTObserverPolicy.for_env(env, context_length=spec.context_length)
 
 
-def _allocate_ground_truth(spec: DatasetSpec, env: Any, count: int) -> dict[str, np.ndarray]:
-    length = spec.sequence_length
-    if spec.world == "mnist":
-        size, digits = env.world_size, env.num_digits
-        return {
-            "world_frames": np.zeros((count, length, size, size), np.uint8),
-            "window_positions": np.zeros((count, length, 2), np.int16),
-            "digit_positions": np.zeros((count, length, digits, 2), np.int16),
-            "digit_velocities": np.zeros((count, digits, 2), np.int8),
-        }
+def _block_policy(env: Any, spec: DatasetSpec) -> Any:
+    from equiworld.envs.video.policies import WanderingPolicy
+
+    return WanderingPolicy.for_env(env, look_around=spec.context_length > 0)
+
+
+def _mnist_truth(env: Any, count: int, length: int) -> dict[str, np.ndarray]:
+    size, digits = env.world_size, env.num_digits
+    return {
+        "world_frames": np.zeros((count, length, size, size), np.uint8),
+        "window_positions": np.zeros((count, length, 2), np.int16),
+        "digit_positions": np.zeros((count, length, digits, 2), np.int16),
+        "digit_velocities": np.zeros((count, digits, 2), np.int8),
+    }
+
+
+def _block_truth(env: Any, count: int, length: int) -> dict[str, np.ndarray]:
     slots = env.num_blocks[1]
     return {
         "agent_positions": np.zeros((count, length, 2), np.int8),
@@ -280,23 +282,68 @@ def _allocate_ground_truth(spec: DatasetSpec, env: Any, count: int) -> dict[str,
     }
 
 
-def _record_ground_truth(
+def _record_mnist_truth(
     truth: dict[str, np.ndarray], env: Any, info: dict[str, Any], sequence: int, t: int
 ) -> None:
-    if not truth:
-        return
-    if "world_frames" in truth:
-        truth["world_frames"][sequence, t] = env.world_frame()
-        truth["window_positions"][sequence, t] = info["window_position"]
-        truth["digit_positions"][sequence, t] = info["digit_positions"]
-        truth["digit_velocities"][sequence] = info["digit_velocities"]
-        return
+    truth["world_frames"][sequence, t] = env.world_frame()
+    truth["window_positions"][sequence, t] = info["window_position"]
+    truth["digit_positions"][sequence, t] = info["digit_positions"]
+    truth["digit_velocities"][sequence] = info["digit_velocities"]
+
+
+def _record_block_truth(
+    truth: dict[str, np.ndarray], env: Any, info: dict[str, Any], sequence: int, t: int
+) -> None:
     blocks = len(info["block_positions"])
     truth["agent_positions"][sequence, t] = info["agent_position"]
     truth["agent_headings"][sequence, t] = info["agent_heading"]
     truth["block_positions"][sequence, t, :blocks] = info["block_positions"]
     truth["block_velocities"][sequence, t, :blocks] = info["block_velocities"]
     truth["block_counts"][sequence] = blocks
+
+
+VIDEO_WORLDS: dict[str, VideoWorld] = {
+    "mnist": VideoWorld(_mnist_env, _mnist_policy, (2,), np.int16, 0, _mnist_truth, _record_mnist_truth),
+    "block": VideoWorld(
+        _block_env, _block_policy, (1,), np.int8, int(BlockAction.NOOP), _block_truth, _record_block_truth
+    ),
+}
+"""The video worlds by name: the one table that dataset generation reads."""
+
+
+def generate_shard(spec: DatasetSpec, index: int) -> dict[str, np.ndarray]:
+    """Generates shard ``index`` of a dataset: a deterministic function of (spec, index).
+
+    Returns:
+        ``{"frames": uint8 (N, T, C, H, W), "actions": (N, T, A)}`` as described in the module docstring.
+    """
+    if not 0 <= index < num_shards(spec):
+        raise ValueError(f"shard index {index} out of range [0, {num_shards(spec)})")
+    count = min(spec.sequences_per_shard, spec.num_sequences - index * spec.sequences_per_shard)
+    rng = np.random.default_rng(np.random.SeedSequence([spec.seed, _SPLIT_CODES[spec.split], index]))
+    world = VIDEO_WORLDS[spec.world]
+    env = world.make_env(spec)
+    length = spec.sequence_length
+    frames = np.empty((count, length, *env.observation_space.shape), np.uint8)
+    actions = np.full((count, length, *world.action_shape), world.no_action, world.action_dtype)
+    policy = world.make_policy(env, spec)
+    truth = world.allocate_truth(env, count, length) if spec.ground_truth else {}
+    try:
+        for sequence in range(count):
+            env_seed, policy_seed = rng.integers(0, 2**63 - 1, 2)
+            frames[sequence, 0], info = env.reset(seed=int(env_seed))
+            if truth:
+                world.record_truth(truth, env, info, sequence, 0)
+            policy.reset(info, np.random.default_rng(int(policy_seed)))
+            for t in range(1, length):
+                action = policy(info)
+                frames[sequence, t], _, _, _, info = env.step(action)
+                actions[sequence, t] = action
+                if truth:
+                    world.record_truth(truth, env, info, sequence, t)
+    finally:
+        env.close()
+    return {"frames": frames, "actions": actions, **truth}
 
 
 def write_shard(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> dict[str, Any]:

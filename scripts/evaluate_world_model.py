@@ -40,7 +40,7 @@ from equiworld.world_models.evaluation import (
     rollout_metrics,
     write_side_by_side_video,
 )
-from equiworld.world_models.training import load_world_model
+from equiworld.world_models.registry import load_world_model
 
 ROW_IDENTITY = ("world", "model", "seed", "preset", "train_steps", "context", "horizon", "data")
 """The fields that identify a results row: a new evaluation replaces the row that matches on all of them."""

@@ -22,11 +22,13 @@ from .flowm3d import (
     fov_mask,
     transport_map,
 )
+from .registry import MODEL_NAMES_BY_WORLD, build_named_model, load_world_model, world_of_model
 
 __all__ = [
     "BLOCK_ACTIONS",
     "BLOCK_MODEL_NAMES",
     "MODEL_NAMES",
+    "MODEL_NAMES_BY_WORLD",
     "CardinalVelocities",
     "ConvLSTMBlockWorldModel",
     "ConvLSTMWorldModel",
@@ -39,7 +41,10 @@ __all__ = [
     "WorldModel2D",
     "WorldModel3D",
     "build_block_world_model",
+    "build_named_model",
     "build_world_model",
     "fov_mask",
+    "load_world_model",
     "transport_map",
+    "world_of_model",
 ]

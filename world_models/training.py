@@ -2,14 +2,14 @@
 fed back autoregressively, Adam or AdamW, gradient clipping, a curriculum of predicted horizons, TensorBoard,
 checkpoints and resume, and DistributedDataParallel when launched by ``torchrun``.
 
-``scripts/train_world_model.py`` is a thin command line over :func:`train_world_model`.
+``scripts/train_world_model.py`` is a thin command line over :func:`train_world_model`; model names, building and
+loading live in :mod:`.registry`.
 """
 
 from __future__ import annotations
 
 import csv
 import dataclasses
-import inspect
 import json
 import logging
 import math
@@ -26,23 +26,18 @@ from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 from tqdm.auto import tqdm
 
 from .data import VideoShardDataset
-from .flowm2d import MODEL_NAMES, FlowWorldModelConfig, WorldModel2D, build_world_model
-from .flowm3d import BLOCK_MODEL_NAMES, FlowWorldModel3DConfig, build_block_world_model
+from .flowm2d import WorldModel2D
+from .registry import (
+    CHECKPOINT_NAME,
+    MODEL_NAMES_BY_WORLD,
+    build_named_model,
+    model_config_for_dataset,
+    world_of_model_or_none,
+)
 
-__all__ = [
-    "MODEL_NAMES_BY_WORLD",
-    "TrainSettings",
-    "build_named_model",
-    "load_world_model",
-    "model_config_for_dataset",
-    "predict_horizon",
-    "train_world_model",
-    "world_of_model",
-]
+__all__ = ["TrainSettings", "predict_horizon", "train_world_model"]
 
 logger = logging.getLogger(__name__)
-
-CHECKPOINT_NAME = "checkpoint.pt"
 
 
 @dataclass
@@ -117,61 +112,10 @@ class TrainSettings:
     """Show a progress bar."""
 
 
-MODEL_NAMES_BY_WORLD = {"mnist": MODEL_NAMES, "block": BLOCK_MODEL_NAMES}
-"""The model names each world's data can train."""
-
-
 def predict_horizon(settings: TrainSettings, step: int) -> int:
     """The predicted horizon trained at optimisation step ``step`` (0-based) under the curriculum."""
     stage = step // max(settings.curriculum_steps, 1)
     return settings.curriculum[stage] if stage < len(settings.curriculum) else settings.predict
-
-
-def world_of_model(name: str) -> str:
-    """The world a model name belongs to (``"mnist"`` or ``"block"``)."""
-    for world, names in MODEL_NAMES_BY_WORLD.items():
-        if name in names:
-            return world
-    known = ", ".join(n for names in MODEL_NAMES_BY_WORLD.values() for n in names)
-    raise ValueError(f"unknown world model {name!r}; choose one of {known}")
-
-
-def build_named_model(name: str, config: dict[str, Any]) -> WorldModel2D:
-    """Build any registered model from its name and its config as a dict (as stored in checkpoints)."""
-    if world_of_model(name) == "block":
-        return build_block_world_model(name, FlowWorldModel3DConfig(**config))
-    return build_world_model(name, FlowWorldModelConfig(**config))
-
-
-def model_config_for_dataset(
-    preset: str, data_root: str | os.PathLike, world: str = "mnist"
-) -> FlowWorldModelConfig | FlowWorldModel3DConfig:
-    """The preset's sizes, with the image (and MNIST World's world, window and step) sizes read from the
-    dataset's manifest."""
-    spec = VideoShardDataset(data_root, context=1, predict=0, random_start=False).spec
-    if spec.get("world", world) != world:
-        raise ValueError(
-            f"dataset {str(data_root)!r} is a {spec['world']!r} dataset, not {world!r}; pass --world"
-        )
-    if world == "block":
-        from equiworld.envs.video.block_world import BlockWorldEnv
-
-        default = inspect.signature(BlockWorldEnv).parameters["image_size"].default
-        image_size = spec.get("env_kwargs", {}).get("image_size", default)
-        return FlowWorldModel3DConfig.preset(preset, image_size=int(image_size))
-    from equiworld.envs.video.mnist_world import MNISTWorldEnv
-
-    env = MNISTWorldEnv(split="train", **spec.get("env_kwargs", {}))
-    return FlowWorldModelConfig.preset(
-        preset, world_size=env.world_size, window_size=env.window_size, max_step=env.max_step
-    )
-
-
-def _world_or_none(name: str) -> str | None:
-    try:
-        return world_of_model(name)
-    except ValueError:
-        return None
 
 
 def _device(name: str) -> torch.device:
@@ -211,20 +155,6 @@ def _validate(model: WorldModel2D, loader: DataLoader, context: int, batches: in
     return total / max(count, 1)
 
 
-def load_world_model(path: str | os.PathLike, map_location: str = "cpu") -> tuple[WorldModel2D, dict]:
-    """Rebuild a model from a checkpoint written by :func:`train_world_model`; returns ``(model, checkpoint)``."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / CHECKPOINT_NAME
-    if not path.is_file():
-        raise FileNotFoundError(f"no world-model checkpoint at {str(path)!r}")
-    checkpoint = torch.load(path, map_location=map_location, weights_only=False)
-    checkpoint.setdefault("world", world_of_model(checkpoint["model_name"]))
-    model = build_named_model(checkpoint["model_name"], checkpoint["config"])
-    model.load_state_dict(checkpoint["model"])
-    return model.eval(), checkpoint
-
-
 def train_world_model(settings: TrainSettings) -> dict[str, Any]:
     """Train one world model; returns the final metrics. Runs distributed when ``WORLD_SIZE`` > 1.
 
@@ -235,7 +165,7 @@ def train_world_model(settings: TrainSettings) -> dict[str, Any]:
     if settings.model not in names:
         raise ValueError(
             f"unknown {settings.world} world model {settings.model!r}; choose one of {', '.join(names)}"
-            + (" (or pass --world block)" if _world_or_none(settings.model) == "block" else "")
+            + (" (or pass --world block)" if world_of_model_or_none(settings.model) == "block" else "")
         )
     data = settings.data or f"data/{settings.world}_small/train"
     val_data = f"data/{settings.world}_small/validation" if settings.val_data == "auto" else settings.val_data

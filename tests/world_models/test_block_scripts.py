@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from equiworld.envs.video.datasets import generate_dataset, preset_spec
-from equiworld.world_models.training import TrainSettings, load_world_model, train_world_model
+from equiworld.world_models.registry import load_world_model
+from equiworld.world_models.training import TrainSettings, train_world_model
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from equiworld.envs.video.datasets import generate_dataset, preset_spec
-from equiworld.world_models.training import load_world_model
+from equiworld.world_models.registry import load_world_model
 
 ROOT = Path(__file__).resolve().parents[2]
 

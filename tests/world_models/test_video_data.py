@@ -149,7 +149,7 @@ def test_cpu_preset_keeps_the_published_geometry_ratios(tmp_path):
     """The CPU recipe's MNIST World: 40 x 40 world, 26 x 26 window, steps up to 8, 3 digits (the published 50 /
     32 / 10 / 5 shrunk to 0.64x the area, ratios kept within 2%), sequences of 20 context + 150 predicted
     frames; the model's sizes follow the data."""
-    from equiworld.world_models.training import model_config_for_dataset
+    from equiworld.world_models.registry import model_config_for_dataset
 
     spec = preset_spec("mnist", "cpu", "validation")
     assert spec.sequence_length == 170 and spec.context_length == 20 and spec.num_sequences >= 256

@@ -1,0 +1,95 @@
+"""The world models by name: which world each belongs to, how to build one from its config, the config a dataset
+asks for, and how to load a checkpoint. Training (:mod:`.training`) and evaluation (:mod:`.evaluation`, the scripts)
+both read it.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .data import VideoShardDataset
+from .flowm2d import MODEL_NAMES, FlowWorldModelConfig, WorldModel2D, build_world_model
+from .flowm3d import BLOCK_MODEL_NAMES, FlowWorldModel3DConfig, build_block_world_model
+
+__all__ = [
+    "CHECKPOINT_NAME",
+    "MODEL_NAMES_BY_WORLD",
+    "build_named_model",
+    "load_world_model",
+    "model_config_for_dataset",
+    "world_of_model",
+    "world_of_model_or_none",
+]
+
+CHECKPOINT_NAME = "checkpoint.pt"
+"""The file name of a training run's checkpoint inside its output folder."""
+
+MODEL_NAMES_BY_WORLD = {"mnist": MODEL_NAMES, "block": BLOCK_MODEL_NAMES}
+"""The model names each world's data can train."""
+
+
+def world_of_model(name: str) -> str:
+    """The world a model name belongs to (``"mnist"`` or ``"block"``)."""
+    for world, names in MODEL_NAMES_BY_WORLD.items():
+        if name in names:
+            return world
+    known = ", ".join(n for names in MODEL_NAMES_BY_WORLD.values() for n in names)
+    raise ValueError(f"unknown world model {name!r}; choose one of {known}")
+
+
+def build_named_model(name: str, config: dict[str, Any]) -> WorldModel2D:
+    """Build any registered model from its name and its config as a dict (as stored in checkpoints)."""
+    if world_of_model(name) == "block":
+        return build_block_world_model(name, FlowWorldModel3DConfig(**config))
+    return build_world_model(name, FlowWorldModelConfig(**config))
+
+
+def model_config_for_dataset(
+    preset: str, data_root: str | os.PathLike, world: str = "mnist"
+) -> FlowWorldModelConfig | FlowWorldModel3DConfig:
+    """The preset's sizes, with the image (and MNIST World's world, window and step) sizes read from the
+    dataset's manifest."""
+    spec = VideoShardDataset(data_root, context=1, predict=0, random_start=False).spec
+    if spec.get("world", world) != world:
+        raise ValueError(
+            f"dataset {str(data_root)!r} is a {spec['world']!r} dataset, not {world!r}; pass --world"
+        )
+    if world == "block":
+        from equiworld.envs.video.block_world import BlockWorldEnv
+
+        default = inspect.signature(BlockWorldEnv).parameters["image_size"].default
+        image_size = spec.get("env_kwargs", {}).get("image_size", default)
+        return FlowWorldModel3DConfig.preset(preset, image_size=int(image_size))
+    from equiworld.envs.video.mnist_world import MNISTWorldEnv
+
+    env = MNISTWorldEnv(split="train", **spec.get("env_kwargs", {}))
+    return FlowWorldModelConfig.preset(
+        preset, world_size=env.world_size, window_size=env.window_size, max_step=env.max_step
+    )
+
+
+def world_of_model_or_none(name: str) -> str | None:
+    """The world of a model name, or ``None`` for an unknown name."""
+    try:
+        return world_of_model(name)
+    except ValueError:
+        return None
+
+
+def load_world_model(path: str | os.PathLike, map_location: str = "cpu") -> tuple[WorldModel2D, dict]:
+    """Rebuild a model from a checkpoint written by :func:`train_world_model`; returns ``(model, checkpoint)``."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / CHECKPOINT_NAME
+    if not path.is_file():
+        raise FileNotFoundError(f"no world-model checkpoint at {str(path)!r}")
+    checkpoint = torch.load(path, map_location=map_location, weights_only=False)
+    checkpoint.setdefault("world", world_of_model(checkpoint["model_name"]))
+    model = build_named_model(checkpoint["model_name"], checkpoint["config"])
+    model.load_state_dict(checkpoint["model"])
+    return model.eval(), checkpoint

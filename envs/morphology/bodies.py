@@ -16,6 +16,7 @@ import dataclasses
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import mujoco
 import numpy as np
@@ -491,9 +492,26 @@ def compile_model(
     integrator = integrator or plan.physics.integrator
     if integrator not in _INTEGRATORS:
         raise ValueError(f"unknown integrator {integrator!r}; valid values are: {', '.join(_INTEGRATORS)}")
-    phys = plan.physics
     spec = mujoco.MjSpec()
     spec.modelname = plan.name
+    _set_options(spec, plan.physics, friction_cone, integrator, timestep, offscreen_size)
+    _add_scene(spec, plan.physics)
+    bodies = {None: spec.worldbody}
+    for limb in plan.limbs:
+        bodies[limb.name] = _add_limb(bodies[limb.parent], limb, plan)
+    _add_motors(spec, plan)
+    return spec.compile()
+
+
+def _set_options(
+    spec: mujoco.MjSpec,
+    phys: PhysicsDefaults,
+    friction_cone: str,
+    integrator: str,
+    timestep: float | None,
+    offscreen_size: tuple[int, int],
+) -> None:
+    """Compiler, physics and visual options."""
     spec.compiler.degree = False  # every angle below is in radians
     spec.option.timestep = timestep or phys.timestep
     spec.option.integrator = _INTEGRATORS[integrator]
@@ -507,6 +525,9 @@ def compile_model(
     spec.visual.headlight.ambient = [0.4, 0.4, 0.4]
     spec.visual.headlight.diffuse = [0.6, 0.6, 0.6]
 
+
+def _add_scene(spec: mujoco.MjSpec, phys: PhysicsDefaults) -> None:
+    """The checkered floor, the body material and the light."""
     spec.add_texture(
         name="grid",
         type=mujoco.mjtTexture.mjTEXTURE_2D,
@@ -519,7 +540,6 @@ def compile_model(
     grid = spec.add_material(name="grid", texrepeat=[1, 1], texuniform=True, reflectance=0.0)
     grid.textures[mujoco.mjtTextureRole.mjTEXROLE_RGB] = "grid"
     spec.add_material(name="self", rgba=[0.8, 0.6, 0.4, 1.0])
-
     spec.worldbody.add_geom(
         name="floor",
         type=mujoco.mjtGeom.mjGEOM_PLANE,
@@ -534,59 +554,67 @@ def compile_model(
         pos=[0, 0, 4], dir=[0, -0.3, -1], type=mujoco.mjtLightType.mjLIGHT_DIRECTIONAL, castshadow=1
     )
 
-    bodies = {None: spec.worldbody}
-    for limb in plan.limbs:
-        pos = list(limb.pos)
-        if limb.parent is None:
-            pos = [0.0, 0.0, plan.start_height]
-        body = bodies[limb.parent].add_body(name=limb.name, pos=pos)
-        bodies[limb.name] = body
-        if limb.parent is None:
-            body.add_freejoint(name="root")
-        for k, hinge in enumerate(limb.hinges):
-            axis = np.asarray(hinge.axis, dtype=float)
-            joint = body.add_joint(
-                name=f"{limb.name}_joint_{'xyz'[k]}",
-                type=mujoco.mjtJoint.mjJNT_HINGE,
-                axis=(axis / np.linalg.norm(axis)).tolist(),
-                pos=list(limb.joint_pos),
-                range=[math.radians(hinge.range_deg[0]), math.radians(hinge.range_deg[1])],
-                limited=mujoco.mjtLimited.mjLIMITED_TRUE,
-                armature=phys.joint_armature if hinge.armature is None else hinge.armature,
-                damping=[phys.joint_damping if hinge.damping is None else hinge.damping],
-                stiffness=[phys.joint_stiffness if hinge.stiffness is None else hinge.stiffness],
-            )
-            if phys.limit_solimp is not None:
-                joint.solimp_limit = [*phys.limit_solimp, 0.5, 2.0]
-            if phys.limit_solref is not None:
-                joint.solref_limit = list(phys.limit_solref)
-        for i, g in enumerate(limb.geoms):
-            friction = list(phys.friction)
-            if g.friction is not None:
-                friction[0] = g.friction
-            kwargs = {}
-            if g.kind == "capsule":
-                kwargs = {"type": mujoco.mjtGeom.mjGEOM_CAPSULE, "fromto": [*g.start, *g.end]}
-                size = [g.radius, 0.0, 0.0]
-            else:
-                kwargs = {"type": mujoco.mjtGeom.mjGEOM_SPHERE, "pos": list(g.start)}
-                size = [g.radius, 0.0, 0.0]
-            geom = body.add_geom(
-                name=f"{limb.name}_geom{i}",
-                size=size,
-                contype=1,
-                conaffinity=0,
-                condim=3,
-                friction=friction,
-                density=1000.0,
-                margin=phys.geom_margin,
-                material="self",
-                **kwargs,
-            )
-            if phys.geom_solimp is not None:
-                geom.solimp = [*phys.geom_solimp, 0.5, 2.0]
-            if phys.geom_solref is not None:
-                geom.solref = list(phys.geom_solref)
+
+def _add_limb(parent: Any, limb: Limb, plan: BodyPlan) -> Any:
+    """One limb as a body of ``parent``: a free joint for the torso, its hinges and its geoms."""
+    pos = [0.0, 0.0, plan.start_height] if limb.parent is None else list(limb.pos)
+    body = parent.add_body(name=limb.name, pos=pos)
+    if limb.parent is None:
+        body.add_freejoint(name="root")
+    for k, hinge in enumerate(limb.hinges):
+        _add_hinge(body, limb, k, hinge, plan.physics)
+    for i, g in enumerate(limb.geoms):
+        _add_geom(body, f"{limb.name}_geom{i}", g, plan.physics)
+    return body
+
+
+def _add_hinge(body: Any, limb: Limb, k: int, hinge: Hinge, phys: PhysicsDefaults) -> None:
+    axis = np.asarray(hinge.axis, dtype=float)
+    joint = body.add_joint(
+        name=f"{limb.name}_joint_{'xyz'[k]}",
+        type=mujoco.mjtJoint.mjJNT_HINGE,
+        axis=(axis / np.linalg.norm(axis)).tolist(),
+        pos=list(limb.joint_pos),
+        range=[math.radians(hinge.range_deg[0]), math.radians(hinge.range_deg[1])],
+        limited=mujoco.mjtLimited.mjLIMITED_TRUE,
+        armature=phys.joint_armature if hinge.armature is None else hinge.armature,
+        damping=[phys.joint_damping if hinge.damping is None else hinge.damping],
+        stiffness=[phys.joint_stiffness if hinge.stiffness is None else hinge.stiffness],
+    )
+    if phys.limit_solimp is not None:
+        joint.solimp_limit = [*phys.limit_solimp, 0.5, 2.0]
+    if phys.limit_solref is not None:
+        joint.solref_limit = list(phys.limit_solref)
+
+
+def _add_geom(body: Any, name: str, g: Geom, phys: PhysicsDefaults) -> None:
+    friction = list(phys.friction)
+    if g.friction is not None:
+        friction[0] = g.friction
+    if g.kind == "capsule":
+        shape: dict[str, Any] = {"type": mujoco.mjtGeom.mjGEOM_CAPSULE, "fromto": [*g.start, *g.end]}
+    else:
+        shape = {"type": mujoco.mjtGeom.mjGEOM_SPHERE, "pos": list(g.start)}
+    geom = body.add_geom(
+        name=name,
+        size=[g.radius, 0.0, 0.0],
+        contype=1,
+        conaffinity=0,
+        condim=3,
+        friction=friction,
+        density=1000.0,
+        margin=phys.geom_margin,
+        material="self",
+        **shape,
+    )
+    if phys.geom_solimp is not None:
+        geom.solimp = [*phys.geom_solimp, 0.5, 2.0]
+    if phys.geom_solref is not None:
+        geom.solref = list(phys.geom_solref)
+
+
+def _add_motors(spec: mujoco.MjSpec, plan: BodyPlan) -> None:
+    """One motor per hinge (control range [-1, 1]), in limb order, x, y, z."""
     for limb in plan.limbs:
         for k, hinge in enumerate(limb.hinges):
             act = spec.add_actuator(
@@ -598,4 +626,3 @@ def compile_model(
             act.gear = [float(hinge.gear), 0, 0, 0, 0, 0]
             act.ctrllimited = mujoco.mjtLimited.mjLIMITED_TRUE
             act.ctrlrange = [-1.0, 1.0]
-    return spec.compile()

@@ -1,5 +1,6 @@
 """World models: flow equivariant (FloWM) and baselines, their training data and metrics."""
 
+from .base import WorldModel
 from .flowm2d import (
     MODEL_NAMES,
     ConvLSTMWorldModel,
@@ -38,6 +39,7 @@ __all__ = [
     "FlowWorldModelConfig",
     "LearnedMemoryWorldModel",
     "VelocityMixing",
+    "WorldModel",
     "WorldModel2D",
     "WorldModel3D",
     "build_block_world_model",

@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader, Dataset
 from torchmetrics.functional import peak_signal_noise_ratio, structural_similarity_index_measure
 from tqdm.auto import tqdm
 
-from .flowm2d import WorldModel2D
+from .base import WorldModel
 
 __all__ = [
     "EVALUATION_DEFAULTS",
@@ -137,7 +137,7 @@ def frame_metrics(
 
 @torch.no_grad()
 def rollout_metrics(
-    model: WorldModel2D,
+    model: WorldModel,
     dataset: Dataset,
     context: int,
     horizon: int,

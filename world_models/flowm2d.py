@@ -38,6 +38,8 @@ from equiworld.equivariant import (
     shift_by_velocity,
 )
 
+from .base import WorldModel
+
 __all__ = [
     "MODEL_NAMES",
     "ConvLSTMWorldModel",
@@ -108,28 +110,11 @@ class FlowWorldModelConfig:
         raise ValueError(f"unknown preset {name!r}; choose 'paper' or 'small'")
 
 
-class WorldModel2D(nn.Module):
-    """Common rollout loop. Models implement three steps:
-
-    ``initial_state(frame)`` — the state before anything was seen, in the form ``observe`` accepts;
-    ``predict(state, displacement) -> (frame, update)`` — advance by the world's motion and the observer's move,
-    and predict the frame about to be seen; ``observe(update, frame, displacement) -> state`` — fold in the
-    (observed or predicted) frame.
-    """
+class WorldModel2D(WorldModel):
+    """The MNIST World models' actions: window moves ``(dx, dy)``, which ``predict`` / ``observe`` receive as map
+    displacements ``(dy, dx)`` (see :class:`~equiworld.world_models.base.WorldModel` for the interface)."""
 
     config: FlowWorldModelConfig
-
-    def initial_state(self, frames: Tensor) -> object:  # pragma: no cover - interface
-        raise NotImplementedError
-
-    def predict(self, state: object, displacement: Tensor) -> tuple[Tensor, object]:  # pragma: no cover
-        """Advance ``state`` by the world's motion and the observer's ``displacement``; return the predicted
-        frame and the pre-input update."""
-        raise NotImplementedError
-
-    def observe(self, update: object, frame: Tensor, displacement: Tensor) -> object:  # pragma: no cover
-        """Fold an (observed or predicted) ``frame`` into the advanced state."""
-        raise NotImplementedError
 
     def _check(self, frames: Tensor, actions: Tensor, context: int) -> None:
         c, w = self.config.in_channels, self.config.window_size
@@ -165,71 +150,6 @@ class WorldModel2D(nn.Module):
                 f"{int(actions.abs().max())}"
             )
         return actions.long().flip(-1)
-
-    def rollout(
-        self,
-        frames: Tensor,
-        actions: Tensor,
-        context: int,
-        horizon: int | None = None,
-        teacher_forcing: float = 0.0,
-    ) -> Tensor:
-        """Consume ``context`` frames, then predict the next ``horizon`` frames autoregressively.
-
-        Args:
-            frames: ``(B, T, C, h, w)`` in [0, 1]; only the first ``context`` are read.
-            actions: ``(B, T', A)`` the environment's actions, ``T' >= context + horizon`` (MNIST World: window
-                moves ``(dx, dy)``; see :meth:`prepare_actions`).
-            context: number of observed frames.
-            horizon: number of predicted frames (default ``T' - context``).
-            teacher_forcing: probability, per sequence and predicted step, of writing the true frame into the
-                memory instead of the prediction (training option; the published Block World recipe uses 0.125).
-                Needs ``frames`` to hold all ``context + horizon`` frames when positive.
-
-        Returns:
-            ``(B, horizon, C, h, w)`` predictions of frames ``context .. context + horizon - 1``.
-        """
-        horizon = actions.shape[1] - context if horizon is None else horizon
-        self._check(frames[:, :context], actions[:, :context], context)
-        if actions.shape[1] < context + horizon:
-            raise ValueError(f"need {context + horizon} actions, got {actions.shape[1]}")
-        if not 0.0 <= teacher_forcing <= 1.0:
-            raise ValueError(f"teacher_forcing must be a probability in [0, 1], got {teacher_forcing}")
-        if teacher_forcing and frames.shape[1] < context + horizon:
-            raise ValueError(f"teacher forcing needs all {context + horizon} frames, got {frames.shape[1]}")
-        displacements = self.prepare_actions(actions[:, : context + horizon])
-        state = self.initial_state(frames[:, 0])
-        state = self.observe(state, frames[:, 0], displacements[:, 0])
-        for t in range(1, context):
-            _, update = self.predict(state, displacements[:, t])
-            state = self.observe(update, frames[:, t], displacements[:, t])
-        predictions = []
-        for t in range(context, context + horizon):
-            prediction, update = self.predict(state, displacements[:, t])
-            predictions.append(prediction)
-            # The prediction is fed back as the next input, clamped to the range of a real frame.
-            fed = prediction.clamp(0, 1)
-            if teacher_forcing:
-                shape = (fed.shape[0],) + (1,) * (fed.dim() - 1)
-                forced = torch.rand(shape, device=fed.device) < teacher_forcing
-                fed = torch.where(forced, frames[:, t], fed)
-            state = self.observe(update, fed, displacements[:, t])
-        return torch.stack(predictions, 1)
-
-    def forward(
-        self,
-        frames: Tensor,
-        actions: Tensor,
-        context: int,
-        horizon: int | None = None,
-        teacher_forcing: float = 0.0,
-    ) -> Tensor:
-        """Same as :meth:`rollout` (so that wrappers such as DistributedDataParallel can call the model)."""
-        return self.rollout(frames, actions, context, horizon, teacher_forcing)
-
-    def num_parameters(self) -> int:
-        """Number of trainable parameters."""
-        return sum(p.numel() for p in self.parameters() if p.requires_grad)
 
 
 class FlowEquivariantWorldModel(WorldModel2D):

@@ -1,6 +1,6 @@
 """Flow equivariant world models for the Dynamic Block World (3D), a learned-memory baseline and a ConvLSTM.
 
-All models share the rollout loop of :class:`~equiworld.world_models.flowm2d.WorldModel2D`; the per-step action
+All models share the rollout loop of :class:`~equiworld.world_models.base.WorldModel`; the per-step action
 is Block World's one-hot ``(turn left, turn right, forward, no-op)`` of shape ``(B, T, 4)`` instead of a 2D
 displacement (``actions[:, t]`` led from frame ``t - 1`` to frame ``t``). Frames are ``(B, T, 3, S, S)`` in
 [0, 1]; predictions are linear (the metrics clamp them).
@@ -48,7 +48,8 @@ from torch import Tensor, nn
 from equiworld.envs.video.grid import BLOCK_ACTIONS, BlockAction
 from equiworld.equivariant import rotate90_map, shift_torus
 
-from .flowm2d import WorldModel2D, _ConvLSTMCell
+from .base import WorldModel
+from .flowm2d import _ConvLSTMCell
 
 __all__ = [
     "BLOCK_ACTIONS",
@@ -359,7 +360,7 @@ def _transformer_layer(c: FlowWorldModel3DConfig, decoder: bool = False) -> nn.M
     return nn.TransformerDecoderLayer(**kwargs) if decoder else nn.TransformerEncoderLayer(**kwargs)
 
 
-class WorldModel3D(WorldModel2D):
+class WorldModel3D(WorldModel):
     """Rollout interface of the Block World models: ``rollout(frames (B, T, 3, S, S), actions (B, T, 4) one-hot,
     context, horizon)``; ``predict`` / ``observe`` receive the step's one-hot action ``(B, 4)``."""
 

@@ -12,8 +12,9 @@ from typing import Any
 
 import torch
 
+from .base import WorldModel
 from .data import VideoShardDataset
-from .flowm2d import MODEL_NAMES, FlowWorldModelConfig, WorldModel2D, build_world_model
+from .flowm2d import MODEL_NAMES, FlowWorldModelConfig, build_world_model
 from .flowm3d import BLOCK_MODEL_NAMES, FlowWorldModel3DConfig, build_block_world_model
 
 __all__ = [
@@ -42,7 +43,7 @@ def world_of_model(name: str) -> str:
     raise ValueError(f"unknown world model {name!r}; choose one of {known}")
 
 
-def build_named_model(name: str, config: dict[str, Any]) -> WorldModel2D:
+def build_named_model(name: str, config: dict[str, Any]) -> WorldModel:
     """Build any registered model from its name and its config as a dict (as stored in checkpoints)."""
     if world_of_model(name) == "block":
         return build_block_world_model(name, FlowWorldModel3DConfig(**config))
@@ -81,7 +82,7 @@ def world_of_model_or_none(name: str) -> str | None:
         return None
 
 
-def load_world_model(path: str | os.PathLike, map_location: str = "cpu") -> tuple[WorldModel2D, dict]:
+def load_world_model(path: str | os.PathLike, map_location: str = "cpu") -> tuple[WorldModel, dict]:
     """Rebuild a model from a checkpoint written by :func:`train_world_model`; returns ``(model, checkpoint)``."""
     path = Path(path)
     if path.is_dir():

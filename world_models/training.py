@@ -25,8 +25,8 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 from tqdm.auto import tqdm
 
+from .base import WorldModel
 from .data import VideoShardDataset
-from .flowm2d import WorldModel2D
 from .registry import (
     CHECKPOINT_NAME,
     MODEL_NAMES_BY_WORLD,
@@ -143,7 +143,7 @@ def _rollout_loss(
 
 
 @torch.no_grad()
-def _validate(model: WorldModel2D, loader: DataLoader, context: int, batches: int, device) -> float:
+def _validate(model: WorldModel, loader: DataLoader, context: int, batches: int, device) -> float:
     model.eval()
     total, count = 0.0, 0
     for i, (frames, actions) in enumerate(loader):

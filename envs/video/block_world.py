@@ -548,7 +548,7 @@ def revisit_masks(labels: np.ndarray) -> np.ndarray:
 
     >>> labels = np.array([[[1, 2]], [[2, 3]], [[3, 4]]])
     >>> revisit_masks(labels)[:, 0].tolist()
-    [[False, False], [False, True], [False, True]]
+    [[False, False], [True, False], [True, False]]
     """
     labels = np.asarray(labels)
     if labels.ndim != 3:

@@ -45,78 +45,93 @@ SURFACE_CELL = 0.5
 _STATIC_LABEL = 1 << 32  # labels of floor / wall patches start here; objects are 1 + slot, background 0
 
 
-def _scene_xml(room: int, slots: int, textured: bool) -> str:
-    """MJCF of the room, the object slots, the agent (a mocap body carrying the eye) and the views."""
+def _scene_spec(room: int, slots: int, textured: bool) -> mujoco.MjSpec:
+    """The room, the object slots, the agent (a mocap body carrying the eye) and the views, as an ``MjSpec``."""
     half = room / 2
-    assets = [
-        '<texture name="grid" type="2d" builtin="checker" rgb1=".42 .42 .42" rgb2=".50 .50 .50" width="64" height="64"/>',
-        f'<material name="floor" texture="grid" texrepeat="{half} {half}"/>',
-    ]
+    spec = mujoco.MjSpec()
+    spec.modelname = "block_world"
+    spec.visual.quality.offsamples = 0
+    spec.visual.quality.shadowsize = 0
+    spec.visual.headlight.ambient = [0.5, 0.5, 0.5]
+    spec.visual.headlight.diffuse = [0.5, 0.5, 0.5]
+    spec.visual.headlight.specular = [0.0, 0.0, 0.0]
+    spec.visual.map.znear = 0.01
+    spec.stat.center = [half, half, 1.0]
+    spec.stat.extent = room
+    texture_2d, texture_cube = mujoco.mjtTexture.mjTEXTURE_2D, mujoco.mjtTexture.mjTEXTURE_CUBE
+    checker = mujoco.mjtBuiltin.mjBUILTIN_CHECKER
+    spec.add_texture(
+        name="grid", type=texture_2d, builtin=checker, rgb1=[0.42] * 3, rgb2=[0.5] * 3, width=64, height=64
+    )
+    _add_material(spec, "floor", "grid", texrepeat=[half, half])
     if textured:
         rng = np.random.default_rng(12345)  # the texture bank is part of the model, not of an episode
+        builtins = (checker, mujoco.mjtBuiltin.mjBUILTIN_GRADIENT, mujoco.mjtBuiltin.mjBUILTIN_FLAT)
         for k in range(_NUM_TEXTURES):
-            builtin = ("checker", "gradient", "flat")[k % 3]
-            rgb1, rgb2 = (" ".join(f"{c:.3f}" for c in rng.uniform(0.1, 0.95, 3)) for _ in range(2))
-            assets.append(
-                f'<texture name="surface{k}" type="2d" builtin="{builtin}" rgb1="{rgb1}" rgb2="{rgb2}" '
-                'width="64" height="64"/>'
-            )
-            assets.append(f'<material name="surface{k}" texture="surface{k}" texrepeat="4 4"/>')
-            assets.append(
-                f'<texture name="object{k}" type="cube" builtin="{builtin}" rgb1="{rgb1}" rgb2="{rgb2}" '
-                'width="32" height="32"/>'
-            )
-            assets.append(f'<material name="object{k}" texture="object{k}"/>')
-    t = 0.1  # wall thickness
-    walls = []
-    for k, (pos, size) in enumerate(
-        (
-            ((room + t, half, _WALL_HEIGHT / 2), (t, half + 2 * t, _WALL_HEIGHT / 2)),  # +x
-            ((half, room + t, _WALL_HEIGHT / 2), (half + 2 * t, t, _WALL_HEIGHT / 2)),  # +y
-            ((-t, half, _WALL_HEIGHT / 2), (t, half + 2 * t, _WALL_HEIGHT / 2)),  # -x
-            ((half, -t, _WALL_HEIGHT / 2), (half + 2 * t, t, _WALL_HEIGHT / 2)),  # -y
-        )
-    ):
-        rgba = " ".join(map(str, (*_WALL_COLORS[k], 1)))
-        walls.append(
-            f'<geom name="wall{k}" type="box" pos="{pos[0]} {pos[1]} {pos[2]}" '
-            f'size="{size[0]} {size[1]} {size[2]}" rgba="{rgba}"/>'
-        )
-    objects = []
+            rgb1, rgb2 = (np.round(rng.uniform(0.1, 0.95, 3), 3).tolist() for _ in range(2))
+            colors = {"builtin": builtins[k % 3], "rgb1": rgb1, "rgb2": rgb2}
+            spec.add_texture(name=f"surface{k}", type=texture_2d, width=64, height=64, **colors)
+            _add_material(spec, f"surface{k}", f"surface{k}", texrepeat=[4, 4])
+            spec.add_texture(name=f"object{k}", type=texture_cube, width=32, height=32, **colors)
+            _add_material(spec, f"object{k}", f"object{k}")
+    world = spec.worldbody
+    box, sphere = mujoco.mjtGeom.mjGEOM_BOX, mujoco.mjtGeom.mjGEOM_SPHERE
+    world.add_geom(
+        name="floor",
+        type=mujoco.mjtGeom.mjGEOM_PLANE,
+        pos=[half, half, 0],
+        size=[half, half, 0.1],
+        material="floor",
+    )
+    t, z = 0.1, _WALL_HEIGHT / 2  # wall thickness, wall centre height
+    walls = (
+        ((room + t, half, z), (t, half + 2 * t, z)),  # +x
+        ((half, room + t, z), (half + 2 * t, t, z)),  # +y
+        ((-t, half, z), (t, half + 2 * t, z)),  # -x
+        ((half, -t, z), (half + 2 * t, t, z)),  # -y
+    )
+    for k, (pos, size) in enumerate(walls):
+        world.add_geom(name=f"wall{k}", type=box, pos=list(pos), size=list(size), rgba=[*_WALL_COLORS[k], 1])
     for k in range(slots):
-        ball = (
-            f'<geom name="ball{k}" type="sphere" size="{_BALL_RADIUS}" pos="0 0 {_BALL_RADIUS - _BLOCK_HALF[2]}" '
-            f'group="{_HIDDEN_GROUP}"/>'
-            if textured
-            else ""
-        )
-        objects.append(
-            f'<body name="object{k}" mocap="true" pos="0 0 -10">'
-            f'<geom name="block{k}" type="box" size="{_BLOCK_HALF[0]} {_BLOCK_HALF[1]} {_BLOCK_HALF[2]}"/>{ball}</body>'
-        )
-    return f"""
-<mujoco model="block_world">
-  <visual>
-    <quality offsamples="0" shadowsize="0"/>
-    <headlight ambient="0.5 0.5 0.5" diffuse="0.5 0.5 0.5" specular="0 0 0"/>
-    <map znear="0.01"/>
-  </visual>
-  <statistic center="{half} {half} 1" extent="{room}"/>
-  <asset>{"".join(assets)}</asset>
-  <worldbody>
-    <geom name="floor" type="plane" pos="{half} {half} 0" size="{half} {half} 0.1" material="floor"/>
-    {"".join(walls)}
-    {"".join(objects)}
-    <body name="agent" mocap="true" pos="{half} {half} {_EYE_HEIGHT}">
-      <camera name="eye" pos="0 0 0" xyaxes="0 -1 0 0 0 1" fovy="60"/>
-      <geom name="marker" type="capsule" fromto="-0.3 0 1.6 0.45 0 1.6" size="0.18" rgba="1 1 1 1"
-            group="{_MARKER_GROUP}"/>
-      <geom name="marker_tip" type="sphere" pos="0.45 0 1.6" size="0.3" rgba="0 0 0 1" group="{_MARKER_GROUP}"/>
-    </body>
-    <camera name="top" pos="{half} {half} 20" xyaxes="1 0 0 0 1 0" projection="orthographic" fovy="{room + 0.6}"/>
-  </worldbody>
-</mujoco>
-"""
+        body = world.add_body(name=f"object{k}", mocap=True, pos=[0, 0, -10])
+        body.add_geom(name=f"block{k}", type=box, size=list(_BLOCK_HALF))
+        if textured:
+            body.add_geom(
+                name=f"ball{k}",
+                type=sphere,
+                size=[_BALL_RADIUS, 0, 0],
+                pos=[0, 0, _BALL_RADIUS - _BLOCK_HALF[2]],
+                group=_HIDDEN_GROUP,
+            )
+    agent = world.add_body(name="agent", mocap=True, pos=[half, half, _EYE_HEIGHT])
+    eye = agent.add_camera(name="eye", pos=[0, 0, 0], fovy=60)
+    eye.alt.type = mujoco.mjtOrientation.mjORIENTATION_XYAXES
+    eye.alt.xyaxes = [0, -1, 0, 0, 0, 1]
+    marker = {"rgba": [1, 1, 1, 1], "group": _MARKER_GROUP}
+    agent.add_geom(
+        name="marker",
+        type=mujoco.mjtGeom.mjGEOM_CAPSULE,
+        fromto=[-0.3, 0, 1.6, 0.45, 0, 1.6],
+        size=[0.18, 0, 0],
+        **marker,
+    )
+    agent.add_geom(
+        name="marker_tip",
+        type=sphere,
+        pos=[0.45, 0, 1.6],
+        size=[0.3, 0, 0],
+        **{**marker, "rgba": [0, 0, 0, 1]},
+    )
+    top = world.add_camera(name="top", pos=[half, half, 20], fovy=room + 0.6)
+    top.alt.type = mujoco.mjtOrientation.mjORIENTATION_XYAXES
+    top.alt.xyaxes = [1, 0, 0, 0, 1, 0]
+    top.proj = mujoco.mjtProjection.mjPROJ_ORTHOGRAPHIC
+    return spec
+
+
+def _add_material(spec: mujoco.MjSpec, name: str, texture: str, **kwargs: Any) -> None:
+    material = spec.add_material(name=name, **kwargs)
+    material.textures[mujoco.mjtTextureRole.mjTEXROLE_RGB] = texture
 
 
 class BlockWorldEnv(gym.Env[np.ndarray, np.int64]):
@@ -226,9 +241,7 @@ class BlockWorldEnv(gym.Env[np.ndarray, np.int64]):
 
     # -- MuJoCo scene ---------------------------------------------------------------------------------------
     def _build(self) -> None:
-        self._model = mujoco.MjModel.from_xml_string(
-            _scene_xml(self.room_size, self.num_blocks[1], self.textured)
-        )
+        self._model = _scene_spec(self.room_size, self.num_blocks[1], self.textured).compile()
         self._data = mujoco.MjData(self._model)
         self._renderers: dict[int, mujoco.Renderer] = {}
         model = self._model

@@ -27,6 +27,7 @@ __all__ = [
     "TokenPermutations",
     "TorusTranslations",
     "VelocityGrid",
+    "VelocitySet",
     "flow_sequence",
     "permute_tokens",
     "rotate90_map",
@@ -247,9 +248,93 @@ class TorusTranslations:
 # --------------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class VelocityGrid:
-    """The finite grid of integer velocities ``V = {-k..k}^2`` (or a given list) used to lift hidden states.
+class VelocitySet:
+    """A finite set of integer velocities ``(vy, vx)`` (map cells per step): the copies of a lifted,
+    flow-equivariant state. Copy ``i`` moves at ``velocities[i]``.
+
+    Args:
+        velocities: ``(|V|, 2)`` distinct integer velocities, in copy order.
+
+    >>> still_and_cardinal = VelocitySet.cardinal()
+    >>> still_and_cardinal.velocities.tolist(), still_and_cardinal.rotation_permutation(1).tolist()
+    ([[0, 0], [-1, 0], [0, -1], [1, 0], [0, 1]], [0, 4, 1, 2, 3])
+    """
+
+    def __init__(self, velocities: Tensor | list[tuple[int, int]]) -> None:
+        v = torch.as_tensor(velocities, dtype=torch.long).reshape(-1, 2)
+        if len({tuple(row) for row in v.tolist()}) != len(v):
+            raise ValueError(f"VelocitySet: velocities must be distinct, got {v.tolist()}")
+        self._velocities = v
+
+    @classmethod
+    def cardinal(cls) -> VelocitySet:
+        """Still and the four cardinal unit moves, ordered ``still, up, left, down, right`` so that a
+        counter-clockwise quarter turn of the map (``torch.rot90``, ``k = 1``) cycles the moving copies forward
+        (the 3D FloWM's set)."""
+        return cls([(0, 0), (-1, 0), (0, -1), (1, 0), (0, 1)])
+
+    @property
+    def velocities(self) -> Tensor:
+        """``(|V|, 2)`` long tensor of ``(vy, vx)``."""
+        return self._velocities
+
+    def __len__(self) -> int:
+        return len(self.velocities)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.velocities.tolist()})"
+
+    def index(self, velocity: tuple[int, int] | Tensor) -> int:
+        """Position of ``velocity`` in the set; ``ValueError`` if it is not in it."""
+        match = (self.velocities == torch.as_tensor(velocity, dtype=torch.long).reshape(2)).all(-1).nonzero()
+        if len(match) != 1:
+            raise ValueError(f"velocity {tuple(torch.as_tensor(velocity).tolist())} is not in {self!r}")
+        return int(match[0, 0])
+
+    def __contains__(self, velocity: object) -> bool:
+        try:
+            self.index(velocity)  # type: ignore[arg-type]
+        except ValueError:
+            return False
+        return True
+
+    def sample(self, generator: torch.Generator | None = None) -> Tensor:
+        """A random velocity of the set, ``(2,)`` long."""
+        return self.velocities[torch.randint(len(self), (), generator=generator)]
+
+    def shift_permutation(self, velocity: tuple[int, int] | Tensor) -> tuple[Tensor, Tensor]:
+        """Copies that stay inside the set when the input moves at ``velocity``.
+
+        Returns ``(dst, src)`` index tensors such that, for a flow-equivariant lifted state ``h``,
+        the state of the moved run satisfies ``h_moved[..., dst[i], ...] == shift(h[..., src[i], ...])``:
+        copy ``v`` of the moved run corresponds to copy ``v - velocity`` of the original run.
+        """
+        u = torch.as_tensor(velocity).reshape(2)
+        pairs = [(i, self.index(s)) for i, s in enumerate(self.velocities - u) if s in self]
+        dst = torch.tensor([d for d, _ in pairs], dtype=torch.long)
+        src = torch.tensor([r for _, r in pairs], dtype=torch.long)
+        return dst, src
+
+    def rotation_permutation(self, k: int = 1) -> Tensor:
+        """Permutation ``p`` with ``rotated[..., i, ...] = original[..., p[i], ...]`` for a ``k x 90°`` turn.
+
+        Matches :func:`rotate90_map`: a map rotated by ``torch.rot90(x, k, dims=(-2, -1))`` moves content that
+        travelled at ``v`` so that it travels at ``rot(v)``; copy ``rot(v)`` of the rotated state is copy ``v``
+        of the original. The set must be closed under quarter turns.
+        """
+        rotated = self.velocities.clone()
+        for _ in range(k % 4):
+            # rot90 (counter-clockwise in (row, col) index space, dims (-2, -1)) maps (y, x) -> (-x, y).
+            rotated = torch.stack([-rotated[:, 1], rotated[:, 0]], dim=-1)
+        perm = torch.empty(len(self), dtype=torch.long)
+        for i, r in enumerate(rotated):
+            perm[self.index(r)] = i
+        return perm
+
+
+@dataclass(frozen=True, repr=False)
+class VelocityGrid(VelocitySet):
+    """The grid of integer velocities ``V = {-k..k}^2`` used to lift the 2D FloWM's hidden states.
 
     Args:
         max_speed: ``k``, the largest ``|v|`` per axis. ``0`` gives the single velocity ``(0, 0)``.
@@ -265,15 +350,13 @@ class VelocityGrid:
     def __post_init__(self) -> None:
         if self.max_speed < 0:
             raise ValueError(f"VelocityGrid: max_speed must be >= 0, got {self.max_speed}")
-
-    @property
-    def velocities(self) -> Tensor:
-        """``(|V|, 2)`` long tensor of ``(vy, vx)``."""
         r = torch.arange(-self.max_speed, self.max_speed + 1)
-        return torch.stack(torch.meshgrid(r, r, indexing="ij"), dim=-1).reshape(-1, 2)
+        object.__setattr__(
+            self, "_velocities", torch.stack(torch.meshgrid(r, r, indexing="ij"), dim=-1).reshape(-1, 2)
+        )
 
-    def __len__(self) -> int:
-        return (2 * self.max_speed + 1) ** 2
+    def __repr__(self) -> str:
+        return f"VelocityGrid(max_speed={self.max_speed})"
 
     def index(self, velocity: tuple[int, int] | Tensor) -> int:
         """Position of ``velocity`` in the grid; ``ValueError`` if it lies outside."""
@@ -282,42 +365,6 @@ class VelocityGrid:
         if max(abs(vy), abs(vx)) > k:
             raise ValueError(f"velocity {(vy, vx)} is outside the grid {{-{k}..{k}}}^2")
         return (vy + k) * (2 * k + 1) + (vx + k)
-
-    def sample(self, generator: torch.Generator | None = None) -> Tensor:
-        """A random velocity of the grid, ``(2,)`` long."""
-        return self.velocities[torch.randint(len(self), (), generator=generator)]
-
-    def shift_permutation(self, velocity: tuple[int, int] | Tensor) -> tuple[Tensor, Tensor]:
-        """Copies that stay inside the grid when the input moves at ``velocity``.
-
-        Returns ``(dst, src)`` index tensors such that, for a flow-equivariant lifted state ``h``,
-        the state of the moved run satisfies ``h_moved[..., dst[i], ...] == shift(h[..., src[i], ...])``:
-        copy ``v`` of the moved run corresponds to copy ``v - velocity`` of the original run.
-        """
-        u = torch.as_tensor(velocity).reshape(2)
-        vel = self.velocities
-        source = vel - u
-        inside = (source.abs() <= self.max_speed).all(-1)
-        dst = torch.nonzero(inside).flatten()
-        src = torch.tensor([self.index(s) for s in source[inside]], dtype=torch.long)
-        return dst, src
-
-    def rotation_permutation(self, k: int = 1) -> Tensor:
-        """Permutation ``p`` with ``rotated[..., i, ...] = original[..., p[i], ...]`` for a ``k x 90°`` turn.
-
-        Matches :func:`rotate90_map`: a map rotated by ``torch.rot90(x, k, dims=(-2, -1))`` moves content that
-        travelled at ``v`` so that it travels at ``rot(v)``; copy ``rot(v)`` of the rotated state is copy ``v``
-        of the original.
-        """
-        vel = self.velocities
-        rotated = vel.clone()
-        for _ in range(k % 4):
-            # rot90 (counter-clockwise in (row, col) index space, dims (-2, -1)) maps (y, x) -> (-x, y).
-            rotated = torch.stack([-rotated[:, 1], rotated[:, 0]], dim=-1)
-        perm = torch.empty(len(self), dtype=torch.long)
-        for i, r in enumerate(rotated):
-            perm[self.index(r)] = i
-        return perm
 
 
 def flow_sequence(x: Tensor, velocity: Tensor | tuple[int, int], time_dim: int = 1, start: int = 0) -> Tensor:

@@ -12,7 +12,6 @@ from .flowm2d import (
 from .flowm3d import (
     BLOCK_ACTIONS,
     BLOCK_MODEL_NAMES,
-    CardinalVelocities,
     ConvLSTMBlockWorldModel,
     FlowEquivariantWorldModel3D,
     FlowWorldModel3DConfig,
@@ -30,7 +29,6 @@ __all__ = [
     "BLOCK_MODEL_NAMES",
     "MODEL_NAMES",
     "MODEL_NAMES_BY_WORLD",
-    "CardinalVelocities",
     "ConvLSTMBlockWorldModel",
     "ConvLSTMWorldModel",
     "FlowEquivariantWorldModel",

@@ -7,7 +7,7 @@ displacement (``actions[:, t]`` led from frame ``t - 1`` to frame ``t``). Frames
 
 **FloWM 3D** keeps an *egocentric top-down map of tokens*: ``M x M`` cells (``M`` odd), the agent on the centre
 cell facing "up" (towards row 0; column index grows to the agent's right), one copy of the map per velocity of
-:class:`CardinalVelocities` (still and the four cardinal unit moves). The state is ``(B, V=5, D, M, M)``. Each
+:meth:`VelocitySet.cardinal() <equiworld.equivariant.VelocitySet.cardinal>` (still and the four cardinal unit moves). The state is ``(B, V=5, D, M, M)``. Each
 step (``predict``):
 
 1. **transport** the map by the observer's action (:func:`transport_map`): forward shifts the map one cell
@@ -46,7 +46,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from equiworld.envs.video.grid import BLOCK_ACTIONS, BlockAction
-from equiworld.equivariant import rotate90_map, shift_torus
+from equiworld.equivariant import VelocitySet, rotate90_map, shift_torus
 
 from .base import WorldModel
 from .flowm2d import _ConvLSTMCell
@@ -54,7 +54,6 @@ from .flowm2d import _ConvLSTMCell
 __all__ = [
     "BLOCK_ACTIONS",
     "BLOCK_MODEL_NAMES",
-    "CardinalVelocities",
     "ConvLSTMBlockWorldModel",
     "FlowEquivariantWorldModel3D",
     "FlowWorldModel3DConfig",
@@ -171,45 +170,6 @@ _PRESETS_3D: dict[str, dict] = {
 """The keyword arguments of each :meth:`FlowWorldModel3DConfig.preset` (documented there)."""
 
 
-class CardinalVelocities:
-    """The 3D FloWM's velocity set: still and the four cardinal unit moves, ``(vy, vx)`` in map cells per step.
-
-    Ordered ``still, up, left, down, right`` so that a counter-clockwise quarter turn of the map
-    (``torch.rot90``, ``k = 1``) cycles the moving copies forward. Quacks like
-    :class:`~equiworld.equivariant.VelocityGrid` for :func:`~equiworld.equivariant.rotate90_map`.
-
-    >>> v = CardinalVelocities()
-    >>> v.rotation_permutation(1).tolist()
-    [0, 4, 1, 2, 3]
-    """
-
-    def __init__(self) -> None:
-        self.velocities = torch.tensor([(0, 0), (-1, 0), (0, -1), (1, 0), (0, 1)], dtype=torch.long)
-
-    def __len__(self) -> int:
-        return len(self.velocities)
-
-    def index(self, velocity: tuple[int, int] | Tensor) -> int:
-        """Index of a velocity in the set."""
-        match = (self.velocities == torch.as_tensor(velocity, dtype=torch.long)).all(-1).nonzero()
-        if len(match) != 1:
-            raise ValueError(
-                f"velocity {tuple(torch.as_tensor(velocity).tolist())} is not in the cardinal set"
-            )
-        return int(match[0, 0])
-
-    def rotation_permutation(self, k: int = 1) -> Tensor:
-        """Permutation ``p`` with ``rotated[..., i, ...] = original[..., p[i], ...]`` for a ``k x 90°`` turn of
-        the map (``torch.rot90`` convention): content moving at ``v`` moves at ``rot(v)`` after the turn."""
-        rotated = self.velocities.clone()
-        for _ in range(k % 4):
-            rotated = torch.stack([-rotated[:, 1], rotated[:, 0]], dim=-1)  # (y, x) -> (-x, y)
-        perm = torch.empty(len(self), dtype=torch.long)
-        for i, r in enumerate(rotated):
-            perm[self.index(r)] = i
-        return perm
-
-
 def fov_mask(map_size: int, fov_degrees: float = 60.0, view_distance: int | None = None) -> Tensor:
     """Boolean ``(M, M)`` mask of the map cells inside the camera's field-of-view wedge.
 
@@ -265,7 +225,7 @@ def image_plane_embedding(coordinates: Tensor, width: int) -> Tensor:
 
 
 def transport_map(
-    h: Tensor, actions: Tensor, velocities: CardinalVelocities | None = None, velocity_dim: int = 1
+    h: Tensor, actions: Tensor, velocities: VelocitySet | None = None, velocity_dim: int = 1
 ) -> Tensor:
     """Re-express egocentric maps after the observer's actions (exact, per sample).
 
@@ -299,7 +259,7 @@ def transport_map(
     return candidates[actions, torch.arange(h.shape[0], device=h.device)]
 
 
-def flow_copies(h: Tensor, velocities: CardinalVelocities) -> Tensor:
+def flow_copies(h: Tensor, velocities: VelocitySet) -> Tensor:
     """Move copy ``v`` of a lifted map ``(B, V, D, M, M)`` by its velocity (one step, torus, exact)."""
     return shift_torus(h, velocities.velocities.to(h.device).reshape(-1, 1, 2))
 
@@ -467,7 +427,7 @@ class FlowEquivariantWorldModel3D(_TokenMapWorldModel):
     """
 
     def __init__(self, config: FlowWorldModel3DConfig) -> None:
-        self.velocities = CardinalVelocities()
+        self.velocities = VelocitySet.cardinal()
         wedge = fov_mask(config.map_size, config.fov_degrees, config.view_distance)
         super().__init__(config, len(self.velocities), wedge, egocentric=True)
         self.mixing = VelocityMixing(config.width)

@@ -139,3 +139,27 @@ def test_token_permutations_respect_padding():
     x = torch.arange(12.0).reshape(2, 6)
     out = permute_tokens(x, perms[0], token_dim=1)
     assert torch.equal(out, torch.gather(x, 1, perms[0]))
+
+
+def test_velocity_sets_share_one_type():
+    """The 2D FloWM's grid and the 3D FloWM's cardinal set are one type: the grid's fast index agrees with the
+    generic lookup, shift permutations keep copies inside the set, quarter turns permute both."""
+    from equiworld.equivariant import VelocitySet
+
+    grid, cardinal = VelocityGrid(1), VelocitySet.cardinal()
+    assert isinstance(grid, VelocitySet)
+    generic = VelocitySet(grid.velocities)
+    for v in grid.velocities:
+        assert grid.index(v) == generic.index(v)
+    for velocities in (grid, cardinal):
+        for k in range(4):
+            perm = velocities.rotation_permutation(k)
+            assert sorted(perm.tolist()) == list(range(len(velocities)))
+    dst, src = cardinal.shift_permutation((0, 1))
+    assert [tuple(cardinal.velocities[d].tolist()) for d in dst] == [(0, 0), (0, 1)]
+    assert [tuple(cardinal.velocities[s].tolist()) for s in src] == [(0, -1), (0, 0)]
+    torch.testing.assert_close(grid.shift_permutation((1, 0))[0], generic.shift_permutation((1, 0))[0])
+    with pytest.raises(ValueError, match="distinct"):
+        VelocitySet([(0, 0), (0, 0)])
+    with pytest.raises(ValueError, match="not in"):
+        cardinal.index((1, 1))

@@ -9,10 +9,9 @@ import torch
 import torch.nn.functional as F
 
 from equiworld.envs.video.block_world import HEADING_STEPS, BlockWorldEnv
-from equiworld.equivariant import VelocityGrid, rotate90_map, shift_torus
+from equiworld.equivariant import VelocityGrid, VelocitySet, rotate90_map, shift_torus
 from equiworld.world_models import (
     BLOCK_MODEL_NAMES,
-    CardinalVelocities,
     FlowEquivariantWorldModel3D,
     FlowWorldModel3DConfig,
     LearnedMemoryWorldModel,
@@ -27,7 +26,7 @@ TINY = FlowWorldModel3DConfig.preset(
     "small", image_size=16, map_size=9, width=8, depth=1, heads=2, lstm_hidden=4
 )
 LEFT, RIGHT, FORWARD, NOOP = range(4)
-VELOCITIES = CardinalVelocities()
+VELOCITIES = VelocitySet.cardinal()
 
 
 def _randomize(model: torch.nn.Module, generator: torch.Generator) -> torch.nn.Module:

@@ -8,6 +8,7 @@ True
 
 from .baselines import HeadingFrameExtractor, rotate_into_target_frame
 from .ppo import MaskedDiagGaussian, SETActorCriticPolicy, register_ppo_policy_aliases
+from .runs import PolicyTrainSettings, train_policy
 from .sb3 import (
     ClippedAdam,
     PerBodyReplayBuffer,
@@ -54,6 +55,7 @@ __all__ = [
     "NetworkSizes",
     "PPOSettings",
     "PerBodyReplayBuffer",
+    "PolicyTrainSettings",
     "PublishedTD3",
     "SETActor",
     "SETActorCriticPolicy",
@@ -71,4 +73,5 @@ __all__ = [
     "register_ppo_policy_aliases",
     "register_td3_policy_aliases",
     "rotate_into_target_frame",
+    "train_policy",
 ]

@@ -1,0 +1,251 @@
+"""Policy training runs: :class:`PolicyTrainSettings` and :func:`train_policy` (``scripts/train_policy.py`` is a
+thin command line over them), on one morphology or a padded suite, with PPO over batched simulation (the CPU
+recipe) or TD3 (as published).
+
+A run writes ``<run_dir>/<name>/``: ``config.json``, ``metrics.csv``/``metrics.json`` (evaluation returns, lengths
+and progress on the training morphologies, environment steps per second, wall-clock), TensorBoard logs (``tb/``),
+checkpoints (``checkpoints/``) and the final ``model.zip``; it resumes from a checkpoint (TD3's replay buffer,
+PPO's reward-normalization statistics are saved beside each checkpoint).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import torch
+from stable_baselines3 import PPO, TD3
+from stable_baselines3.common.callbacks import CallbackList, CheckpointCallback
+from stable_baselines3.common.vec_env import VecNormalize
+
+from equiworld.envs.morphology import make_vec_env, resolve_morphologies
+from equiworld.envs.morphology.vec import BACKENDS
+
+from .evaluation import EvaluationCallback, PeriodicSaveCallback, ProgressCallback, WallClockBudgetCallback
+from .sb3 import PublishedTD3
+from .training import ALGORITHMS, POLICY_NAMES, NetworkSizes, PPOSettings, TD3Settings, make_ppo, make_td3
+
+__all__ = ["PolicyTrainSettings", "network_sizes", "train_policy"]
+
+
+@dataclass
+class PolicyTrainSettings:
+    """One policy training run (the fields are ``scripts/train_policy.py``'s options)."""
+
+    env: str = "hopper_5_full"
+    """A morphology name (hopper_5_full), an env ID (equiworld/Hopper3D_5_full-v0) or a suite (hopper++)."""
+    policy: str = "set"
+    """Policy name: set, set_no_g, set_no_gd, transformer, mlp, mlp_heading."""
+    algo: str = "ppo"
+    """ppo (batched simulation, the CPU recipe) or td3 (as published)."""
+    steps: int | None = None
+    """Environment steps (all parallel envs together; when resuming, the steps to add); default: 20M for ppo (the
+    wall-clock budget ends it first on a CPU), 100k for td3."""
+    budget_minutes: float | None = None
+    """Stop after this much wall-clock (evaluations included), whatever --steps says (0: no limit; default: 60 for
+    ppo, the CPU recipe's budget, none for td3)."""
+    save_every_minutes: float = 0.0
+    """Also save model.zip and append a row to throughput.csv every this many minutes (0: never)."""
+    seed: int = 0
+    """Seed of the networks, the exploration noise and the envs."""
+    num_envs: int | None = None
+    """Parallel simulations per morphology (default: 64 for ppo, 1 for td3)."""
+    backend: str = "batched"
+    """batched (one MuJoCo batch per morphology), subproc or dummy."""
+    eval_every: int = 200_000
+    """Evaluate on the training morphologies every this many environment steps (0: only at the end)."""
+    eval_episodes: int = 4
+    """Evaluation episodes per morphology (random start heading and target direction each)."""
+    eval_max_steps: int = 1000
+    """Step cap of an evaluation episode."""
+    checkpoint_every: int = 200_000
+    """Save a checkpoint every this many environment steps (0: never)."""
+    resume: str | None = None
+    """Checkpoint .zip to continue from."""
+    run_dir: str = "runs"
+    """Parent folder of the run folder."""
+    name: str | None = None
+    """Run folder name (default: <env>__<policy>__<seed>, with __td3 for td3)."""
+    learning_rate: float | None = None
+    """Adam learning rate (default: 3e-4 for ppo, the published 1e-4 for td3)."""
+    batch_size: int | None = None
+    """Minibatch size (default: 1024 for ppo, the published 256 for td3)."""
+    n_steps: int = 64
+    """ppo: rollout steps per env between updates."""
+    n_epochs: int = 5
+    """ppo: passes over each rollout."""
+    gamma: float = 0.99
+    """Discount."""
+    gae_lambda: float = 0.95
+    """ppo: GAE lambda."""
+    ent_coef: float = 0.0
+    """ppo: entropy bonus."""
+    log_std_init: float = -0.5
+    """ppo: initial log standard deviation of the exploration noise."""
+    learning_starts: int = 5_000
+    """td3: random warm-up steps before learning (published: 5000)."""
+    buffer_size: int = 1_000_000
+    """td3: replay capacity (published: 1e6 per morphology); capped at --steps, which it can never exceed."""
+    gradient_steps: int = -1
+    """td3: gradient steps per environment step of every env (-1: one per collected transition)."""
+    set_preset: str | None = None
+    """SET sizes and form: paper (the published form and sizes), compact (the CPU recipe) or default (published
+    sizes, compact form, 32 vector channels); default: compact for ppo, default for td3."""
+    critic_target: str = "mean"
+    """td3: per_limb (published: each limb's Q regressed to its own twin-min target; SET policies) or mean."""
+    schedule: str = "sb3"
+    """td3 on several bodies: published (rounds of one episode per env, then equal updates per body from each body's
+    own buffer; --learning-starts and --buffer-size per body) or sb3 (one buffer, mixed batches)."""
+    width: int | None = None
+    """Transformer width (default: 32 for ppo, the published 128 for td3)."""
+    vector_channels: int | None = None
+    """SET vector channels (default: 8 for ppo, 32 for td3)."""
+    num_layers: int | None = None
+    """Attention layers (default: 2 for ppo, the published 3 for td3)."""
+    hidden: int | None = None
+    """Invariant-MLP width (default: 64 for ppo, the published 256 for td3)."""
+    mlp_layers: tuple[int, ...] | None = None
+    """Hidden layers of the mlp and mlp_heading baselines (default: the published 256 256)."""
+    threads: int = 2
+    """torch threads (the MuJoCo batch uses every CPU while the learner waits)."""
+    device: str = "cpu"
+    """torch device."""
+    progress: bool = True
+    """Show a progress bar."""
+
+
+def network_sizes(args: PolicyTrainSettings) -> NetworkSizes:
+    """The network sizes of a run: the SET preset (the learner's default one), overridden by the given flags."""
+    preset = args.set_preset or ("compact" if args.algo == "ppo" else "default")
+    given = {k: getattr(args, k) for k in ("width", "vector_channels", "num_layers", "hidden")}
+    sizes = NetworkSizes.preset(preset, **{k: v for k, v in given.items() if v is not None})
+    return sizes if args.mlp_layers is None else replace(sizes, mlp_layers=tuple(args.mlp_layers))
+
+
+def train_policy(args: PolicyTrainSettings) -> Path:
+    """Train one policy; writes the run folder ``<run_dir>/<name>/`` (see the module docstring) and returns it.
+
+    Raises:
+        ValueError: for an unknown policy, learner or backend name.
+    """
+    if args.policy not in POLICY_NAMES:
+        raise ValueError(f"unknown policy {args.policy!r}; valid: {', '.join(POLICY_NAMES)}")
+    if args.algo not in ALGORITHMS:
+        raise ValueError(f"unknown algo {args.algo!r}; valid: {', '.join(ALGORITHMS)}")
+    if args.backend not in BACKENDS:
+        raise ValueError(f"unknown backend {args.backend!r}; valid: {', '.join(BACKENDS)}")
+    torch.set_num_threads(args.threads)
+    train, zero_shot = resolve_morphologies(args.env), resolve_morphologies(args.env, "zero_shot")
+    suffix = "__td3" if args.algo == "td3" else ""
+    name = args.name or f"{args.env.replace('/', '_').replace('+', 'p')}__{args.policy}__{args.seed}{suffix}"
+    out = Path(args.run_dir) / name
+    out.mkdir(parents=True, exist_ok=True)
+    num_envs = args.num_envs or (64 if args.algo == "ppo" else 1)
+    steps = args.steps or (20_000_000 if args.algo == "ppo" else 100_000)
+    budget_minutes = (
+        args.budget_minutes if args.budget_minutes is not None else (60.0 if args.algo == "ppo" else 0.0)
+    )
+    env = make_vec_env(list(train), num_envs, seed=args.seed, backend=args.backend)
+    sizes = network_sizes(args)
+    if args.algo == "ppo":
+        settings: PPOSettings | TD3Settings = PPOSettings(
+            learning_rate=args.learning_rate or 3e-4,
+            n_steps=args.n_steps,
+            batch_size=args.batch_size or 1024,
+            n_epochs=args.n_epochs,
+            gamma=args.gamma,
+            gae_lambda=args.gae_lambda,
+            ent_coef=args.ent_coef,
+            log_std_init=args.log_std_init,
+        )
+    else:
+        settings = TD3Settings(
+            learning_rate=args.learning_rate or 1e-4,
+            batch_size=args.batch_size or 256,
+            gamma=args.gamma,
+            learning_starts=args.learning_starts,
+            buffer_size=min(args.buffer_size, steps + args.learning_starts),
+            gradient_steps=args.gradient_steps,
+            critic_target=args.critic_target,
+            schedule=args.schedule,
+        )
+    config = {
+        **asdict(args),
+        "num_envs": num_envs,
+        "budget_minutes": budget_minutes,
+        "steps": steps,
+        "train_morphologies": train,
+        "zero_shot_morphologies": zero_shot,
+        args.algo: asdict(settings),
+        "sizes": asdict(sizes),
+    }
+    (out / "config.json").write_text(json.dumps(config, indent=2))
+
+    tb = str(out / "tb")
+    if args.resume:
+        resume = Path(args.resume)
+        if args.algo == "ppo":
+            stats = resume.with_name(resume.stem.replace("model_", "model_vecnormalize_", 1) + ".pkl")
+            if isinstance(settings, PPOSettings) and settings.normalize_reward:
+                env = (
+                    VecNormalize.load(str(stats), env)
+                    if stats.exists()
+                    else VecNormalize(env, norm_obs=False)
+                )
+            model = PPO.load(args.resume, env=env, device=args.device, tensorboard_log=tb)
+        else:
+            published = args.critic_target == "per_limb" or args.schedule == "published"
+            algo_class = PublishedTD3 if published else TD3
+            model = algo_class.load(args.resume, env=env, device=args.device, tensorboard_log=tb)
+            buffer = resume.with_name(resume.stem.replace("model_", "model_replay_buffer_", 1) + ".pkl")
+            if buffer.exists():
+                model.load_replay_buffer(buffer)
+    elif args.algo == "ppo":
+        model = make_ppo(
+            args.policy, env, settings, sizes, seed=args.seed, tensorboard_log=tb, device=args.device
+        )
+    else:
+        model = make_td3(
+            args.policy, env, settings, sizes, seed=args.seed, tensorboard_log=tb, device=args.device
+        )
+
+    callbacks = [
+        EvaluationCallback(
+            train,
+            out,
+            args.eval_every,
+            episodes=args.eval_episodes,
+            max_steps=args.eval_max_steps,
+            seed=args.seed,
+            keep_existing=args.resume is not None,
+        )
+    ]
+    if args.checkpoint_every > 0:
+        callbacks.append(
+            CheckpointCallback(
+                max(args.checkpoint_every // env.num_envs, 1),
+                str(out / "checkpoints"),
+                name_prefix="model",
+                save_replay_buffer=args.algo == "td3",
+                save_vecnormalize=args.algo == "ppo",
+            )
+        )
+    callbacks.append(ProgressCallback(steps, disable=not args.progress))
+    callbacks.append(WallClockBudgetCallback(budget_minutes * 60))
+    callbacks.append(PeriodicSaveCallback(out, args.save_every_minutes))
+    start = time.perf_counter()
+    model.learn(
+        steps,
+        callback=CallbackList(callbacks),
+        reset_num_timesteps=not args.resume,
+        tb_log_name=args.algo,
+    )
+    model.save(out / "model.zip")
+    env.close()
+    summary = {"timesteps": int(model.num_timesteps), "wall_time_s": time.perf_counter() - start}
+    summary.update({k: v for k, v in callbacks[0].rows[-1].items() if k.startswith("return")})
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    print(json.dumps(summary))
+    return out

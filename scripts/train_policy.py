@@ -30,6 +30,6 @@ from equiworld.agents.runs import PolicyTrainSettings, train_policy
 
 if __name__ == "__main__":
     try:
-        train_policy(tyro.cli(PolicyTrainSettings))
+        train_policy(tyro.cli(PolicyTrainSettings, description=__doc__))
     except ValueError as error:
         raise SystemExit(str(error)) from error

@@ -20,6 +20,7 @@ from .base import WorldModel
 
 __all__ = [
     "EVALUATION_DEFAULTS",
+    "PSNR_CAP",
     "RECALL_METRICS",
     "REFERENCE_PREDICTORS",
     "ReferencePredictor",
@@ -32,6 +33,8 @@ __all__ = [
 ]
 
 METRICS = ("mse", "psnr", "ssim")
+PSNR_CAP = 100.0
+"""PSNR of a frame predicted exactly (dB; the value for an MSE of 1e-10)."""
 RECALL_METRICS = ("recall_mse", "recall_ssim", "recall_fraction")
 """Metrics on the pixels of views seen before (Block World with ground truth; :func:`revisit_masks_for`)."""
 
@@ -97,7 +100,8 @@ def frame_metrics(
 
     With ``masks`` (``(B, T, H, W)`` bool, e.g. the pixels of views seen before, :func:`revisit_masks_for`) also
     ``recall_mse`` and ``recall_ssim``: the squared error and the SSIM map averaged over the masked pixels only
-    (NaN for a frame without any), and ``recall_fraction``, the share of masked pixels.
+    (NaN for a frame without any), and ``recall_fraction``, the share of masked pixels. PSNR is capped at
+    :data:`PSNR_CAP` (an exact frame would be infinite).
     """
     if predictions.shape != targets.shape or predictions.dim() != 5:
         raise ValueError(
@@ -112,7 +116,9 @@ def frame_metrics(
     p, y = predictions.flatten(0, 1).clamp(0, 1).double(), targets.flatten(0, 1).double()
     squared = (p - y).square()
     mse = squared.mean(dim=(1, 2, 3))
-    psnr = peak_signal_noise_ratio(p, y, data_range=1.0, reduction="none", dim=(1, 2, 3))
+    # an exact prediction (e.g. copy_last over a no-op step of a static scene) has infinite PSNR: capped, so that
+    # one such frame cannot turn a mean over sequences into inf
+    psnr = peak_signal_noise_ratio(p, y, data_range=1.0, reduction="none", dim=(1, 2, 3)).clamp(max=PSNR_CAP)
     # SSIM's Gaussian filter unfolds each frame on CPU: chunks keep the memory small for long, large rollouts
     ssim_maps = torch.cat(
         [

@@ -30,3 +30,14 @@ def test_recall_metrics_score_only_the_masked_pixels():
     assert all(math.isnan(v) for v in none["recall_mse"].flatten().tolist())
     with pytest.raises(ValueError, match="masks must be"):
         frame_metrics(prediction, truth, every[:, :2])
+
+
+def test_psnr_of_an_exact_frame_is_capped():
+    from equiworld.world_models.evaluation import PSNR_CAP
+
+    frames = torch.rand(2, 3, 1, 8, 8)
+    predictions = frames.clone()
+    predictions[1] += 0.1
+    psnr = frame_metrics(predictions, frames)["psnr"]
+    assert torch.isfinite(psnr).all()
+    assert (psnr[0] == PSNR_CAP).all() and (psnr[1] < 25).all()

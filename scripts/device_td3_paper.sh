@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The published SET (paper preset) with the published TD3 recipe on the GPU, for a session that is lent the GPU
+# machine (never needed otherwise): TD3 updates/s at batch 256 on hopper_5_full, to set against the CPU's
+# (docs/policies/bench_presets.json: 0.29 updates/s on one CPU thread).
+#
+# One env, one update per transition (as published), per-limb critic target; the warm-up is cut to 1,000 steps so
+# that most of the budget is updates. The run stops itself after BUDGET_MINUTES (default 6) and, every minute,
+# writes model.zip and a row of throughput.csv (env steps/s = TD3 updates/s after the warm-up) to $OUT/td3_paper/.
+# Set-up as in scripts/device_ppo.sh (carry the .wheels folder), then:  bash scripts/device_td3_paper.sh
+set -euo pipefail
+OUT="${OUT:-runs/device}"
+BUDGET_MINUTES="${BUDGET_MINUTES:-6}"
+export MUJOCO_GL=egl PYTHONUNBUFFERED=1
+python3 -m pip install -q --no-index --find-links .wheels mujoco gymnasium stable-baselines3 tyro 2>&1 | tail -2
+python3 -m pip install -q --no-deps --no-build-isolation -e . 2>&1 | tail -2
+nvidia-smi --query-gpu=name,memory.used --format=csv,noheader || true
+python3 scripts/train_policy.py --algo td3 --env hopper_5_full --policy set --set-preset paper \
+    --critic-target per_limb --device cuda --threads 4 --learning-starts 1000 --steps 1000000 \
+    --budget-minutes "$BUDGET_MINUTES" --save-every-minutes 1 --eval-every 0 --eval-episodes 2 \
+    --eval-max-steps 200 --checkpoint-every 0 --no-progress --run-dir "$OUT" --name td3_paper

@@ -15,10 +15,7 @@ set -euo pipefail
 OUT="${OUT:-runs/device}"
 BUDGET_MINUTES="${BUDGET_MINUTES:-7}"
 NUM_ENVS="${NUM_ENVS:-2048}"
-export MUJOCO_GL=egl PYTHONUNBUFFERED=1
-python3 -m pip install -q --no-index --find-links .wheels mujoco gymnasium stable-baselines3 tyro 2>&1 | tail -2
-python3 -m pip install -q --no-deps --no-build-isolation -e . 2>&1 | tail -2
-nvidia-smi --query-gpu=name,memory.used --format=csv,noheader || true
+source "$(dirname "$0")/device_setup.sh"
 python3 scripts/train_policy.py --env hopper_5_full --policy set --device cuda --threads 8 \
     --num-envs "$NUM_ENVS" --n-steps 32 --batch-size 16384 --n-epochs 5 --learning-rate 3e-4 \
     --steps 1000000000 --budget-minutes "$BUDGET_MINUTES" --save-every-minutes 1 \

@@ -10,10 +10,7 @@
 set -euo pipefail
 OUT="${OUT:-runs/device}"
 BUDGET_MINUTES="${BUDGET_MINUTES:-6}"
-export MUJOCO_GL=egl PYTHONUNBUFFERED=1
-python3 -m pip install -q --no-index --find-links .wheels mujoco gymnasium stable-baselines3 tyro 2>&1 | tail -2
-python3 -m pip install -q --no-deps --no-build-isolation -e . 2>&1 | tail -2
-nvidia-smi --query-gpu=name,memory.used --format=csv,noheader || true
+source "$(dirname "$0")/device_setup.sh"
 python3 scripts/train_policy.py --algo td3 --env hopper_5_full --policy set --set-preset paper \
     --critic-target per_limb --device cuda --threads 4 --learning-starts 1000 --steps 1000000 \
     --budget-minutes "$BUDGET_MINUTES" --save-every-minutes 1 --eval-every 0 --eval-episodes 2 \

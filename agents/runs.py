@@ -125,7 +125,8 @@ def network_sizes(args: PolicyTrainSettings) -> NetworkSizes:
 
 
 def train_policy(args: PolicyTrainSettings) -> Path:
-    """Train one policy; writes the run folder ``<run_dir>/<name>/`` (see the module docstring) and returns it.
+    """Train one policy; writes the run folder ``<run_dir>/<name>/`` (see the module docstring, and
+    ``summary.json``: final steps, wall-clock and evaluation returns) and returns it.
 
     Raises:
         ValueError: for an unknown policy, learner or backend name.
@@ -247,5 +248,4 @@ def train_policy(args: PolicyTrainSettings) -> Path:
     summary = {"timesteps": int(model.num_timesteps), "wall_time_s": time.perf_counter() - start}
     summary.update({k: v for k, v in callbacks[0].rows[-1].items() if k.startswith("return")})
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    print(json.dumps(summary))
     return out

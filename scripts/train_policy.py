@@ -24,12 +24,15 @@ import os
 os.environ.setdefault("MUJOCO_GL", "egl")
 os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
 
+from pathlib import Path
+
 import tyro
 
 from equiworld.agents.runs import PolicyTrainSettings, train_policy
 
 if __name__ == "__main__":
     try:
-        train_policy(tyro.cli(PolicyTrainSettings, description=__doc__))
+        run = train_policy(tyro.cli(PolicyTrainSettings, description=__doc__))
     except ValueError as error:
         raise SystemExit(str(error)) from error
+    print((Path(run) / "summary.json").read_text())

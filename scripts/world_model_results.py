@@ -49,6 +49,9 @@ class Args:
     """metrics.json files written by evaluate_world_model.py, whose per-step curves --plot draws."""
     static: bool | None = None
     """Block World: only the rows of static blocks (True) or of moving blocks (False)."""
+    context: int | None = None
+    """Only the rows of this protocol's context length (default: Block World the published 70, MNIST World all;
+    0: all)."""
     plot: str | None = None
     """PNG of MSE / PSNR / SSIM vs predicted step from --curves, one line per model (mean over its seeds)."""
 
@@ -218,6 +221,9 @@ def main(args: Args) -> dict:
     rows = [r for r in json.loads(Path(args.results).read_text()) if r["world"] == args.world]
     if args.static is not None:
         rows = [r for r in rows if r.get("static_blocks") == args.static]
+    context = args.context if args.context is not None else (70 if args.world == "block" else 0)
+    if context:
+        rows = [r for r in rows if r["context"] == context]
     if not rows:
         raise ValueError(f"no {args.world!r} rows in {args.results!r}")
     summary = summarise(rows, args.steps)

@@ -28,7 +28,7 @@ from typing import Literal
 import tyro
 from tqdm import tqdm
 
-from equiworld.envs.video.datasets import generate_dataset, num_shards, preset_spec
+from equiworld.envs.video.datasets import VIDEO_WORLDS, generate_dataset, num_shards, preset_spec
 
 
 @dataclass
@@ -78,10 +78,8 @@ def main(args: Args) -> Path:
             env_kwargs["image_size"] = args.image_size
         if args.textured:
             env_kwargs["textured"] = True
-        if args.static:
-            env_kwargs["static_blocks"] = True
-    elif args.static:
-        env_kwargs["velocity_range"] = 0
+    if args.static:
+        env_kwargs.update(VIDEO_WORLDS[args.world].static_kwargs)
     spec = preset_spec(
         args.world,
         args.preset,

@@ -22,6 +22,7 @@ from torch.utils.data import Dataset
 
 from equiworld.envs.video.datasets import (
     TIME_INDEXED_GROUND_TRUTH,
+    VIDEO_WORLDS,
     ShardError,
     file_sha256,
     load_manifest,
@@ -30,8 +31,6 @@ from equiworld.envs.video.datasets import (
 )
 
 __all__ = ["ShardError", "VideoShardDataset"]
-
-NUM_BLOCK_WORLD_ACTIONS = 4
 
 
 class VideoShardDataset(Dataset):
@@ -148,10 +147,9 @@ class VideoShardDataset(Dataset):
         row, start = index - int(self._first[shard]), self.clip_start(index)
         clip = slice(start, start + self.clip_length)
         frames = torch.from_numpy(np.array(arrays["frames"][row, clip], dtype=np.float32)) / 255.0
-        actions = np.asarray(arrays["actions"][row, clip])
-        if self.spec["world"] == "block":
-            actions = np.eye(NUM_BLOCK_WORLD_ACTIONS, dtype=np.float32)[actions[:, 0].astype(np.int64)]
-        actions = torch.from_numpy(np.array(actions, dtype=np.float32))
+        actions = torch.from_numpy(
+            VIDEO_WORLDS[self.spec["world"]].model_actions(arrays["actions"][row, clip])
+        )
         if not self.ground_truth:
             return frames, actions
         truth = {

@@ -226,6 +226,8 @@ class VideoWorld:
         no_action: the action of frame 0.
         allocate_truth: ``(env, count, length) -> arrays`` of the ground truth.
         record_truth: ``(arrays, env, info, sequence, t)``: writes frame ``t``'s ground truth.
+        static_kwargs: the env keywords of a world whose objects do not move.
+        model_actions: stored actions ``(T, A)`` -> the float32 actions a world model reads (Block World: one-hot).
     """
 
     make_env: Callable[[DatasetSpec], Any]
@@ -235,6 +237,8 @@ class VideoWorld:
     no_action: int
     allocate_truth: Callable[[Any, int, int], dict[str, np.ndarray]]
     record_truth: Callable[[dict[str, np.ndarray], Any, dict[str, Any], int, int], None]
+    static_kwargs: dict[str, Any]
+    model_actions: Callable[[np.ndarray], np.ndarray]
 
 
 def _mnist_env(spec: DatasetSpec) -> Any:
@@ -302,10 +306,36 @@ def _record_block_truth(
     truth["block_counts"][sequence] = blocks
 
 
+def _moves(actions: np.ndarray) -> np.ndarray:
+    return np.asarray(actions, dtype=np.float32)
+
+
+def _one_hot(actions: np.ndarray) -> np.ndarray:
+    return np.eye(len(BlockAction), dtype=np.float32)[np.asarray(actions)[:, 0].astype(np.int64)]
+
+
 VIDEO_WORLDS: dict[str, VideoWorld] = {
-    "mnist": VideoWorld(_mnist_env, _mnist_policy, (2,), np.int16, 0, _mnist_truth, _record_mnist_truth),
+    "mnist": VideoWorld(
+        _mnist_env,
+        _mnist_policy,
+        (2,),
+        np.int16,
+        0,
+        _mnist_truth,
+        _record_mnist_truth,
+        {"velocity_range": 0},
+        _moves,
+    ),
     "block": VideoWorld(
-        _block_env, _block_policy, (1,), np.int8, int(BlockAction.NOOP), _block_truth, _record_block_truth
+        _block_env,
+        _block_policy,
+        (1,),
+        np.int8,
+        int(BlockAction.NOOP),
+        _block_truth,
+        _record_block_truth,
+        {"static_blocks": True},
+        _one_hot,
     ),
 }
 """The video worlds by name: the one table that dataset generation reads."""

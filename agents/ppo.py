@@ -33,13 +33,20 @@ from torch import Tensor, nn
 from .sb3 import _check_spaces
 from .set_policy import (
     SET_PRESETS,
+    VECTOR_SLOT_NAMES,
     SETConfig,
     SubequivariantTransformerActor,
     make_trunk,
     padding_mask,
 )
 
-__all__ = ["COMPACT_SIZES", "MaskedDiagGaussian", "SETActorCriticPolicy", "register_ppo_policy_aliases"]
+__all__ = [
+    "COMPACT_SIZES",
+    "InvariantObservationScale",
+    "MaskedDiagGaussian",
+    "SETActorCriticPolicy",
+    "register_ppo_policy_aliases",
+]
 
 COMPACT_SIZES: dict[str, int] = dict(SET_PRESETS["compact"])
 """The SET sizes of the CPU recipe (about 4x fewer FLOPs per sample than the published width 128, hidden 256)."""
@@ -81,6 +88,79 @@ class MaskedDiagGaussian(DiagGaussianDistribution):
         return per_entry.sum(dim=-1)
 
 
+_SCALED_VECTOR_SLOTS = tuple(
+    VECTOR_SLOT_NAMES.index(n) for n in ("position", "linear_velocity", "angular_velocity")
+)
+
+
+class InvariantObservationScale(nn.Module):
+    """Running observation statistics that keep the symmetry (``normalize_observations=True``).
+
+    World-frame vectors are only **scaled, by one invariant number per slot**: position, linear and angular velocity
+    are divided by the running RMS of their norm (gravity, the target direction and the unit hinge axes are left as
+    they are); a per-component mean or scale would break the equivariance. The scalars are invariant, so they are
+    standardized per component (clipped to ``±clip``). Statistics are over real limbs (padding excluded).
+
+    The policy feeds it the observations it acts on during a rollout (``observe``) and applies them at the start of
+    the next rollout (``commit``), so that acting and the PPO epochs that follow use the same statistics.
+    """
+
+    def __init__(self, num_scalars: int, clip: float = 10.0, eps: float = 1e-8) -> None:
+        super().__init__()
+        self.clip, self.eps = clip, eps
+        self.register_buffer("count", torch.zeros((), dtype=torch.float64))
+        self.register_buffer("vector_ms", torch.ones(len(VECTOR_SLOT_NAMES), dtype=torch.float64))
+        self.register_buffer("scalar_mean", torch.zeros(num_scalars, dtype=torch.float64))
+        self.register_buffer("scalar_var", torch.ones(num_scalars, dtype=torch.float64))
+        self._pending: tuple[Tensor, Tensor, Tensor, Tensor] | None = None
+
+    @staticmethod
+    def _merge(a: tuple[Tensor, ...], b: tuple[Tensor, ...]) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        (na, msa, ma, va), (nb, msb, mb, vb) = a, b
+        n = na + nb
+        delta = mb - ma
+        mean = ma + delta * nb / n
+        var = (va * na + vb * nb + delta.square() * na * nb / n) / n
+        return n, (msa * na + msb * nb) / n, mean, var
+
+    @torch.no_grad()
+    def observe(self, obs: PyTorchObs) -> None:
+        """Accumulate the statistics of a batch of observations (applied at the next :meth:`commit`)."""
+        vectors, scalars = obs["vectors"].double(), obs["scalars"].double()
+        mask = padding_mask(obs)
+        real = (
+            torch.ones(vectors.shape[:2], dtype=torch.bool, device=vectors.device) if mask is None else ~mask
+        )
+        norms_sq = vectors[real].square().sum(-1)  # (L, slots)
+        values = scalars[real]
+        n = torch.tensor(float(len(values)), dtype=torch.float64, device=values.device)
+        if n == 0:
+            return
+        batch = (n, norms_sq.mean(0), values.mean(0), values.var(0, unbiased=False))
+        self._pending = batch if self._pending is None else self._merge(self._pending, batch)
+
+    @torch.no_grad()
+    def commit(self) -> None:
+        """Fold the accumulated statistics into the running ones."""
+        if self._pending is None:
+            return
+        current = (self.count, self.vector_ms, self.scalar_mean, self.scalar_var)
+        merged = self._pending if self.count == 0 else self._merge(current, self._pending)
+        for buffer, value in zip(current, merged, strict=True):
+            buffer.copy_(value)
+        self._pending = None
+
+    def forward(self, obs: PyTorchObs) -> PyTorchObs:
+        """The scaled observation (other keys unchanged)."""
+        vectors, scalars = obs["vectors"], obs["scalars"]
+        scale = torch.ones(vectors.shape[-2], dtype=vectors.dtype, device=vectors.device)
+        slots = list(_SCALED_VECTOR_SLOTS)
+        scale[slots] = (self.vector_ms[slots] + self.eps).rsqrt().to(vectors.dtype)
+        std = (self.scalar_var + self.eps).sqrt().to(scalars.dtype)
+        standardized = ((scalars - self.scalar_mean.to(scalars.dtype)) / std).clamp(-self.clip, self.clip)
+        return {**obs, "vectors": vectors * scale[:, None], "scalars": standardized}
+
+
 class SETActorCriticPolicy(ActorCriticPolicy):
     """PPO policy: a SET actor (torque vectors projected on hinge axes) and an invariant SET value function.
 
@@ -112,8 +192,10 @@ class SETActorCriticPolicy(ActorCriticPolicy):
         log_std_init: float = -0.5,
         optimizer_class: type[torch.optim.Optimizer] = torch.optim.Adam,
         optimizer_kwargs: dict[str, Any] | None = None,
+        normalize_observations: bool = False,
         **kwargs: Any,
     ) -> None:
+        self.normalize_observations = bool(normalize_observations)
         if kwargs.pop("use_sde", False):
             raise ValueError("SETActorCriticPolicy: use_sde=True is not supported (state-dependent noise)")
         _check_spaces(observation_space, action_space)
@@ -142,20 +224,32 @@ class SETActorCriticPolicy(ActorCriticPolicy):
         self.value_trunk = make_trunk(config)
         self.value_head = nn.Linear(config.width, 1)
         self.log_std = nn.Parameter(torch.full((3,), float(self.log_std_init)))
+        if self.normalize_observations:
+            self.obs_scale = InvariantObservationScale(self.observation_space["scalars"].shape[-1])
         self.optimizer = self.optimizer_class(self.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs)
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()
         for key in (*_IGNORED, "use_sde", "sde_net_arch"):
             data.pop(key, None)
-        data.update(asdict(self.set_config))
+        data.update(asdict(self.set_config), normalize_observations=self.normalize_observations)
         return data
+
+    def set_training_mode(self, mode: bool) -> None:
+        """SB3's switch; going from training to acting (the start of a rollout) commits the observation
+        statistics gathered while acting in the previous rollout."""
+        if self.normalize_observations and self.training and not mode:
+            self.obs_scale.commit()
+        super().set_training_mode(mode)
+
+    def _scaled(self, obs: PyTorchObs) -> PyTorchObs:
+        return self.obs_scale(obs) if self.normalize_observations else obs
 
     # --- the networks --------------------------------------------------------------------------------
 
     def mean_actions(self, obs: PyTorchObs) -> Tensor:
         """Mean actions ``(B, 3 (N - 1))`` (zeros for padded limbs), in the env's action order."""
-        per_limb, _ = self.actor.pre_activations(obs)
+        per_limb, _ = self.actor.pre_activations(self._scaled(obs))
         mask = padding_mask(obs)
         if mask is not None:
             per_limb = per_limb * (~mask).to(per_limb.dtype).unsqueeze(-1)
@@ -163,7 +257,7 @@ class SETActorCriticPolicy(ActorCriticPolicy):
 
     def limb_values(self, obs: PyTorchObs) -> Tensor:
         """One value per limb ``(B, N)`` (padded limbs included; they do not affect real limbs)."""
-        _, scalars, _ = self.value_trunk(obs)
+        _, scalars, _ = self.value_trunk(self._scaled(obs))
         return self.value_head(scalars)[..., 0]
 
     def predict_values(self, obs: PyTorchObs) -> Tensor:
@@ -185,7 +279,10 @@ class SETActorCriticPolicy(ActorCriticPolicy):
         return dist
 
     def forward(self, obs: PyTorchObs, deterministic: bool = False) -> tuple[Tensor, Tensor, Tensor]:
-        """``(actions, values, log_prob)`` as SB3's rollout collection expects."""
+        """``(actions, values, log_prob)`` as SB3's rollout collection expects (and, with
+        ``normalize_observations``, the observations' statistics are gathered)."""
+        if self.normalize_observations:
+            self.obs_scale.observe(obs)
         dist = self.get_distribution(obs)
         actions = dist.get_actions(deterministic=deterministic)
         return actions, self.predict_values(obs), dist.log_prob(actions)

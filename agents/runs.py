@@ -84,6 +84,9 @@ class PolicyTrainSettings:
     """ppo: entropy bonus."""
     log_std_init: float = -0.5
     """ppo: initial log standard deviation of the exploration noise."""
+    normalize_observations: bool = False
+    """ppo, transformer policies: scale each vector slot by the running RMS of its norm (an invariant) and
+    standardize the scalars, inside the policy."""
     learning_starts: int = 5_000
     """td3: random warm-up steps before learning (published: 5000)."""
     buffer_size: int = 1_000_000
@@ -160,6 +163,7 @@ def train_policy(args: PolicyTrainSettings) -> Path:
             gae_lambda=args.gae_lambda,
             ent_coef=args.ent_coef,
             log_std_init=args.log_std_init,
+            normalize_observations=args.normalize_observations,
         )
     else:
         settings = TD3Settings(

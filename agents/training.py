@@ -153,6 +153,9 @@ class PPOSettings:
         log_std_init: initial log standard deviation of the exploration noise.
         normalize_reward: scale rewards by a running return std (``VecNormalize(norm_obs=False)``; observations are
             never normalized per component, which would break the symmetry).
+        normalize_observations: transformer policies: scale each world-frame vector slot by the running RMS of its
+            norm and standardize the scalars (:class:`~equiworld.agents.ppo.InvariantObservationScale`, inside
+            the policy, so that it is saved with it and keeps the symmetry).
     """
 
     learning_rate: float = 3e-4
@@ -167,6 +170,7 @@ class PPOSettings:
     max_grad_norm: float = 0.5
     log_std_init: float = -0.5
     normalize_reward: bool = True
+    normalize_observations: bool = False
 
 
 def policy_class_and_kwargs(
@@ -222,6 +226,12 @@ def make_ppo(
     settings = settings or PPOSettings()
     policy_class, policy_kwargs = policy_class_and_kwargs(policy, sizes, algo="ppo")
     policy_kwargs["log_std_init"] = settings.log_std_init
+    if settings.normalize_observations:
+        if policy_class is not SETActorCriticPolicy:
+            raise ValueError(
+                f"normalize_observations applies to the transformer policies (set*, transformer), not {policy!r}"
+            )
+        policy_kwargs["normalize_observations"] = True
     if settings.normalize_reward and not isinstance(venv, VecNormalize):
         venv = VecNormalize(venv, norm_obs=False, norm_reward=True, gamma=settings.gamma)
     return PPO(

@@ -91,3 +91,42 @@ def test_bad_policy_names_and_sde_are_refused():
     with pytest.raises(TypeError, match=r"unexpected keywords \['widht'\]"):
         PPO(SETActorCriticPolicy, venv, policy_kwargs={"widht": 8})
     venv.close()
+
+
+def test_invariant_observation_scale_learns_commits_per_rollout_and_is_saved(tmp_path):
+    """normalize_observations: statistics gathered while acting are applied at the start of the next rollout (so
+    acting and the epochs after it share them), are real (RMS of vector norms, scalar moments over real limbs),
+    and travel in the saved policy."""
+    from dataclasses import replace
+
+    venv = make_vec_env("hopper_3_shin", 4, seed=0)
+    model = make_ppo("set", venv, replace(SETTINGS, normalize_observations=True), SIZES, seed=0)
+    scale = model.policy.obs_scale
+    assert scale.count == 0
+    model.learn(64)  # one rollout: gathered, not yet committed
+    assert scale.count == 0 and scale._pending is not None
+    model.learn(64, reset_num_timesteps=False)  # the second rollout starts by committing the first one's
+    assert scale.count == 64 * 3  # limbs of the 64 observations
+    assert 0.05 < scale.vector_ms[0] < 5.0 and scale.vector_ms[1] == pytest.approx(
+        9.81**2
+    )  # mean squared norms
+    assert (scale.scalar_var >= 0).all() and (
+        scale.scalar_var > 0
+    ).sum() >= 10  # limb-type columns may be constant
+    obs = (
+        venv.reset()
+    )  # (predict switches the policy to acting: that commits the second rollout's statistics)
+    raw = {k: torch.as_tensor(v) for k, v in obs.items()}
+    scaled = scale(raw)["vectors"]
+    torch.testing.assert_close(
+        scaled[:, :, 1:3], raw["vectors"][:, :, 1:3]
+    )  # gravity, target direction: as they are
+    torch.testing.assert_close(scaled[:, :, 0], raw["vectors"][:, :, 0] / scale.vector_ms[0].sqrt().float())
+    action, _ = model.predict(obs, deterministic=True)
+    model.save(tmp_path / "model.zip")
+    loaded = PPO.load(tmp_path / "model.zip", device="cpu")
+    assert loaded.policy.normalize_observations and loaded.policy.obs_scale.count == scale.count == 128 * 3
+    np.testing.assert_allclose(loaded.predict(obs, deterministic=True)[0], action, atol=1e-6)
+    with pytest.raises(ValueError, match="normalize_observations"):
+        make_ppo("mlp", venv, replace(SETTINGS, normalize_observations=True), SIZES)
+    venv.close()

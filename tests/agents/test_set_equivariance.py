@@ -293,6 +293,42 @@ def test_ppo_policy_ignores_padding(form):
     assert out_padded["mean"][:, 3 * (n - 1) :].abs().max() == 0
 
 
+@pytest.mark.parametrize("padded", [False, True], ids=["unpadded", "padded"])
+@pytest.mark.parametrize("morphology", ["hopper_5_full", "humanoid_9_full"])
+def test_ppo_policy_with_observation_scaling_stays_invariant(morphology, padded):
+    """normalize_observations scales vector slots by invariant numbers only: with non-trivial statistics the mean
+    actions, log-probabilities, entropy and values are still invariant; a per-component scale would not be."""
+    obs = _observations(morphology, padded)
+    policy = _ppo_policy(obs, normalize_observations=True)
+    moved = {**obs, "vectors": obs["vectors"] * 3.0, "scalars": obs["scalars"] * 2.0 + 1.0}
+    policy.obs_scale.observe(moved)
+    policy.obs_scale.commit()
+    assert policy.obs_scale.count > 0 and ((policy.obs_scale.vector_ms[[0, 3, 4]] - 1).abs() > 0.1).all()
+    actions = torch.randn(obs["vectors"].shape[0], policy.action_space.shape[0], dtype=torch.float64)
+    assert_equivariant(
+        lambda o: _ppo_outputs(policy, o, actions),
+        obs,
+        _rotate_obs,
+        lambda R, out: out,
+        GROUP.sample,
+        atol=1e-9,
+    )
+    # control: scaling x, y and z of the velocities differently breaks the symmetry
+    policy.obs_scale.forward = lambda o: {
+        **o,
+        "vectors": o["vectors"] * torch.tensor([1.0, 3.0, 0.5], dtype=o["vectors"].dtype),
+    }
+    with pytest.raises(AssertionError, match="not equivariant"):
+        assert_equivariant(
+            lambda o: _ppo_outputs(policy, o, actions),
+            obs,
+            _rotate_obs,
+            lambda R, out: out,
+            GROUP.sample,
+            atol=1e-9,
+        )
+
+
 def test_ppo_transformer_ablation_is_not_invariant():
     obs = _observations("walker_7_full", padded=False)
     policy = _ppo_policy(obs, fixed_vectors=(), symmetric=False)

@@ -31,7 +31,7 @@ from equiworld.agents.evaluation import (
 )
 from equiworld.envs.morphology import resolve_morphologies
 
-ROW_IDENTITY = ("env", "algo", "policy", "seed", "env_steps", "body", "split")
+ROW_IDENTITY = ("env", "algo", "policy", "seed", "env_steps", "body", "split", "normalize_observations")
 """The keys that identify a results row (a re-evaluation replaces the row)."""
 
 
@@ -59,6 +59,7 @@ def result_rows(run: Path, model: object, env_name: str, summaries: list[dict]) 
             "budget_minutes": config.get("budget_minutes"),
             "gamma": config.get(config.get("algo", "td3"), {}).get("gamma", config.get("gamma")),
             "gae_lambda": config.get("ppo", {}).get("gae_lambda") if config.get("algo") == "ppo" else None,
+            "normalize_observations": bool(config.get("ppo", {}).get("normalize_observations", False)),
         }
         for row in summaries
     ]

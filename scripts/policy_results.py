@@ -41,13 +41,21 @@ def _mean_std(values: list[float]) -> str:
 
 
 def summarise(rows: list[dict]) -> list[dict]:
-    """One entry per (env, algo, policy, discount, GAE lambda, body, split), seeds averaged, in first-seen order."""
+    """One entry per (env, algo, policy, discount, GAE lambda, observation scaling, body, split), seeds averaged,
+    in first-seen order."""
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for row in rows:
-        key = (row["env"], row["algo"], row["policy"], row.get("gamma"), row.get("gae_lambda"))
+        key = (
+            row["env"],
+            row["algo"],
+            row["policy"],
+            row.get("gamma"),
+            row.get("gae_lambda"),
+            bool(row.get("normalize_observations")),
+        )
         groups[(*key, row["body"], row["split"])].append(row)
     out = []
-    for (env, algo, policy, gamma, gae_lambda, body, split), members in groups.items():
+    for (env, algo, policy, gamma, gae_lambda, normalized, body, split), members in groups.items():
         out.append(
             {
                 "env": env,
@@ -55,6 +63,7 @@ def summarise(rows: list[dict]) -> list[dict]:
                 "policy": policy,
                 "gamma": gamma,
                 "gae_lambda": gae_lambda,
+                "normalize_observations": normalized,
                 "body": body,
                 "split": split,
                 "seeds": sorted(r["seed"] for r in members),
@@ -71,14 +80,14 @@ def summarise(rows: list[dict]) -> list[dict]:
 def markdown(entries: list[dict]) -> str:
     """The README table."""
     lines = [
-        "| env | learner | policy | γ, λ | body | split | seeds | progress (m) | episode length | return | env steps | "
+        "| env | learner | policy | recipe (γ, λ) | body | split | seeds | progress (m) | episode length | return | env steps | "
         "wall-clock (min) |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for e in entries:
         recipe = (
             "–" if e.get("gamma") is None else f"{e['gamma']}, {e['gae_lambda'] if e['gae_lambda'] else '–'}"
-        )
+        ) + (", obs. scaling" if e.get("normalize_observations") else "")
         lines.append(
             f"| {e['env']} | {e['algo']} | {e['policy']} | {recipe} | {e['body']} | {e['split']} | {len(e['seeds'])} | "
             f"{_mean_std(e['progress'])} | {_mean_std(e['episode_length'])} | {_mean_std(e['return'])} | "
@@ -108,6 +117,7 @@ def goal_check(entries: list[dict], args: Args) -> dict:
         "seeds": len(e["seeds"]),
         "gamma": e.get("gamma"),
         "gae_lambda": e.get("gae_lambda"),
+        "normalize_observations": e.get("normalize_observations", False),
         "met": progress >= args.goal_progress and length >= args.goal_length,
     }
 

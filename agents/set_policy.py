@@ -65,10 +65,25 @@ __all__ = [
 VECTOR_SLOT_NAMES: tuple[str, ...] = VECTOR_SLOTS
 """The slots of ``obs["vectors"]`` (axis 2 of a batch), as defined by the morphology environments."""
 
-FIXED_VECTOR_NAMES: tuple[str, ...] = ("gravity", "target_direction")
+FIXED_VECTOR_NAMES: tuple[str, ...] = ("gravity", "target_direction", "lateral")
 """Vector slots that may be used as fixed vectors (the rest are the per-limb vector stream)."""
 
 _STREAM_SLOTS = tuple(i for i, name in enumerate(VECTOR_SLOT_NAMES) if name not in FIXED_VECTOR_NAMES)
+_GRAVITY_SLOT, _TARGET_SLOT = VECTOR_SLOT_NAMES.index("gravity"), VECTOR_SLOT_NAMES.index("target_direction")
+
+
+def _fixed_vector(vec: Tensor, name: str) -> Tensor:
+    """Fixed vector ``name`` of an observation's vectors ``(B, N, slots, 3)``, ``(B, N, 3)``: unit gravity, the
+    target direction, or ``lateral``, the target's left, ``up x d`` (a cross product: equivariant to rotations
+    about gravity, but a reflection flips it, so a SET that reads it is not reflection-equivariant)."""
+    if name == "gravity":
+        return vec[:, :, _GRAVITY_SLOT] / _GRAVITY_NORM
+    if name == "target_direction":
+        return vec[:, :, _TARGET_SLOT]
+    up = -vec[:, :, _GRAVITY_SLOT] / _GRAVITY_NORM
+    return torch.linalg.cross(up, vec[:, :, _TARGET_SLOT], dim=-1)
+
+
 _HINGE_SLOTS = tuple(VECTOR_SLOT_NAMES.index(f"hinge_axis_{a}") for a in "xyz")
 _STRUCTURE_KEYS = ("graph_distance", "ppr", "laplacian")
 _GRAVITY_NORM = abs(
@@ -108,7 +123,9 @@ class SETConfig:
             (published form).
         hidden: width of the invariant MLPs inside each layer.
         invariant_channels: projected vector channels that enter the Gram invariants (compact form).
-        fixed_vectors: which of ``"gravity"`` and ``"target_direction"`` are fixed vectors (``()``: neither).
+        fixed_vectors: which of ``"gravity"``, ``"target_direction"`` and ``"lateral"`` (the target's left,
+            ``up x d``; compact form only; the network is then equivariant to rotations about gravity but not to
+            reflections) are fixed vectors (``()``: none).
         symmetric: ``False`` gives the ``transformer`` ablation (vectors flattened into scalars, no vector stream).
         form: one of :data:`FORMS`.
         gram_channels: projected vector channels of every Gram and mixing step of the published form (30).
@@ -121,7 +138,7 @@ class SETConfig:
     num_heads: int = 2
     hidden: int = 256
     invariant_channels: int = 16
-    fixed_vectors: tuple[str, ...] = FIXED_VECTOR_NAMES
+    fixed_vectors: tuple[str, ...] = ("gravity", "target_direction")
     symmetric: bool = True
     form: str = "compact"
     gram_channels: int = 30
@@ -141,6 +158,8 @@ class SETConfig:
             )
         if not self.symmetric and self.fixed_vectors:
             raise ValueError("SETConfig: symmetric=False (the transformer ablation) takes fixed_vectors=()")
+        if "lateral" in self.fixed_vectors and self.form != "compact":
+            raise ValueError("SETConfig: the 'lateral' fixed vector is an option of the compact form")
         if not self.symmetric and self.form != "compact":
             raise ValueError(
                 "SETConfig: symmetric=False (the transformer ablation) has only the compact form"
@@ -228,7 +247,6 @@ class SubequivariantTransformer(nn.Module):
         self.extra_scalars = extra_scalars
         c = config
         self.num_fixed = len(c.fixed_vectors) if c.symmetric else 0
-        self.fixed_slots = tuple(VECTOR_SLOT_NAMES.index(n) for n in c.fixed_vectors)
         in_vectors = len(_STREAM_SLOTS) if c.symmetric else 0
         in_scalars = _N_SCALARS + _N_TRAVERSAL + extra_scalars
         if not c.symmetric:
@@ -273,10 +291,9 @@ class SubequivariantTransformer(nn.Module):
             vectors = vec[:, :, list(_STREAM_SLOTS)].transpose(-1, -2)  # (B, N, 3, C_in)
             fixed = None
             if self.num_fixed:
-                fixed = vec[:, :, list(self.fixed_slots)].transpose(-1, -2).clone()  # (B, N, 3, F)
-                if "gravity" in self.config.fixed_vectors:
-                    gi = self.config.fixed_vectors.index("gravity")
-                    fixed[..., gi] = fixed[..., gi] / _GRAVITY_NORM
+                fixed = torch.stack(
+                    [_fixed_vector(vec, n) for n in self.config.fixed_vectors], dim=-1
+                )  # (B,N,3,F)
         else:
             scalars.append(vec.flatten(-2))
             vectors = vec.new_zeros(batch, n, 3, 0)

@@ -2,7 +2,7 @@
 published settings.
 
 >>> sorted(POLICY_NAMES)
-['mlp', 'mlp_heading', 'set', 'set_no_g', 'set_no_gd', 'transformer']
+['mlp', 'mlp_heading', 'set', 'set_lateral', 'set_no_g', 'set_no_gd', 'transformer']
 """
 
 from __future__ import annotations
@@ -52,6 +52,7 @@ POLICY_NAMES: dict[str, str] = {
     "set": "subequivariant transformer (gravity and target direction as fixed vectors)",
     "set_no_g": "SET without gravity among its vectors",
     "set_no_gd": "SET without gravity and target direction among its vectors",
+    "set_lateral": "SET with the target's left (up x d) as a third fixed vector: rotations only, no reflections",
     "transformer": "the same attention stack with vectors flattened into scalars (no symmetry)",
     "mlp": "SB3 MLP on the flattened observation (monolithic)",
     "mlp_heading": "SB3 MLP after rotating every vector into the target-heading frame (canonicalization)",
@@ -193,7 +194,12 @@ def policy_class_and_kwargs(
             kwargs["features_extractor_class"] = HeadingFrameExtractor
         return (MultiInputPolicy if algo == "td3" else MultiInputActorCriticPolicy), kwargs
     net = {k: v for k, v in asdict(sizes.set).items() if k not in ("fixed_vectors", "symmetric")}
-    fixed = {"set": ("gravity", "target_direction"), "set_no_g": ("target_direction",), "set_no_gd": ()}
+    fixed = {
+        "set": ("gravity", "target_direction"),
+        "set_no_g": ("target_direction",),
+        "set_no_gd": (),
+        "set_lateral": ("gravity", "target_direction", "lateral"),
+    }
     policy_class = SETPolicy if algo == "td3" else SETActorCriticPolicy
     if name == "transformer":
         return policy_class, {**net, "fixed_vectors": (), "symmetric": False}

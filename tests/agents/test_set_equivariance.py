@@ -335,3 +335,27 @@ def test_ppo_transformer_ablation_is_not_invariant():
     R = GROUP.sample(torch.Generator().manual_seed(3), dtype=torch.float64)
     moved = policy.get_distribution(_rotate_obs(R, obs)).distribution.mean
     assert (moved - policy.get_distribution(obs).distribution.mean).abs().max() > 1e-4
+
+
+@pytest.mark.parametrize("padded", [False, True], ids=["unpadded", "padded"])
+@pytest.mark.parametrize("morphology", ["hopper_5_full", "walker_7_full"])
+def test_set_lateral_is_rotation_equivariant_and_tells_left_from_right(morphology, padded):
+    """set_lateral adds up x d as a fixed vector: equivariant to rotations about gravity (to 1e-9), not to
+    reflections in vertical planes (the cross product flips), which is what lets it tell left from right."""
+    obs = _observations(morphology, padded)
+    config = SETConfig(**TINY, fixed_vectors=("gravity", "target_direction", "lateral"))
+    actor, critic = (
+        SubequivariantTransformerActor(config).double(),
+        SubequivariantTransformerCritic(config).double(),
+    )
+    _reinit(actor, 5)
+    _reinit(critic, 6)
+    rotations = GravityRotations(reflections=False)
+    assert_equivariant(actor.limb_outputs, obs, _rotate_obs, _actor_out, rotations.sample, atol=1e-9)
+    actions = torch.rand(obs["vectors"].shape[0], 3 * (obs["vectors"].shape[1] - 1), dtype=torch.float64)
+    assert_equivariant(
+        lambda o: critic(o, actions), obs, _rotate_obs, lambda R, y: y, rotations.sample, atol=1e-9
+    )
+    mirror = torch.diag(torch.tensor([1.0, -1.0, 1.0], dtype=torch.float64))  # a reflection in the x-z plane
+    out, mirrored = actor.limb_outputs(obs), actor.limb_outputs(_rotate_obs(mirror, obs))
+    assert (rotate_vectors(out["torque"], mirror) - mirrored["torque"]).abs().max() > 1e-4

@@ -37,7 +37,7 @@ class PolicyTrainSettings:
     env: str = "hopper_5_full"
     """A morphology name (hopper_5_full), an env ID (equiworld/Hopper3D_5_full-v0) or a suite (hopper++)."""
     policy: str = "set"
-    """Policy name: set, set_no_g, set_no_gd, transformer, mlp, mlp_heading."""
+    """Policy name: set, set_no_g, set_no_gd, set_lateral, transformer, mlp, mlp_heading."""
     algo: str = "ppo"
     """ppo (batched simulation, the CPU recipe) or td3 (as published)."""
     steps: int | None = None

@@ -129,19 +129,20 @@ class SETCritic(ContinuousCritic):
         self.n_critics = n_critics
         self.q_networks = nn.ModuleList(SubequivariantTransformerCritic(config) for _ in range(n_critics))
 
+    def _cast(self, actions: Tensor) -> Tensor:
+        return actions.to(self.q_networks[0].trunk.structure_bias.weight.dtype)
+
     def forward(self, obs: PyTorchObs, actions: Tensor) -> tuple[Tensor, ...]:
         """``n_critics`` Q values, each ``(B, 1)``."""
-        actions = actions.to(self.q_networks[0].trunk.structure_bias.weight.dtype)
-        return tuple(q(obs, actions) for q in self.q_networks)
+        return tuple(q(obs, self._cast(actions)) for q in self.q_networks)
 
     def limb_forward(self, obs: PyTorchObs, actions: Tensor) -> tuple[Tensor, ...]:
         """``n_critics`` per-limb Q values, each ``(B, N)`` (the published critic target regresses each limb)."""
-        actions = actions.to(self.q_networks[0].trunk.structure_bias.weight.dtype)
-        return tuple(q.limb_values(obs, actions) for q in self.q_networks)
+        return tuple(q.limb_values(obs, self._cast(actions)) for q in self.q_networks)
 
     def q1_forward(self, obs: PyTorchObs, actions: Tensor) -> Tensor:
         """The first Q network only (used for the actor loss)."""
-        return self.q_networks[0](obs, actions.to(self.q_networks[0].trunk.structure_bias.weight.dtype))
+        return self.q_networks[0](obs, self._cast(actions))
 
 
 class PerBodyReplayBuffer(DictReplayBuffer):

@@ -403,13 +403,14 @@ class GramMLPTransformer(nn.Module):
         fixed = vec[..., list(self.fixed_slots)] if self.num_fixed else None
         return vec[..., list(self.input_slots)], torch.cat(scalars, dim=-1), fixed
 
-    def forward(
+    def encode(
         self, obs: Mapping[str, Tensor], extra: Tensor | None = None
-    ) -> tuple[Tensor, Tensor, Tensor | None]:
-        """Run the trunk; returns ``(vectors (B, N, 3, C), scalars (B, N, width), fixed)`` as
-        :meth:`SubequivariantTransformer.forward`."""
+    ) -> tuple[Tensor, Tensor, Tensor | None, Tensor, Tensor]:
+        """Run the trunk; returns ``(vectors (B, N, 3, C), scalars (B, N, width), fixed)`` as :meth:`forward` and
+        the raw inputs ``(vectors, scalars)`` of :meth:`raw_inputs`, which the published decoder also reads."""
         c = self.config
-        vectors, scalars, fixed = self.raw_inputs(obs, extra)
+        raw_vectors, raw_scalars, fixed = self.raw_inputs(obs, extra)
+        vectors, scalars = raw_vectors, raw_scalars
         root = math.sqrt(c.width)
         if c.graph_encodings == "published":
             ranks, relation = published_graph_inputs(obs, scalars.dtype)
@@ -428,7 +429,14 @@ class GramMLPTransformer(nn.Module):
             vectors, scalars = layer(
                 vectors, scalars, fixed, attn_bias=attn_bias if i == 0 else None, key_padding_mask=mask
             )
-        return vectors, self.norm(scalars), fixed
+        return vectors, self.norm(scalars), fixed, raw_vectors, raw_scalars
+
+    def forward(
+        self, obs: Mapping[str, Tensor], extra: Tensor | None = None
+    ) -> tuple[Tensor, Tensor, Tensor | None]:
+        """Run the trunk; returns ``(vectors (B, N, 3, C), scalars (B, N, width), fixed)`` as
+        :meth:`SubequivariantTransformer.forward`."""
+        return self.encode(obs, extra)[:3]
 
 
 def make_trunk(config: SETConfig, extra_scalars: int = 0) -> SubequivariantTransformer | GramMLPTransformer:
@@ -513,14 +521,14 @@ class SubequivariantTransformerActor(nn.Module):
     def pre_activations(self, obs: Mapping[str, Tensor]) -> tuple[Tensor, Tensor | None]:
         """Per-limb hinge values before the tanh, ``(B, N, 3)``, and the torque vectors ``(B, N, 3)`` (``None``
         for the non-symmetric ablation). Not masked: see :meth:`limb_outputs`."""
-        vectors, scalars, fixed = self.trunk(obs)
         if self.config.form == "published":
-            raw_vectors, raw_scalars, _ = self.trunk.raw_inputs(obs)
+            vectors, scalars, fixed, raw_vectors, raw_scalars = self.trunk.encode(obs)
             torque = self.head(vectors, scalars, raw_vectors, raw_scalars, fixed)
-        elif self.config.symmetric:
-            torque = self.head(vectors, scalars, fixed)[0][..., 0]
         else:
-            return self.head(scalars), None
+            vectors, scalars, fixed = self.trunk(obs)
+            if not self.config.symmetric:
+                return self.head(scalars), None
+            torque = self.head(vectors, scalars, fixed)[0][..., 0]
         axes = obs["vectors"][:, :, list(_HINGE_SLOTS)].to(scalars.dtype)  # (B, N, 3 hinges, 3)
         return (axes @ torque.unsqueeze(-1)).squeeze(-1), torque
 
@@ -570,11 +578,10 @@ class SubequivariantTransformerCritic(nn.Module):
             )
         per_limb = actions.reshape(batch, n - 1, 3)
         per_limb = torch.cat([per_limb.new_zeros(batch, 1, 3), per_limb], dim=1)
-        vectors, scalars, fixed = self.trunk(obs, extra=per_limb)
         if self.config.form == "published":
-            raw_vectors, raw_scalars, _ = self.trunk.raw_inputs(obs, extra=per_limb)
+            vectors, scalars, fixed, raw_vectors, raw_scalars = self.trunk.encode(obs, extra=per_limb)
             return self.head(vectors, scalars, raw_vectors, raw_scalars, fixed)
-        return self.head(scalars)[..., 0]
+        return self.head(self.trunk(obs, extra=per_limb)[1])[..., 0]
 
     def forward(self, obs: Mapping[str, Tensor], actions: Tensor) -> Tensor:
         """Q value ``(B, 1)``: the mean of the per-limb values over the real (unpadded) limbs."""

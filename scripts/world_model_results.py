@@ -221,7 +221,12 @@ def main(args: Args) -> dict:
     rows = [r for r in json.loads(Path(args.results).read_text()) if r["world"] == args.world]
     if args.static is not None:
         rows = [r for r in rows if r.get("static_blocks") == args.static]
-    context = args.context if args.context is not None else (70 if args.world == "block" else 0)
+    if args.context is None and args.world == "block":
+        from equiworld.world_models.evaluation import EVALUATION_DEFAULTS
+
+        context = EVALUATION_DEFAULTS["block"]["context"]
+    else:
+        context = args.context or 0
     if context:
         rows = [r for r in rows if r["context"] == context]
     if not rows:

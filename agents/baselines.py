@@ -59,8 +59,11 @@ class HeadingFrameExtractor(BaseFeaturesExtractor):
     def forward(self, observations: dict[str, Tensor]) -> Tensor:
         """``(B, features_dim)`` flat features."""
         parts = []
+        dtype = (
+            observations["vectors"].dtype if observations["vectors"].is_floating_point() else torch.float32
+        )
         for key in self.keys:
-            x = observations[key].float()
+            x = observations[key].to(dtype)
             if key == "vectors":
                 x = rotate_into_target_frame(x)
             parts.append(x.flatten(1))

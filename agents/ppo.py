@@ -8,7 +8,10 @@
   them over limbs keeps the policy morphology-agnostic (three parameters for any body, padded or not). The three
   hinges of a limb have orthonormal axes, so with equal sigmas this is exactly isotropic noise on the torque
   vector; separate sigmas let the hinge slots, which differ in gear and role, explore at their own scale.
-* **Value**: an invariant SET trunk of its own (no action input), one value per limb, mean over real limbs.
+* **Value** (``critic``): ``"set"``, an invariant SET trunk of its own (no action input), one value per limb, mean
+  over real limbs; or ``"mlp_heading"``, an MLP on the observation rotated into the target direction's frame (the
+  ``mlp_heading`` baseline's canonicalization; invariant to rotations about gravity by construction). The value
+  function only shapes training — the policy that acts is the SET actor either way.
 * Padded entries of a padded suite (``obs["action_mask"] == 0``) take no part in log-probabilities or entropy.
 
 Observations are not normalized (a per-component running normalization of world-frame vectors would break the
@@ -30,6 +33,7 @@ from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 from torch import Tensor, nn
 
+from .baselines import HeadingFrameExtractor
 from .sb3 import _check_spaces
 from .set_policy import (
     SET_PRESETS,
@@ -42,6 +46,7 @@ from .set_policy import (
 
 __all__ = [
     "COMPACT_SIZES",
+    "CRITICS",
     "InvariantObservationScale",
     "MaskedDiagGaussian",
     "SETActorCriticPolicy",
@@ -50,6 +55,10 @@ __all__ = [
 
 COMPACT_SIZES: dict[str, int] = dict(SET_PRESETS["compact"])
 """The SET sizes of the CPU recipe (about 4x fewer FLOPs per sample than the published width 128, hidden 256)."""
+
+CRITICS = ("set", "mlp_heading")
+"""Value functions of :class:`SETActorCriticPolicy`: a SET trunk (mean of per-limb values) or an MLP on
+target-frame canonicalized observations."""
 
 _SET_FIELDS = {f.name for f in fields(SETConfig)}
 _IGNORED = {
@@ -175,6 +184,9 @@ class SETActorCriticPolicy(ActorCriticPolicy):
         log_std_init: initial log standard deviation of the exploration noise.
         optimizer_class: optimizer.
         optimizer_kwargs: its keyword arguments.
+        normalize_observations: scale the observations invariantly (:class:`InvariantObservationScale`).
+        critic: the value function, a name of :data:`CRITICS`.
+        critic_layers: hidden widths of the ``mlp_heading`` critic (tanh, orthogonal init as SB3's MLP policies).
         **kwargs: the fields of :class:`SETConfig` (``width``, ``vector_channels``, ...; unset ones take
             :data:`COMPACT_SIZES`, then the config's defaults), and SB3's ``ActorCriticPolicy`` keywords that do not
             apply (``net_arch``, ``activation_fn``, ``ortho_init``, feature-extractor keywords), which are ignored;
@@ -193,9 +205,18 @@ class SETActorCriticPolicy(ActorCriticPolicy):
         optimizer_class: type[torch.optim.Optimizer] = torch.optim.Adam,
         optimizer_kwargs: dict[str, Any] | None = None,
         normalize_observations: bool = False,
+        critic: str = "set",
+        critic_layers: tuple[int, ...] = (256, 256),
         **kwargs: Any,
     ) -> None:
+        if critic not in CRITICS:
+            raise ValueError(f"SETActorCriticPolicy: unknown critic {critic!r}; valid: {', '.join(CRITICS)}")
+        if not critic_layers or any(int(n) < 1 for n in critic_layers):
+            raise ValueError(
+                f"SETActorCriticPolicy: critic_layers must be positive widths, got {critic_layers!r}"
+            )
         self.normalize_observations = bool(normalize_observations)
+        self.critic, self.critic_layers = critic, tuple(int(n) for n in critic_layers)
         if kwargs.pop("use_sde", False):
             raise ValueError("SETActorCriticPolicy: use_sde=True is not supported (state-dependent noise)")
         _check_spaces(observation_space, action_space)
@@ -221,8 +242,11 @@ class SETActorCriticPolicy(ActorCriticPolicy):
     def _build(self, lr_schedule: Schedule) -> None:
         config = self.set_config
         self.actor = SubequivariantTransformerActor(config)
-        self.value_trunk = make_trunk(config)
-        self.value_head = nn.Linear(config.width, 1)
+        if self.critic == "set":
+            self.value_trunk = make_trunk(config)
+            self.value_head = nn.Linear(config.width, 1)
+        else:
+            self.value_mlp = _heading_mlp(self.observation_space, self.critic_layers)
         self.log_std = nn.Parameter(torch.full((3,), float(self.log_std_init)))
         if self.normalize_observations:
             self.obs_scale = InvariantObservationScale(self.observation_space["scalars"].shape[-1])
@@ -232,7 +256,12 @@ class SETActorCriticPolicy(ActorCriticPolicy):
         data = super()._get_constructor_parameters()
         for key in (*_IGNORED, "use_sde", "sde_net_arch"):
             data.pop(key, None)
-        data.update(asdict(self.set_config), normalize_observations=self.normalize_observations)
+        data.update(
+            asdict(self.set_config),
+            normalize_observations=self.normalize_observations,
+            critic=self.critic,
+            critic_layers=self.critic_layers,
+        )
         return data
 
     def set_training_mode(self, mode: bool) -> None:
@@ -261,7 +290,11 @@ class SETActorCriticPolicy(ActorCriticPolicy):
         return self.value_head(scalars)[..., 0]
 
     def predict_values(self, obs: PyTorchObs) -> Tensor:
-        """State values ``(B, 1)``: the mean of the per-limb values over the real limbs."""
+        """State values ``(B, 1)``: the mean of the per-limb values over the real limbs (``critic="set"``), or the
+        canonicalized MLP's value."""
+        if self.critic == "mlp_heading":
+            dtype = self.value_mlp[-1].weight.dtype
+            return self.value_mlp({k: v.to(dtype) for k, v in self._scaled(obs).items()})
         values = self.limb_values(obs)
         mask = padding_mask(obs)
         if mask is None:
@@ -298,6 +331,24 @@ class SETActorCriticPolicy(ActorCriticPolicy):
 
     def _predict(self, observation: PyTorchObs, deterministic: bool = False) -> Tensor:
         return self.get_distribution(observation).get_actions(deterministic=deterministic)
+
+
+def _heading_mlp(observation_space: spaces.Dict, layers: tuple[int, ...]) -> nn.Sequential:
+    """Canonicalize (:class:`~equiworld.agents.baselines.HeadingFrameExtractor`), then a tanh MLP to one value,
+    initialized as SB3's ``ActorCriticPolicy`` does (orthogonal, gain sqrt(2) for hidden layers, 1 for the head)."""
+    extractor = HeadingFrameExtractor(observation_space)
+    modules: list[nn.Module] = [extractor]
+    width = extractor.features_dim
+    for n in layers:
+        linear = nn.Linear(width, n)
+        nn.init.orthogonal_(linear.weight, gain=2**0.5)
+        nn.init.zeros_(linear.bias)
+        modules += [linear, nn.Tanh()]
+        width = n
+    head = nn.Linear(width, 1)
+    nn.init.orthogonal_(head.weight, gain=1.0)
+    nn.init.zeros_(head.bias)
+    return nn.Sequential(*modules, head)
 
 
 def register_ppo_policy_aliases() -> None:

@@ -87,6 +87,9 @@ class PolicyTrainSettings:
     normalize_observations: bool = False
     """ppo, transformer policies: scale each vector slot by the running RMS of its norm (an invariant) and
     standardize the scalars, inside the policy."""
+    critic: str = "set"
+    """ppo, transformer policies: the value function, set (a SET trunk, mean of per-limb values) or mlp_heading (an
+    MLP on the observation rotated into the target's frame; invariant). The acting policy is SET either way."""
     learning_starts: int = 5_000
     """td3: random warm-up steps before learning (published: 5000)."""
     buffer_size: int = 1_000_000
@@ -164,6 +167,7 @@ def train_policy(args: PolicyTrainSettings) -> Path:
             ent_coef=args.ent_coef,
             log_std_init=args.log_std_init,
             normalize_observations=args.normalize_observations,
+            critic=args.critic,
         )
     else:
         settings = TD3Settings(

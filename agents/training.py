@@ -157,6 +157,8 @@ class PPOSettings:
         normalize_observations: transformer policies: scale each world-frame vector slot by the running RMS of its
             norm and standardize the scalars (:class:`~equiworld.agents.ppo.InvariantObservationScale`, inside
             the policy, so that it is saved with it and keeps the symmetry).
+        critic: transformer policies: the value function, ``set`` (a SET trunk) or ``mlp_heading`` (an MLP on
+            target-frame canonicalized observations); see :data:`~equiworld.agents.ppo.CRITICS`.
     """
 
     learning_rate: float = 3e-4
@@ -172,6 +174,7 @@ class PPOSettings:
     log_std_init: float = -0.5
     normalize_reward: bool = True
     normalize_observations: bool = False
+    critic: str = "set"
 
 
 def policy_class_and_kwargs(
@@ -238,6 +241,12 @@ def make_ppo(
                 f"normalize_observations applies to the transformer policies (set*, transformer), not {policy!r}"
             )
         policy_kwargs["normalize_observations"] = True
+    if settings.critic != "set":
+        if policy_class is not SETActorCriticPolicy:
+            raise ValueError(
+                f"critic applies to the transformer policies (set*, transformer), not {policy!r}"
+            )
+        policy_kwargs["critic"] = settings.critic
     if settings.normalize_reward and not isinstance(venv, VecNormalize):
         venv = VecNormalize(venv, norm_obs=False, norm_reward=True, gamma=settings.gamma)
     return PPO(

@@ -31,7 +31,17 @@ from equiworld.agents.evaluation import (
 )
 from equiworld.envs.morphology import resolve_morphologies
 
-ROW_IDENTITY = ("env", "algo", "policy", "seed", "env_steps", "body", "split", "normalize_observations")
+ROW_IDENTITY = (
+    "env",
+    "algo",
+    "policy",
+    "seed",
+    "env_steps",
+    "body",
+    "split",
+    "normalize_observations",
+    "critic",
+)
 """The keys that identify a results row (a re-evaluation replaces the row)."""
 
 
@@ -60,9 +70,17 @@ def result_rows(run: Path, model: object, env_name: str, summaries: list[dict]) 
             "gamma": config.get(config.get("algo", "td3"), {}).get("gamma", config.get("gamma")),
             "gae_lambda": config.get("ppo", {}).get("gae_lambda") if config.get("algo") == "ppo" else None,
             "normalize_observations": bool(config.get("ppo", {}).get("normalize_observations", False)),
+            "critic": ppo_critic(config),
         }
         for row in summaries
     ]
+
+
+def ppo_critic(config: dict) -> str | None:
+    """The value function of a PPO transformer policy's run (``set`` or ``mlp_heading``); ``None`` otherwise."""
+    if config.get("algo") != "ppo" or config.get("policy") in ("mlp", "mlp_heading"):
+        return None
+    return config.get("ppo", {}).get("critic", "set")
 
 
 def upsert_results(path: Path, rows: list[dict]) -> None:

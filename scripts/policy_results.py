@@ -41,8 +41,8 @@ def _mean_std(values: list[float]) -> str:
 
 
 def summarise(rows: list[dict]) -> list[dict]:
-    """One entry per (env, algo, policy, discount, GAE lambda, observation scaling, body, split), seeds averaged,
-    in first-seen order."""
+    """One entry per (env, algo, policy, discount, GAE lambda, observation scaling, critic, body, split), seeds
+    averaged, in first-seen order."""
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for row in rows:
         key = (
@@ -52,10 +52,11 @@ def summarise(rows: list[dict]) -> list[dict]:
             row.get("gamma"),
             row.get("gae_lambda"),
             bool(row.get("normalize_observations")),
+            row.get("critic"),
         )
         groups[(*key, row["body"], row["split"])].append(row)
     out = []
-    for (env, algo, policy, gamma, gae_lambda, normalized, body, split), members in groups.items():
+    for (env, algo, policy, gamma, gae_lambda, normalized, critic, body, split), members in groups.items():
         out.append(
             {
                 "env": env,
@@ -64,6 +65,7 @@ def summarise(rows: list[dict]) -> list[dict]:
                 "gamma": gamma,
                 "gae_lambda": gae_lambda,
                 "normalize_observations": normalized,
+                "critic": critic,
                 "body": body,
                 "split": split,
                 "seeds": sorted(r["seed"] for r in members),
@@ -88,6 +90,7 @@ def markdown(entries: list[dict]) -> str:
         recipe = (
             "–" if e.get("gamma") is None else f"{e['gamma']}, {e['gae_lambda'] if e['gae_lambda'] else '–'}"
         ) + (", obs. scaling" if e.get("normalize_observations") else "")
+        recipe += f", {e['critic']} critic" if e.get("critic") not in (None, "set") else ""
         lines.append(
             f"| {e['env']} | {e['algo']} | {e['policy']} | {recipe} | {e['body']} | {e['split']} | {len(e['seeds'])} | "
             f"{_mean_std(e['progress'])} | {_mean_std(e['episode_length'])} | {_mean_std(e['return'])} | "
@@ -118,6 +121,7 @@ def goal_check(entries: list[dict], args: Args) -> dict:
         "gamma": e.get("gamma"),
         "gae_lambda": e.get("gae_lambda"),
         "normalize_observations": e.get("normalize_observations", False),
+        "critic": e.get("critic"),
         "met": progress >= args.goal_progress and length >= args.goal_length,
     }
 

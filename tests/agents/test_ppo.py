@@ -130,3 +130,28 @@ def test_invariant_observation_scale_learns_commits_per_rollout_and_is_saved(tmp
     with pytest.raises(ValueError, match="normalize_observations"):
         make_ppo("mlp", venv, replace(SETTINGS, normalize_observations=True), SIZES)
     venv.close()
+
+
+def test_set_actor_with_canonicalized_mlp_critic_learns_and_round_trips(tmp_path):
+    """critic="mlp_heading": PPO trains the SET actor beside an MLP value on target-frame inputs; the critic is
+    saved with the policy and rebuilt by PPO.load; it applies to the transformer policies only."""
+    from dataclasses import replace
+
+    venv = make_vec_env("hopper_3_shin", 4, seed=0)
+    model = make_ppo("set", venv, replace(SETTINGS, critic="mlp_heading"), SIZES, seed=0)
+    assert model.policy.critic == "mlp_heading" and not hasattr(model.policy, "value_trunk")
+    before = [p.detach().clone() for p in model.policy.value_mlp.parameters()]
+    model.learn(320)
+    assert all(
+        (p - b).abs().max() > 0 for p, b in zip(model.policy.value_mlp.parameters(), before, strict=True)
+    )
+    obs = venv.reset()
+    tensors, _ = model.policy.obs_to_tensor(obs)
+    values = model.policy.predict_values(tensors)
+    model.save(tmp_path / "model.zip")
+    loaded = PPO.load(tmp_path / "model.zip", device="cpu")
+    assert loaded.policy.critic == "mlp_heading" and loaded.policy.critic_layers == (256, 256)
+    torch.testing.assert_close(loaded.policy.predict_values(tensors), values)
+    with pytest.raises(ValueError, match="critic applies to the transformer policies"):
+        make_ppo("mlp", venv, replace(SETTINGS, critic="mlp_heading"), SIZES)
+    venv.close()

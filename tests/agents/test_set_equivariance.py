@@ -359,3 +359,42 @@ def test_set_lateral_is_rotation_equivariant_and_tells_left_from_right(morpholog
     mirror = torch.diag(torch.tensor([1.0, -1.0, 1.0], dtype=torch.float64))  # a reflection in the x-z plane
     out, mirrored = actor.limb_outputs(obs), actor.limb_outputs(_rotate_obs(mirror, obs))
     assert (rotate_vectors(out["torque"], mirror) - mirrored["torque"]).abs().max() > 1e-4
+
+
+@pytest.mark.parametrize("padded", [False, True], ids=["unpadded", "padded"])
+@pytest.mark.parametrize("morphology", ["hopper_5_full", "walker_7_full", "cheetah_14_full"])
+def test_ppo_policy_with_canonicalized_mlp_critic_is_rotation_invariant(morphology, padded, monkeypatch):
+    """critic="mlp_heading": the value comes from an MLP on the observation rotated into the target's frame, so
+    it is invariant to rotations about gravity (to 1e-9) — with the SET actor's mean actions and log-probabilities
+    as before — but not to vertical-plane reflections (the frame keeps left and right apart)."""
+    obs = _observations(morphology, padded)
+    policy = _ppo_policy(obs, critic="mlp_heading", critic_layers=(32, 16))
+    assert not hasattr(policy, "value_trunk") and policy.value_mlp[-1].weight.dtype == torch.float64
+    actions = torch.randn(obs["vectors"].shape[0], policy.action_space.shape[0], dtype=torch.float64)
+    rotations = GravityRotations(reflections=False)
+    report = assert_equivariant(
+        lambda o: _ppo_outputs(policy, o, actions),
+        obs,
+        _rotate_obs,
+        lambda R, y: y,
+        rotations.sample,
+        atol=1e-9,
+    )
+    assert report.scale > 1e-3
+    mirror = torch.diag(torch.tensor([1.0, -1.0, 1.0], dtype=torch.float64))
+    values = policy.predict_values(obs)
+    assert (policy.predict_values(_rotate_obs(mirror, obs)) - values).abs().max() > 1e-6
+    # control: without the canonicalization the same MLP is not invariant
+    from equiworld.agents import baselines
+
+    monkeypatch.setattr(baselines, "rotate_into_target_frame", lambda v: v)
+    R = rotations.sample(torch.Generator().manual_seed(4), dtype=torch.float64)
+    assert (policy.predict_values(_rotate_obs(R, obs)) - values).abs().max() > 1e-6
+
+
+def test_ppo_policy_refuses_an_unknown_critic():
+    obs = _observations("hopper_3_shin", padded=False)
+    with pytest.raises(ValueError, match="unknown critic 'q'"):
+        _ppo_policy(obs, critic="q")
+    with pytest.raises(ValueError, match="critic_layers"):
+        _ppo_policy(obs, critic="mlp_heading", critic_layers=(0,))

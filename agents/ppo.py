@@ -23,6 +23,7 @@ After ``import equiworld.agents``, ``PPO("SETPolicy", venv)`` builds it (and ``P
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, fields
 from typing import Any
 
@@ -187,6 +188,8 @@ class SETActorCriticPolicy(ActorCriticPolicy):
         normalize_observations: scale the observations invariantly (:class:`InvariantObservationScale`).
         critic: the value function, a name of :data:`CRITICS`.
         critic_layers: hidden widths of the ``mlp_heading`` critic (tanh, orthogonal init as SB3's MLP policies).
+        action_gain: if set, the mean actions are multiplied by a learned gain per hinge slot (x, y, z; shared by all
+            limbs, an invariant), initialized to this value; ``None``: no gain.
         **kwargs: the fields of :class:`SETConfig` (``width``, ``vector_channels``, ...; unset ones take
             :data:`COMPACT_SIZES`, then the config's defaults), and SB3's ``ActorCriticPolicy`` keywords that do not
             apply (``net_arch``, ``activation_fn``, ``ortho_init``, feature-extractor keywords), which are ignored;
@@ -207,6 +210,7 @@ class SETActorCriticPolicy(ActorCriticPolicy):
         normalize_observations: bool = False,
         critic: str = "set",
         critic_layers: tuple[int, ...] = (256, 256),
+        action_gain: float | None = None,
         **kwargs: Any,
     ) -> None:
         if critic not in CRITICS:
@@ -217,6 +221,11 @@ class SETActorCriticPolicy(ActorCriticPolicy):
             )
         self.normalize_observations = bool(normalize_observations)
         self.critic, self.critic_layers = critic, tuple(int(n) for n in critic_layers)
+        if action_gain is not None and not (math.isfinite(action_gain) and action_gain > 0):
+            raise ValueError(
+                f"SETActorCriticPolicy: action_gain must be a positive number, got {action_gain!r}"
+            )
+        self.action_gain = None if action_gain is None else float(action_gain)
         if kwargs.pop("use_sde", False):
             raise ValueError("SETActorCriticPolicy: use_sde=True is not supported (state-dependent noise)")
         _check_spaces(observation_space, action_space)
@@ -248,6 +257,8 @@ class SETActorCriticPolicy(ActorCriticPolicy):
         else:
             self.value_mlp = _heading_mlp(self.observation_space, self.critic_layers)
         self.log_std = nn.Parameter(torch.full((3,), float(self.log_std_init)))
+        if self.action_gain is not None:
+            self.log_action_gain = nn.Parameter(torch.full((3,), math.log(self.action_gain)))
         if self.normalize_observations:
             self.obs_scale = InvariantObservationScale(self.observation_space["scalars"].shape[-1])
         self.optimizer = self.optimizer_class(self.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs)
@@ -261,6 +272,7 @@ class SETActorCriticPolicy(ActorCriticPolicy):
             normalize_observations=self.normalize_observations,
             critic=self.critic,
             critic_layers=self.critic_layers,
+            action_gain=self.action_gain,
         )
         return data
 
@@ -282,6 +294,8 @@ class SETActorCriticPolicy(ActorCriticPolicy):
         mask = padding_mask(obs)
         if mask is not None:
             per_limb = per_limb * (~mask).to(per_limb.dtype).unsqueeze(-1)
+        if self.action_gain is not None:
+            per_limb = per_limb * self.log_action_gain.exp().to(per_limb.dtype)
         return per_limb[:, 1:].flatten(1)
 
     def limb_values(self, obs: PyTorchObs) -> Tensor:

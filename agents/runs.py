@@ -90,6 +90,9 @@ class PolicyTrainSettings:
     critic: str = "set"
     """ppo, transformer policies: the value function, set (a SET trunk, mean of per-limb values) or mlp_heading (an
     MLP on the observation rotated into the target's frame; invariant). The acting policy is SET either way."""
+    action_gain: float | None = None
+    """ppo, transformer policies: multiply the mean actions by a learned gain per hinge slot (an invariant),
+    starting at this value (default: no gain)."""
     learning_starts: int = 5_000
     """td3: random warm-up steps before learning (published: 5000)."""
     buffer_size: int = 1_000_000
@@ -168,6 +171,7 @@ def train_policy(args: PolicyTrainSettings) -> Path:
             log_std_init=args.log_std_init,
             normalize_observations=args.normalize_observations,
             critic=args.critic,
+            action_gain=args.action_gain,
         )
     else:
         settings = TD3Settings(

@@ -159,6 +159,8 @@ class PPOSettings:
             the policy, so that it is saved with it and keeps the symmetry).
         critic: transformer policies: the value function, ``set`` (a SET trunk) or ``mlp_heading`` (an MLP on
             target-frame canonicalized observations); see :data:`~equiworld.agents.ppo.CRITICS`.
+        action_gain: transformer policies: a learned gain per hinge slot on the mean actions, starting at this value
+            (``None``: none).
     """
 
     learning_rate: float = 3e-4
@@ -175,6 +177,7 @@ class PPOSettings:
     normalize_reward: bool = True
     normalize_observations: bool = False
     critic: str = "set"
+    action_gain: float | None = None
 
 
 def policy_class_and_kwargs(
@@ -247,6 +250,12 @@ def make_ppo(
                 f"critic applies to the transformer policies (set*, transformer), not {policy!r}"
             )
         policy_kwargs["critic"] = settings.critic
+    if settings.action_gain is not None:
+        if policy_class is not SETActorCriticPolicy:
+            raise ValueError(
+                f"action_gain applies to the transformer policies (set*, transformer), not {policy!r}"
+            )
+        policy_kwargs["action_gain"] = settings.action_gain
     if settings.normalize_reward and not isinstance(venv, VecNormalize):
         venv = VecNormalize(venv, norm_obs=False, norm_reward=True, gamma=settings.gamma)
     return PPO(

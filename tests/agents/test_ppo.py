@@ -155,3 +155,32 @@ def test_set_actor_with_canonicalized_mlp_critic_learns_and_round_trips(tmp_path
     with pytest.raises(ValueError, match="critic applies to the transformer policies"):
         make_ppo("mlp", venv, replace(SETTINGS, critic="mlp_heading"), SIZES)
     venv.close()
+
+
+def test_action_gain_scales_the_mean_actions_is_learned_and_saved(tmp_path):
+    """action_gain: the mean actions are those of the same SET actor times a learned per-hinge-slot gain (an
+    invariant, so the symmetry is kept), which PPO trains and PPO.load restores; bad gains are refused."""
+    from dataclasses import replace
+
+    venv = make_vec_env("hopper_3_shin", 4, seed=0)
+    plain = make_ppo("set", venv, SETTINGS, SIZES, seed=0)
+    gained = make_ppo("set", venv, replace(SETTINGS, action_gain=4.0), SIZES, seed=0)
+    gained.policy.load_state_dict(
+        {**plain.policy.state_dict(), "log_action_gain": torch.log(torch.tensor([2.0, 3.0, 4.0]))}
+    )
+    obs, _ = plain.policy.obs_to_tensor(venv.reset())
+    expected = plain.policy.mean_actions(obs) * torch.tensor([2.0, 3.0, 4.0]).repeat(2)
+    torch.testing.assert_close(gained.policy.mean_actions(obs), expected)
+    before = gained.policy.log_action_gain.detach().clone()
+    gained.learn(320)
+    assert (gained.policy.log_action_gain.detach() - before).abs().max() > 0
+    gained.save(tmp_path / "model.zip")
+    loaded = PPO.load(tmp_path / "model.zip", device="cpu")
+    assert loaded.policy.action_gain == 4.0
+    torch.testing.assert_close(loaded.policy.log_action_gain, gained.policy.log_action_gain)
+    for bad in (0.0, -1.0, float("nan")):
+        with pytest.raises(ValueError, match="action_gain must be a positive number"):
+            make_ppo("set", venv, replace(SETTINGS, action_gain=bad), SIZES)
+    with pytest.raises(ValueError, match="action_gain applies to the transformer policies"):
+        make_ppo("mlp_heading", venv, replace(SETTINGS, action_gain=2.0), SIZES)
+    venv.close()

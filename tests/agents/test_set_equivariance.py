@@ -368,7 +368,7 @@ def test_ppo_policy_with_canonicalized_mlp_critic_is_rotation_invariant(morpholo
     it is invariant to rotations about gravity (to 1e-9) — with the SET actor's mean actions and log-probabilities
     as before — but not to vertical-plane reflections (the frame keeps left and right apart)."""
     obs = _observations(morphology, padded)
-    policy = _ppo_policy(obs, critic="mlp_heading", critic_layers=(32, 16))
+    policy = _ppo_policy(obs, critic="mlp_heading", critic_layers=(32, 16), action_gain=3.0)
     assert not hasattr(policy, "value_trunk") and policy.value_mlp[-1].weight.dtype == torch.float64
     actions = torch.randn(obs["vectors"].shape[0], policy.action_space.shape[0], dtype=torch.float64)
     rotations = GravityRotations(reflections=False)

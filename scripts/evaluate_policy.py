@@ -41,6 +41,7 @@ ROW_IDENTITY = (
     "split",
     "normalize_observations",
     "critic",
+    "action_gain",
 )
 """The keys that identify a results row (a re-evaluation replaces the row)."""
 
@@ -71,6 +72,7 @@ def result_rows(run: Path, model: object, env_name: str, summaries: list[dict]) 
             "gae_lambda": config.get("ppo", {}).get("gae_lambda") if config.get("algo") == "ppo" else None,
             "normalize_observations": bool(config.get("ppo", {}).get("normalize_observations", False)),
             "critic": ppo_critic(config),
+            "action_gain": config.get("ppo", {}).get("action_gain"),
         }
         for row in summaries
     ]

@@ -40,32 +40,25 @@ def _mean_std(values: list[float]) -> str:
     return f"{statistics.fmean(values):.2f} ± {statistics.stdev(values):.2f}"
 
 
+RECIPE_KEYS = ("gamma", "gae_lambda", "normalize_observations", "critic", "action_gain")
+"""The recipe fields of a row that split the table (rows without one read as ``None``)."""
+
+
 def summarise(rows: list[dict]) -> list[dict]:
-    """One entry per (env, algo, policy, discount, GAE lambda, observation scaling, critic, body, split), seeds
+    """One entry per (env, algo, policy, recipe, body, split) — the recipe being :data:`RECIPE_KEYS` — seeds
     averaged, in first-seen order."""
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for row in rows:
-        key = (
-            row["env"],
-            row["algo"],
-            row["policy"],
-            row.get("gamma"),
-            row.get("gae_lambda"),
-            bool(row.get("normalize_observations")),
-            row.get("critic"),
-        )
-        groups[(*key, row["body"], row["split"])].append(row)
+        recipe = tuple(row.get(k) for k in RECIPE_KEYS)
+        groups[(row["env"], row["algo"], row["policy"], recipe, row["body"], row["split"])].append(row)
     out = []
-    for (env, algo, policy, gamma, gae_lambda, normalized, critic, body, split), members in groups.items():
+    for (env, algo, policy, recipe, body, split), members in groups.items():
         out.append(
             {
                 "env": env,
                 "algo": algo,
                 "policy": policy,
-                "gamma": gamma,
-                "gae_lambda": gae_lambda,
-                "normalize_observations": normalized,
-                "critic": critic,
+                **dict(zip(RECIPE_KEYS, recipe, strict=True)),
                 "body": body,
                 "split": split,
                 "seeds": sorted(r["seed"] for r in members),
@@ -91,6 +84,7 @@ def markdown(entries: list[dict]) -> str:
             "–" if e.get("gamma") is None else f"{e['gamma']}, {e['gae_lambda'] if e['gae_lambda'] else '–'}"
         ) + (", obs. scaling" if e.get("normalize_observations") else "")
         recipe += f", {e['critic']} critic" if e.get("critic") not in (None, "set") else ""
+        recipe += f", action gain {e['action_gain']:g}" if e.get("action_gain") else ""
         lines.append(
             f"| {e['env']} | {e['algo']} | {e['policy']} | {recipe} | {e['body']} | {e['split']} | {len(e['seeds'])} | "
             f"{_mean_std(e['progress'])} | {_mean_std(e['episode_length'])} | {_mean_std(e['return'])} | "
@@ -120,8 +114,7 @@ def goal_check(entries: list[dict], args: Args) -> dict:
         "seeds": len(e["seeds"]),
         "gamma": e.get("gamma"),
         "gae_lambda": e.get("gae_lambda"),
-        "normalize_observations": e.get("normalize_observations", False),
-        "critic": e.get("critic"),
+        **{k: e.get(k) for k in RECIPE_KEYS[2:]},
         "met": progress >= args.goal_progress and length >= args.goal_length,
     }
 

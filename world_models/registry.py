@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import inspect
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,9 @@ from .flowm3d import BLOCK_MODEL_NAMES, FlowWorldModel3DConfig, build_block_worl
 
 __all__ = [
     "CHECKPOINT_NAME",
+    "MODEL_FAMILIES",
     "MODEL_NAMES_BY_WORLD",
+    "ModelFamily",
     "build_named_model",
     "load_world_model",
     "model_config_for_dataset",
@@ -30,7 +34,50 @@ __all__ = [
 CHECKPOINT_NAME = "checkpoint.pt"
 """The file name of a training run's checkpoint inside its output folder."""
 
-MODEL_NAMES_BY_WORLD = {"mnist": MODEL_NAMES, "block": BLOCK_MODEL_NAMES}
+
+def _mnist_config(preset: str, spec: dict) -> FlowWorldModelConfig:
+    from equiworld.envs.video.mnist_world import MNISTWorldEnv
+
+    env = MNISTWorldEnv(split="train", **spec.get("env_kwargs", {}))
+    return FlowWorldModelConfig.preset(
+        preset, world_size=env.world_size, window_size=env.window_size, max_step=env.max_step
+    )
+
+
+def _block_config(preset: str, spec: dict) -> FlowWorldModel3DConfig:
+    from equiworld.envs.video.block_world import BlockWorldEnv
+
+    default = inspect.signature(BlockWorldEnv).parameters["image_size"].default
+    image_size = spec.get("env_kwargs", {}).get("image_size", default)
+    return FlowWorldModel3DConfig.preset(preset, image_size=int(image_size))
+
+
+@dataclass(frozen=True)
+class ModelFamily:
+    """The world models of one world.
+
+    Attributes:
+        names: the model names.
+        config_class: their config dataclass.
+        build: ``(name, config) -> model``.
+        config_for: ``(preset, dataset manifest) -> config``: the preset's sizes fitted to the dataset.
+    """
+
+    names: tuple[str, ...]
+    config_class: type
+    build: Callable[[str, Any], WorldModel]
+    config_for: Callable[[str, dict], Any]
+
+
+MODEL_FAMILIES: dict[str, ModelFamily] = {
+    "mnist": ModelFamily(tuple(MODEL_NAMES), FlowWorldModelConfig, build_world_model, _mnist_config),
+    "block": ModelFamily(
+        tuple(BLOCK_MODEL_NAMES), FlowWorldModel3DConfig, build_block_world_model, _block_config
+    ),
+}
+"""The model family of each world (the keys are :data:`~equiworld.envs.video.datasets.VIDEO_WORLDS`' names)."""
+
+MODEL_NAMES_BY_WORLD = {world: family.names for world, family in MODEL_FAMILIES.items()}
 """The model names each world's data can train."""
 
 
@@ -45,9 +92,8 @@ def world_of_model(name: str) -> str:
 
 def build_named_model(name: str, config: dict[str, Any]) -> WorldModel:
     """Build any registered model from its name and its config as a dict (as stored in checkpoints)."""
-    if world_of_model(name) == "block":
-        return build_block_world_model(name, FlowWorldModel3DConfig(**config))
-    return build_world_model(name, FlowWorldModelConfig(**config))
+    family = MODEL_FAMILIES[world_of_model(name)]
+    return family.build(name, family.config_class(**config))
 
 
 def model_config_for_dataset(
@@ -60,18 +106,7 @@ def model_config_for_dataset(
         raise ValueError(
             f"dataset {str(data_root)!r} is a {spec['world']!r} dataset, not {world!r}; pass --world"
         )
-    if world == "block":
-        from equiworld.envs.video.block_world import BlockWorldEnv
-
-        default = inspect.signature(BlockWorldEnv).parameters["image_size"].default
-        image_size = spec.get("env_kwargs", {}).get("image_size", default)
-        return FlowWorldModel3DConfig.preset(preset, image_size=int(image_size))
-    from equiworld.envs.video.mnist_world import MNISTWorldEnv
-
-    env = MNISTWorldEnv(split="train", **spec.get("env_kwargs", {}))
-    return FlowWorldModelConfig.preset(
-        preset, world_size=env.world_size, window_size=env.window_size, max_step=env.max_step
-    )
+    return MODEL_FAMILIES[world].config_for(preset, spec)
 
 
 def world_of_model_or_none(name: str) -> str | None:

@@ -52,6 +52,8 @@ class Args:
     context: int | None = None
     """Only the rows of this protocol's context length (default: Block World the published 70, MNIST World all;
     0: all)."""
+    train_steps: int | None = None
+    """Only the trained models' rows of this training length (the references' rows are always kept)."""
     plot: str | None = None
     """PNG of MSE / PSNR / SSIM vs predicted step from --curves, one line per model (mean over its seeds)."""
 
@@ -229,6 +231,8 @@ def main(args: Args) -> dict:
         context = args.context or 0
     if context:
         rows = [r for r in rows if r["context"] == context]
+    if args.train_steps is not None:
+        rows = [r for r in rows if r["train_steps"] in (0, args.train_steps)]
     if not rows:
         raise ValueError(f"no {args.world!r} rows in {args.results!r}")
     summary = summarise(rows, args.steps)

@@ -147,3 +147,6 @@ def test_evaluate_writes_result_rows_with_references(run_script, tiny_data, tmp_
     assert report["checked"] and report["step"] == 12 and report["met"] is False
     assert report["missing"] == ["no_velocity", "no_self_motion", "convlstm"]
     assert (tmp_path / "horizon.png").stat().st_size > 5000
+    # --train-steps keeps the trained rows of that length (and the references)
+    other = run_script(*summarise[:3], "--steps", "1", "12", "--train-steps", "2").stdout.strip().splitlines()
+    assert len(other) == 1 + 2 + 2 and not any("`flowm`" in line for line in other)

@@ -4,50 +4,24 @@ evaluate with plot and video. Tiny budgets on a tiny generated Block World datas
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
-from equiworld.envs.video.datasets import generate_dataset, preset_spec
 from equiworld.world_models.registry import load_world_model
 from equiworld.world_models.training import TrainSettings, train_world_model
 
-ROOT = Path(__file__).resolve().parents[2]
+
+@pytest.fixture
+def tiny_block_data(tiny_world_data):
+    return tiny_world_data("block")
 
 
-@pytest.fixture(scope="module")
-def tiny_block_data(tmp_path_factory):
-    root = tmp_path_factory.mktemp("block_tiny")
-    for split, length, count in (("train", 8, 4), ("validation", 12, 2)):
-        spec = preset_spec(
-            "block",
-            "small",
-            split,
-            num_sequences=count,
-            sequence_length=length,
-            sequences_per_shard=4,
-            env_kwargs={"image_size": 16},
-            ground_truth=split == "validation" or None,
-        )
-        list(generate_dataset(spec, root / split))
-    return root
-
-
-def _train_args(model, data, out, steps):
-    return [
-        "scripts/train_world_model.py", "--world", "block",
-        "--model", model, "--data", str(data / "train"), "--val-data", str(data / "validation"),
-        "--context", "2", "--predict", "2", "--batch-size", "2", "--steps", str(steps),
-        "--val-every", "2", "--val-batches", "1", "--checkpoint-every", "2", "--out", str(out), "--no-progress",
-    ]  # fmt: skip
-
-
-def test_train_resume_and_evaluate_every_block_model(run_script, tiny_block_data, tmp_path):
+def test_train_resume_and_evaluate_every_block_model(run_script, train_args, tiny_block_data, tmp_path):
     runs = []
     for model in ("flowm3d", "memory3d", "convlstm3d"):
         out = tmp_path / model
         positions = ["--positions", "image_plane"] if model == "memory3d" else []
-        run_script(*_train_args(model, tiny_block_data, out, 2), *positions)
+        run_script(*train_args("block", model, tiny_block_data, out, 2), *positions)
         runs.append(out)
         _, checkpoint = load_world_model(out)
         if positions:
@@ -56,7 +30,7 @@ def test_train_resume_and_evaluate_every_block_model(run_script, tiny_block_data
             checkpoint["step"] == 2 and checkpoint["model_name"] == model and checkpoint["world"] == "block"
         )
         assert checkpoint["config"]["image_size"] == 16
-    run_script(*_train_args("flowm3d", tiny_block_data, runs[0], 3), "--teacher-forcing", "0.5")
+    run_script(*train_args("block", "flowm3d", tiny_block_data, runs[0], 3), "--teacher-forcing", "0.5")
     history = json.loads((runs[0] / "metrics.json").read_text())
     assert [row["step"] for row in history] == [1, 2, 3] and "val_mse" in history[-1]
     assert load_world_model(runs[0])[1]["settings"]["teacher_forcing"] == 0.5
@@ -84,14 +58,6 @@ def test_train_resume_and_evaluate_every_block_model(run_script, tiny_block_data
     assert all(set(row["recall_mse_at"]) == {"1", "8"} for row in rows)
     assert (out / "horizon.png").stat().st_size > 5000
     assert (out / "rollout.gif").stat().st_size > 1000
-
-
-def test_torchrun_two_gloo_processes_on_block_world(run_script, tiny_block_data, tmp_path):
-    out = tmp_path / "ddp"
-    args = _train_args("flowm3d", tiny_block_data, out, 2)
-    run_script(*args, launcher=("-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"))
-    _, checkpoint = load_world_model(out)
-    assert checkpoint["step"] == 2
 
 
 def test_world_and_model_must_match(tiny_block_data, tmp_path):

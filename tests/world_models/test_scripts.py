@@ -4,53 +4,28 @@ evaluate with plot and video. Tiny budgets on a tiny generated MNIST World datas
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import torch
 
-from equiworld.envs.video.datasets import generate_dataset, preset_spec
 from equiworld.world_models.registry import load_world_model
 
-ROOT = Path(__file__).resolve().parents[2]
 
-
-@pytest.fixture(scope="module")
-def tiny_data(tmp_path_factory):
-    root = tmp_path_factory.mktemp("mnist_tiny")
-    for split, length in (("train", 12), ("validation", 16)):
-        spec = preset_spec(
-            "mnist",
-            "small",
-            split,
-            num_sequences=4,
-            sequence_length=length,
-            sequences_per_shard=2,
-            context_length=4,
-        )
-        list(generate_dataset(spec, root / split))
-    return root
-
-
-def _train_args(model, data, out, steps):
-    return [
-        "scripts/train_world_model.py",
-        "--model", model, "--data", str(data / "train"), "--val-data", str(data / "validation"),
-        "--context", "3", "--predict", "3", "--batch-size", "2", "--steps", str(steps),
-        "--val-every", "2", "--val-batches", "1", "--checkpoint-every", "2", "--out", str(out), "--no-progress",
-    ]  # fmt: skip
+@pytest.fixture
+def tiny_data(tiny_world_data):
+    return tiny_world_data("mnist")
 
 
 @pytest.mark.parametrize("model", ["flowm", "convlstm"])
-def test_train_then_resume(run_script, model, tiny_data, tmp_path):
+def test_train_then_resume(run_script, train_args, model, tiny_data, tmp_path):
     out = tmp_path / model
-    run_script(*_train_args(model, tiny_data, out, 2))
+    run_script(*train_args("mnist", model, tiny_data, out, 2))
     first, checkpoint = load_world_model(out)
     assert checkpoint["step"] == 2 and checkpoint["model_name"] == model
     for name in ("config.json", "metrics.csv", "metrics.json"):
         assert (out / name).is_file()
     assert list((out / "tb").glob("events.*"))
-    run_script(*_train_args(model, tiny_data, out, 4))
+    run_script(*train_args("mnist", model, tiny_data, out, 4))
     second, checkpoint = load_world_model(out)
     history = json.loads((out / "metrics.json").read_text())
     assert checkpoint["step"] == 4 and [row["step"] for row in history] == [1, 2, 3, 4]
@@ -62,17 +37,18 @@ def test_train_then_resume(run_script, model, tiny_data, tmp_path):
     assert changed, "resumed training did not update the weights"
 
 
-def test_torchrun_two_gloo_processes(run_script, tiny_data, tmp_path):
+@pytest.mark.parametrize(("world", "model"), [("mnist", "flowm"), ("block", "flowm3d")])
+def test_torchrun_two_gloo_processes(run_script, train_args, tiny_world_data, world, model, tmp_path):
     out = tmp_path / "ddp"
-    args = _train_args("flowm", tiny_data, out, 2)
+    args = train_args(world, model, tiny_world_data(world), out, 2)
     run_script(*args, launcher=("-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"))
     _, checkpoint = load_world_model(out)
-    assert checkpoint["step"] == 2
+    assert checkpoint["step"] == 2 and checkpoint["world"] == world
 
 
-def test_evaluate_writes_metrics_plot_and_video(run_script, tiny_data, tmp_path):
+def test_evaluate_writes_metrics_plot_and_video(run_script, train_args, tiny_data, tmp_path):
     run = tmp_path / "flowm"
-    run_script(*_train_args("flowm", tiny_data, run, 1))
+    run_script(*train_args("mnist", "flowm", tiny_data, run, 1))
     out = tmp_path / "eval"
     run_script(
         *[
@@ -91,10 +67,10 @@ def test_evaluate_writes_metrics_plot_and_video(run_script, tiny_data, tmp_path)
     assert (out / "rollout.gif").stat().st_size > 1000
 
 
-def test_curriculum_from_frame_zero_with_adam(run_script, tiny_data, tmp_path):
+def test_curriculum_from_frame_zero_with_adam(run_script, train_args, tiny_data, tmp_path):
     """--curriculum trains each earlier horizon for --curriculum-steps steps, then --predict; clips start at frame 0."""
     out = tmp_path / "curriculum"
-    args = _train_args("flowm", tiny_data, out, 5)
+    args = train_args("mnist", "flowm", tiny_data, out, 5)
     args[args.index("--predict") + 1] = "6"
     args += ["--curriculum", "2", "4", "--curriculum-steps", "2", "--no-random-start", "--optimizer", "adam"]
     args += ["--lr", "1e-4", "--recurrent-init", "dirac"]
@@ -110,9 +86,9 @@ def test_curriculum_from_frame_zero_with_adam(run_script, tiny_data, tmp_path):
     assert proc.returncode != 0 and "predicted horizons must be >= 1" in proc.stderr
 
 
-def test_evaluate_writes_result_rows_with_references(run_script, tiny_data, tmp_path):
+def test_evaluate_writes_result_rows_with_references(run_script, train_args, tiny_data, tmp_path):
     run = tmp_path / "flowm"
-    run_script(*_train_args("flowm", tiny_data, run, 1))
+    run_script(*train_args("mnist", "flowm", tiny_data, run, 1))
     results = tmp_path / "docs" / "results.json"
     evaluate = [
         "scripts/evaluate_world_model.py", "--checkpoints", str(run),

@@ -4,6 +4,8 @@ rollout loop they share.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor, nn
 
@@ -90,16 +92,10 @@ class WorldModel(nn.Module):
             state = self.observe(update, fed, steps[:, t])
         return torch.stack(predictions, 1)
 
-    def forward(
-        self,
-        frames: Tensor,
-        actions: Tensor,
-        context: int,
-        horizon: int | None = None,
-        teacher_forcing: float = 0.0,
-    ) -> Tensor:
-        """Same as :meth:`rollout` (so that wrappers such as DistributedDataParallel can call the model)."""
-        return self.rollout(frames, actions, context, horizon, teacher_forcing)
+    def forward(self, *args: Any, **kwargs: Any) -> Tensor:
+        """:meth:`rollout` with the same arguments (so that wrappers such as DistributedDataParallel can call the
+        model)."""
+        return self.rollout(*args, **kwargs)
 
     def num_parameters(self) -> int:
         """Number of trainable parameters."""

@@ -180,6 +180,13 @@ class PPOSettings:
     action_gain: float | None = None
 
 
+_PPO_KEYWORDS = (
+    *("learning_rate", "n_steps", "batch_size", "n_epochs", "gamma", "gae_lambda", "clip_range", "ent_coef"),
+    *("vf_coef", "max_grad_norm"),
+)
+"""The :class:`PPOSettings` fields that are ``stable_baselines3.PPO``'s own keywords (the rest shape the policy)."""
+
+
 def policy_class_and_kwargs(
     name: str, sizes: NetworkSizes | None = None, algo: str = "td3"
 ) -> tuple[type, dict[str, Any]]:
@@ -261,16 +268,7 @@ def make_ppo(
     return PPO(
         policy_class,
         venv,
-        learning_rate=settings.learning_rate,
-        n_steps=settings.n_steps,
-        batch_size=settings.batch_size,
-        n_epochs=settings.n_epochs,
-        gamma=settings.gamma,
-        gae_lambda=settings.gae_lambda,
-        clip_range=settings.clip_range,
-        ent_coef=settings.ent_coef,
-        vf_coef=settings.vf_coef,
-        max_grad_norm=settings.max_grad_norm,
+        **{name: getattr(settings, name) for name in _PPO_KEYWORDS},
         policy_kwargs=policy_kwargs,
         tensorboard_log=tensorboard_log,
         seed=seed,

@@ -11,7 +11,7 @@ zero-shot split is a tag on each entry; suites are derived from the tags, never 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 __all__ = [
     "FAMILIES",
@@ -67,6 +67,15 @@ class FamilyRules:
 _NO_LIMITS = {"max_tilt": None, "max_pitch_roll": None, "min_qvel_sq": None, "max_abs_state": None}
 _SMALL_NOISE = {"qpos_noise": 0.005, "qvel_noise": 0.005, "qvel_noise_normal": False}
 
+_WALKER = FamilyRules(
+    family="walker",
+    display_name="Walker",
+    heading_reward=True,
+    alive_bonus=1.0,
+    **_SMALL_NOISE,
+    **{**_NO_LIMITS, "max_pitch_roll": 1.0},
+)
+
 FAMILIES: dict[str, FamilyRules] = {
     "hopper": FamilyRules(
         family="hopper",
@@ -76,22 +85,8 @@ FAMILIES: dict[str, FamilyRules] = {
         **_SMALL_NOISE,
         **{**_NO_LIMITS, "max_tilt": 1.0, "max_abs_state": 100.0},
     ),
-    "walker": FamilyRules(
-        family="walker",
-        display_name="Walker",
-        heading_reward=True,
-        alive_bonus=1.0,
-        **_SMALL_NOISE,
-        **{**_NO_LIMITS, "max_pitch_roll": 1.0},
-    ),
-    "humanoid": FamilyRules(
-        family="humanoid",
-        display_name="Humanoid",
-        heading_reward=True,
-        alive_bonus=1.0,
-        **_SMALL_NOISE,
-        **{**_NO_LIMITS, "max_pitch_roll": 1.0},
-    ),
+    "walker": _WALKER,
+    "humanoid": replace(_WALKER, family="humanoid", display_name="Humanoid"),  # the walker's rules
     "cheetah": FamilyRules(
         family="cheetah",
         display_name="Cheetah",

@@ -247,6 +247,14 @@ def _ppo_outputs(policy, obs: dict[str, torch.Tensor], actions: torch.Tensor) ->
     return {"mean": dist.distribution.mean, "values": values, "log_prob": log_prob, "entropy": entropy}
 
 
+def _assert_ppo_invariant(policy, obs, actions, sample=GROUP.sample):
+    """Mean actions, log-probabilities of ``actions``, entropy and values unchanged (1e-9) under ``sample``'s
+    rotations of the observation."""
+    return assert_equivariant(
+        lambda o: _ppo_outputs(policy, o, actions), obs, _rotate_obs, lambda R, out: out, sample, atol=1e-9
+    )
+
+
 @pytest.mark.parametrize("form", list(FORMS))
 @pytest.mark.parametrize("padded", [False, True], ids=["unpadded", "padded"])
 @pytest.mark.parametrize("morphology", ALL_MORPHOLOGIES)
@@ -259,14 +267,7 @@ def test_ppo_policy_mean_actions_log_probs_and_values_are_invariant(morphology, 
     actions = torch.randn(
         obs["vectors"].shape[0], policy.action_space.shape[0], generator=gen, dtype=torch.float64
     )
-    report = assert_equivariant(
-        lambda o: _ppo_outputs(policy, o, actions),
-        obs,
-        _rotate_obs,
-        lambda R, out: out,
-        GROUP.sample,
-        atol=1e-9,
-    )
+    report = _assert_ppo_invariant(policy, obs, actions)
     assert report.scale > 1e-3
     # and the torque vectors behind the mean actions rotate with the world
     assert_equivariant(policy.actor.limb_outputs, obs, _rotate_obs, _actor_out, GROUP.sample, atol=1e-9)
@@ -305,28 +306,14 @@ def test_ppo_policy_with_observation_scaling_stays_invariant(morphology, padded)
     policy.obs_scale.commit()
     assert policy.obs_scale.count > 0 and ((policy.obs_scale.vector_ms[[0, 3, 4]] - 1).abs() > 0.1).all()
     actions = torch.randn(obs["vectors"].shape[0], policy.action_space.shape[0], dtype=torch.float64)
-    assert_equivariant(
-        lambda o: _ppo_outputs(policy, o, actions),
-        obs,
-        _rotate_obs,
-        lambda R, out: out,
-        GROUP.sample,
-        atol=1e-9,
-    )
+    _assert_ppo_invariant(policy, obs, actions)
     # control: scaling x, y and z of the velocities differently breaks the symmetry
     policy.obs_scale.forward = lambda o: {
         **o,
         "vectors": o["vectors"] * torch.tensor([1.0, 3.0, 0.5], dtype=o["vectors"].dtype),
     }
     with pytest.raises(AssertionError, match="not equivariant"):
-        assert_equivariant(
-            lambda o: _ppo_outputs(policy, o, actions),
-            obs,
-            _rotate_obs,
-            lambda R, out: out,
-            GROUP.sample,
-            atol=1e-9,
-        )
+        _assert_ppo_invariant(policy, obs, actions)
 
 
 def test_ppo_transformer_ablation_is_not_invariant():
@@ -372,14 +359,7 @@ def test_ppo_policy_with_canonicalized_mlp_critic_is_rotation_invariant(morpholo
     assert not hasattr(policy, "value_trunk") and policy.value_mlp[-1].weight.dtype == torch.float64
     actions = torch.randn(obs["vectors"].shape[0], policy.action_space.shape[0], dtype=torch.float64)
     rotations = GravityRotations(reflections=False)
-    report = assert_equivariant(
-        lambda o: _ppo_outputs(policy, o, actions),
-        obs,
-        _rotate_obs,
-        lambda R, y: y,
-        rotations.sample,
-        atol=1e-9,
-    )
+    report = _assert_ppo_invariant(policy, obs, actions, rotations.sample)
     assert report.scale > 1e-3
     mirror = torch.diag(torch.tensor([1.0, -1.0, 1.0], dtype=torch.float64))
     values = policy.predict_values(obs)

@@ -48,6 +48,7 @@ from .set_policy import (
 __all__ = [
     "COMPACT_SIZES",
     "CRITICS",
+    "NOISE_FORMS",
     "InvariantObservationScale",
     "MaskedDiagGaussian",
     "SETActorCriticPolicy",
@@ -60,6 +61,11 @@ COMPACT_SIZES: dict[str, int] = dict(SET_PRESETS["compact"])
 CRITICS = ("set", "mlp_heading")
 """Value functions of :class:`SETActorCriticPolicy`: a SET trunk (mean of per-limb values) or an MLP on
 target-frame canonicalized observations."""
+
+NOISE_FORMS = ("shared", "per_action")
+"""Exploration noise of :class:`SETActorCriticPolicy`: one learned σ per hinge slot (x, y, z) shared by every limb
+(morphology-agnostic), or one per action entry (as SB3's MLP policies; constants, so still invariant, but tied to
+one body's action layout)."""
 
 _SET_FIELDS = {f.name for f in fields(SETConfig)}
 _IGNORED = {
@@ -190,6 +196,7 @@ class SETActorCriticPolicy(ActorCriticPolicy):
         critic_layers: hidden widths of the ``mlp_heading`` critic (tanh, orthogonal init as SB3's MLP policies).
         action_gain: if set, the mean actions are multiplied by a learned gain per hinge slot (x, y, z; shared by all
             limbs, an invariant), initialized to this value; ``None``: no gain.
+        noise: the exploration noise's standard deviations, a name of :data:`NOISE_FORMS`.
         **kwargs: the fields of :class:`SETConfig` (``width``, ``vector_channels``, ...; unset ones take
             :data:`COMPACT_SIZES`, then the config's defaults), and SB3's ``ActorCriticPolicy`` keywords that do not
             apply (``net_arch``, ``activation_fn``, ``ortho_init``, feature-extractor keywords), which are ignored;
@@ -211,6 +218,7 @@ class SETActorCriticPolicy(ActorCriticPolicy):
         critic: str = "set",
         critic_layers: tuple[int, ...] = (256, 256),
         action_gain: float | None = None,
+        noise: str = "shared",
         **kwargs: Any,
     ) -> None:
         if critic not in CRITICS:
@@ -226,6 +234,11 @@ class SETActorCriticPolicy(ActorCriticPolicy):
                 f"SETActorCriticPolicy: action_gain must be a positive number, got {action_gain!r}"
             )
         self.action_gain = None if action_gain is None else float(action_gain)
+        if noise not in NOISE_FORMS:
+            raise ValueError(
+                f"SETActorCriticPolicy: unknown noise {noise!r}; valid: {', '.join(NOISE_FORMS)}"
+            )
+        self.noise = noise
         if kwargs.pop("use_sde", False):
             raise ValueError("SETActorCriticPolicy: use_sde=True is not supported (state-dependent noise)")
         _check_spaces(observation_space, action_space)
@@ -256,7 +269,8 @@ class SETActorCriticPolicy(ActorCriticPolicy):
             self.value_head = nn.Linear(config.width, 1)
         else:
             self.value_mlp = _heading_mlp(self.observation_space, self.critic_layers)
-        self.log_std = nn.Parameter(torch.full((3,), float(self.log_std_init)))
+        size = 3 if self.noise == "shared" else int(self.action_space.shape[0])
+        self.log_std = nn.Parameter(torch.full((size,), float(self.log_std_init)))
         if self.action_gain is not None:
             self.log_action_gain = nn.Parameter(torch.full((3,), math.log(self.action_gain)))
         if self.normalize_observations:
@@ -273,6 +287,7 @@ class SETActorCriticPolicy(ActorCriticPolicy):
             critic=self.critic,
             critic_layers=self.critic_layers,
             action_gain=self.action_gain,
+            noise=self.noise,
         )
         return data
 
@@ -319,7 +334,9 @@ class SETActorCriticPolicy(ActorCriticPolicy):
     def get_distribution(self, obs: PyTorchObs) -> MaskedDiagGaussian:
         """The action distribution at ``obs``."""
         mean = self.mean_actions(obs)
-        log_std = self.log_std.to(mean.dtype).repeat(mean.shape[1] // 3)
+        log_std = self.log_std.to(mean.dtype)
+        if self.noise == "shared":
+            log_std = log_std.repeat(mean.shape[1] // 3)
         mask = obs["action_mask"].to(mean.dtype) if "action_mask" in obs else None
         dist = MaskedDiagGaussian(mean.shape[1], mask)
         dist.proba_distribution(mean, log_std)

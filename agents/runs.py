@@ -93,6 +93,9 @@ class PolicyTrainSettings:
     action_gain: float | None = None
     """ppo, transformer policies: multiply the mean actions by a learned gain per hinge slot (an invariant),
     starting at this value (default: no gain)."""
+    noise: str = "shared"
+    """ppo, transformer policies: exploration σ shared (one per hinge slot, every limb) or per_action (one per action
+    entry, as SB3's MLP policies)."""
     learning_starts: int = 5_000
     """td3: random warm-up steps before learning (published: 5000)."""
     buffer_size: int = 1_000_000
@@ -172,6 +175,7 @@ def train_policy(args: PolicyTrainSettings) -> Path:
             normalize_observations=args.normalize_observations,
             critic=args.critic,
             action_gain=args.action_gain,
+            noise=args.noise,
         )
     else:
         settings = TD3Settings(

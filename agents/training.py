@@ -161,6 +161,8 @@ class PPOSettings:
             target-frame canonicalized observations); see :data:`~equiworld.agents.ppo.CRITICS`.
         action_gain: transformer policies: a learned gain per hinge slot on the mean actions, starting at this value
             (``None``: none).
+        noise: transformer policies: ``shared`` (one σ per hinge slot, all limbs) or ``per_action`` (one σ per
+            action entry); see :data:`~equiworld.agents.ppo.NOISE_FORMS`.
     """
 
     learning_rate: float = 3e-4
@@ -178,6 +180,7 @@ class PPOSettings:
     normalize_observations: bool = False
     critic: str = "set"
     action_gain: float | None = None
+    noise: str = "shared"
 
 
 _PPO_KEYWORDS = (
@@ -263,6 +266,10 @@ def make_ppo(
                 f"action_gain applies to the transformer policies (set*, transformer), not {policy!r}"
             )
         policy_kwargs["action_gain"] = settings.action_gain
+    if settings.noise != "shared":
+        if policy_class is not SETActorCriticPolicy:
+            raise ValueError(f"noise applies to the transformer policies (set*, transformer), not {policy!r}")
+        policy_kwargs["noise"] = settings.noise
     if settings.normalize_reward and not isinstance(venv, VecNormalize):
         venv = VecNormalize(venv, norm_obs=False, norm_reward=True, gamma=settings.gamma)
     return PPO(

@@ -42,6 +42,7 @@ ROW_IDENTITY = (
     "normalize_observations",
     "critic",
     "action_gain",
+    "noise",
 )
 """The keys that identify a results row (a re-evaluation replaces the row)."""
 
@@ -73,6 +74,7 @@ def result_rows(run: Path, model: object, env_name: str, summaries: list[dict]) 
             "normalize_observations": bool(config.get("ppo", {}).get("normalize_observations", False)),
             "critic": ppo_critic(config),
             "action_gain": config.get("ppo", {}).get("action_gain"),
+            "noise": config.get("ppo", {}).get("noise") if ppo_critic(config) else None,
         }
         for row in summaries
     ]

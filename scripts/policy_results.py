@@ -40,7 +40,7 @@ def _mean_std(values: list[float]) -> str:
     return f"{statistics.fmean(values):.2f} ± {statistics.stdev(values):.2f}"
 
 
-RECIPE_KEYS = ("gamma", "gae_lambda", "normalize_observations", "critic", "action_gain")
+RECIPE_KEYS = ("gamma", "gae_lambda", "normalize_observations", "critic", "action_gain", "noise")
 """The recipe fields of a row that split the table (rows without one read as ``None``)."""
 
 
@@ -85,6 +85,7 @@ def markdown(entries: list[dict]) -> str:
         ) + (", obs. scaling" if e.get("normalize_observations") else "")
         recipe += f", {e['critic']} critic" if e.get("critic") not in (None, "set") else ""
         recipe += f", action gain {e['action_gain']:g}" if e.get("action_gain") else ""
+        recipe += f", {e['noise']} noise" if e.get("noise") not in (None, "shared") else ""
         lines.append(
             f"| {e['env']} | {e['algo']} | {e['policy']} | {recipe} | {e['body']} | {e['split']} | {len(e['seeds'])} | "
             f"{_mean_std(e['progress'])} | {_mean_std(e['episode_length'])} | {_mean_std(e['return'])} | "

@@ -184,3 +184,29 @@ def test_action_gain_scales_the_mean_actions_is_learned_and_saved(tmp_path):
     with pytest.raises(ValueError, match="action_gain applies to the transformer policies"):
         make_ppo("mlp_heading", venv, replace(SETTINGS, action_gain=2.0), SIZES)
     venv.close()
+
+
+def test_per_action_noise_has_one_learned_sigma_per_action_entry(tmp_path):
+    """noise="per_action": one learned log σ per action entry (as SB3's MLP policies), used by the distribution,
+    trained by PPO and restored by PPO.load; the default shares one per hinge slot over the limbs."""
+    from dataclasses import replace
+
+    venv = make_vec_env("hopper_3_shin", 4, seed=0)
+    shared = make_ppo("set", venv, SETTINGS, SIZES, seed=0)
+    model = make_ppo("set", venv, replace(SETTINGS, noise="per_action"), SIZES, seed=0)
+    assert shared.policy.log_std.shape == (3,) and model.policy.log_std.shape == (6,)
+    with torch.no_grad():
+        model.policy.log_std.copy_(torch.linspace(-1.0, 0.5, 6))
+    obs, _ = model.policy.obs_to_tensor(venv.reset())
+    std = model.policy.get_distribution(obs).distribution.stddev
+    torch.testing.assert_close(std, torch.linspace(-1.0, 0.5, 6).exp().expand(4, 6))
+    before = model.policy.log_std.detach().clone()
+    model.learn(320)
+    assert (model.policy.log_std.detach() - before).abs().min() > 0
+    model.save(tmp_path / "model.zip")
+    loaded = PPO.load(tmp_path / "model.zip", device="cpu")
+    assert loaded.policy.noise == "per_action"
+    torch.testing.assert_close(loaded.policy.log_std, model.policy.log_std)
+    with pytest.raises(ValueError, match="unknown noise 'iso'"):
+        make_ppo("set", venv, replace(SETTINGS, noise="iso"), SIZES)
+    venv.close()

@@ -74,7 +74,7 @@ def result_rows(run: Path, model: object, env_name: str, summaries: list[dict]) 
             "normalize_observations": bool(config.get("ppo", {}).get("normalize_observations", False)),
             "critic": ppo_critic(config),
             "action_gain": config.get("ppo", {}).get("action_gain"),
-            "noise": config.get("ppo", {}).get("noise") if ppo_critic(config) else None,
+            "noise": config.get("ppo", {}).get("noise", "shared") if ppo_critic(config) else None,
         }
         for row in summaries
     ]

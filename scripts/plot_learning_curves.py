@@ -28,6 +28,16 @@ class Args:
     """Output PNG."""
     label: tuple[str, ...] = ("algo", "policy", "env")
     """config.json keys joined into a curve's label; runs with the same label are seeds of one curve."""
+    variants: tuple[str, ...] = (
+        "critic",
+        "noise",
+        "action_gain",
+        "normalize_observations",
+        "gamma",
+        "gae_lambda",
+    )
+    """config.json keys added to the label where a run sets them away from train_policy.py's defaults (so that a
+    recipe variant is its own curve)."""
     metric: str = "return_mean"
     """metrics.json column to plot (e.g. return/hopper_5_full)."""
     title: str = ""
@@ -36,8 +46,23 @@ class Args:
     """metrics.json columns for the x axes, one panel each (wall_time_s is shown in minutes)."""
 
 
+def run_label(config: dict, label_keys: tuple[str, ...], variants: tuple[str, ...] = ()) -> str:
+    """The curve label of a run: its ``label_keys`` values, then ``key=value`` for each of ``variants`` that the run
+    sets away from :class:`~equiworld.agents.PolicyTrainSettings`' default (absent keys are defaults)."""
+    from equiworld.agents import PolicyTrainSettings
+
+    defaults = PolicyTrainSettings()
+    parts = [str(config.get(k, "?")) for k in label_keys]
+    parts += [f"{k}={config[k]}" for k in variants if k in config and config[k] != getattr(defaults, k, None)]
+    return " / ".join(parts)
+
+
 def load_curves(
-    runs: list[str], label_keys: tuple[str, ...], metric: str, x: str = "timesteps"
+    runs: list[str],
+    label_keys: tuple[str, ...],
+    metric: str,
+    x: str = "timesteps",
+    variants: tuple[str, ...] = (),
 ) -> dict[str, list[np.ndarray]]:
     """``{label: [array (n_points, 2) of (x, value), one per run]}``."""
     curves: dict[str, list[np.ndarray]] = defaultdict(list)
@@ -47,7 +72,7 @@ def load_curves(
         rows = json.loads((folder / "metrics.json").read_text())
         points = sorted({r[x]: r[metric] for r in rows if metric in r and x in r}.items())
         if points:
-            label = " / ".join(str(config.get(k, "?")) for k in label_keys)
+            label = run_label(config, label_keys, variants)
             curves[label].append(np.asarray(points, dtype=float))
     return curves
 
@@ -61,7 +86,7 @@ def main(args: Args) -> Path:
     fig, axes = plt.subplots(1, len(args.x), figsize=(6.0 * len(args.x), 4.2), squeeze=False)
     for ax, x in zip(axes[0], args.x, strict=True):
         scale = 1 / 60 if x == "wall_time_s" else 1.0
-        for label, seeds in sorted(load_curves(args.runs, args.label, args.metric, x).items()):
+        for label, seeds in sorted(load_curves(args.runs, args.label, args.metric, x, args.variants).items()):
             grid = np.unique(np.concatenate([s[:, 0] for s in seeds]))
             end = min(s[-1, 0] for s in seeds)
             grid = grid[grid <= end]

@@ -189,6 +189,15 @@ _PPO_KEYWORDS = (
 )
 """The :class:`PPOSettings` fields that are ``stable_baselines3.PPO``'s own keywords (the rest shape the policy)."""
 
+_TRANSFORMER_OPTIONS = {
+    "normalize_observations": False,
+    "critic": "set",
+    "action_gain": None,
+    "noise": "shared",
+}
+"""The :class:`PPOSettings` fields that are keywords of :class:`SETActorCriticPolicy`, with their defaults (set away
+from them for another policy: refused)."""
+
 
 def policy_class_and_kwargs(
     name: str, sizes: NetworkSizes | None = None, algo: str = "td3"
@@ -248,28 +257,15 @@ def make_ppo(
     settings = settings or PPOSettings()
     policy_class, policy_kwargs = policy_class_and_kwargs(policy, sizes, algo="ppo")
     policy_kwargs["log_std_init"] = settings.log_std_init
-    if settings.normalize_observations:
+    for name, default in _TRANSFORMER_OPTIONS.items():
+        value = getattr(settings, name)
+        if value == default:
+            continue
         if policy_class is not SETActorCriticPolicy:
             raise ValueError(
-                f"normalize_observations applies to the transformer policies (set*, transformer), not {policy!r}"
+                f"{name} applies to the transformer policies (set*, transformer), not {policy!r}"
             )
-        policy_kwargs["normalize_observations"] = True
-    if settings.critic != "set":
-        if policy_class is not SETActorCriticPolicy:
-            raise ValueError(
-                f"critic applies to the transformer policies (set*, transformer), not {policy!r}"
-            )
-        policy_kwargs["critic"] = settings.critic
-    if settings.action_gain is not None:
-        if policy_class is not SETActorCriticPolicy:
-            raise ValueError(
-                f"action_gain applies to the transformer policies (set*, transformer), not {policy!r}"
-            )
-        policy_kwargs["action_gain"] = settings.action_gain
-    if settings.noise != "shared":
-        if policy_class is not SETActorCriticPolicy:
-            raise ValueError(f"noise applies to the transformer policies (set*, transformer), not {policy!r}")
-        policy_kwargs["noise"] = settings.noise
+        policy_kwargs[name] = value
     if settings.normalize_reward and not isinstance(venv, VecNormalize):
         venv = VecNormalize(venv, norm_obs=False, norm_reward=True, gamma=settings.gamma)
     return PPO(

@@ -53,6 +53,7 @@ def result_rows(run: Path, model: object, env_name: str, summaries: list[dict]) 
     config = json.loads(config_path.read_text()) if config_path.exists() else {}
     metrics_path = run / "metrics.json"
     metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else []
+    critic = ppo_critic(config)
     return [
         {
             "env": env_name,
@@ -72,9 +73,9 @@ def result_rows(run: Path, model: object, env_name: str, summaries: list[dict]) 
             "gamma": config.get(config.get("algo", "td3"), {}).get("gamma", config.get("gamma")),
             "gae_lambda": config.get("ppo", {}).get("gae_lambda") if config.get("algo") == "ppo" else None,
             "normalize_observations": bool(config.get("ppo", {}).get("normalize_observations", False)),
-            "critic": ppo_critic(config),
+            "critic": critic,
             "action_gain": config.get("ppo", {}).get("action_gain"),
-            "noise": config.get("ppo", {}).get("noise", "shared") if ppo_critic(config) else None,
+            "noise": config.get("ppo", {}).get("noise", "shared") if critic else None,
         }
         for row in summaries
     ]

@@ -6,6 +6,7 @@ baselines, trained with stable-baselines3's PPO (over batched simulation) or TD3
 True
 """
 
+from . import training
 from .baselines import HeadingFrameExtractor, rotate_into_target_frame
 from .ppo import MaskedDiagGaussian, SETActorCriticPolicy, register_ppo_policy_aliases
 from .runs import PolicyTrainSettings, train_policy
@@ -26,34 +27,16 @@ from .set_policy import (
     SubequivariantTransformerCritic,
     padding_mask,
 )
-from .training import (
-    ALGORITHMS,
-    CRITIC_TARGETS,
-    POLICY_NAMES,
-    PPO_SIZES,
-    SCHEDULES,
-    NetworkSizes,
-    PPOSettings,
-    TD3Settings,
-    make_ppo,
-    make_td3,
-    policy_class_and_kwargs,
-)
+from .training import *  # noqa: F403 (the learners' names, settings and factories: training.__all__)
 
 register_ppo_policy_aliases()  # PPO("SETPolicy", venv) after ``import equiworld.agents``
 
 __all__ = [
-    "ALGORITHMS",
-    "CRITIC_TARGETS",
-    "POLICY_NAMES",
-    "PPO_SIZES",
-    "SCHEDULES",
+    *training.__all__,
     "SET_PRESETS",
     "ClippedAdam",
     "HeadingFrameExtractor",
     "MaskedDiagGaussian",
-    "NetworkSizes",
-    "PPOSettings",
     "PerBodyReplayBuffer",
     "PolicyTrainSettings",
     "PublishedTD3",
@@ -65,11 +48,7 @@ __all__ = [
     "SubequivariantTransformer",
     "SubequivariantTransformerActor",
     "SubequivariantTransformerCritic",
-    "TD3Settings",
-    "make_ppo",
-    "make_td3",
     "padding_mask",
-    "policy_class_and_kwargs",
     "register_ppo_policy_aliases",
     "register_td3_policy_aliases",
     "rotate_into_target_frame",

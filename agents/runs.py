@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import torch
@@ -27,7 +27,7 @@ from .evaluation import EvaluationCallback, PeriodicSaveCallback, ProgressCallba
 from .sb3 import PublishedTD3
 from .training import ALGORITHMS, POLICY_NAMES, NetworkSizes, PPOSettings, TD3Settings, make_ppo, make_td3
 
-__all__ = ["PolicyTrainSettings", "network_sizes", "train_policy"]
+__all__ = ["PolicyTrainSettings", "learner_settings", "network_sizes", "train_policy"]
 
 
 @dataclass
@@ -69,45 +69,45 @@ class PolicyTrainSettings:
     name: str | None = None
     """Run folder name (default: <env>__<policy>__<seed>, with __td3 for td3)."""
     learning_rate: float | None = None
-    """Adam learning rate (default: 3e-4 for ppo, the published 1e-4 for td3)."""
+    """Adam learning rate (default: the learner's, 3e-4 for ppo, the published 1e-4 for td3)."""
     batch_size: int | None = None
-    """Minibatch size (default: 1024 for ppo, the published 256 for td3)."""
-    n_steps: int = 64
+    """Minibatch size (default: the learner's, 1024 for ppo, the published 256 for td3)."""
+    n_steps: int = PPOSettings.n_steps
     """ppo: rollout steps per env between updates."""
-    n_epochs: int = 5
+    n_epochs: int = PPOSettings.n_epochs
     """ppo: passes over each rollout."""
-    gamma: float = 0.99
+    gamma: float = PPOSettings.gamma
     """Discount."""
-    gae_lambda: float = 0.95
+    gae_lambda: float = PPOSettings.gae_lambda
     """ppo: GAE lambda."""
-    ent_coef: float = 0.0
+    ent_coef: float = PPOSettings.ent_coef
     """ppo: entropy bonus."""
-    log_std_init: float = -0.5
+    log_std_init: float = PPOSettings.log_std_init
     """ppo: initial log standard deviation of the exploration noise."""
-    normalize_observations: bool = False
+    normalize_observations: bool = PPOSettings.normalize_observations
     """ppo, transformer policies: scale each vector slot by the running RMS of its norm (an invariant) and
     standardize the scalars, inside the policy."""
-    critic: str = "set"
+    critic: str = PPOSettings.critic
     """ppo, transformer policies: the value function, set (a SET trunk, mean of per-limb values) or mlp_heading (an
     MLP on the observation rotated into the target's frame; invariant). The acting policy is SET either way."""
-    action_gain: float | None = None
+    action_gain: float | None = PPOSettings.action_gain
     """ppo, transformer policies: multiply the mean actions by a learned gain per hinge slot (an invariant),
     starting at this value (default: no gain)."""
-    noise: str = "shared"
+    noise: str = PPOSettings.noise
     """ppo, transformer policies: exploration σ shared (one per hinge slot, every limb) or per_action (one per action
     entry, as SB3's MLP policies)."""
-    learning_starts: int = 5_000
+    learning_starts: int = TD3Settings.learning_starts
     """td3: random warm-up steps before learning (published: 5000)."""
-    buffer_size: int = 1_000_000
+    buffer_size: int = TD3Settings.buffer_size
     """td3: replay capacity (published: 1e6 per morphology); capped at --steps, which it can never exceed."""
-    gradient_steps: int = -1
+    gradient_steps: int = TD3Settings.gradient_steps
     """td3: gradient steps per environment step of every env (-1: one per collected transition)."""
     set_preset: str | None = None
     """SET sizes and form: paper (the published form and sizes), compact (the CPU recipe) or default (published
     sizes, compact form, 32 vector channels); default: compact for ppo, default for td3."""
-    critic_target: str = "mean"
+    critic_target: str = TD3Settings.critic_target
     """td3: per_limb (published: each limb's Q regressed to its own twin-min target; SET policies) or mean."""
-    schedule: str = "sb3"
+    schedule: str = TD3Settings.schedule
     """td3 on several bodies: published (rounds of one episode per env, then equal updates per body from each body's
     own buffer; --learning-starts and --buffer-size per body) or sb3 (one buffer, mixed batches)."""
     width: int | None = None
@@ -136,6 +136,20 @@ def network_sizes(args: PolicyTrainSettings) -> NetworkSizes:
     return sizes if args.mlp_layers is None else replace(sizes, mlp_layers=tuple(args.mlp_layers))
 
 
+def learner_settings(args: PolicyTrainSettings, steps: int) -> PPOSettings | TD3Settings:
+    """The learner's settings of a run: every field of :class:`PPOSettings` or :class:`TD3Settings` that the run
+    sets (an unset learning rate or batch size keeps the learner's default); TD3's replay capacity is capped at the
+    transitions the run can collect."""
+    learner = PPOSettings if args.algo == "ppo" else TD3Settings
+    given = {
+        f.name: getattr(args, f.name) for f in fields(learner) if getattr(args, f.name, None) is not None
+    }
+    settings = learner(**given)
+    if isinstance(settings, TD3Settings):
+        settings = replace(settings, buffer_size=min(settings.buffer_size, steps + settings.learning_starts))
+    return settings
+
+
 def train_policy(args: PolicyTrainSettings) -> Path:
     """Train one policy; writes the run folder ``<run_dir>/<name>/`` (see the module docstring, and
     ``summary.json``: final steps, wall-clock and evaluation returns) and returns it.
@@ -162,32 +176,7 @@ def train_policy(args: PolicyTrainSettings) -> Path:
     )
     env = make_vec_env(list(train), num_envs, seed=args.seed, backend=args.backend)
     sizes = network_sizes(args)
-    if args.algo == "ppo":
-        settings: PPOSettings | TD3Settings = PPOSettings(
-            learning_rate=args.learning_rate or 3e-4,
-            n_steps=args.n_steps,
-            batch_size=args.batch_size or 1024,
-            n_epochs=args.n_epochs,
-            gamma=args.gamma,
-            gae_lambda=args.gae_lambda,
-            ent_coef=args.ent_coef,
-            log_std_init=args.log_std_init,
-            normalize_observations=args.normalize_observations,
-            critic=args.critic,
-            action_gain=args.action_gain,
-            noise=args.noise,
-        )
-    else:
-        settings = TD3Settings(
-            learning_rate=args.learning_rate or 1e-4,
-            batch_size=args.batch_size or 256,
-            gamma=args.gamma,
-            learning_starts=args.learning_starts,
-            buffer_size=min(args.buffer_size, steps + args.learning_starts),
-            gradient_steps=args.gradient_steps,
-            critic_target=args.critic_target,
-            schedule=args.schedule,
-        )
+    settings = learner_settings(args, steps)
     config = {
         **asdict(args),
         "num_envs": num_envs,

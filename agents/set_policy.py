@@ -233,6 +233,25 @@ def _check_obs(obs: Mapping[str, Tensor], name: str) -> None:
         )
 
 
+def _attention_layer(
+    layer_class: type[nn.Module], config: SETConfig, vector_channels: int, num_fixed: int
+) -> nn.Module:
+    """One attention layer of ``config``'s form (its own size option: invariant or Gram channels) and sizes."""
+    own = (
+        {"gram_channels": config.gram_channels}
+        if layer_class is GramMLPAttention
+        else {"invariant_channels": config.invariant_channels}
+    )
+    return layer_class(
+        vector_channels,
+        config.width,
+        num_heads=config.num_heads,
+        hidden=config.hidden,
+        num_fixed=num_fixed,
+        **own,
+    )
+
+
 class SubequivariantTransformer(nn.Module):
     """The shared trunk: limb tokens -> embedding block -> attention layers -> (vectors, scalars) per limb.
 
@@ -264,14 +283,7 @@ class SubequivariantTransformer(nn.Module):
                 invariant_channels=c.invariant_channels,
             )
             self.layers = nn.ModuleList(
-                SubequivariantAttention(
-                    self.vector_channels,
-                    c.width,
-                    num_heads=c.num_heads,
-                    hidden=c.hidden,
-                    num_fixed=self.num_fixed,
-                    invariant_channels=c.invariant_channels,
-                )
+                _attention_layer(SubequivariantAttention, c, self.vector_channels, self.num_fixed)
                 for _ in range(c.num_layers)
             )
         self.structure_bias = nn.Linear(len(_STRUCTURE_KEYS), c.num_heads)
@@ -381,14 +393,7 @@ class GramMLPTransformer(nn.Module):
                 nn.Embedding(MAX_TRAVERSAL_RANK, w) for w in (third, third, c.width - 2 * third)
             )
         self.structure_bias = nn.Linear(len(_STRUCTURE_KEYS), c.num_heads)
-        layer = GramMLPAttention(
-            c.vector_channels,
-            c.width,
-            num_heads=c.num_heads,
-            hidden=c.hidden,
-            num_fixed=self.num_fixed,
-            gram_channels=c.gram_channels,
-        )
+        layer = _attention_layer(GramMLPAttention, c, c.vector_channels, self.num_fixed)
         self.layers = nn.ModuleList(copy.deepcopy(layer) for _ in range(c.num_layers))
         self.norm = nn.LayerNorm(c.width)
 

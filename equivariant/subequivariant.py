@@ -174,7 +174,47 @@ class SubequivariantBlock(nn.Module):
         )
 
 
-class SubequivariantAttention(nn.Module):
+class _AttentionLayer(nn.Module):
+    """What the two SET attention layers share: their channel bookkeeping and the checks of ``forward``."""
+
+    def __init__(self, vector_channels: int, scalar_channels: int, num_heads: int, num_fixed: int) -> None:
+        super().__init__()
+        self.vector_channels, self.scalar_channels = vector_channels, scalar_channels
+        self.num_heads, self.num_fixed = num_heads, num_fixed
+
+    def forward(
+        self,
+        vectors: Tensor,
+        scalars: Tensor,
+        fixed: Tensor | None = None,
+        attn_bias: Tensor | None = None,
+        key_padding_mask: Tensor | None = None,
+    ) -> tuple[Tensor, Tensor]:
+        """Attend over tokens.
+
+        Args:
+            vectors: ``(B, N, 3, C)``.
+            scalars: ``(B, N, S)``.
+            fixed: ``(B, N, 3, F)`` or broadcastable (``(3, F)``, ``(B, 1, 3, F)``).
+            attn_bias: additive bias on the attention logits.
+            key_padding_mask: ``(B, N)`` booleans, ``True`` for padding.
+
+        Returns:
+            Updated ``(vectors, scalars)`` of the same shapes.
+        """
+        name = type(self).__name__
+        if vectors.dim() != 4:
+            raise ValueError(f"{name}: vectors must be (B, N, 3, C), got {tuple(vectors.shape)}")
+        _check_streams(name, vectors, scalars, self.vector_channels, self.scalar_channels)
+        return self._attend(vectors, scalars, fixed, attn_bias, key_padding_mask)
+
+    def _attend(
+        self, vectors: Tensor, scalars: Tensor, fixed: Tensor | None, bias: Tensor | None, mask: Tensor | None
+    ) -> tuple[Tensor, Tensor]:
+        raise NotImplementedError
+
+
+class SubequivariantAttention(_AttentionLayer):
     """Subequivariant multi-head self-attention over tokens, carrying both streams (a SET layer).
 
     Queries, keys and scalar values are computed from invariants (Gram features of the projected vectors and
@@ -207,19 +247,18 @@ class SubequivariantAttention(nn.Module):
         self,
         vector_channels: int,
         scalar_channels: int,
+        *,
         num_heads: int = 2,
         hidden: int = 256,
         num_fixed: int = 0,
         invariant_channels: int = 16,
     ) -> None:
-        super().__init__()
         if scalar_channels % num_heads or vector_channels % num_heads:
             raise ValueError(
                 f"SubequivariantAttention: num_heads={num_heads} must divide scalar_channels={scalar_channels} "
                 f"and vector_channels={vector_channels}"
             )
-        self.vector_channels, self.scalar_channels = vector_channels, scalar_channels
-        self.num_heads, self.num_fixed = num_heads, num_fixed
+        super().__init__(vector_channels, scalar_channels, num_heads, num_fixed)
         self.invariant_channels = min(invariant_channels, vector_channels)
         n_inv = (self.invariant_channels + num_fixed) ** 2
         self.project = nn.Linear(vector_channels, self.invariant_channels, bias=False)
@@ -237,30 +276,10 @@ class SubequivariantAttention(nn.Module):
             invariant_channels=invariant_channels,
         )
 
-    def forward(
-        self,
-        vectors: Tensor,
-        scalars: Tensor,
-        fixed: Tensor | None = None,
-        attn_bias: Tensor | None = None,
-        key_padding_mask: Tensor | None = None,
+    def _attend(
+        self, vectors: Tensor, scalars: Tensor, fixed: Tensor | None, bias: Tensor | None, mask: Tensor | None
     ) -> tuple[Tensor, Tensor]:
-        """Attend over tokens.
-
-        Args:
-            vectors: ``(B, N, 3, C)``.
-            scalars: ``(B, N, S)``.
-            fixed: ``(B, N, 3, F)`` or broadcastable (``(3, F)``, ``(B, 1, 3, F)``).
-            attn_bias: additive bias on the attention logits.
-            key_padding_mask: ``(B, N)`` booleans, ``True`` for padding.
-
-        Returns:
-            Updated ``(vectors, scalars)`` of the same shapes.
-        """
         name = type(self).__name__
-        if vectors.dim() != 4:
-            raise ValueError(f"{name}: vectors must be (B, N, 3, C), got {tuple(vectors.shape)}")
-        _check_streams(name, vectors, scalars, self.vector_channels, self.scalar_channels)
         batch, tokens = scalars.shape[:2]
         heads, dh, dv = (
             self.num_heads,
@@ -273,7 +292,7 @@ class SubequivariantAttention(nn.Module):
         q = q.reshape(batch, tokens, heads, dh).transpose(1, 2)  # (B, H, N, dh)
         k = k.reshape(batch, tokens, heads, dh).transpose(1, 2)
         v = v.reshape(batch, tokens, heads, dh).transpose(1, 2)
-        weights = _attention_weights(q, k, attn_bias, key_padding_mask, name)
+        weights = _attention_weights(q, k, bias, mask, name)
 
         msg_scalars = (weights @ v).transpose(1, 2).reshape(batch, tokens, self.scalar_channels)
         value_vectors = self.value_vectors(vectors).reshape(batch, tokens, 3, heads, dv)
@@ -371,7 +390,7 @@ class InvariantMatrixMixing(nn.Module):
         return self.out(basis @ m)
 
 
-class GramMLPAttention(nn.Module):
+class GramMLPAttention(_AttentionLayer):
     """A SET layer in the published form (3D-SGRL): Gram-MLP invariants, outputs scaled by ``1 / (||G||_F + 1)``,
     vector values that carry the fixed vectors per head, and a feed-forward vector update through an
     :class:`InvariantMatrixMixing` of the attention message.
@@ -394,27 +413,27 @@ class GramMLPAttention(nn.Module):
     >>> layer = GramMLPAttention(8, 16, num_heads=2, hidden=16, num_fixed=1, gram_channels=3)
     >>> Z, h = torch.randn(2, 5, 3, 8), torch.randn(2, 5, 16)
     >>> Z2, h2 = layer(Z, h, torch.tensor([0.0, 0.0, -9.81]).reshape(3, 1))
-    >>> tuple(Z2.shape), tuple(h2.shape)
-    ((2, 5, 3, 8), (2, 5, 16))
+    >>> Z2.shape == Z.shape and h2.shape == h.shape
+    True
     """
 
     def __init__(
         self,
         vector_channels: int,
         scalar_channels: int,
+        *,
+        num_fixed: int = 2,
         num_heads: int = 2,
         hidden: int = 256,
-        num_fixed: int = 2,
         gram_channels: int = 30,
     ) -> None:
-        super().__init__()
         c, s, h = vector_channels, scalar_channels, num_heads
         if (2 * s) % h or 2 * s // h <= num_fixed:
             raise ValueError(
                 f"GramMLPAttention: num_heads={h} must divide 2 * scalar_channels={2 * s} into heads wider than "
                 f"num_fixed={num_fixed}"
             )
-        self.vector_channels, self.scalar_channels, self.num_heads, self.num_fixed = c, s, h, num_fixed
+        super().__init__(c, s, h, num_fixed)
         self.head_dim = 2 * s // h
         self.attn_gram = GramMLP(c, gram_channels, num_fixed, hidden, s)
         self.q = nn.Linear(2 * s, 2 * s)
@@ -429,19 +448,10 @@ class GramMLPAttention(nn.Module):
         self.ff_mix = InvariantMatrixMixing(c, gram_channels, num_fixed, 2 * s, hidden, c)
         self.ff_scalars = _mlp((2 * s, hidden, s))
 
-    def forward(
-        self,
-        vectors: Tensor,
-        scalars: Tensor,
-        fixed: Tensor | None = None,
-        attn_bias: Tensor | None = None,
-        key_padding_mask: Tensor | None = None,
+    def _attend(
+        self, vectors: Tensor, scalars: Tensor, fixed: Tensor | None, bias: Tensor | None, mask: Tensor | None
     ) -> tuple[Tensor, Tensor]:
-        """Attend over tokens; shapes as :meth:`SubequivariantAttention.forward`."""
         name = type(self).__name__
-        if vectors.dim() != 4:
-            raise ValueError(f"{name}: vectors must be (B, N, 3, C), got {tuple(vectors.shape)}")
-        _check_streams(name, vectors, scalars, self.vector_channels, self.scalar_channels)
         batch, tokens = scalars.shape[:2]
         heads, dh = self.num_heads, self.head_dim
         feats, scale = self.attn_gram(vectors, fixed)
@@ -451,7 +461,7 @@ class GramMLPAttention(nn.Module):
             return x.reshape(batch, tokens, heads, dh).transpose(1, 2)  # (B, H, N, dh)
 
         q, k, v = (split(layer(u) / scale) for layer in (self.q, self.k, self.v))
-        weights = _attention_weights(q, k, attn_bias, key_padding_mask, name)
+        weights = _attention_weights(q, k, bias, mask, name)
         msg_scalars = self.out_scalars(
             (weights @ v).transpose(1, 2).reshape(batch, tokens, 2 * self.scalar_channels)
         )

@@ -266,3 +266,22 @@ def test_paper_command_runs_a_few_steps_on_the_cpu(run_script, tmp_path):
     config = json.loads((run / "config.json").read_text())
     assert config["sizes"]["set"]["form"] == "published" and config["td3"]["critic_target"] == "per_limb"
     assert json.loads((run / "summary.json").read_text())["timesteps"] == 30
+
+
+def test_learner_settings_take_the_run_options_and_the_learners_defaults():
+    from equiworld.agents import PPOSettings, TD3Settings
+    from equiworld.agents.runs import PolicyTrainSettings, learner_settings
+
+    ppo = learner_settings(
+        PolicyTrainSettings(gamma=0.9, critic="mlp_heading", action_gain=4.0), steps=10_000
+    )
+    assert ppo == PPOSettings(gamma=0.9, critic="mlp_heading", action_gain=4.0)
+    td3 = learner_settings(
+        PolicyTrainSettings(algo="td3", learning_rate=3e-4, learning_starts=1000), steps=5000
+    )
+    assert td3 == TD3Settings(
+        learning_rate=3e-4, learning_starts=1000, buffer_size=6000
+    )  # capped: 5000 + warm-up
+    assert (
+        learner_settings(PolicyTrainSettings(algo="td3"), steps=10**7).buffer_size == TD3Settings.buffer_size
+    )

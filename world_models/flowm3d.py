@@ -106,7 +106,7 @@ class FlowWorldModel3DConfig:
     decoder_depth: int = 3
     mlp_ratio: int = 4
     fov_degrees: float = 60.0
-    num_actions: int = 4
+    num_actions: int = len(BlockAction)
     lstm_hidden: int = 64
     view_distance: int | None = None
     memory_size: int | None = None

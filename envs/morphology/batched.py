@@ -34,12 +34,11 @@ from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
 from .. import validation as check
-from .catalog import SCALAR_SLOTS, VECTOR_SLOTS
+from .catalog import MAX_LINEAR_SPEED, SCALAR_SLOTS, VECTOR_SLOTS
 from .env import RESET_OPTIONS, MorphologyEnv
 
 __all__ = ["BatchedMorphologyEnv", "ConcatVectorEnv", "check_num_envs"]
 
-_MAX_LINEAR_SPEED = 10.0
 _STEP_INFO_KEYS = (
     "reward_progress",
     "reward_heading",
@@ -440,9 +439,9 @@ class BatchedMorphologyEnv(gym.vector.VectorEnv):
         w, r = cvel[:, :, 0:3], xpos - self._subtree_com[:, 1][:, None, :]
         lin = np.cross(w, r) + cvel[:, :, 3:6]
         speed_sq = np.einsum("elk,elk->el", lin, lin)
-        fast = speed_sq > _MAX_LINEAR_SPEED**2
+        fast = speed_sq > MAX_LINEAR_SPEED**2
         if fast.any():  # clip the norm, not the components: stays equivariant
-            lin[fast] *= (_MAX_LINEAR_SPEED / np.sqrt(speed_sq[fast]))[:, None]
+            lin[fast] *= (MAX_LINEAR_SPEED / np.sqrt(speed_sq[fast]))[:, None]
         real[:, :, 3] = lin
         real[:, 1:, 5:8] = self._xaxis[:, 1:].reshape(self.num_envs, n - 1, 3, 3)
 

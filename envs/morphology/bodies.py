@@ -21,7 +21,7 @@ from typing import Any
 import mujoco
 import numpy as np
 
-from .catalog import LIMB_TYPES, get_morphology
+from .catalog import GRAVITY, LIMB_TYPES, get_morphology
 
 __all__ = [
     "LIMB_TYPES",
@@ -516,6 +516,7 @@ def _set_options(
     spec.option.timestep = timestep or phys.timestep
     spec.option.integrator = _INTEGRATORS[integrator]
     spec.option.cone = _CONES[friction_cone]
+    spec.option.gravity = GRAVITY
     # a blow-up must stay visible (the env reports it as a truncation) instead of silently resetting the state
     spec.option.disableflags |= mujoco.mjtDisableBit.mjDSBL_AUTORESET
     spec.visual.global_.offwidth = max(offscreen_size[0], 64)

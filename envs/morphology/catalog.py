@@ -18,6 +18,7 @@ __all__ = [
     "FULL_BODIES",
     "GRAVITY",
     "LIMB_TYPES",
+    "MAX_LINEAR_SPEED",
     "MORPHOLOGIES",
     "SCALAR_SLOTS",
     "SUITES",
@@ -311,7 +312,10 @@ VECTOR_SLOTS: tuple[str, ...] = (
 """Names of the ``vectors`` slots (axis 1 of ``obs["vectors"]``); every slot is a world-frame 3-vector."""
 
 GRAVITY: tuple[float, float, float] = (0.0, 0.0, -9.81)
-"""The gravity vector of every morphology world (m/s^2), as it appears in ``obs["vectors"][:, 1]``."""
+"""The gravity vector of every morphology world (m/s^2): the physics' option and ``obs["vectors"][:, 1]``."""
+
+MAX_LINEAR_SPEED: float = 10.0
+"""Norm (m/s) at which the observed linear velocities are clipped (the norm, not the components: equivariant)."""
 
 LIMB_TYPES: tuple[str, ...] = ("torso", "thigh", "shin", "foot", "arm", "tail")
 """Limb types, in the order of the one-hot ``limb_type`` scalars."""

@@ -13,7 +13,7 @@ from gymnasium import spaces
 
 from .. import validation as check
 from .bodies import BodyPlan, body_plan, compile_model
-from .catalog import FAMILIES, LIMB_TYPES, SCALAR_SLOTS, VECTOR_SLOTS, get_morphology
+from .catalog import FAMILIES, LIMB_TYPES, MAX_LINEAR_SPEED, SCALAR_SLOTS, VECTOR_SLOTS, get_morphology
 from .catalog import GRAVITY as _GRAVITY
 from .graph import structural_encodings
 
@@ -61,7 +61,6 @@ def _mujoco_logs_to_python() -> None:
 
 _mujoco_logs_to_python()
 
-_MAX_LINEAR_SPEED = 10.0
 # w x r = w[:, (1, 2, 0)] * r[:, (2, 0, 1)] - w[:, (2, 0, 1)] * r[:, (1, 2, 0)], as one gather and one product
 _CROSS_W = np.array([1, 2, 0, 2, 0, 1])
 _CROSS_R = np.array([2, 0, 1, 1, 2, 0])
@@ -644,8 +643,8 @@ class MorphologyEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         np.subtract(products[:, :3], products[:, 3:], out=lin)
         lin += cvel[:, 3:6]
         speed_sq = np.einsum("ij,ij->i", lin, lin)
-        if speed_sq.max() > _MAX_LINEAR_SPEED**2:  # clip the norm, not the components: stays equivariant
-            lin *= np.minimum(1.0, _MAX_LINEAR_SPEED / np.sqrt(speed_sq))[:, None]
+        if speed_sq.max() > MAX_LINEAR_SPEED**2:  # clip the norm, not the components: stays equivariant
+            lin *= np.minimum(1.0, MAX_LINEAR_SPEED / np.sqrt(speed_sq))[:, None]
         vectors[1:, 5:8] = v.hinge_axes
 
         scalars = self._static_scalars.copy()

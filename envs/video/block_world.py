@@ -10,7 +10,7 @@ import numpy as np
 from gymnasium import spaces
 
 from equiworld.envs import validation as check
-from equiworld.envs.video.grid import BLOCK_ACTIONS, HEADING_STEPS, BlockAction
+from equiworld.envs.video.grid import BLOCK_ACTIONS, HEADING_STEPS, NUM_HEADINGS, BlockAction
 
 __all__ = ["HEADING_STEPS", "RESET_OPTIONS", "SURFACE_CELL", "BlockWorldEnv", "revisit_masks"]
 
@@ -222,7 +222,7 @@ class BlockWorldEnv(gym.Env[np.ndarray, np.int64]):
         self.room_size = int(room_size)
         self.render_mode = render_mode
         self.observation_space = spaces.Box(0, 255, (3, self.image_size, self.image_size), np.uint8)
-        self.action_space = spaces.Discrete(4)
+        self.action_space = spaces.Discrete(len(BlockAction))
         self.observation_structure = {
             "frame": ("egocentric RGB image, (3, H, W) uint8, channel first",),
             "actions": BLOCK_ACTIONS,
@@ -352,7 +352,7 @@ class BlockWorldEnv(gym.Env[np.ndarray, np.int64]):
         if "agent_position" in given:
             agent = self._check_cells(given["agent_position"], "agent_position").reshape(2)
         if "agent_heading" in given:
-            heading = check.integer("agent_heading", given["agent_heading"]) % 4  # cyclic
+            heading = check.integer("agent_heading", given["agent_heading"]) % NUM_HEADINGS  # cyclic
         if "block_positions" in given:
             blocks = self._check_cells(given["block_positions"], "block_positions").reshape(-1, 2)
             if not self.num_blocks[0] <= len(blocks) <= self.num_blocks[1]:
@@ -405,9 +405,9 @@ class BlockWorldEnv(gym.Env[np.ndarray, np.int64]):
         """Applies the agent's action, then moves every block one cell (reversing at walls)."""
         action = self._check_action(action)
         if action == BlockAction.TURN_LEFT:
-            self._heading = (self._heading + 1) % 4
+            self._heading = (self._heading + 1) % NUM_HEADINGS
         elif action == BlockAction.TURN_RIGHT:
-            self._heading = (self._heading - 1) % 4
+            self._heading = (self._heading - 1) % NUM_HEADINGS
         elif action == BlockAction.FORWARD:
             target = self._agent + HEADING_STEPS[self._heading]
             if np.all((target >= 0) & (target < self.room_size)):

@@ -145,7 +145,7 @@ class DatasetSpec:
         sequences_per_shard: sequences per shard file (the last shard may hold fewer).
         seed: base seed; shard ``i`` uses ``SeedSequence([seed, split code, i])``.
         env_kwargs: keyword arguments of the environment class (e.g. ``image_size``, ``velocity_range``).
-        ground_truth: also store the ground truth of every frame (see ``GROUND_TRUTH``), for evaluation
+        ground_truth: also store the ground truth of every frame (see ``TIME_INDEXED_GROUND_TRUTH``), for evaluation
             and probing.
     """
 

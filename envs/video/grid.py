@@ -12,7 +12,7 @@ from enum import IntEnum
 
 import numpy as np
 
-__all__ = ["BLOCK_ACTIONS", "HEADING_STEPS", "BlockAction"]
+__all__ = ["BLOCK_ACTIONS", "HEADING_STEPS", "NUM_HEADINGS", "BlockAction"]
 
 
 class BlockAction(IntEnum):
@@ -29,3 +29,6 @@ BLOCK_ACTIONS: tuple[str, ...] = tuple(action.name.lower() for action in BlockAc
 
 HEADING_STEPS = np.array([(1, 0), (0, 1), (-1, 0), (0, -1)], np.int64)
 """Heading ``h`` faces ``HEADING_STEPS[h]`` = (dx, dy) in grid cells; turning left adds 1 (counter-clockwise)."""
+
+NUM_HEADINGS = len(HEADING_STEPS)
+"""Headings are integers modulo this (4: the quarter turns)."""

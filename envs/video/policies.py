@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from equiworld.envs.video.grid import HEADING_STEPS, BlockAction
+from equiworld.envs.video.grid import HEADING_STEPS, NUM_HEADINGS, BlockAction
 
 __all__ = ["MNISTObserverPolicy", "WanderingPolicy"]
 
@@ -185,11 +185,13 @@ class WanderingPolicy:
             self._plan = [self.TURN_LEFT, self.TURN_LEFT] + [self.NOOP] * int(
                 rng.integers(0, self.max_pause + 1)
             )
-            back = (heading + 2) % 4  # facing into the room; now turn to face along a wall that is not ahead
+            back = (
+                heading + 2
+            ) % NUM_HEADINGS  # facing into the room; now turn to face along a wall that is not ahead
             turns = [
                 turn
                 for turn, new in ((self.TURN_LEFT, back + 1), (self.TURN_RIGHT, back - 1))
-                if not self._wall_ahead(info["agent_position"], new % 4)
+                if not self._wall_ahead(info["agent_position"], new % NUM_HEADINGS)
             ] or [self.TURN_LEFT]
             self._plan.append(turns[int(rng.integers(len(turns)))])
             self._mode = "follow"
@@ -214,7 +216,7 @@ class WanderingPolicy:
         return self.TURN_LEFT if rng.random() < 0.5 else self.TURN_RIGHT
 
     def _wall_ahead(self, position: np.ndarray, heading: int) -> bool:
-        step = HEADING_STEPS[heading % 4]
+        step = HEADING_STEPS[heading % NUM_HEADINGS]
         x, y = int(position[0]) + step[0], int(position[1]) + step[1]
         return not (0 <= x < self.room_size and 0 <= y < self.room_size)
 
@@ -223,5 +225,5 @@ class WanderingPolicy:
         position = np.asarray(info["agent_position"], np.float64)
         heading = int(info["agent_heading"])
         to_centre = (self.room_size - 1) / 2 - position
-        left, right = HEADING_STEPS[(heading + 1) % 4], HEADING_STEPS[(heading - 1) % 4]
+        left, right = HEADING_STEPS[(heading + 1) % NUM_HEADINGS], HEADING_STEPS[(heading - 1) % NUM_HEADINGS]
         return self.TURN_LEFT if np.dot(left, to_centre) >= np.dot(right, to_centre) else self.TURN_RIGHT

@@ -191,15 +191,6 @@ def test_policy_random_walk_after_coverage_stays_in_range():
     assert len({tuple(a) for a in actions[10:]}) > 20
 
 
-@pytest.mark.parametrize("name", ["equiworld.envs.video.digits", "equiworld.envs.video.policies"])
-def test_doctests_of_the_video_modules(name):
-    import doctest
-    import importlib
-
-    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
-    assert result.attempted > 0 and result.failed == 0
-
-
 @pytest.mark.parametrize(
     ("kwargs", "error", "message"),
     [

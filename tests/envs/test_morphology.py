@@ -518,16 +518,6 @@ def test_rgb_and_depth_rendering_with_tracking_camera():
     env.close()
 
 
-@pytest.mark.parametrize("module", [catalog, "equiworld.envs.morphology.graph"])
-def test_doctests_of_the_morphology_modules(module):
-    import doctest
-    import importlib
-
-    module = importlib.import_module(module) if isinstance(module, str) else module
-    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
-    assert result.attempted > 0 and result.failed == 0
-
-
 def test_waypoints_task_and_padded_env_pass_the_checkers():
     import warnings
 

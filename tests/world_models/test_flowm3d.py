@@ -297,15 +297,6 @@ def test_a_few_training_steps_lower_the_loss(name):
     assert losses[-1] < 0.5 * losses[0], losses
 
 
-def test_doctests():
-    import doctest
-
-    from equiworld.world_models import flowm3d
-
-    result = doctest.testmod(flowm3d, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
-    assert result.attempted > 0 and result.failed == 0
-
-
 def test_one_gather_step_equals_transport_flow_and_mixing():
     """``advance`` computes transport, flow and mixing as one precomputed gather: equal, float64, to the three
     reference operations applied one after the other, for every action and a mixed batch, with random mixing."""

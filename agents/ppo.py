@@ -46,7 +46,6 @@ from .set_policy import (
 )
 
 __all__ = [
-    "COMPACT_SIZES",
     "CRITICS",
     "NOISE_FORMS",
     "InvariantObservationScale",
@@ -54,9 +53,6 @@ __all__ = [
     "SETActorCriticPolicy",
     "register_ppo_policy_aliases",
 ]
-
-COMPACT_SIZES: dict[str, int] = dict(SET_PRESETS["compact"])
-"""The SET sizes of the CPU recipe (about 4x fewer FLOPs per sample than the published width 128, hidden 256)."""
 
 CRITICS = ("set", "mlp_heading")
 """Value functions of :class:`SETActorCriticPolicy`: a SET trunk (mean of per-limb values) or an MLP on
@@ -198,7 +194,8 @@ class SETActorCriticPolicy(ActorCriticPolicy):
             limbs, an invariant), initialized to this value; ``None``: no gain.
         noise: the exploration noise's standard deviations, a name of :data:`NOISE_FORMS`.
         **kwargs: the fields of :class:`SETConfig` (``width``, ``vector_channels``, ...; unset ones take
-            :data:`COMPACT_SIZES`, then the config's defaults), and SB3's ``ActorCriticPolicy`` keywords that do not
+            the ``compact`` preset of :data:`SET_PRESETS`, then the
+            config's defaults), and SB3's ``ActorCriticPolicy`` keywords that do not
             apply (``net_arch``, ``activation_fn``, ``ortho_init``, feature-extractor keywords), which are ignored;
             ``use_sde=True`` is refused.
 
@@ -248,7 +245,7 @@ class SETActorCriticPolicy(ActorCriticPolicy):
         given = {k: v for k, v in kwargs.items() if k in _SET_FIELDS}
         if "fixed_vectors" in given:
             given["fixed_vectors"] = tuple(given["fixed_vectors"])
-        config = SETConfig(**{**COMPACT_SIZES, **given})
+        config = SETConfig(**{**SET_PRESETS["compact"], **given})
         object.__setattr__(self, "set_config", config)  # read by _build inside super().__init__
         super().__init__(
             observation_space,

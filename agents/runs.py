@@ -27,7 +27,11 @@ from .evaluation import EvaluationCallback, PeriodicSaveCallback, ProgressCallba
 from .sb3 import PublishedTD3
 from .training import ALGORITHMS, POLICY_NAMES, NetworkSizes, PPOSettings, TD3Settings, make_ppo, make_td3
 
-__all__ = ["PolicyTrainSettings", "learner_settings", "network_sizes", "train_policy"]
+__all__ = ["SIZE_FLAGS", "PolicyTrainSettings", "learner_settings", "network_sizes", "train_policy"]
+
+
+SIZE_FLAGS = ("width", "vector_channels", "num_layers", "hidden")
+"""The :class:`SETConfig` fields a command line may override on top of a preset."""
 
 
 @dataclass
@@ -130,9 +134,7 @@ class PolicyTrainSettings:
 
 def network_sizes(args: PolicyTrainSettings) -> NetworkSizes:
     """The network sizes of a run: the SET preset (the learner's default one), overridden by the given flags."""
-    preset = args.set_preset or ("compact" if args.algo == "ppo" else "default")
-    given = {k: getattr(args, k) for k in ("width", "vector_channels", "num_layers", "hidden")}
-    sizes = NetworkSizes.preset(preset, **{k: v for k, v in given.items() if v is not None})
+    sizes = NetworkSizes.of_learner(args.algo, args.set_preset, **{k: getattr(args, k) for k in SIZE_FLAGS})
     return sizes if args.mlp_layers is None else replace(sizes, mlp_layers=tuple(args.mlp_layers))
 
 

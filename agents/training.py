@@ -26,6 +26,7 @@ from .set_policy import SETConfig
 __all__ = [
     "ALGORITHMS",
     "CRITIC_TARGETS",
+    "LEARNER_SET_PRESETS",
     "POLICY_NAMES",
     "PPO_SIZES",
     "SCHEDULES",
@@ -45,7 +46,11 @@ each batch from one body's own store; warm-up and buffer per body)."""
 CRITIC_TARGETS = ("mean", "per_limb")
 """TD3 critic targets: the mean over limbs as one Q (SB3's) or per limb as published (:class:`PublishedTD3`)."""
 
-ALGORITHMS = ("ppo", "td3")
+LEARNER_SET_PRESETS = {"ppo": "compact", "td3": "default"}
+"""The SET preset of each learner when a run names none: the CPU recipe's compact sizes for PPO, the published sizes
+(compact form) for TD3."""
+
+ALGORITHMS = tuple(LEARNER_SET_PRESETS)
 """Valid learner names: PPO over batched simulation (fast) and TD3 (as published)."""
 
 POLICY_NAMES: dict[str, str] = {
@@ -75,8 +80,17 @@ class NetworkSizes:
 
     @classmethod
     def preset(cls, name: str, **set_overrides: Any) -> NetworkSizes:
-        """The SET preset ``name`` (:meth:`SETConfig.preset`) with the published MLP baseline (256, 256)."""
-        return cls(SETConfig.preset(name, **set_overrides))
+        """The SET preset ``name`` (:meth:`SETConfig.preset`) with the published MLP baseline (256, 256); an
+        override that is ``None`` keeps the preset's value (a command-line flag left unset)."""
+        return cls(SETConfig.preset(name, **{k: v for k, v in set_overrides.items() if v is not None}))
+
+    @classmethod
+    def of_learner(cls, algo: str, preset: str | None = None, **set_overrides: Any) -> NetworkSizes:
+        """The sizes of a run of learner ``algo``: ``preset`` (default: the learner's, :data:`LEARNER_SET_PRESETS`)
+        with the given overrides (``None`` ones ignored)."""
+        if algo not in LEARNER_SET_PRESETS:
+            raise ValueError(f"unknown algo {algo!r}; valid: {', '.join(LEARNER_SET_PRESETS)}")
+        return cls.preset(preset or LEARNER_SET_PRESETS[algo], **set_overrides)
 
 
 @dataclass(frozen=True)
@@ -131,7 +145,7 @@ class TD3Settings:
             )
 
 
-PPO_SIZES = NetworkSizes.preset("compact")
+PPO_SIZES = NetworkSizes.of_learner("ppo")
 """The compact sizes of the PPO recipe: about 4x fewer FLOPs per sample than the published width (measured with
 ``scripts/bench_policies.py``: the PPO update, not the physics, is what a 2-core CPU spends its time on)."""
 
@@ -209,7 +223,7 @@ def policy_class_and_kwargs(
     """
     if algo not in ALGORITHMS:
         raise ValueError(f"unknown algo {algo!r}; valid: {', '.join(ALGORITHMS)}")
-    sizes = sizes or (PPO_SIZES if algo == "ppo" else NetworkSizes())
+    sizes = sizes or NetworkSizes.of_learner(algo)
     if name not in POLICY_NAMES:
         raise ValueError(f"unknown policy {name!r}; valid names: {', '.join(POLICY_NAMES)}")
     if name in ("mlp", "mlp_heading"):

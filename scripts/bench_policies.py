@@ -22,6 +22,7 @@ import torch
 import tyro
 
 from equiworld.agents import NetworkSizes, PPOSettings, TD3Settings, make_ppo, make_td3
+from equiworld.agents.runs import SIZE_FLAGS
 from equiworld.envs.morphology import make_vec_env, resolve_morphologies
 
 
@@ -64,8 +65,7 @@ class Args:
 def main(args: Args) -> dict[str, float]:
     torch.set_num_threads(args.threads)
     morphology = resolve_morphologies(args.env)[0]
-    given = {k: getattr(args, k) for k in ("width", "vector_channels", "num_layers", "hidden")}
-    sizes = NetworkSizes.preset(args.set_preset, **{k: v for k, v in given.items() if v is not None})
+    sizes = NetworkSizes.preset(args.set_preset, **{k: getattr(args, k) for k in SIZE_FLAGS})
     ppo_settings = PPOSettings(n_steps=args.n_steps, batch_size=args.ppo_batch_size, n_epochs=args.n_epochs)
     td3_settings = TD3Settings(
         learning_starts=args.td3_batch_size, batch_size=args.td3_batch_size, buffer_size=100_000

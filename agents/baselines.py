@@ -16,11 +16,11 @@ from gymnasium import spaces
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import Tensor
 
-from .set_policy import VECTOR_SLOT_NAMES
+from equiworld.envs.morphology.catalog import Slot
 
 __all__ = ["HeadingFrameExtractor", "rotate_into_target_frame"]
 
-_TARGET_SLOT = VECTOR_SLOT_NAMES.index("target_direction")
+_TARGET_SLOT = Slot.TARGET_DIRECTION
 
 
 def rotate_into_target_frame(vectors: Tensor) -> Tensor:

@@ -34,11 +34,12 @@ from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 from torch import Tensor, nn
 
+from equiworld.envs.morphology.catalog import VECTOR_SLOTS
+
 from .baselines import HeadingFrameExtractor
 from .sb3 import _check_spaces
 from .set_policy import (
     SET_PRESETS,
-    VECTOR_SLOT_NAMES,
     SETConfig,
     SubequivariantTransformerActor,
     make_trunk,
@@ -101,7 +102,7 @@ class MaskedDiagGaussian(DiagGaussianDistribution):
 
 
 _SCALED_VECTOR_SLOTS = tuple(
-    VECTOR_SLOT_NAMES.index(n) for n in ("position", "linear_velocity", "angular_velocity")
+    VECTOR_SLOTS.index(n) for n in ("position", "linear_velocity", "angular_velocity")
 )
 
 
@@ -121,7 +122,7 @@ class InvariantObservationScale(nn.Module):
         super().__init__()
         self.clip, self.eps = clip, eps
         self.register_buffer("count", torch.zeros((), dtype=torch.float64))
-        self.register_buffer("vector_ms", torch.ones(len(VECTOR_SLOT_NAMES), dtype=torch.float64))
+        self.register_buffer("vector_ms", torch.ones(len(VECTOR_SLOTS), dtype=torch.float64))
         self.register_buffer("scalar_mean", torch.zeros(num_scalars, dtype=torch.float64))
         self.register_buffer("scalar_var", torch.ones(num_scalars, dtype=torch.float64))
         self._pending: tuple[Tensor, Tensor, Tensor, Tensor] | None = None

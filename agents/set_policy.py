@@ -50,7 +50,6 @@ __all__ = [
     "FORMS",
     "GRAPH_ENCODINGS",
     "SET_PRESETS",
-    "VECTOR_SLOT_NAMES",
     "GramMLPDecoder",
     "GramMLPTransformer",
     "SETConfig",
@@ -62,14 +61,11 @@ __all__ = [
     "published_graph_inputs",
 ]
 
-VECTOR_SLOT_NAMES: tuple[str, ...] = VECTOR_SLOTS
-"""The slots of ``obs["vectors"]`` (axis 2 of a batch), as defined by the morphology environments."""
-
 FIXED_VECTOR_NAMES: tuple[str, ...] = ("gravity", "target_direction", "lateral")
 """Vector slots that may be used as fixed vectors (the rest are the per-limb vector stream)."""
 
-_STREAM_SLOTS = tuple(i for i, name in enumerate(VECTOR_SLOT_NAMES) if name not in FIXED_VECTOR_NAMES)
-_GRAVITY_SLOT, _TARGET_SLOT = VECTOR_SLOT_NAMES.index("gravity"), VECTOR_SLOT_NAMES.index("target_direction")
+_STREAM_SLOTS = tuple(i for i, name in enumerate(VECTOR_SLOTS) if name not in FIXED_VECTOR_NAMES)
+_GRAVITY_SLOT, _TARGET_SLOT = VECTOR_SLOTS.index("gravity"), VECTOR_SLOTS.index("target_direction")
 
 
 def _fixed_vector(vec: Tensor, name: str) -> Tensor:
@@ -84,7 +80,7 @@ def _fixed_vector(vec: Tensor, name: str) -> Tensor:
     return torch.linalg.cross(up, vec[:, :, _TARGET_SLOT], dim=-1)
 
 
-_HINGE_SLOTS = tuple(VECTOR_SLOT_NAMES.index(f"hinge_axis_{a}") for a in "xyz")
+_HINGE_SLOTS = tuple(VECTOR_SLOTS.index(f"hinge_axis_{a}") for a in "xyz")
 _STRUCTURE_KEYS = ("graph_distance", "ppr", "laplacian")
 _GRAVITY_NORM = abs(
     GRAVITY[2]
@@ -222,9 +218,9 @@ def _check_obs(obs: Mapping[str, Tensor], name: str) -> None:
     if missing:
         raise ValueError(f"{name}: observation lacks keys {missing} (expected a MorphologyEnv observation)")
     v = obs["vectors"]
-    if v.dim() != 4 or v.shape[-2:] != (len(VECTOR_SLOT_NAMES), 3):
+    if v.dim() != 4 or v.shape[-2:] != (len(VECTOR_SLOTS), 3):
         raise ValueError(
-            f"{name}: obs['vectors'] must be batched (B, N, {len(VECTOR_SLOT_NAMES)}, 3), got {tuple(v.shape)}; "
+            f"{name}: obs['vectors'] must be batched (B, N, {len(VECTOR_SLOTS)}, 3), got {tuple(v.shape)}; "
             "add a batch dimension for a single observation"
         )
     if obs["scalars"].shape[-1] != _N_SCALARS:
@@ -269,7 +265,7 @@ class SubequivariantTransformer(nn.Module):
         in_vectors = len(_STREAM_SLOTS) if c.symmetric else 0
         in_scalars = _N_SCALARS + _N_TRAVERSAL + extra_scalars
         if not c.symmetric:
-            in_scalars += 3 * len(VECTOR_SLOT_NAMES)
+            in_scalars += 3 * len(VECTOR_SLOTS)
         self.vector_channels = c.vector_channels if c.symmetric else 0
         with warnings.catch_warnings():  # zero-size vector layers of the non-symmetric ablation
             warnings.filterwarnings("ignore", message="Initializing zero-element tensors")
@@ -380,7 +376,7 @@ class GramMLPTransformer(nn.Module):
         c = config
         self.config, self.extra_scalars = c, extra_scalars
         self.num_fixed = len(c.fixed_vectors)
-        self.fixed_slots = tuple(VECTOR_SLOT_NAMES.index(n) for n in c.fixed_vectors)
+        self.fixed_slots = tuple(VECTOR_SLOTS.index(n) for n in c.fixed_vectors)
         self.input_slots = tuple(sorted((*_STREAM_SLOTS, *self.fixed_slots)))
         n_scalars = _N_SCALARS + extra_scalars + (_N_TRAVERSAL if c.graph_encodings == "ours" else 0)
         self.embed_vectors = nn.Linear(len(self.input_slots), c.vector_channels, bias=False)

@@ -34,16 +34,13 @@ from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
 from .. import validation as check
-from .catalog import MAX_LINEAR_SPEED, SCALAR_SLOTS, VECTOR_SLOTS
-from .env import RESET_OPTIONS, MorphologyEnv
+from .catalog import MAX_LINEAR_SPEED, SCALAR_SLOTS, VECTOR_SLOTS, Slot
+from .env import RESET_OPTIONS, REWARD_TERMS, MorphologyEnv
 
 __all__ = ["BatchedMorphologyEnv", "ConcatVectorEnv", "check_num_envs"]
 
 _STEP_INFO_KEYS = (
-    "reward_progress",
-    "reward_heading",
-    "reward_alive",
-    "reward_ctrl",
+    *(f"reward_{term}" for term in REWARD_TERMS),
     "unstable",
     "action_clipped",
     "distance_to_target",
@@ -196,7 +193,7 @@ class BatchedMorphologyEnv(gym.vector.VectorEnv):
             for key, value in {**self._graph, **self._masks}.items()
         }
         self._vector_template = np.zeros((self.num_envs, self._limbs_padded, len(VECTOR_SLOTS), 3))
-        self._vector_template[:, :n, 1] = ref._vector_template[0, 1]
+        self._vector_template[:, :n, Slot.GRAVITY] = ref._vector_template[0, Slot.GRAVITY]
         scalars = np.zeros((self._limbs_padded, len(SCALAR_SLOTS)))
         scalars[:n] = ref._static_scalars
         self._scalar_template = np.broadcast_to(scalars, (self.num_envs, *scalars.shape)).copy()
@@ -300,7 +297,7 @@ class BatchedMorphologyEnv(gym.vector.VectorEnv):
             "alive": np.full(self.num_envs, ref.alive_bonus),
             "ctrl": -ref.ctrl_cost_weight * np.einsum("ij,ij->i", clipped, clipped),
         }
-        reward = terms["progress"] + terms["heading"] + terms["alive"] + terms["ctrl"]
+        reward = sum(terms[term] for term in REWARD_TERMS)
         terminated = self._has_fallen()
         truncated = np.zeros(self.num_envs, dtype=bool)
         if self.max_episode_steps is not None:
@@ -312,10 +309,7 @@ class BatchedMorphologyEnv(gym.vector.VectorEnv):
             self._targets_reached[i] += 1
         obs = self._observe()
         step_info = {
-            "reward_progress": terms["progress"],
-            "reward_heading": terms["heading"],
-            "reward_alive": terms["alive"],
-            "reward_ctrl": terms["ctrl"],
+            **{f"reward_{term}": terms[term] for term in REWARD_TERMS},
             "unstable": unstable,
             "action_clipped": n_clipped.astype(int),
             "distance_to_target": dist_after,
@@ -333,7 +327,7 @@ class BatchedMorphologyEnv(gym.vector.VectorEnv):
             )
             for key in obs:
                 obs[key][bad] = self._last_obs[key][bad]
-            for key in ("reward_progress", "reward_heading", "reward_alive", "reward_ctrl", "progress"):
+            for key in (*(f"reward_{term}" for term in REWARD_TERMS), "progress"):
                 step_info[key][bad] = 0.0
             reward[bad] = 0.0
             terminated[bad] = False
@@ -429,12 +423,12 @@ class BatchedMorphologyEnv(gym.vector.VectorEnv):
         xpos, cvel = self._xpos[:, 1:], self._cvel[:, 1:]
         vectors = self._vector_template.copy()
         real = vectors[:, :n]
-        np.subtract(xpos, xpos[:, :1], out=real[:, :, 0])
+        np.subtract(xpos, xpos[:, :1], out=real[:, :, Slot.POSITION])
         towards = self._targets - xpos[:, 0, 0:2]
         dist = np.hypot(towards[:, 0], towards[:, 1])
         positive = dist > 0
-        real[positive, :, 2, 0:2] = (towards[positive] / dist[positive, None])[:, None, :]
-        real[:, :, 4] = cvel[:, :, 0:3]
+        real[positive, :, Slot.TARGET_DIRECTION, 0:2] = (towards[positive] / dist[positive, None])[:, None, :]
+        real[:, :, Slot.ANGULAR_VELOCITY] = cvel[:, :, 0:3]
         # velocity of each limb frame's origin: com-based linear velocity + angular velocity x offset
         w, r = cvel[:, :, 0:3], xpos - self._subtree_com[:, 1][:, None, :]
         lin = np.cross(w, r) + cvel[:, :, 3:6]
@@ -442,14 +436,14 @@ class BatchedMorphologyEnv(gym.vector.VectorEnv):
         fast = speed_sq > MAX_LINEAR_SPEED**2
         if fast.any():  # clip the norm, not the components: stays equivariant
             lin[fast] *= (MAX_LINEAR_SPEED / np.sqrt(speed_sq[fast]))[:, None]
-        real[:, :, 3] = lin
-        real[:, 1:, 5:8] = self._xaxis[:, 1:].reshape(self.num_envs, n - 1, 3, 3)
+        real[:, :, Slot.LINEAR_VELOCITY] = lin
+        real[:, 1:, Slot.HINGE_AXES] = self._xaxis[:, 1:].reshape(self.num_envs, n - 1, 3, 3)
 
         scalars = self._scalar_template.copy()
         angles = self._qpos[:, 7:].reshape(self.num_envs, n - 1, 3)
-        scalars[:, 1:n, 0:3] = angles
-        scalars[:, 1:n, 3:6] = (angles - ref._range_low) / ref._range_span
-        scalars[:, :n, 18] = xpos[:, :, 2]
+        scalars[:, 1:n, Slot.ANGLES] = angles
+        scalars[:, 1:n, Slot.NORMALIZED_ANGLES] = (angles - ref._range_low) / ref._range_span
+        scalars[:, :n, Slot.HEIGHT] = xpos[:, :, 2]
         obs = {"vectors": vectors, "scalars": scalars}
         obs.update(self._constant)
         return obs

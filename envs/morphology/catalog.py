@@ -25,6 +25,7 @@ __all__ = [
     "VECTOR_SLOTS",
     "FamilyRules",
     "Morphology",
+    "Slot",
     "Suite",
     "env_id",
     "get_morphology",
@@ -328,6 +329,38 @@ SCALAR_SLOTS: tuple[str, ...] = (
     "height",
 )
 """Names of the ``scalars`` slots (axis 1 of ``obs["scalars"]``); every slot is rotation-invariant."""
+
+
+def _span(slots: tuple[str, ...], *names: str) -> slice:
+    """The contiguous slice of ``slots`` holding ``names`` in that order."""
+    start = slots.index(names[0])
+    if slots[start : start + len(names)] != names:
+        raise AssertionError(f"{names} are not contiguous in {slots}")
+    return slice(start, start + len(names))
+
+
+class Slot:
+    """Indices of the observation slots by role, derived from :data:`VECTOR_SLOTS` and :data:`SCALAR_SLOTS` (the envs
+    write their observations through these, never through literal numbers).
+
+    >>> Slot.GRAVITY, Slot.HINGE_AXES, Slot.HEIGHT
+    (1, slice(5, 8, None), 18)
+    """
+
+    POSITION = VECTOR_SLOTS.index("position")
+    GRAVITY = VECTOR_SLOTS.index("gravity")
+    TARGET_DIRECTION = VECTOR_SLOTS.index("target_direction")
+    LINEAR_VELOCITY = VECTOR_SLOTS.index("linear_velocity")
+    ANGULAR_VELOCITY = VECTOR_SLOTS.index("angular_velocity")
+    HINGE_AXES = _span(VECTOR_SLOTS, *(f"hinge_axis_{a}" for a in "xyz"))
+    ANGLES = _span(SCALAR_SLOTS, *(f"angle_{a}" for a in "xyz"))
+    NORMALIZED_ANGLES = _span(SCALAR_SLOTS, *(f"normalized_angle_{a}" for a in "xyz"))
+    RANGES = _span(SCALAR_SLOTS, *(f"range_{end}_{a}" for a in "xyz" for end in ("low", "high")))
+    RANGE_LOW = tuple(SCALAR_SLOTS.index(f"range_low_{a}") for a in "xyz")
+    RANGE_HIGH = tuple(SCALAR_SLOTS.index(f"range_high_{a}") for a in "xyz")
+    LIMB_TYPE = SCALAR_SLOTS.index(f"limb_type_{LIMB_TYPES[0]}")
+    HEIGHT = SCALAR_SLOTS.index("height")
+
 
 FULL_BODIES: dict[str, str] = {
     "hopper": "hopper_5_full",

@@ -13,18 +13,26 @@ from gymnasium import spaces
 
 from .. import validation as check
 from .bodies import BodyPlan, body_plan, compile_model
-from .catalog import FAMILIES, LIMB_TYPES, MAX_LINEAR_SPEED, SCALAR_SLOTS, VECTOR_SLOTS, get_morphology
+from .catalog import (
+    FAMILIES,
+    LIMB_TYPES,
+    MAX_LINEAR_SPEED,
+    SCALAR_SLOTS,
+    VECTOR_SLOTS,
+    Slot,
+    get_morphology,
+)
 from .catalog import GRAVITY as _GRAVITY
 from .graph import structural_encodings
 
 __all__ = [
     "GRAVITY",
     "RESET_OPTIONS",
+    "REWARD_TERMS",
     "TASKS",
     "VECTOR_SLOTS",
     "MorphologyEnv",
     "rotate_state_about_gravity",
-    "scalar_slots",
 ]
 
 GRAVITY = np.array(_GRAVITY)
@@ -42,10 +50,8 @@ MAX_DISTANCE = 1e9
 RESET_OPTIONS = ("yaw", "target_direction")
 """Valid keys of ``reset(options=...)``: finite angles in radians."""
 
-
-def scalar_slots() -> tuple[str, ...]:
-    """Names of the ``scalars`` slots (axis 1 of ``obs["scalars"]``); every slot is rotation-invariant."""
-    return SCALAR_SLOTS
+REWARD_TERMS = ("progress", "heading", "alive", "ctrl")
+"""The terms of the reward (:meth:`MorphologyEnv.reward_terms`), reported as ``info["reward_<term>"]``."""
 
 
 def _mujoco_logs_to_python() -> None:
@@ -144,7 +150,7 @@ class MorphologyEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
       linear velocity of the limb frame (its norm clipped to 10 m/s, which keeps it equivariant), angular
       velocity, and the world axes of the limb's x, y and z hinges (zeros for the torso). A rotation ``R``
       about gravity acts on every slot as ``v -> R v``.
-    - ``"scalars"`` ``(n_limbs, 19)``: rotation-invariant quantities (:func:`scalar_slots`): the three hinge
+    - ``"scalars"`` ``(n_limbs, 19)``: rotation-invariant quantities (:data:`SCALAR_SLOTS`): the three hinge
       angles (rad), each angle normalized by its range to [0, 1], each range's ends mapped to
       ``(180 + deg) / 360``, a one-hot limb type (torso, thigh, shin, foot, arm, tail) and the limb height.
       The torso has angles 0, normalized angles 0.5 and ranges 0.5.
@@ -325,13 +331,13 @@ class MorphologyEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         hi = m.jnt_range[1:, 1].reshape(n - 1, 3)
         self._range_low, self._range_span = lo, hi - lo
         static = np.zeros((n, len(SCALAR_SLOTS)))
-        static[0, 3:6] = 0.5
-        static[0, 6:12] = 0.5
+        static[0, Slot.NORMALIZED_ANGLES] = 0.5  # the torso has no hinges: mid-range
+        static[0, Slot.RANGES] = 0.5
         deg_lo, deg_hi = np.degrees(lo), np.degrees(hi)
-        static[1:, 6:12:2] = (180.0 + deg_lo) / 360.0
-        static[1:, 7:12:2] = (180.0 + deg_hi) / 360.0
+        static[1:, Slot.RANGE_LOW] = (180.0 + deg_lo) / 360.0
+        static[1:, Slot.RANGE_HIGH] = (180.0 + deg_hi) / 360.0
         for i, limb in enumerate(plan.limbs):
-            static[i, 12 + LIMB_TYPES.index(limb.limb_type)] = 1.0
+            static[i, Slot.LIMB_TYPE + LIMB_TYPES.index(limb.limb_type)] = 1.0
         self._static_scalars = static
         self.graph = structural_encodings(plan.parents)
         self._graph_flat = np.concatenate([value.ravel() for value in self.graph.values()])
@@ -340,10 +346,10 @@ class MorphologyEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
             self._graph_layout[key] = (offset, offset + value.size, value.shape)
             offset += value.size
         self._vector_template = np.zeros((n, len(VECTOR_SLOTS), 3))
-        self._vector_template[:, 1] = GRAVITY
+        self._vector_template[:, Slot.GRAVITY] = GRAVITY
         self.observation_structure = {
             "vectors": VECTOR_SLOTS,
-            "scalars": scalar_slots(),
+            "scalars": SCALAR_SLOTS,
             "limbs": plan.limb_names,
             "parents": ("parent index per limb, -1 for the torso",),
             "graph_distance": ("hop count between limbs",),
@@ -508,7 +514,7 @@ class MorphologyEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
                 stacklevel=2,
             )
             obs = {k: v.copy() for k, v in self._last_obs.items()}
-            info = {f"reward_{k}": 0.0 for k in ("progress", "heading", "alive", "ctrl")}
+            info = {f"reward_{k}": 0.0 for k in REWARD_TERMS}
             info.update(
                 unstable=True, action_clipped=n_clipped, targets_reached=self.targets_reached, progress=0.0
             )
@@ -629,29 +635,29 @@ class MorphologyEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         xpos, cvel = v.limb_xpos, v.limb_cvel
         torso_x, torso_y, _ = xpos[0].tolist()
         vectors = self._vector_template.copy()  # gravity filled in, torso hinge axes zero
-        np.subtract(xpos, xpos[0], out=vectors[:, 0])
+        np.subtract(xpos, xpos[0], out=vectors[:, Slot.POSITION])
         target_x, target_y = self.target.tolist()
         tx, ty = target_x - torso_x, target_y - torso_y
         dist = math.hypot(tx, ty)
         if dist > 0:
-            vectors[:, 2, 0] = tx / dist
-            vectors[:, 2, 1] = ty / dist
-        vectors[:, 4] = cvel[:, 0:3]
+            vectors[:, Slot.TARGET_DIRECTION, 0] = tx / dist
+            vectors[:, Slot.TARGET_DIRECTION, 1] = ty / dist
+        vectors[:, Slot.ANGULAR_VELOCITY] = cvel[:, 0:3]
         # velocity of each limb frame's origin: com-based linear velocity + angular velocity x offset
         products = cvel[:, _CROSS_W] * (xpos - v.root_com)[:, _CROSS_R]
-        lin = vectors[:, 3]
+        lin = vectors[:, Slot.LINEAR_VELOCITY]
         np.subtract(products[:, :3], products[:, 3:], out=lin)
         lin += cvel[:, 3:6]
         speed_sq = np.einsum("ij,ij->i", lin, lin)
         if speed_sq.max() > MAX_LINEAR_SPEED**2:  # clip the norm, not the components: stays equivariant
             lin *= np.minimum(1.0, MAX_LINEAR_SPEED / np.sqrt(speed_sq))[:, None]
-        vectors[1:, 5:8] = v.hinge_axes
+        vectors[1:, Slot.HINGE_AXES] = v.hinge_axes
 
         scalars = self._static_scalars.copy()
         angles = v.hinge_angles
-        scalars[1:, 0:3] = angles
-        scalars[1:, 3:6] = (angles - self._range_low) / self._range_span
-        scalars[:, 18] = xpos[:, 2]
+        scalars[1:, Slot.ANGLES] = angles
+        scalars[1:, Slot.NORMALIZED_ANGLES] = (angles - self._range_low) / self._range_span
+        scalars[:, Slot.HEIGHT] = xpos[:, 2]
         graph = self._graph_flat.copy()  # one fresh buffer per step; the keys are views into it
         obs = {"vectors": vectors, "scalars": scalars}
         for key, (start, stop, shape) in self._graph_layout.items():

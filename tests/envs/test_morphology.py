@@ -17,7 +17,6 @@ from equiworld.envs.morphology.env import (
     MorphologyEnv,
     rotate_state_about_gravity,
     rotation_about_gravity,
-    scalar_slots,
 )
 from equiworld.envs.morphology.graph import published_encodings, structural_encodings
 from equiworld.envs.morphology.wrappers import FlattenMorphologyObservation, PadMorphology
@@ -369,7 +368,7 @@ def test_observation_structure_documents_every_slot():
     obs, _ = env.reset(seed=0)
     structure = env.observation_structure
     assert len(structure["vectors"]) == obs["vectors"].shape[1]
-    assert len(structure["scalars"]) == obs["scalars"].shape[1] == len(scalar_slots())
+    assert len(structure["scalars"]) == obs["scalars"].shape[1] == len(catalog.SCALAR_SLOTS)
     assert len(structure["limbs"]) == obs["vectors"].shape[0] == 14
     assert len(structure["actions"]) == env.action_space.shape[0]
     assert set(obs) <= set(structure)

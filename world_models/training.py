@@ -155,22 +155,18 @@ def _validate(model: WorldModel, loader: DataLoader, context: int, batches: int,
     return total / max(count, 1)
 
 
-def train_world_model(settings: TrainSettings) -> dict[str, Any]:
-    """Train one world model; returns the final metrics. Runs distributed when ``WORLD_SIZE`` > 1.
-
-    Rank 0 writes ``out/checkpoint.pt`` (model, optimiser, step, config), ``out/config.json``,
-    ``out/metrics.csv`` / ``metrics.json`` and TensorBoard logs under ``out/tb``.
-    """
+def _check_settings(settings: TrainSettings) -> None:
+    """Refuse a model of another world and out-of-range options, naming the flag."""
     names = MODEL_NAMES_BY_WORLD[settings.world]
     if settings.model not in names:
         raise ValueError(
             f"unknown {settings.world} world model {settings.model!r}; choose one of {', '.join(names)}"
             + (" (or pass --world block)" if world_of_model_or_none(settings.model) == "block" else "")
         )
-    data = settings.data or f"data/{settings.world}_small/train"
-    val_data = f"data/{settings.world}_small/validation" if settings.val_data == "auto" else settings.val_data
     if settings.positions != "preset" and settings.world != "block":
         raise ValueError("--positions applies to the Block World models only")
+    if settings.recurrent_init != "default" and (settings.world != "mnist" or settings.model == "convlstm"):
+        raise ValueError("--recurrent-init applies to FloWM and its ablations (MNIST World) only")
     if not 0.0 <= settings.teacher_forcing <= 1.0:
         raise ValueError(f"--teacher-forcing must be a probability in [0, 1], got {settings.teacher_forcing}")
     for horizon in (*settings.curriculum, settings.predict):
@@ -178,57 +174,86 @@ def train_world_model(settings: TrainSettings) -> dict[str, Any]:
             raise ValueError(f"predicted horizons must be >= 1, got --predict / --curriculum {horizon}")
     if settings.curriculum and settings.curriculum_steps < 1:
         raise ValueError(f"--curriculum-steps must be >= 1, got {settings.curriculum_steps}")
-    longest = max((*settings.curriculum, settings.predict))
-    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+@dataclass(frozen=True)
+class _Processes:
+    """This process's place in the run: rank, number of processes, device."""
+
+    rank: int
+    world: int
+    device: torch.device
+
+    @property
+    def distributed(self) -> bool:
+        return self.world > 1
+
+
+def _start_processes(settings: TrainSettings) -> _Processes:
+    """Join the process group when launched by ``torchrun`` (``WORLD_SIZE`` > 1); set the torch threads."""
     device = _device(settings.device)
-    if distributed:
+    rank, world = 0, 1
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
         rank, world = dist.get_rank(), dist.get_world_size()
         if device.type == "cuda":
             device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
             torch.cuda.set_device(device)
-    else:
-        rank, world = 0, 1
     if settings.threads:
         torch.set_num_threads(settings.threads)
-    out = Path(settings.out)
-    if rank == 0:
-        out.mkdir(parents=True, exist_ok=True)
+    return _Processes(rank, world, device)
 
+
+def _build_model(settings: TrainSettings, data: str, device: torch.device) -> tuple[WorldModel, Any]:
+    """The model named by the settings, sized for the dataset (preset, then the position and recurrent-init
+    options), initialised from the settings' seed without touching the global random state."""
     config = model_config_for_dataset(settings.preset, data, settings.world)
     if settings.positions != "preset":
         config = dataclasses.replace(config, positions=settings.positions)
     if settings.recurrent_init != "default":
-        if settings.world != "mnist" or settings.model == "convlstm":
-            raise ValueError("--recurrent-init applies to FloWM and its ablations (MNIST World) only")
         config = dataclasses.replace(config, recurrent_init=settings.recurrent_init)
-    generator = torch.Generator().manual_seed(settings.seed)
-    with torch.random.fork_rng(devices=[]):  # seeded initialisation without touching global state
+    with torch.random.fork_rng(devices=[]):
         torch.manual_seed(settings.seed)
         model = build_named_model(settings.model, dataclasses.asdict(config)).to(device)
-    optimizer_class = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[settings.optimizer]
-    optimizer = optimizer_class(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
-    step, history, wall_clock = 0, [], 0.0
-    checkpoint_path = out / CHECKPOINT_NAME
-    if settings.resume and checkpoint_path.is_file():
-        checkpoint = torch.load(checkpoint_path, map_location=device, weights_only=False)
-        if checkpoint["model_name"] != settings.model:
-            raise ValueError(
-                f"{str(checkpoint_path)!r} holds a {checkpoint['model_name']!r} model, not {settings.model!r}"
-            )
-        model.load_state_dict(checkpoint["model"])
-        optimizer.load_state_dict(checkpoint["optimizer"])
-        step, history = int(checkpoint["step"]), list(checkpoint.get("history", []))
-        wall_clock = float(checkpoint.get("wall_clock_s", 0.0))
-        generator.manual_seed(settings.seed + step)
-        logger.info("resumed %s at step %d", checkpoint_path, step)
-    wrapped = DistributedDataParallel(model) if distributed else model
+    return model, config
 
+
+def _resume(
+    path: Path,
+    settings: TrainSettings,
+    model: WorldModel,
+    optimizer: torch.optim.Optimizer,
+    device: torch.device,
+) -> tuple[int, list[dict[str, Any]], float]:
+    """Load a checkpoint into the model and optimiser; returns ``(step, history, wall-clock seconds)``."""
+    checkpoint = torch.load(path, map_location=device, weights_only=False)
+    if checkpoint["model_name"] != settings.model:
+        raise ValueError(f"{str(path)!r} holds a {checkpoint['model_name']!r} model, not {settings.model!r}")
+    model.load_state_dict(checkpoint["model"])
+    optimizer.load_state_dict(checkpoint["optimizer"])
+    logger.info("resumed %s at step %d", path, int(checkpoint["step"]))
+    return (
+        int(checkpoint["step"]),
+        list(checkpoint.get("history", [])),
+        float(checkpoint.get("wall_clock_s", 0.0)),
+    )
+
+
+def _loaders(
+    settings: TrainSettings,
+    data: str,
+    val_data: str | None,
+    procs: _Processes,
+    generator: torch.Generator,
+) -> tuple[DataLoader, Any, DataLoader | None]:
+    """``(training loader, its sampler, validation loader or None)``: clips of context + the longest horizon;
+    an endless seeded sampler (one process) or a distributed one; validation on rank 0 only."""
+    longest = max((*settings.curriculum, settings.predict))
     train_set = VideoShardDataset(
         data, settings.context, longest, random_start=settings.random_start, seed=settings.seed
     )
-    if distributed:
-        sampler = DistributedSampler(train_set, num_replicas=world, rank=rank, seed=settings.seed)
+    if procs.distributed:
+        sampler = DistributedSampler(train_set, num_replicas=procs.world, rank=procs.rank, seed=settings.seed)
     else:
         sampler = RandomSampler(train_set, replacement=True, num_samples=1 << 30, generator=generator)
     loader = DataLoader(
@@ -237,15 +262,73 @@ def train_world_model(settings: TrainSettings) -> dict[str, Any]:
     if len(loader) == 0:
         raise ValueError(
             f"{len(train_set)} training sequences give no full batch of {settings.batch_size} per process "
-            f"({world} processes); lower --batch-size or use more data"
+            f"({procs.world} processes); lower --batch-size or use more data"
         )
     val_loader = None
-    if val_data and rank == 0:
+    if val_data and procs.rank == 0:
         val_set = VideoShardDataset(val_data, settings.context, longest, random_start=False)
         val_loader = DataLoader(val_set, settings.batch_size, shuffle=False)
+    return loader, sampler, val_loader
+
+
+def _save_checkpoint(out: Path, state: dict[str, Any]) -> None:
+    """Write the checkpoint atomically, then the metrics history as CSV and JSON."""
+    path = out / CHECKPOINT_NAME
+    torch.save(state, path.with_suffix(".tmp"))
+    path.with_suffix(".tmp").replace(path)
+    history = state["history"]
+    with open(out / "metrics.csv", "w", newline="") as handle:
+        csv_writer = csv.DictWriter(handle, fieldnames=sorted({key for row in history for key in row}))
+        csv_writer.writeheader()
+        csv_writer.writerows(history)
+    (out / "metrics.json").write_text(json.dumps(history, indent=1))
+
+
+def _train_step(
+    wrapped: torch.nn.Module,
+    model: WorldModel,
+    optimizer: torch.optim.Optimizer,
+    frames: torch.Tensor,
+    actions: torch.Tensor,
+    settings: TrainSettings,
+    horizon: int,
+) -> tuple[float, float]:
+    """One optimisation step on a batch; returns ``(loss, gradient norm before clipping)``."""
+    loss = _rollout_loss(wrapped, frames, actions, settings.context, horizon, settings.teacher_forcing)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
+    optimizer.step()
+    return float(loss.detach()), float(grad_norm)
+
+
+def train_world_model(settings: TrainSettings) -> dict[str, Any]:
+    """Train one world model; returns the final metrics. Runs distributed when ``WORLD_SIZE`` > 1.
+
+    Rank 0 writes ``out/checkpoint.pt`` (model, optimiser, step, config), ``out/config.json``,
+    ``out/metrics.csv`` / ``metrics.json`` and TensorBoard logs under ``out/tb``.
+    """
+    _check_settings(settings)
+    data = settings.data or f"data/{settings.world}_small/train"
+    val_data = f"data/{settings.world}_small/validation" if settings.val_data == "auto" else settings.val_data
+    procs = _start_processes(settings)
+    out = Path(settings.out)
+    if procs.rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+
+    model, config = _build_model(settings, data, procs.device)
+    optimizer_class = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[settings.optimizer]
+    optimizer = optimizer_class(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    generator = torch.Generator().manual_seed(settings.seed)
+    step, history, wall_clock = 0, [], 0.0
+    if settings.resume and (out / CHECKPOINT_NAME).is_file():
+        step, history, wall_clock = _resume(out / CHECKPOINT_NAME, settings, model, optimizer, procs.device)
+        generator.manual_seed(settings.seed + step)
+    wrapped = DistributedDataParallel(model) if procs.distributed else model
+    loader, sampler, val_loader = _loaders(settings, data, val_data, procs, generator)
 
     writer = None
-    if rank == 0:
+    if procs.rank == 0:
         from torch.utils.tensorboard import SummaryWriter
 
         writer = SummaryWriter(str(out / "tb"), purge_step=step or None)
@@ -253,54 +336,28 @@ def train_world_model(settings: TrainSettings) -> dict[str, Any]:
         record["num_parameters"] = model.num_parameters()
         (out / "config.json").write_text(json.dumps(record, indent=2))
 
-    def save() -> None:
-        if rank != 0:
-            return
-        state = {
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "step": step,
-            "model_name": settings.model,
-            "world": settings.world,
-            "config": dataclasses.asdict(config),
-            "history": history,
-            "wall_clock_s": wall_clock + time.perf_counter() - start_time,
-            "settings": dataclasses.asdict(settings),
-        }
-        torch.save(state, checkpoint_path.with_suffix(".tmp"))
-        checkpoint_path.with_suffix(".tmp").replace(checkpoint_path)
-        with open(out / "metrics.csv", "w", newline="") as handle:
-            fields = sorted({key for row in history for key in row})
-            csv_writer = csv.DictWriter(handle, fieldnames=fields)
-            csv_writer.writeheader()
-            csv_writer.writerows(history)
-        (out / "metrics.json").write_text(json.dumps(history, indent=1))
-
     bar = tqdm(
-        total=settings.steps, initial=step, disable=not settings.progress or rank != 0, desc=settings.model
+        total=settings.steps,
+        initial=step,
+        disable=not settings.progress or procs.rank != 0,
+        desc=settings.model,
     )
-    batches = _loop(loader, sampler if distributed else None)
+    batches = _loop(loader, sampler if procs.distributed else None)
     start_time, start_step = time.perf_counter(), step
     model.train()
     while step < settings.steps:
         frames, actions = next(batches)
-        frames, actions = frames.to(device), actions.to(device)
         horizon = predict_horizon(settings, step)
-        loss = _rollout_loss(wrapped, frames, actions, settings.context, horizon, settings.teacher_forcing)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
-        optimizer.step()
+        loss, grad_norm = _train_step(
+            wrapped, model, optimizer, frames.to(procs.device), actions.to(procs.device), settings, horizon
+        )
         step += 1
-        row: dict[str, Any] = {
-            "step": step,
-            "train_mse": float(loss.detach()),
-            "grad_norm": float(grad_norm),
-            "predict": horizon,
-        }
+        row: dict[str, Any] = {"step": step, "train_mse": loss, "grad_norm": grad_norm, "predict": horizon}
         if val_loader is not None and (step % settings.val_every == 0 or step == settings.steps):
-            row["val_mse"] = _validate(model, val_loader, settings.context, settings.val_batches, device)
-        if rank == 0:
+            row["val_mse"] = _validate(
+                model, val_loader, settings.context, settings.val_batches, procs.device
+            )
+        if procs.rank == 0:
             elapsed = time.perf_counter() - start_time
             row["seconds_per_step"] = elapsed / (step - start_step)
             row["wall_clock_s"] = wall_clock + elapsed
@@ -308,14 +365,27 @@ def train_world_model(settings: TrainSettings) -> dict[str, Any]:
             for key, value in row.items():
                 if key != "step" and math.isfinite(value):
                     writer.add_scalar(key, value, step)
-            bar.set_postfix(mse=f"{row['train_mse']:.4f}")
+            bar.set_postfix(mse=f"{loss:.4f}")
+            if step % settings.checkpoint_every == 0 or step == settings.steps:
+                _save_checkpoint(
+                    out,
+                    {
+                        "model": model.state_dict(),
+                        "optimizer": optimizer.state_dict(),
+                        "step": step,
+                        "model_name": settings.model,
+                        "world": settings.world,
+                        "config": dataclasses.asdict(config),
+                        "history": history,
+                        "wall_clock_s": row["wall_clock_s"],
+                        "settings": dataclasses.asdict(settings),
+                    },
+                )
         bar.update(1)
-        if step % settings.checkpoint_every == 0 or step == settings.steps:
-            save()
     bar.close()
     if writer is not None:
         writer.close()
-    if distributed:
+    if procs.distributed:
         dist.barrier()
         dist.destroy_process_group()
     return history[-1] if history else {}

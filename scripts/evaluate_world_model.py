@@ -40,7 +40,7 @@ from equiworld.world_models.evaluation import (
     rollout_metrics,
     write_side_by_side_video,
 )
-from equiworld.world_models.registry import load_world_model
+from equiworld.world_models.registry import MODEL_FAMILIES, load_world_model
 
 ROW_IDENTITY = ("world", "model", "seed", "preset", "train_steps", "context", "horizon", "data")
 """The fields that identify a results row: a new evaluation replaces the row that matches on all of them."""
@@ -100,7 +100,9 @@ def _row(
 ) -> dict:
     settings = (checkpoint or {}).get("settings", {})
     extra: dict = {}
-    if world == "block":
+    if MODEL_FAMILIES[
+        world
+    ].recall:  # worlds with recall metrics: the rows say whether the objects stood still
         extra["static_blocks"] = bool((spec or {}).get("env_kwargs", {}).get("static_blocks", False))
         for metric in ("recall_mse", "recall_ssim"):
             if metric in curves:
@@ -176,7 +178,7 @@ def main(args: Args) -> dict:
     )
     dataset = VideoShardDataset(args.data, args.context, args.horizon, random_start=False)
     masks = None
-    if args.recall and world == "block" and dataset.spec.get("ground_truth"):
+    if args.recall and MODEL_FAMILIES[world].recall and dataset.spec.get("ground_truth"):
         truth = VideoShardDataset(
             args.data, args.context, args.horizon, random_start=False, ground_truth=True
         )

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import tyro
 
-WORLD_TITLES = {"mnist": "MNIST World", "block": "Block World"}
+from equiworld.world_models.registry import MODEL_FAMILIES
 
 
 @dataclass
@@ -50,8 +50,8 @@ class Args:
     static: bool | None = None
     """Block World: only the rows of static blocks (True) or of moving blocks (False)."""
     context: int | None = None
-    """Only the rows of this protocol's context length (default: Block World the published 70, MNIST World all;
-    0: all)."""
+    """Only the rows of this protocol's context length (default: the world's evaluation default, Block World the
+    published 70, MNIST World 20, if any row has it, else all; 0: all)."""
     train_steps: int | None = None
     """Only the trained models' rows of this training length (the references' rows are always kept)."""
     plot: str | None = None
@@ -223,12 +223,11 @@ def main(args: Args) -> dict:
     rows = [r for r in json.loads(Path(args.results).read_text()) if r["world"] == args.world]
     if args.static is not None:
         rows = [r for r in rows if r.get("static_blocks") == args.static]
-    if args.context is None and args.world == "block":
-        from equiworld.world_models.evaluation import EVALUATION_DEFAULTS
-
-        context = EVALUATION_DEFAULTS["block"]["context"]
-    else:
-        context = args.context or 0
+    family = MODEL_FAMILIES.get(args.world)
+    context = args.context
+    if context is None:  # the world's evaluation protocol, where rows of it exist
+        protocol = family.evaluation["context"] if family else 0
+        context = protocol if any(r["context"] == protocol for r in rows) else 0
     if context:
         rows = [r for r in rows if r["context"] == context]
     if args.train_steps is not None:
@@ -253,7 +252,7 @@ def main(args: Args) -> dict:
         plot_horizon_metrics(
             labels,
             args.plot,
-            title=f"{WORLD_TITLES.get(args.world, args.world)}: error vs predicted step (mean over seeds)",
+            title=f"{family.title if family else args.world}: error vs predicted step (mean over seeds)",
         )
     return report
 

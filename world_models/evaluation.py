@@ -17,6 +17,7 @@ from torchmetrics.functional.image import peak_signal_noise_ratio, structural_si
 from tqdm.auto import tqdm
 
 from .base import WorldModel
+from .registry import MODEL_FAMILIES
 
 __all__ = [
     "EVALUATION_DEFAULTS",
@@ -38,23 +39,8 @@ PSNR_CAP = 100.0
 RECALL_METRICS = ("recall_mse", "recall_ssim", "recall_fraction")
 """Metrics on the pixels of views seen before (Block World with ground truth; :func:`revisit_masks_for`)."""
 
-EVALUATION_DEFAULTS: dict[str, dict] = {
-    "mnist": {
-        "data": "data/mnist_cpu/validation",
-        "context": 20,
-        "horizon": 150,
-        "report_steps": (1, 20, 50, 150),
-    },
-    "block": {
-        "data": "data/block_cpu/validation",
-        "context": 70,
-        "horizon": 210,
-        "report_steps": (1, 70, 210),
-    },
-}
-"""Per world: the default validation data, context, horizon and reported steps. MNIST World: 20 context frames
-(the observer's coverage phase of the ``cpu`` data; the published protocol uses 50) and 150 predicted; Block
-World: the published 70 context, 70 and 210 predicted."""
+EVALUATION_DEFAULTS: dict[str, dict] = {world: family.evaluation for world, family in MODEL_FAMILIES.items()}
+"""Per world: the default validation data, context, horizon and reported steps (:attr:`ModelFamily.evaluation`)."""
 
 REFERENCE_PREDICTORS = ("mean_frame", "copy_last")
 """Trivial predictors every model should beat: the mean training frame, and the last context frame repeated."""

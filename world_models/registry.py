@@ -57,25 +57,62 @@ class ModelFamily:
     """The world models of one world.
 
     Attributes:
+        title: the world's name in plots and tables.
         names: the model names.
         config_class: their config dataclass.
         build: ``(name, config) -> model``.
         config_for: ``(preset, dataset manifest) -> config``: the preset's sizes fitted to the dataset.
+        evaluation: the default evaluation protocol: validation ``data``, ``context``, ``horizon``,
+            ``report_steps``.
+        training_options: the training options (fields of ``TrainSettings``) that apply to this world's models only.
+        recall: whether its datasets' ground truth gives the views seen before (recall metrics).
     """
 
+    title: str
     names: tuple[str, ...]
     config_class: type
     build: Callable[[str, Any], WorldModel]
     config_for: Callable[[str, dict], Any]
+    evaluation: dict[str, Any]
+    training_options: tuple[str, ...] = ()
+    recall: bool = False
 
 
 MODEL_FAMILIES: dict[str, ModelFamily] = {
-    "mnist": ModelFamily(tuple(MODEL_NAMES), FlowWorldModelConfig, build_world_model, _mnist_config),
+    "mnist": ModelFamily(
+        title="MNIST World",
+        names=tuple(MODEL_NAMES),
+        config_class=FlowWorldModelConfig,
+        build=build_world_model,
+        config_for=_mnist_config,
+        # 20 context frames: the observer's coverage phase of the cpu data (the published protocol uses 50)
+        evaluation={
+            "data": "data/mnist_cpu/validation",
+            "context": 20,
+            "horizon": 150,
+            "report_steps": (1, 20, 50, 150),
+        },
+        training_options=("recurrent_init",),
+    ),
     "block": ModelFamily(
-        tuple(BLOCK_MODEL_NAMES), FlowWorldModel3DConfig, build_block_world_model, _block_config
+        title="Block World",
+        names=tuple(BLOCK_MODEL_NAMES),
+        config_class=FlowWorldModel3DConfig,
+        build=build_block_world_model,
+        config_for=_block_config,
+        # as published: 70 context frames, 210 predicted
+        evaluation={
+            "data": "data/block_cpu/validation",
+            "context": 70,
+            "horizon": 210,
+            "report_steps": (1, 70, 210),
+        },
+        training_options=("positions",),
+        recall=True,
     ),
 }
-"""The model family of each world (the keys are :data:`~equiworld.envs.video.datasets.VIDEO_WORLDS`' names)."""
+"""The model family of each world (the keys are :data:`~equiworld.envs.video.datasets.VIDEO_WORLDS`' names): what
+the world-model code knows of a world, in one place."""
 
 MODEL_NAMES_BY_WORLD = {world: family.names for world, family in MODEL_FAMILIES.items()}
 """The model names each world's data can train."""

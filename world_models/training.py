@@ -29,6 +29,7 @@ from .base import WorldModel
 from .data import VideoShardDataset
 from .registry import (
     CHECKPOINT_NAME,
+    MODEL_FAMILIES,
     MODEL_NAMES_BY_WORLD,
     build_named_model,
     model_config_for_dataset,
@@ -163,10 +164,17 @@ def _check_settings(settings: TrainSettings) -> None:
             f"unknown {settings.world} world model {settings.model!r}; choose one of {', '.join(names)}"
             + (" (or pass --world block)" if world_of_model_or_none(settings.model) == "block" else "")
         )
-    if settings.positions != "preset" and settings.world != "block":
-        raise ValueError("--positions applies to the Block World models only")
-    if settings.recurrent_init != "default" and (settings.world != "mnist" or settings.model == "convlstm"):
-        raise ValueError("--recurrent-init applies to FloWM and its ablations (MNIST World) only")
+    defaults = {f.name: f.default for f in dataclasses.fields(TrainSettings)}
+    for option in ("positions", "recurrent_init"):
+        if getattr(settings, option) == defaults[option]:
+            continue
+        owners = [f.title for f in MODEL_FAMILIES.values() if option in f.training_options]
+        if option not in MODEL_FAMILIES[settings.world].training_options:
+            raise ValueError(
+                f"--{option.replace('_', '-')} applies to the {' and '.join(owners)} models only"
+            )
+    if settings.recurrent_init != "default" and settings.model == "convlstm":
+        raise ValueError("--recurrent-init applies to FloWM and its ablations, not the ConvLSTM")
     if not 0.0 <= settings.teacher_forcing <= 1.0:
         raise ValueError(f"--teacher-forcing must be a probability in [0, 1], got {settings.teacher_forcing}")
     for horizon in (*settings.curriculum, settings.predict):

@@ -6,7 +6,9 @@ locomotion goals.
 Rows of the same env, learner, policy and body are averaged over seeds (mean ± standard deviation across seeds of
 the per-seed means over the 4 x 4 heading-target grid). The goal check: SET on ``--goal-env`` walks, with a mean
 progress of at least ``--goal-progress`` metres per episode and a mean episode length of at least
-``--goal-length`` steps; printed as the last line, a JSON object.
+``--goal-length`` steps; printed as the last line, a JSON object. Before it, one JSON line per suite run with
+held-out bodies: the zero-shot transfer check (mean progress of the held-out bodies at least ``--zero-shot-share``
+of the trained bodies', seed means).
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ class Args:
     """Goal: mean progress toward the target per episode (m)."""
     goal_length: float = 500.0
     """Goal: mean episode length (steps)."""
+    zero_shot_share: float = 0.5
+    """Goal of a suite: the held-out bodies' mean progress at least this share of the trained bodies'."""
 
 
 def _mean_std(values: list[float]) -> str:
@@ -120,10 +124,39 @@ def goal_check(entries: list[dict], args: Args) -> dict:
     }
 
 
+def zero_shot_checks(entries: list[dict], share: float = 0.5) -> list[dict]:
+    """Per (env, learner, policy, recipe) with held-out bodies: the mean progress over its trained bodies and over
+    its zero-shot bodies (each a mean over seeds), their ratio, and whether it reaches ``share``."""
+    groups: dict[tuple, dict[str, list[float]]] = defaultdict(lambda: {"train": [], "zero_shot": []})
+    for e in entries:
+        key = (e["env"], e["algo"], e["policy"], *(e.get(k) for k in RECIPE_KEYS))
+        groups[key][e["split"]].append(statistics.fmean(e["progress"]))
+    checks = []
+    for (env, algo, policy, *recipe), split in groups.items():
+        if not split["zero_shot"] or not split["train"]:
+            continue
+        trained, held_out = statistics.fmean(split["train"]), statistics.fmean(split["zero_shot"])
+        ratio = held_out / trained if trained > 0 else float("nan")
+        checks.append(
+            {
+                "goal": f"{policy} on {env}: zero-shot bodies >= {share:g} of the trained bodies' progress",
+                "algo": algo,
+                **{k: v for k, v in zip(RECIPE_KEYS, recipe, strict=True) if v is not None},
+                "trained_progress_m": round(trained, 2),
+                "zero_shot_progress_m": round(held_out, 2),
+                "ratio": round(ratio, 3),
+                "met": bool(trained > 0 and ratio >= share),
+            }
+        )
+    return checks
+
+
 def main(args: Args) -> dict:
     rows = json.loads(Path(args.results).read_text())
     entries = summarise(rows)
     print(markdown(entries))
+    for zero_shot in zero_shot_checks(entries, args.zero_shot_share):
+        print(json.dumps(zero_shot))
     check = goal_check(entries, args)
     print(json.dumps(check))
     return check

@@ -59,3 +59,18 @@ def run_script():
         return proc
 
     return run
+
+
+@pytest.fixture
+def script_module():
+    """Import a script of ``scripts/`` as a module (``script_module("policy_results")``), to test its functions."""
+    import importlib.util
+
+    def load(name: str):
+        spec = importlib.util.spec_from_file_location(f"scripts_{name}", ROOT / "scripts" / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module  # dataclasses look their module up
+        spec.loader.exec_module(module)
+        return module
+
+    return load

@@ -4,7 +4,6 @@ budgets and write what they promise (also a resume from a checkpoint)."""
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -227,16 +226,12 @@ def test_bench_policies_reports_ppo_and_td3_steps_per_second(run_script):
     assert set(rates) == {"ppo_set", "td3_set", "ppo_vs_td3_set"} and all(r > 0 for r in rates.values())
 
 
-def test_direction_progress_groups_episodes_by_target_direction():
-    import importlib.util
+def test_direction_progress_groups_episodes_by_target_direction(script_module):
     import math
 
     from equiworld.agents.evaluation import heading_grid
 
-    spec = importlib.util.spec_from_file_location("plot_dp", ROOT / "scripts" / "plot_direction_progress.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
+    module = script_module("plot_direction_progress")
     grid = heading_grid(3, 4)
     # an invariant policy: progress depends only on the target relative to the heading
     progress = [math.cos(target - yaw) for yaw, target in grid]
@@ -285,3 +280,34 @@ def test_learner_settings_take_the_run_options_and_the_learners_defaults():
     assert (
         learner_settings(PolicyTrainSettings(algo="td3"), steps=10**7).buffer_size == TD3Settings.buffer_size
     )
+
+
+def test_zero_shot_check_compares_held_out_with_trained_bodies(script_module):
+    summarise, zero_shot_checks = (
+        getattr(script_module("policy_results"), f) for f in ("summarise", "zero_shot_checks")
+    )
+
+    def row(body, split, seed, progress):
+        return {
+            "env": "walker++",
+            "algo": "ppo",
+            "policy": "set",
+            "body": body,
+            "split": split,
+            "seed": seed,
+            "progress": progress,
+            "episode_length": 100,
+            "return": 1.0,
+            "env_steps": 10,
+            "wall_clock_s": 1.0,
+        }
+
+    rows = [row("a", "train", 0, 2.0), row("a", "train", 1, 4.0), row("b", "train", 0, 3.0)]
+    rows += [row("c", "zero_shot", 0, 1.0), row("c", "zero_shot", 1, 2.0)]
+    (check,) = zero_shot_checks(summarise(rows), share=0.5)
+    assert (
+        check["trained_progress_m"] == 3.0 and check["zero_shot_progress_m"] == 1.5
+    )  # body means, then bodies
+    assert check["ratio"] == 0.5 and check["met"] is True
+    assert zero_shot_checks(summarise(rows), share=0.6)[0]["met"] is False
+    assert zero_shot_checks(summarise(rows[:3])) == []  # no held-out bodies, no check

@@ -8,6 +8,7 @@ True
 
 from . import training
 from .baselines import HeadingFrameExtractor, rotate_into_target_frame
+from .distill import DistillSettings, distill_policy
 from .ppo import MaskedDiagGaussian, SETActorCriticPolicy, register_ppo_policy_aliases
 from .runs import PolicyTrainSettings, train_policy
 from .sb3 import (
@@ -35,6 +36,7 @@ __all__ = [
     *training.__all__,
     "SET_PRESETS",
     "ClippedAdam",
+    "DistillSettings",
     "HeadingFrameExtractor",
     "MaskedDiagGaussian",
     "PerBodyReplayBuffer",
@@ -48,6 +50,7 @@ __all__ = [
     "SubequivariantTransformer",
     "SubequivariantTransformerActor",
     "SubequivariantTransformerCritic",
+    "distill_policy",
     "padding_mask",
     "register_ppo_policy_aliases",
     "register_td3_policy_aliases",

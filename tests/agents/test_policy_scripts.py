@@ -311,3 +311,68 @@ def test_zero_shot_check_compares_held_out_with_trained_bodies(script_module):
     assert check["ratio"] == 0.5 and check["met"] is True
     assert zero_shot_checks(summarise(rows), share=0.6)[0]["met"] is False
     assert zero_shot_checks(summarise(rows[:3])) == []  # no held-out bodies, no check
+
+
+def test_distill_policy_regresses_the_student_onto_the_teacher(run_script, tmp_path):
+    from stable_baselines3 import PPO
+
+    from equiworld.agents import PPOSettings, SETActorCriticPolicy, make_ppo
+    from equiworld.agents.distill import DistillSettings, distill_policy
+    from equiworld.envs.morphology import make_vec_env
+
+    venv = make_vec_env("hopper_3_shin", 4, seed=1)
+    teacher = make_ppo("mlp_heading", venv, PPOSettings(n_steps=8, batch_size=32), seed=1)
+    teacher_dir = tmp_path / "teacher"
+    teacher_dir.mkdir()
+    teacher.save(teacher_dir / "model.zip")
+    (teacher_dir / "config.json").write_text(json.dumps({"env": "hopper_3_shin", "policy": "mlp_heading"}))
+    settings = DistillSettings(
+        teacher=str(teacher_dir / "model.zip"),
+        rounds=2,
+        steps_per_round=256,
+        epochs=30,
+        batch_size=64,
+        learning_rate=1e-3,
+        num_envs=4,
+        run_dir=str(tmp_path),
+        threads=1,
+        progress=False,
+    )
+    run = distill_policy(settings)
+    assert run.name == "hopper_3_shin__set__0__dagger"
+    history = json.loads((run / "metrics.json").read_text())
+    assert [r["actor"] for r in history] == ["teacher", "student"] and history[-1]["samples"] == 512
+    assert history[0]["loss_last_epoch"] < 0.5 * history[0]["loss_first_epoch"]  # the regression learns
+    student = PPO.load(run / "model.zip", device="cpu")
+    assert isinstance(student.policy, SETActorCriticPolicy) and student.num_timesteps == 512
+    obs = venv.reset()
+    fresh = make_ppo("set", venv, PPOSettings(n_steps=8, batch_size=32), seed=5)  # an undistilled student
+    label = teacher.predict(obs, deterministic=True)[0]
+    distilled_error = np.mean((student.predict(obs, deterministic=True)[0] - label) ** 2)
+    fresh_error = np.mean((fresh.predict(obs, deterministic=True)[0] - label) ** 2)
+    assert distilled_error < 0.5 * fresh_error
+    config = json.loads((run / "config.json").read_text())
+    assert config["algo"] == "dagger" and config["teacher_policy"] == "mlp_heading"
+    for bad, message in (
+        ({"rounds": 0}, "rounds"),
+        ({"policy": "nope"}, "unknown policy"),
+        ({"num_envs": -1}, "num_envs"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            distill_policy(DistillSettings(**{**vars(settings), **bad}))
+    script = ["--teacher", str(teacher_dir / "model.zip"), "--rounds", "1", "--steps-per-round", "32"]
+    script += [
+        "--num-envs",
+        "2",
+        "--epochs",
+        "1",
+        "--run-dir",
+        str(tmp_path),
+        "--name",
+        "cli",
+        "--no-progress",
+    ]
+    assert json.loads(run_script("distill_policy.py", *script).stdout)["samples"] == 32
+    assert (
+        "rounds must be >= 1" in run_script("distill_policy.py", *script, "--rounds", "0", check=False).stderr
+    )

@@ -1,0 +1,196 @@
+"""Policy distillation by DAgger: a student policy (e.g. SET) learns to act as a trained teacher (e.g. the
+canonicalized MLP) on the states the student itself visits.
+
+Round 0 rolls out the teacher; every later round rolls out the student's mean actions; every visited state is
+labelled with the teacher's mean action (clipped to the action space, as the env applies it) and kept, and the
+student's mean action is regressed onto the labels of all rounds so far (mean squared error over the real action
+entries; padded limbs are masked). The student is an SB3 ``PPO`` model of the same policy and sizes as
+:func:`~equiworld.agents.make_ppo` builds, so it is saved, evaluated and fine-tuned like a PPO run.
+
+This answers a question of representation rather than of reinforcement learning: can the student's architecture
+express the teacher's behaviour? (The ``imitation`` library's DAgger pins Gymnasium 0.29 and stable-baselines3
+2.2, older than this package's; the loop below is the few lines it needs.)
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from stable_baselines3 import PPO
+from tqdm.auto import tqdm
+
+from equiworld.envs.morphology import make_vec_env, resolve_morphologies
+
+from .training import POLICY_NAMES, NetworkSizes, PPOSettings, make_ppo
+
+__all__ = ["DistillSettings", "distill_policy"]
+
+
+@dataclass
+class DistillSettings:
+    """One distillation run (the fields are ``scripts/distill_policy.py``'s options)."""
+
+    teacher: str
+    """The teacher's model .zip (a PPO run of train_policy.py, any policy)."""
+    env: str | None = None
+    """Morphology, env ID or suite (default: the teacher run's config.json)."""
+    policy: str = "set"
+    """The student's policy name (the PPO recipe's sizes)."""
+    rounds: int = 4
+    """DAgger rounds: the teacher acts in the first, the student in the others."""
+    steps_per_round: int = 50_000
+    """Environment steps collected per round (all envs together)."""
+    epochs: int = 4
+    """Passes over the aggregated states after each round."""
+    batch_size: int = 1024
+    """Minibatch size of the regression."""
+    learning_rate: float = 3e-4
+    """Adam learning rate of the student."""
+    num_envs: int = 64
+    """Parallel simulations per morphology."""
+    seed: int = 0
+    """Seed of the student's initialisation, the envs and the minibatch order."""
+    run_dir: str = "runs"
+    """Parent folder of the run folder."""
+    name: str | None = None
+    """Run folder name (default: <env>__<policy>__<seed>__dagger)."""
+    threads: int = 2
+    """torch threads."""
+    progress: bool = True
+    """Show a progress bar."""
+
+
+def _collect(
+    venv: Any, teacher: PPO, actor: PPO, obs: dict, steps: int, episodes: list[float], running: np.ndarray
+) -> tuple[list[dict], list[np.ndarray], dict]:
+    """Roll out ``actor``'s mean actions for ``steps`` vector steps; returns the visited observations, the teacher's
+    labels and the last observation; finished episodes' progress is appended to ``episodes``."""
+    states, labels = [], []
+    for _ in range(steps):
+        label, _ = teacher.predict(obs, deterministic=True)
+        action = label if actor is teacher else actor.predict(obs, deterministic=True)[0]
+        states.append({k: v.copy() for k, v in obs.items()})
+        labels.append(label)
+        obs, _, dones, infos = venv.step(action)
+        running += [info.get("progress", 0.0) for info in infos]
+        for i in np.flatnonzero(dones):
+            episodes.append(float(running[i]))
+            running[i] = 0.0
+    return states, labels, obs
+
+
+def _regress(
+    student: PPO, states: dict[str, np.ndarray], labels: np.ndarray, settings: DistillSettings, rng
+) -> list[float]:
+    """``settings.epochs`` passes of mean-squared-error regression of the student's mean actions; returns the mean
+    loss of each pass."""
+    policy = student.policy
+    policy.set_training_mode(True)
+    optimizer = torch.optim.Adam(policy.parameters(), lr=settings.learning_rate)
+    count, losses = len(labels), []
+    for _ in range(settings.epochs):
+        order, total = rng.permutation(count), 0.0
+        for start in range(0, count, settings.batch_size):
+            index = order[start : start + settings.batch_size]
+            obs, _ = policy.obs_to_tensor({k: v[index] for k, v in states.items()})
+            distribution = policy.get_distribution(obs)
+            target = torch.as_tensor(labels[index], dtype=distribution.mode().dtype)
+            error = (distribution.mode() - target) ** 2
+            mask = getattr(distribution, "mask", None)
+            loss = (error * mask).sum() / mask.sum() if mask is not None else error.mean()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += float(loss.detach()) * len(index)
+        losses.append(total / count)
+    policy.set_training_mode(False)
+    return losses
+
+
+def distill_policy(settings: DistillSettings) -> Path:
+    """Distil the teacher into a student policy; writes ``<run_dir>/<name>/`` (``config.json``, ``metrics.json``:
+    per round the regression losses and the rolled-out episodes' progress, ``model.zip``) and returns it.
+
+    Raises:
+        ValueError: for an unknown student policy or a non-positive count.
+    """
+    if settings.policy not in POLICY_NAMES:
+        raise ValueError(f"unknown policy {settings.policy!r}; valid: {', '.join(POLICY_NAMES)}")
+    for name in ("rounds", "steps_per_round", "epochs", "batch_size", "num_envs"):
+        if getattr(settings, name) < 1:
+            raise ValueError(f"{name} must be >= 1, got {getattr(settings, name)}")
+    teacher_path = Path(settings.teacher)
+    teacher_config_path = teacher_path.parent / "config.json"
+    if not teacher_config_path.exists():  # a checkpoint inside <run>/checkpoints/
+        teacher_config_path = teacher_path.parent.parent / "config.json"
+    teacher_config = json.loads(teacher_config_path.read_text()) if teacher_config_path.exists() else {}
+    env = settings.env or teacher_config.get("env")
+    if env is None:
+        raise ValueError("no --env given and no config.json beside the teacher")
+    torch.set_num_threads(settings.threads)
+    train = resolve_morphologies(env)
+    name = (
+        settings.name
+        or f"{env.replace('/', '_').replace('+', 'p')}__{settings.policy}__{settings.seed}__dagger"
+    )
+    out = Path(settings.run_dir) / name
+    out.mkdir(parents=True, exist_ok=True)
+    venv = make_vec_env(list(train), settings.num_envs, seed=settings.seed)
+    teacher = PPO.load(str(teacher_path), device="cpu")
+    student = make_ppo(
+        settings.policy, venv, PPOSettings(), NetworkSizes.of_learner("ppo"), seed=settings.seed, device="cpu"
+    )
+    config = {
+        **asdict(settings),
+        "env": env,
+        "algo": "dagger",
+        "train_morphologies": train,
+        "teacher_policy": teacher_config.get("policy"),
+        "teacher_env_steps": int(teacher.num_timesteps),
+    }
+    (out / "config.json").write_text(json.dumps(config, indent=2))
+
+    rng = np.random.default_rng(settings.seed)
+    per_step = max(1, settings.steps_per_round // venv.num_envs)
+    states: list[dict] = []
+    labels: list[np.ndarray] = []
+    history: list[dict] = []
+    obs, running = venv.reset(), np.zeros(venv.num_envs)
+    start, env_steps = time.perf_counter(), 0
+    bar = tqdm(total=settings.rounds, disable=not settings.progress, desc="DAgger rounds")
+    for round_index in range(settings.rounds):
+        actor = teacher if round_index == 0 else student
+        episodes: list[float] = []
+        new_states, new_labels, obs = _collect(venv, teacher, actor, obs, per_step, episodes, running)
+        states += new_states
+        labels += new_labels
+        env_steps += per_step * venv.num_envs
+        stacked = {k: np.concatenate([s[k] for s in states]) for k in states[0]}
+        losses = _regress(student, stacked, np.concatenate(labels), settings, rng)
+        row = {
+            "round": round_index,
+            "actor": "teacher" if actor is teacher else "student",
+            "samples": len(stacked[next(iter(stacked))]),
+            "episodes": len(episodes),
+            "progress_mean": float(np.mean(episodes)) if episodes else None,
+            "loss_first_epoch": losses[0],
+            "loss_last_epoch": losses[-1],
+            "env_steps": env_steps,
+            "wall_time_s": time.perf_counter() - start,
+        }
+        history.append(row)
+        (out / "metrics.json").write_text(json.dumps(history, indent=1))
+        bar.set_postfix(loss=f"{losses[-1]:.4f}", progress=row["progress_mean"])
+        bar.update(1)
+    bar.close()
+    student.num_timesteps = env_steps
+    student.save(out / "model.zip")
+    venv.close()
+    (out / "summary.json").write_text(json.dumps(history[-1], indent=2))
+    return out

@@ -52,6 +52,8 @@ class DistillSettings:
     """Minibatch size of the regression."""
     learning_rate: float = 3e-4
     """Adam learning rate of the student."""
+    max_samples: int | None = None
+    """Keep at most this many labelled states, the most recent (default: all, as DAgger aggregates them)."""
     num_envs: int = 64
     """Parallel simulations per morphology."""
     seed: int = 0
@@ -122,8 +124,8 @@ def distill_policy(settings: DistillSettings) -> Path:
     """
     if settings.policy not in POLICY_NAMES:
         raise ValueError(f"unknown policy {settings.policy!r}; valid: {', '.join(POLICY_NAMES)}")
-    for name in ("rounds", "steps_per_round", "epochs", "batch_size", "num_envs"):
-        if getattr(settings, name) < 1:
+    for name in ("rounds", "steps_per_round", "epochs", "batch_size", "num_envs", "max_samples"):
+        if getattr(settings, name) is not None and getattr(settings, name) < 1:
             raise ValueError(f"{name} must be >= 1, got {getattr(settings, name)}")
     teacher_path = Path(settings.teacher)
     teacher_config_path = teacher_path.parent / "config.json"
@@ -170,6 +172,9 @@ def distill_policy(settings: DistillSettings) -> Path:
         new_states, new_labels, obs = _collect(venv, teacher, actor, obs, per_step, episodes, running)
         states += new_states
         labels += new_labels
+        if settings.max_samples is not None:  # whole vector steps, the oldest first
+            drop = max(0, len(labels) - settings.max_samples // venv.num_envs)
+            states, labels = states[drop:], labels[drop:]
         env_steps += per_step * venv.num_envs
         stacked = {k: np.concatenate([s[k] for s in states]) for k in states[0]}
         losses = _regress(student, stacked, np.concatenate(labels), settings, rng)

@@ -376,3 +376,5 @@ def test_distill_policy_regresses_the_student_onto_the_teacher(run_script, tmp_p
     assert (
         "rounds must be >= 1" in run_script("distill_policy.py", *script, "--rounds", "0", check=False).stderr
     )
+    capped = distill_policy(DistillSettings(**{**vars(settings), "max_samples": 300, "name": "capped"}))
+    assert [r["samples"] for r in json.loads((capped / "metrics.json").read_text())] == [256, 300]  # 75 steps x 4

@@ -106,7 +106,8 @@ def run_folder(checkpoint: str | Path) -> Path:
 
 
 def load_model(checkpoint: str | Path, device: str = "cpu") -> BaseAlgorithm:
-    """Load a policy written by ``train_policy.py``: PPO or TD3, as its run's ``config.json`` says (PPO if absent).
+    """Load a policy written by ``train_policy.py`` or ``distill_policy.py``: PPO or TD3, as its run's
+    ``config.json`` says (PPO if absent; a DAgger student is a PPO model).
 
     Raises:
         ValueError: If the config names an unknown learner.
@@ -117,7 +118,7 @@ def load_model(checkpoint: str | Path, device: str = "cpu") -> BaseAlgorithm:
 
     config = run_folder(checkpoint) / "config.json"
     algo = json.loads(config.read_text()).get("algo", "td3") if config.exists() else "ppo"
-    learners = {"ppo": PPO, "td3": TD3}
+    learners = {"ppo": PPO, "td3": TD3, "dagger": PPO}
     if algo not in learners:
         raise ValueError(f"{config}: unknown algo {algo!r}; valid: {', '.join(learners)}")
     return learners[algo].load(checkpoint, device=device)

@@ -314,7 +314,6 @@ def test_zero_shot_check_compares_held_out_with_trained_bodies(script_module):
 
 
 def test_distill_policy_regresses_the_student_onto_the_teacher(run_script, tmp_path):
-    from stable_baselines3 import PPO
 
     from equiworld.agents import PPOSettings, SETActorCriticPolicy, make_ppo
     from equiworld.agents.distill import DistillSettings, distill_policy
@@ -343,7 +342,9 @@ def test_distill_policy_regresses_the_student_onto_the_teacher(run_script, tmp_p
     history = json.loads((run / "metrics.json").read_text())
     assert [r["actor"] for r in history] == ["teacher", "student"] and history[-1]["samples"] == 512
     assert history[0]["loss_last_epoch"] < 0.5 * history[0]["loss_first_epoch"]  # the regression learns
-    student = PPO.load(run / "model.zip", device="cpu")
+    from equiworld.agents.evaluation import load_model
+
+    student = load_model(run / "model.zip")  # as evaluate_policy.py reads it: a PPO model
     assert isinstance(student.policy, SETActorCriticPolicy) and student.num_timesteps == 512
     obs = venv.reset()
     fresh = make_ppo("set", venv, PPOSettings(n_steps=8, batch_size=32), seed=5)  # an undistilled student
@@ -377,4 +378,7 @@ def test_distill_policy_regresses_the_student_onto_the_teacher(run_script, tmp_p
         "rounds must be >= 1" in run_script("distill_policy.py", *script, "--rounds", "0", check=False).stderr
     )
     capped = distill_policy(DistillSettings(**{**vars(settings), "max_samples": 300, "name": "capped"}))
-    assert [r["samples"] for r in json.loads((capped / "metrics.json").read_text())] == [256, 300]  # 75 steps x 4
+    assert [r["samples"] for r in json.loads((capped / "metrics.json").read_text())] == [
+        256,
+        300,
+    ]  # 75 steps x 4

@@ -27,7 +27,14 @@ from .evaluation import EvaluationCallback, PeriodicSaveCallback, ProgressCallba
 from .sb3 import PublishedTD3
 from .training import ALGORITHMS, POLICY_NAMES, NetworkSizes, PPOSettings, TD3Settings, make_ppo, make_td3
 
-__all__ = ["SIZE_FLAGS", "PolicyTrainSettings", "learner_settings", "network_sizes", "train_policy"]
+__all__ = [
+    "SIZE_FLAGS",
+    "PolicyTrainSettings",
+    "init_policy_weights",
+    "learner_settings",
+    "network_sizes",
+    "train_policy",
+]
 
 
 SIZE_FLAGS = ("width", "vector_channels", "num_layers", "hidden")
@@ -68,6 +75,9 @@ class PolicyTrainSettings:
     """Save a checkpoint every this many environment steps (0: never)."""
     resume: str | None = None
     """Checkpoint .zip to continue from."""
+    init: str | None = None
+    """Start a new run from this model .zip's policy weights (same policy and sizes; e.g. a DAgger student of
+    distill_policy.py); the run's steps and statistics start afresh."""
     run_dir: str = "runs"
     """Parent folder of the run folder."""
     name: str | None = None
@@ -152,6 +162,24 @@ def learner_settings(args: PolicyTrainSettings, steps: int) -> PPOSettings | TD3
     return settings
 
 
+def init_policy_weights(model: PPO, path: str | Path) -> None:
+    """Copy the policy weights of the PPO model at ``path`` (same policy and sizes) into ``model``, all but the
+    exploration noise's log standard deviations, which keep ``model``'s initial value."""
+    weights = PPO.load(path, device=model.device).policy.state_dict()
+    kept = {k: v for k, v in model.policy.state_dict().items() if "log_std" in k}
+    model.policy.load_state_dict({**weights, **kept})
+
+
+def _init_algo(init: str | None) -> str | None:
+    """How the policy a run starts from was trained (its run's config.json: ``dagger``, ``ppo``, ...)."""
+    if init is None:
+        return None
+    from .evaluation import run_folder
+
+    config = run_folder(init) / "config.json"
+    return json.loads(config.read_text()).get("algo", "ppo") if config.exists() else "model"
+
+
 def train_policy(args: PolicyTrainSettings) -> Path:
     """Train one policy; writes the run folder ``<run_dir>/<name>/`` (see the module docstring, and
     ``summary.json``: final steps, wall-clock and evaluation returns) and returns it.
@@ -159,6 +187,10 @@ def train_policy(args: PolicyTrainSettings) -> Path:
     Raises:
         ValueError: for an unknown policy, learner or backend name.
     """
+    if args.init and (args.resume or args.algo != "ppo"):
+        raise ValueError(
+            "--init starts a new PPO run from a policy's weights; it takes no --resume and no td3"
+        )
     if args.policy not in POLICY_NAMES:
         raise ValueError(f"unknown policy {args.policy!r}; valid: {', '.join(POLICY_NAMES)}")
     if args.algo not in ALGORITHMS:
@@ -188,6 +220,7 @@ def train_policy(args: PolicyTrainSettings) -> Path:
         "zero_shot_morphologies": zero_shot,
         args.algo: asdict(settings),
         "sizes": asdict(sizes),
+        "init_algo": _init_algo(args.init),
     }
     (out / "config.json").write_text(json.dumps(config, indent=2))
 
@@ -214,6 +247,8 @@ def train_policy(args: PolicyTrainSettings) -> Path:
         model = make_ppo(
             args.policy, env, settings, sizes, seed=args.seed, tensorboard_log=tb, device=args.device
         )
+        if args.init:
+            init_policy_weights(model, args.init)
     else:
         model = make_td3(
             args.policy, env, settings, sizes, seed=args.seed, tensorboard_log=tb, device=args.device

@@ -43,6 +43,7 @@ ROW_IDENTITY = (
     "critic",
     "action_gain",
     "noise",
+    "init",
 )
 """The keys that identify a results row (a re-evaluation replaces the row)."""
 
@@ -76,6 +77,7 @@ def result_rows(run: Path, model: object, env_name: str, summaries: list[dict]) 
             "critic": critic,
             "action_gain": config.get("ppo", {}).get("action_gain"),
             "noise": config.get("ppo", {}).get("noise", "shared") if critic else None,
+            "init": config.get("init_algo"),
         }
         for row in summaries
     ]

@@ -35,6 +35,7 @@ class Args:
         "normalize_observations",
         "gamma",
         "gae_lambda",
+        "init_algo",
     )
     """config.json keys added to the label where a run sets them away from train_policy.py's defaults (so that a
     recipe variant is its own curve)."""

@@ -382,3 +382,43 @@ def test_distill_policy_regresses_the_student_onto_the_teacher(run_script, tmp_p
         256,
         300,
     ]  # 75 steps x 4
+
+
+def test_init_copies_a_policys_weights_but_not_its_noise(run_script, tmp_path):
+    import torch
+
+    from equiworld.agents import PPOSettings, make_ppo
+    from equiworld.agents.runs import PolicyTrainSettings, init_policy_weights, train_policy
+    from equiworld.envs.morphology import make_vec_env
+
+    venv = make_vec_env("hopper_3_shin", 2, seed=0)
+    source = make_ppo("set", venv, PPOSettings(n_steps=8, batch_size=16, log_std_init=-2.0), seed=1)
+    source.save(tmp_path / "source.zip")
+    target = make_ppo("set", venv, PPOSettings(n_steps=8, batch_size=16), seed=2)
+    init_policy_weights(target, tmp_path / "source.zip")
+    copied, fresh = source.policy.state_dict(), target.policy.state_dict()
+    assert any("log_std" in k for k in fresh)
+    for key, value in fresh.items():
+        if "log_std" in key:
+            assert torch.all(value == -0.5)  # the new run's own noise
+        else:
+            assert torch.equal(value, copied[key]), key
+    with pytest.raises(ValueError, match="--init"):
+        train_policy(PolicyTrainSettings(env="hopper_3_shin", init=str(tmp_path / "source.zip"), algo="td3"))
+    args = ["--env", "hopper_3_shin", "--init", str(tmp_path / "source.zip"), "--num-envs", "2"]
+    args += [
+        "--n-steps",
+        "8",
+        "--batch-size",
+        "16",
+        "--steps",
+        "16",
+        "--eval-every",
+        "0",
+        "--eval-episodes",
+        "1",
+    ]
+    args += ["--eval-max-steps", "5", "--checkpoint-every", "0", "--run-dir", str(tmp_path), "--no-progress"]
+    run_script("train_policy.py", *args)
+    config = json.loads((tmp_path / "hopper_3_shin__set__0" / "config.json").read_text())
+    assert config["init"].endswith("source.zip") and config["init_algo"] == "model"  # no run folder beside it

@@ -27,13 +27,14 @@ from tqdm.auto import tqdm
 
 from equiworld.envs.morphology import make_vec_env, resolve_morphologies
 
+from .runs import RunSettings
 from .training import POLICY_NAMES, NetworkSizes, PPOSettings, make_ppo
 
 __all__ = ["DistillSettings", "distill_policy"]
 
 
 @dataclass
-class DistillSettings:
+class DistillSettings(RunSettings):
     """One distillation run (the fields are ``scripts/distill_policy.py``'s options)."""
 
     teacher: str
@@ -56,16 +57,6 @@ class DistillSettings:
     """Keep at most this many labelled states, the most recent (default: all, as DAgger aggregates them)."""
     num_envs: int = 64
     """Parallel simulations per morphology."""
-    seed: int = 0
-    """Seed of the student's initialisation, the envs and the minibatch order."""
-    run_dir: str = "runs"
-    """Parent folder of the run folder."""
-    name: str | None = None
-    """Run folder name (default: <env>__<policy>__<seed>__dagger)."""
-    threads: int = 2
-    """torch threads."""
-    progress: bool = True
-    """Show a progress bar."""
 
 
 def _collect(

@@ -41,8 +41,24 @@ SIZE_FLAGS = ("width", "vector_channels", "num_layers", "hidden")
 """The :class:`SETConfig` fields a command line may override on top of a preset."""
 
 
+@dataclass(kw_only=True)
+class RunSettings:
+    """Where a policy run writes and how it runs: the options every policy run shares (training, distillation)."""
+
+    seed: int = 0
+    """Seed of the networks, the exploration noise, the envs and the minibatch order."""
+    run_dir: str = "runs"
+    """Parent folder of the run folder."""
+    name: str | None = None
+    """Run folder name (default: <env>__<policy>__<seed>, then __td3 for td3, __dagger for distillation)."""
+    threads: int = 2
+    """torch threads (the MuJoCo batch uses every CPU while the learner waits)."""
+    progress: bool = True
+    """Show a progress bar."""
+
+
 @dataclass
-class PolicyTrainSettings:
+class PolicyTrainSettings(RunSettings):
     """One policy training run (the fields are ``scripts/train_policy.py``'s options)."""
 
     env: str = "hopper_5_full"
@@ -59,8 +75,6 @@ class PolicyTrainSettings:
     ppo, the CPU recipe's budget, none for td3)."""
     save_every_minutes: float = 0.0
     """Also save model.zip and append a row to throughput.csv every this many minutes (0: never)."""
-    seed: int = 0
-    """Seed of the networks, the exploration noise and the envs."""
     num_envs: int | None = None
     """Parallel simulations per morphology (default: 64 for ppo, 1 for td3)."""
     backend: str = "batched"
@@ -78,10 +92,6 @@ class PolicyTrainSettings:
     init: str | None = None
     """Start a new run from this model .zip's policy weights (same policy and sizes; e.g. a DAgger student of
     distill_policy.py); the run's steps and statistics start afresh."""
-    run_dir: str = "runs"
-    """Parent folder of the run folder."""
-    name: str | None = None
-    """Run folder name (default: <env>__<policy>__<seed>, with __td3 for td3)."""
     learning_rate: float | None = None
     """Adam learning rate (default: the learner's, 3e-4 for ppo, the published 1e-4 for td3)."""
     batch_size: int | None = None
@@ -134,12 +144,8 @@ class PolicyTrainSettings:
     """Invariant-MLP width (default: 64 for ppo, the published 256 for td3)."""
     mlp_layers: tuple[int, ...] | None = None
     """Hidden layers of the mlp and mlp_heading baselines (default: the published 256 256)."""
-    threads: int = 2
-    """torch threads (the MuJoCo batch uses every CPU while the learner waits)."""
     device: str = "cpu"
     """torch device."""
-    progress: bool = True
-    """Show a progress bar."""
 
 
 def network_sizes(args: PolicyTrainSettings) -> NetworkSizes:

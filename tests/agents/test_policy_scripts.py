@@ -422,3 +422,30 @@ def test_init_copies_a_policys_weights_but_not_its_noise(run_script, tmp_path):
     run_script("train_policy.py", *args)
     config = json.loads((tmp_path / "hopper_3_shin__set__0" / "config.json").read_text())
     assert config["init"].endswith("source.zip") and config["init_algo"] == "model"  # no run folder beside it
+
+
+def test_goal_check_reads_ppo_runs_from_scratch(script_module):
+    results = script_module("policy_results")
+
+    def row(progress, **recipe):
+        return {
+            "env": "hopper_5_full",
+            "algo": "ppo",
+            "policy": "set",
+            "body": "hopper_5_full",
+            "split": "train",
+            "seed": 0,
+            "progress": progress,
+            "episode_length": 600,
+            "return": 1.0,
+            "env_steps": 1,
+            "wall_clock_s": 1.0,
+            **recipe,
+        }
+
+    args = results.Args()
+    check = results.goal_check(results.summarise([row(2.0), row(9.0, init="dagger")]), args)
+    assert (
+        check["progress_m"] == 2.0 and check["met"] is False
+    )  # the run started from a distilled policy is left out
+    assert results.goal_check(results.summarise([row(4.5)]), args)["met"] is True

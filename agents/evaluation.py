@@ -388,6 +388,37 @@ class WallClockBudgetCallback(BaseCallback):
         return True
 
 
+class CriticWarmupCallback(BaseCallback):
+    """Train only the value function for the first ``steps`` environment steps of ``learn()``: every policy parameter
+    whose name does not contain ``value`` (the actor and its noise) is frozen, then released — so that a policy that
+    starts from another's weights (``train_policy.py --init``) is not moved by advantages of an untrained critic.
+
+    Args:
+        steps: environment steps of the warm-up (``0``: none).
+    """
+
+    def __init__(self, steps: int) -> None:
+        super().__init__()
+        self.steps = int(steps)
+        self.frozen: list[str] = []
+
+    def _on_training_start(self) -> None:
+        if self.steps <= 0:
+            return
+        for name, parameter in self.model.policy.named_parameters():
+            if "value" not in name and parameter.requires_grad:
+                parameter.requires_grad_(False)
+                self.frozen.append(name)
+
+    def _on_step(self) -> bool:
+        if self.frozen and self.model.num_timesteps >= self.steps:
+            parameters = dict(self.model.policy.named_parameters())
+            for name in self.frozen:
+                parameters[name].requires_grad_(True)
+            self.frozen = []
+        return True
+
+
 class PeriodicSaveCallback(BaseCallback):
     """Every ``minutes`` of wall-clock, save the model to ``out_dir/model.zip`` and append a row (wall-clock seconds,
     environment steps, steps per second since the previous row and since the start) to ``out_dir/throughput.csv``:

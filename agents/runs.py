@@ -23,7 +23,13 @@ from stable_baselines3.common.vec_env import VecNormalize
 from equiworld.envs.morphology import make_vec_env, resolve_morphologies
 from equiworld.envs.morphology.vec import BACKENDS
 
-from .evaluation import EvaluationCallback, PeriodicSaveCallback, ProgressCallback, WallClockBudgetCallback
+from .evaluation import (
+    CriticWarmupCallback,
+    EvaluationCallback,
+    PeriodicSaveCallback,
+    ProgressCallback,
+    WallClockBudgetCallback,
+)
 from .sb3 import PublishedTD3
 from .training import ALGORITHMS, POLICY_NAMES, NetworkSizes, PPOSettings, TD3Settings, make_ppo, make_td3
 
@@ -89,6 +95,9 @@ class PolicyTrainSettings(RunSettings):
     """Save a checkpoint every this many environment steps (0: never)."""
     resume: str | None = None
     """Checkpoint .zip to continue from."""
+    critic_warmup_steps: int = 0
+    """ppo: train only the value function (the actor and its noise frozen) for this many environment steps first,
+    e.g. after --init."""
     init: str | None = None
     """Start a new run from this model .zip's policy weights (same policy and sizes; e.g. a DAgger student of
     distill_policy.py); the run's steps and statistics start afresh."""
@@ -193,6 +202,8 @@ def train_policy(args: PolicyTrainSettings) -> Path:
     Raises:
         ValueError: for an unknown policy, learner or backend name.
     """
+    if args.critic_warmup_steps and args.algo != "ppo":
+        raise ValueError("--critic-warmup-steps applies to ppo only")
     if args.init and (args.resume or args.algo != "ppo"):
         raise ValueError(
             "--init starts a new PPO run from a policy's weights; it takes no --resume and no td3"
@@ -281,6 +292,8 @@ def train_policy(args: PolicyTrainSettings) -> Path:
                 save_vecnormalize=args.algo == "ppo",
             )
         )
+    if args.critic_warmup_steps:
+        callbacks.append(CriticWarmupCallback(args.critic_warmup_steps))
     callbacks.append(ProgressCallback(steps, disable=not args.progress))
     callbacks.append(WallClockBudgetCallback(budget_minutes * 60))
     callbacks.append(PeriodicSaveCallback(out, args.save_every_minutes))

@@ -44,6 +44,7 @@ ROW_IDENTITY = (
     "action_gain",
     "noise",
     "init",
+    "critic_warmup_steps",
 )
 """The keys that identify a results row (a re-evaluation replaces the row)."""
 
@@ -78,6 +79,7 @@ def result_rows(run: Path, model: object, env_name: str, summaries: list[dict]) 
             "action_gain": config.get("ppo", {}).get("action_gain"),
             "noise": config.get("ppo", {}).get("noise", "shared") if critic else None,
             "init": config.get("init_algo"),
+            "critic_warmup_steps": config.get("critic_warmup_steps") or None,
         }
         for row in summaries
     ]

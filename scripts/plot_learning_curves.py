@@ -36,6 +36,7 @@ class Args:
         "gamma",
         "gae_lambda",
         "init_algo",
+        "critic_warmup_steps",
     )
     """config.json keys added to the label where a run sets them away from train_policy.py's defaults (so that a
     recipe variant is its own curve)."""

@@ -44,7 +44,16 @@ def _mean_std(values: list[float]) -> str:
     return f"{statistics.fmean(values):.2f} ± {statistics.stdev(values):.2f}"
 
 
-RECIPE_KEYS = ("gamma", "gae_lambda", "normalize_observations", "critic", "action_gain", "noise", "init")
+RECIPE_KEYS = (
+    "gamma",
+    "gae_lambda",
+    "normalize_observations",
+    "critic",
+    "action_gain",
+    "noise",
+    "init",
+    "critic_warmup_steps",
+)
 """The recipe fields of a row that split the table (rows without one read as ``None``)."""
 
 
@@ -91,6 +100,7 @@ def markdown(entries: list[dict]) -> str:
         recipe += f", action gain {e['action_gain']:g}" if e.get("action_gain") else ""
         recipe += f", {e['noise']} noise" if e.get("noise") not in (None, "shared") else ""
         recipe += f", from a {e['init']} policy" if e.get("init") else ""
+        recipe += f", critic warm-up {e['critic_warmup_steps']:,}" if e.get("critic_warmup_steps") else ""
         lines.append(
             f"| {e['env']} | {e['algo']} | {e['policy']} | {recipe} | {e['body']} | {e['split']} | {len(e['seeds'])} | "
             f"{_mean_std(e['progress'])} | {_mean_std(e['episode_length'])} | {_mean_std(e['return'])} | "

@@ -449,3 +449,29 @@ def test_goal_check_reads_ppo_runs_from_scratch(script_module):
         check["progress_m"] == 2.0 and check["met"] is False
     )  # the run started from a distilled policy is left out
     assert results.goal_check(results.summarise([row(4.5)]), args)["met"] is True
+
+
+def test_critic_warmup_trains_the_value_function_only_until_its_steps():
+    import torch
+
+    from equiworld.agents import PPOSettings, make_ppo
+    from equiworld.agents.evaluation import CriticWarmupCallback
+    from equiworld.envs.morphology import make_vec_env
+
+    def parameters(model):
+        return {k: v.detach().clone() for k, v in model.policy.named_parameters()}
+
+    for warmup, actor_moves in ((10_000, False), (16, True)):
+        model = make_ppo(
+            "set", make_vec_env("hopper_3_shin", 2, seed=0), PPOSettings(n_steps=8, batch_size=16)
+        )
+        before = parameters(model)
+        callback = CriticWarmupCallback(warmup)
+        model.learn(48, callback=callback)
+        after = parameters(model)
+        moved = {k for k in before if not torch.equal(before[k], after[k])}
+        assert any("value" in k for k in moved)
+        assert any("value" not in k for k in moved) is actor_moves, sorted(moved)
+        assert (
+            all(p.requires_grad for p in model.policy.parameters()) is actor_moves
+        )  # released after its steps

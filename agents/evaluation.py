@@ -20,6 +20,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from equiworld.envs.morphology.vec import make_morphology_env
 
 __all__ = [
+    "RECIPE_KEYS",
     "EpisodeResult",
     "EvaluationCallback",
     "MorphologyEvaluation",
@@ -35,6 +36,20 @@ __all__ = [
     "rollout",
     "run_folder",
 ]
+
+
+RECIPE_KEYS = (
+    "gamma",
+    "gae_lambda",
+    "normalize_observations",
+    "critic",
+    "action_gain",
+    "noise",
+    "init",
+    "critic_warmup_steps",
+)
+"""The recipe fields of a results row (``evaluate_policy.py --results``): rows that differ in one are different
+recipes, never seeds of one (absent keys read as ``None``)."""
 
 
 @dataclass

@@ -22,6 +22,7 @@ import torch
 import tyro
 
 from equiworld.agents.evaluation import (
+    RECIPE_KEYS,
     evaluate_morphology,
     evaluation_summary,
     format_table,
@@ -31,21 +32,7 @@ from equiworld.agents.evaluation import (
 )
 from equiworld.envs.morphology import resolve_morphologies
 
-ROW_IDENTITY = (
-    "env",
-    "algo",
-    "policy",
-    "seed",
-    "env_steps",
-    "body",
-    "split",
-    "normalize_observations",
-    "critic",
-    "action_gain",
-    "noise",
-    "init",
-    "critic_warmup_steps",
-)
+ROW_IDENTITY = ("env", "algo", "policy", "seed", "env_steps", "body", "split", *RECIPE_KEYS)
 """The keys that identify a results row (a re-evaluation replaces the row)."""
 
 

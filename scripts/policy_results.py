@@ -21,6 +21,8 @@ from pathlib import Path
 
 import tyro
 
+from equiworld.agents.evaluation import RECIPE_KEYS
+
 
 @dataclass
 class Args:
@@ -42,19 +44,6 @@ def _mean_std(values: list[float]) -> str:
     if len(values) == 1:
         return f"{values[0]:.2f}"
     return f"{statistics.fmean(values):.2f} ± {statistics.stdev(values):.2f}"
-
-
-RECIPE_KEYS = (
-    "gamma",
-    "gae_lambda",
-    "normalize_observations",
-    "critic",
-    "action_gain",
-    "noise",
-    "init",
-    "critic_warmup_steps",
-)
-"""The recipe fields of a row that split the table (rows without one read as ``None``)."""
 
 
 def summarise(rows: list[dict]) -> list[dict]:

@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 
 from equiworld.envs.morphology import make_vec_env, resolve_morphologies
 
+from .evaluation import run_folder
 from .runs import RunSettings
 from .training import POLICY_NAMES, NetworkSizes, PPOSettings, make_ppo
 
@@ -93,8 +94,8 @@ def _regress(
             index = order[start : start + settings.batch_size]
             obs, _ = policy.obs_to_tensor({k: v[index] for k, v in states.items()})
             distribution = policy.get_distribution(obs)
-            target = torch.as_tensor(labels[index], dtype=distribution.mode().dtype)
-            error = (distribution.mode() - target) ** 2
+            mean = distribution.mode()
+            error = (mean - torch.as_tensor(labels[index], dtype=mean.dtype)) ** 2
             mask = getattr(distribution, "mask", None)
             loss = (error * mask).sum() / mask.sum() if mask is not None else error.mean()
             optimizer.zero_grad(set_to_none=True)
@@ -119,20 +120,14 @@ def distill_policy(settings: DistillSettings) -> Path:
         if getattr(settings, name) is not None and getattr(settings, name) < 1:
             raise ValueError(f"{name} must be >= 1, got {getattr(settings, name)}")
     teacher_path = Path(settings.teacher)
-    teacher_config_path = teacher_path.parent / "config.json"
-    if not teacher_config_path.exists():  # a checkpoint inside <run>/checkpoints/
-        teacher_config_path = teacher_path.parent.parent / "config.json"
+    teacher_config_path = run_folder(teacher_path) / "config.json"
     teacher_config = json.loads(teacher_config_path.read_text()) if teacher_config_path.exists() else {}
     env = settings.env or teacher_config.get("env")
     if env is None:
         raise ValueError("no --env given and no config.json beside the teacher")
     torch.set_num_threads(settings.threads)
     train = resolve_morphologies(env)
-    name = (
-        settings.name
-        or f"{env.replace('/', '_').replace('+', 'p')}__{settings.policy}__{settings.seed}__dagger"
-    )
-    out = Path(settings.run_dir) / name
+    out = Path(settings.run_dir) / settings.run_folder_name(env, settings.policy, "__dagger")
     out.mkdir(parents=True, exist_ok=True)
     venv = make_vec_env(list(train), settings.num_envs, seed=settings.seed)
     teacher = PPO.load(str(teacher_path), device="cpu")

@@ -34,7 +34,7 @@ from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 from torch import Tensor, nn
 
-from equiworld.envs.morphology.catalog import VECTOR_SLOTS
+from equiworld.envs.morphology.catalog import VECTOR_SLOTS, Slot
 
 from .baselines import HeadingFrameExtractor
 from .sb3 import _check_spaces
@@ -101,9 +101,7 @@ class MaskedDiagGaussian(DiagGaussianDistribution):
         return per_entry.sum(dim=-1)
 
 
-_SCALED_VECTOR_SLOTS = tuple(
-    VECTOR_SLOTS.index(n) for n in ("position", "linear_velocity", "angular_velocity")
-)
+_SCALED_VECTOR_SLOTS = (Slot.POSITION, Slot.LINEAR_VELOCITY, Slot.ANGULAR_VELOCITY)
 
 
 class InvariantObservationScale(nn.Module):
@@ -194,11 +192,10 @@ class SETActorCriticPolicy(ActorCriticPolicy):
         action_gain: if set, the mean actions are multiplied by a learned gain per hinge slot (x, y, z; shared by all
             limbs, an invariant), initialized to this value; ``None``: no gain.
         noise: the exploration noise's standard deviations, a name of :data:`NOISE_FORMS`.
-        **kwargs: the fields of :class:`SETConfig` (``width``, ``vector_channels``, ...; unset ones take
-            the ``compact`` preset of :data:`SET_PRESETS`, then the
-            config's defaults), and SB3's ``ActorCriticPolicy`` keywords that do not
-            apply (``net_arch``, ``activation_fn``, ``ortho_init``, feature-extractor keywords), which are ignored;
-            ``use_sde=True`` is refused.
+        **kwargs: the fields of :class:`SETConfig` (``width``, ``vector_channels``, ...; unset ones take the
+            ``compact`` preset of :data:`SET_PRESETS`, then the config's defaults), and SB3's ``ActorCriticPolicy``
+            keywords that do not apply (``net_arch``, ``activation_fn``, ``ortho_init``, feature-extractor
+            keywords), which are ignored; ``use_sde=True`` is refused.
 
     Raises:
         TypeError: For an unknown keyword.

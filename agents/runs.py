@@ -29,6 +29,7 @@ from .evaluation import (
     PeriodicSaveCallback,
     ProgressCallback,
     WallClockBudgetCallback,
+    run_folder,
 )
 from .sb3 import PublishedTD3
 from .training import ALGORITHMS, POLICY_NAMES, NetworkSizes, PPOSettings, TD3Settings, make_ppo, make_td3
@@ -36,6 +37,7 @@ from .training import ALGORITHMS, POLICY_NAMES, NetworkSizes, PPOSettings, TD3Se
 __all__ = [
     "SIZE_FLAGS",
     "PolicyTrainSettings",
+    "RunSettings",
     "init_policy_weights",
     "learner_settings",
     "network_sizes",
@@ -61,6 +63,10 @@ class RunSettings:
     """torch threads (the MuJoCo batch uses every CPU while the learner waits)."""
     progress: bool = True
     """Show a progress bar."""
+
+    def run_folder_name(self, env: str, policy: str, suffix: str = "") -> str:
+        """``--name``, or ``<env>__<policy>__<seed><suffix>`` with the env made a folder name."""
+        return self.name or f"{env.replace('/', '_').replace('+', 'p')}__{policy}__{self.seed}{suffix}"
 
 
 @dataclass
@@ -189,8 +195,6 @@ def _init_algo(init: str | None) -> str | None:
     """How the policy a run starts from was trained (its run's config.json: ``dagger``, ``ppo``, ...)."""
     if init is None:
         return None
-    from .evaluation import run_folder
-
     config = run_folder(init) / "config.json"
     return json.loads(config.read_text()).get("algo", "ppo") if config.exists() else "model"
 
@@ -216,9 +220,9 @@ def train_policy(args: PolicyTrainSettings) -> Path:
         raise ValueError(f"unknown backend {args.backend!r}; valid: {', '.join(BACKENDS)}")
     torch.set_num_threads(args.threads)
     train, zero_shot = resolve_morphologies(args.env), resolve_morphologies(args.env, "zero_shot")
-    suffix = "__td3" if args.algo == "td3" else ""
-    name = args.name or f"{args.env.replace('/', '_').replace('+', 'p')}__{args.policy}__{args.seed}{suffix}"
-    out = Path(args.run_dir) / name
+    out = Path(args.run_dir) / args.run_folder_name(
+        args.env, args.policy, "__td3" if args.algo == "td3" else ""
+    )
     out.mkdir(parents=True, exist_ok=True)
     num_envs = args.num_envs or (64 if args.algo == "ppo" else 1)
     steps = args.steps or (20_000_000 if args.algo == "ppo" else 100_000)

@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from equiworld.envs.morphology.catalog import GRAVITY, SCALAR_SLOTS, VECTOR_SLOTS
+from equiworld.envs.morphology.catalog import GRAVITY, SCALAR_SLOTS, VECTOR_SLOTS, Slot
 from equiworld.envs.morphology.graph import MAX_TRAVERSAL_RANK, published_encodings
 from equiworld.equivariant import (
     GramMLP,
@@ -65,7 +65,7 @@ FIXED_VECTOR_NAMES: tuple[str, ...] = ("gravity", "target_direction", "lateral")
 """Vector slots that may be used as fixed vectors (the rest are the per-limb vector stream)."""
 
 _STREAM_SLOTS = tuple(i for i, name in enumerate(VECTOR_SLOTS) if name not in FIXED_VECTOR_NAMES)
-_GRAVITY_SLOT, _TARGET_SLOT = VECTOR_SLOTS.index("gravity"), VECTOR_SLOTS.index("target_direction")
+_GRAVITY_SLOT, _TARGET_SLOT = Slot.GRAVITY, Slot.TARGET_DIRECTION
 
 
 def _fixed_vector(vec: Tensor, name: str) -> Tensor:
@@ -80,7 +80,7 @@ def _fixed_vector(vec: Tensor, name: str) -> Tensor:
     return torch.linalg.cross(up, vec[:, :, _TARGET_SLOT], dim=-1)
 
 
-_HINGE_SLOTS = tuple(VECTOR_SLOTS.index(f"hinge_axis_{a}") for a in "xyz")
+_HINGE_SLOTS = Slot.HINGE_AXES
 _STRUCTURE_KEYS = ("graph_distance", "ppr", "laplacian")
 _GRAVITY_NORM = abs(
     GRAVITY[2]
@@ -530,7 +530,7 @@ class SubequivariantTransformerActor(nn.Module):
             if not self.config.symmetric:
                 return self.head(scalars), None
             torque = self.head(vectors, scalars, fixed)[0][..., 0]
-        axes = obs["vectors"][:, :, list(_HINGE_SLOTS)].to(scalars.dtype)  # (B, N, 3 hinges, 3)
+        axes = obs["vectors"][:, :, _HINGE_SLOTS].to(scalars.dtype)  # (B, N, 3 hinges, 3)
         return (axes @ torque.unsqueeze(-1)).squeeze(-1), torque
 
     def limb_outputs(self, obs: Mapping[str, Tensor]) -> dict[str, Tensor]:

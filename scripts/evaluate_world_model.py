@@ -100,9 +100,7 @@ def _row(
 ) -> dict:
     settings = (checkpoint or {}).get("settings", {})
     extra: dict = {}
-    if MODEL_FAMILIES[
-        world
-    ].recall:  # worlds with recall metrics: the rows say whether the objects stood still
+    if MODEL_FAMILIES[world].recall:  # worlds with recall metrics: rows say whether the objects stood still
         extra["static_blocks"] = bool((spec or {}).get("env_kwargs", {}).get("static_blocks", False))
         for metric in ("recall_mse", "recall_ssim"):
             if metric in curves:

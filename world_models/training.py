@@ -165,7 +165,7 @@ def _check_settings(settings: TrainSettings) -> None:
             + (" (or pass --world block)" if world_of_model_or_none(settings.model) == "block" else "")
         )
     defaults = {f.name: f.default for f in dataclasses.fields(TrainSettings)}
-    for option in ("positions", "recurrent_init"):
+    for option in sorted({o for family in MODEL_FAMILIES.values() for o in family.training_options}):
         if getattr(settings, option) == defaults[option]:
             continue
         owners = [f.title for f in MODEL_FAMILIES.values() if option in f.training_options]

@@ -47,6 +47,7 @@ RECIPE_KEYS = (
     "noise",
     "init",
     "critic_warmup_steps",
+    "num_envs",
 )
 """The recipe fields of a results row (``evaluate_policy.py --results``): rows that differ in one are different
 recipes, never seeds of one (absent keys read as ``None``)."""

@@ -35,6 +35,7 @@ from .sb3 import PublishedTD3
 from .training import ALGORITHMS, POLICY_NAMES, NetworkSizes, PPOSettings, TD3Settings, make_ppo, make_td3
 
 __all__ = [
+    "PPO_NUM_ENVS",
     "SIZE_FLAGS",
     "PolicyTrainSettings",
     "RunSettings",
@@ -44,6 +45,9 @@ __all__ = [
     "train_policy",
 ]
 
+
+PPO_NUM_ENVS = 64
+"""Parallel simulations per morphology of a PPO run when ``--num-envs`` is not given (the CPU recipe's)."""
 
 SIZE_FLAGS = ("width", "vector_channels", "num_layers", "hidden")
 """The :class:`SETConfig` fields a command line may override on top of a preset."""
@@ -88,7 +92,7 @@ class PolicyTrainSettings(RunSettings):
     save_every_minutes: float = 0.0
     """Also save model.zip and append a row to throughput.csv every this many minutes (0: never)."""
     num_envs: int | None = None
-    """Parallel simulations per morphology (default: 64 for ppo, 1 for td3)."""
+    """Parallel simulations per morphology (default: PPO_NUM_ENVS = 64 for ppo, 1 for td3)."""
     backend: str = "batched"
     """batched (one MuJoCo batch per morphology), subproc or dummy."""
     eval_every: int = 200_000
@@ -224,7 +228,7 @@ def train_policy(args: PolicyTrainSettings) -> Path:
         args.env, args.policy, "__td3" if args.algo == "td3" else ""
     )
     out.mkdir(parents=True, exist_ok=True)
-    num_envs = args.num_envs or (64 if args.algo == "ppo" else 1)
+    num_envs = args.num_envs or (PPO_NUM_ENVS if args.algo == "ppo" else 1)
     steps = args.steps or (20_000_000 if args.algo == "ppo" else 100_000)
     budget_minutes = (
         args.budget_minutes if args.budget_minutes is not None else (60.0 if args.algo == "ppo" else 0.0)

@@ -1,22 +1,30 @@
 #!/usr/bin/env bash
 # PPO + SET at GPU scale, for a session that is lent the GPU machine (never needed otherwise).
 #
-# Physics stays on that machine's CPU cores (one mujoco.batch.Batch, 16 threads); the learner runs on the GPU with
-# thousands of environments per update. The run stops itself after BUDGET_MINUTES (default 7) and, every minute,
-# writes model.zip and a row of throughput.csv (env steps/s) to $OUT/gpu/, so a run cut off still returns both.
+# Physics stays on that machine's CPU cores (one mujoco.batch.Batch on all of them); the learner runs on the GPU
+# with thousands of environments per update. The run stops itself after BUDGET_MINUTES (default 5) and, every
+# minute, writes model.zip and a row of throughput.csv (env steps/s); every 30 s these, the evaluation curve
+# (metrics.csv) and config.json are copied to $OUT/gpu_ppo/, so a run cut off still returns them.
 #
 # The GPU machine has python3 with torch but not MuJoCo, Gymnasium, stable-baselines3 or tyro, and cannot reach
 # the package index: fetch their wheels here first (about 30 MB), then carry the folder:
-#   pip download --only-binary=:all: --python-version 3.12 --platform manylinux_2_28_x86_64 -d .wheels \
-#       mujoco==4.0.0 gymnasium==1.4.0 stable-baselines3==2.9.2 tyro
+#   pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+#       --platform manylinux_2_28_x86_64 --platform manylinux_2_5_x86_64 -d .wheels mujoco==4.0.0 \
+#       mujoco-core==4.0.0 mujoco-studio==4.0.0 glfw pyopengl websockets gymnasium==1.4.0 farama-notifications \
+#       stable-baselines3==2.9.2 tyro docstring-parser typeguard
 #   echo /.wheels/ >> .git/info/exclude
 # and call the device tool with carry [".wheels"] and the command:  bash scripts/device_ppo.sh
 set -euo pipefail
-OUT="${OUT:-runs/device}"
-BUDGET_MINUTES="${BUDGET_MINUTES:-7}"
+BUDGET_MINUTES="${BUDGET_MINUTES:-5}"
 NUM_ENVS="${NUM_ENVS:-2048}"
+POLICY="${POLICY:-set}"
 source "$(dirname "$0")/device_setup.sh"
-python3 scripts/train_policy.py --env hopper_5_full --policy set --device cuda --threads 8 \
-    --num-envs "$NUM_ENVS" --n-steps 32 --batch-size 16384 --n-epochs 5 --learning-rate 3e-4 \
+FILES=(model.zip throughput.csv metrics.csv config.json)
+(while sleep 30; do sync_out gpu_ppo "${FILES[@]}"; done) &
+SYNC=$!
+python3 scripts/train_policy.py --env hopper_5_full --policy "$POLICY" --device "${DEVICE:-cuda}" --threads 4 \
+    --num-envs "$NUM_ENVS" --n-steps 32 --batch-size 8192 --n-epochs 5 --learning-rate 3e-4 \
     --steps 1000000000 --budget-minutes "$BUDGET_MINUTES" --save-every-minutes 1 \
-    --eval-every 0 --eval-episodes 2 --checkpoint-every 0 --no-progress --run-dir "$OUT" --name gpu
+    --eval-every 2000000 --eval-episodes 4 --checkpoint-every 0 --no-progress --run-dir "$RUNS" --name gpu_ppo
+kill "$SYNC" || true
+sync_out gpu_ppo "${FILES[@]}"

@@ -22,6 +22,7 @@ from pathlib import Path
 import tyro
 
 from equiworld.agents.evaluation import RECIPE_KEYS
+from equiworld.agents.runs import PPO_NUM_ENVS
 
 
 @dataclass
@@ -90,6 +91,7 @@ def markdown(entries: list[dict]) -> str:
         recipe += f", {e['noise']} noise" if e.get("noise") not in (None, "shared") else ""
         recipe += f", from a {e['init']} policy" if e.get("init") else ""
         recipe += f", critic warm-up {e['critic_warmup_steps']:,}" if e.get("critic_warmup_steps") else ""
+        recipe += f", {e['num_envs']} envs per body" if e.get("num_envs") not in (None, PPO_NUM_ENVS) else ""
         lines.append(
             f"| {e['env']} | {e['algo']} | {e['policy']} | {recipe} | {e['body']} | {e['split']} | {len(e['seeds'])} | "
             f"{_mean_std(e['progress'])} | {_mean_std(e['episode_length'])} | {_mean_std(e['return'])} | "

@@ -475,3 +475,26 @@ def test_critic_warmup_trains_the_value_function_only_until_its_steps():
         assert (
             all(p.requires_grad for p in model.policy.parameters()) is actor_moves
         )  # released after its steps
+
+
+def test_runs_with_other_env_counts_are_another_recipe(script_module):
+    """A GPU-scale run (2,048 envs) is never averaged in with the CPU recipe's seeds, and its table row says so."""
+    results = script_module("policy_results")
+    base = {"env": "hopper_5_full", "algo": "ppo", "policy": "set", "body": "hopper_5_full", "split": "train"}
+    rows = [
+        {
+            **base,
+            "seed": s,
+            "progress": p,
+            "episode_length": 200,
+            "return": 1.0,
+            "env_steps": 1,
+            "wall_clock_s": 1.0,
+        }
+        | {"num_envs": n}
+        for s, p, n in ((0, 2.0, 64), (1, 3.0, 64), (0, 1.0, 2048))
+    ]
+    entries = results.summarise(rows)
+    assert [(e["num_envs"], e["seeds"]) for e in entries] == [(64, [0, 1]), (2048, [0])]
+    table = results.markdown(entries).splitlines()
+    assert "2048 envs per body" in table[3] and "envs per body" not in table[2]

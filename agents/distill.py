@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 from equiworld.envs.morphology import make_vec_env, resolve_morphologies
 
 from .evaluation import run_folder
-from .runs import RunSettings
+from .runs import PPO_NUM_ENVS, RunSettings
 from .training import POLICY_NAMES, NetworkSizes, PPOSettings, make_ppo
 
 __all__ = ["DistillSettings", "distill_policy"]
@@ -56,8 +56,6 @@ class DistillSettings(RunSettings):
     """Adam learning rate of the student."""
     max_samples: int | None = None
     """Keep at most this many labelled states, the most recent (default: all, as DAgger aggregates them)."""
-    num_envs: int = 64
-    """Parallel simulations per morphology."""
 
 
 def _collect(
@@ -129,7 +127,7 @@ def distill_policy(settings: DistillSettings) -> Path:
     train = resolve_morphologies(env)
     out = Path(settings.run_dir) / settings.run_folder_name(env, settings.policy, "__dagger")
     out.mkdir(parents=True, exist_ok=True)
-    venv = make_vec_env(list(train), settings.num_envs, seed=settings.seed)
+    venv = make_vec_env(list(train), settings.num_envs or PPO_NUM_ENVS, seed=settings.seed)
     teacher = PPO.load(str(teacher_path), device="cpu")
     student = make_ppo(
         settings.policy, venv, PPOSettings(), NetworkSizes.of_learner("ppo"), seed=settings.seed, device="cpu"

@@ -67,6 +67,8 @@ class RunSettings:
     """torch threads (the MuJoCo batch uses every CPU while the learner waits)."""
     progress: bool = True
     """Show a progress bar."""
+    num_envs: int | None = None
+    """Parallel simulations per morphology (default: PPO_NUM_ENVS = 64; td3: 1)."""
 
     def run_folder_name(self, env: str, policy: str, suffix: str = "") -> str:
         """``--name``, or ``<env>__<policy>__<seed><suffix>`` with the env made a folder name."""
@@ -91,8 +93,6 @@ class PolicyTrainSettings(RunSettings):
     ppo, the CPU recipe's budget, none for td3)."""
     save_every_minutes: float = 0.0
     """Also save model.zip and append a row to throughput.csv every this many minutes (0: never)."""
-    num_envs: int | None = None
-    """Parallel simulations per morphology (default: PPO_NUM_ENVS = 64 for ppo, 1 for td3)."""
     backend: str = "batched"
     """batched (one MuJoCo batch per morphology), subproc or dummy."""
     eval_every: int = 200_000

@@ -6,6 +6,7 @@ Depends on torch only. The same action functions are used by the layers and by t
 
 from .flows import (
     CircularConv2d,
+    FlowEquivariantRNN,
     FlowEquivariantRNNCell,
     lift_to_velocities,
     max_over_velocities,
@@ -21,6 +22,7 @@ from .groups import (
     flow_sequence,
     permute_tokens,
     rotate90_map,
+    rotate_about_gravity,
     rotate_vectors,
     rotation_about_axis,
     shift_torus,
@@ -38,6 +40,7 @@ from .testing import EquivarianceReport, assert_equivariant, assert_flow_equivar
 __all__ = [
     "CircularConv2d",
     "EquivarianceReport",
+    "FlowEquivariantRNN",
     "FlowEquivariantRNNCell",
     "GramMLP",
     "GramMLPAttention",
@@ -58,6 +61,7 @@ __all__ = [
     "max_over_velocities",
     "permute_tokens",
     "rotate90_map",
+    "rotate_about_gravity",
     "rotate_vectors",
     "rotation_about_axis",
     "shift_by_displacement",

@@ -18,6 +18,7 @@ from .groups import VelocityGrid, shift_torus
 
 __all__ = [
     "CircularConv2d",
+    "FlowEquivariantRNN",
     "FlowEquivariantRNNCell",
     "lift_to_velocities",
     "max_over_velocities",
@@ -183,3 +184,48 @@ class FlowEquivariantRNNCell(nn.Module):
         moves = None if displacement is None else -displacement
         h = shift_by_velocity(h, self.grid, displacement=moves, pad=pad)
         return self.activation(self.recurrent(h, prepadded=True) + x.unsqueeze(1))
+
+
+class FlowEquivariantRNN(nn.Module):
+    """A :class:`FlowEquivariantRNNCell` unrolled over a sequence (as ``torch.nn.RNN`` is to ``torch.nn.RNNCell``).
+
+    Moving the input sequence at a constant velocity ``u`` moves copy ``v`` of every state into copy ``v + u``,
+    shifted by ``t * u`` at step ``t`` (exactly, for copies inside the grid; ``tests/equivariant/test_flows.py``).
+
+    Args:
+        channels: hidden channels ``C`` (the inputs must have the same channels).
+        grid: velocity grid.
+        kernel_size: recurrent circular convolution size.
+        activation: pointwise nonlinearity (commutes with shifts).
+
+    >>> rnn = FlowEquivariantRNN(4, VelocityGrid(1))
+    >>> tuple(rnn(torch.rand(2, 5, 4, 8, 8)).shape)  # (B, T, V, C, H, W)
+    (2, 5, 9, 4, 8, 8)
+    """
+
+    def __init__(
+        self, channels: int, grid: VelocityGrid, kernel_size: int = 3, activation: nn.Module | None = None
+    ) -> None:
+        super().__init__()
+        self.cell = FlowEquivariantRNNCell(channels, grid, kernel_size, activation)
+
+    def forward(
+        self, inputs: Tensor, displacements: Tensor | None = None, h0: Tensor | None = None
+    ) -> Tensor:
+        """The states after every step, ``(B, T, V, C, H, W)``.
+
+        Args:
+            inputs: encoded input maps ``(B, T, C, H, W)``.
+            displacements: the observer's motion per step ``(B, T, 2)`` (``None``: a still observer).
+            h0: the state before the first step (default: zeros).
+        """
+        if inputs.dim() != 5:
+            raise ValueError(
+                f"FlowEquivariantRNN: expected inputs (B, T, C, H, W), got {tuple(inputs.shape)}"
+            )
+        h = self.cell.initial_state(inputs[:, 0]) if h0 is None else h0
+        states = []
+        for t in range(inputs.shape[1]):
+            h = self.cell(h, inputs[:, t], None if displacements is None else displacements[:, t])
+            states.append(h)
+        return torch.stack(states, 1)

@@ -31,6 +31,7 @@ __all__ = [
     "flow_sequence",
     "permute_tokens",
     "rotate90_map",
+    "rotate_about_gravity",
     "rotate_vectors",
     "rotation_about_axis",
     "shift_torus",
@@ -149,6 +150,25 @@ class GravityRotations:
     def act(self, element: Tensor, x: Tensor, vector_dim: int = -1) -> Tensor:
         """``rotate_vectors(x, element, vector_dim)``."""
         return rotate_vectors(x, element, vector_dim)
+
+
+def rotate_about_gravity(
+    x: Tensor,
+    angle: float | Tensor,
+    vector_dim: int = -1,
+    gravity: tuple[float, float, float] = (0.0, 0.0, -1.0),
+) -> Tensor:
+    """Rotate the 3-vectors stored along ``vector_dim`` of ``x`` by ``angle`` (rad) about the vertical, counter-clockwise
+    seen from above (about ``-gravity``, as the morphology envs' start ``yaw``): one element of
+    :class:`GravityRotations` acting, e.g. on the world-frame vectors of a morphology observation.
+
+    >>> v = torch.tensor([[1.0, 0.0, 0.5], [0.0, 2.0, -1.0]])
+    >>> rotate_about_gravity(v, math.pi / 2).round(decimals=6)  # x goes to y, heights unchanged
+    tensor([[ 0.0000,  1.0000,  0.5000],
+            [-2.0000,  0.0000, -1.0000]])
+    """
+    up = -GravityRotations(gravity).gravity_vector(torch.float64)
+    return rotate_vectors(x, rotation_about_axis(up, torch.as_tensor(angle, dtype=torch.float64)), vector_dim)
 
 
 # --------------------------------------------------------------------------------------------------------

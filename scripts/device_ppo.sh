@@ -17,14 +17,17 @@
 set -euo pipefail
 BUDGET_MINUTES="${BUDGET_MINUTES:-5}"
 NUM_ENVS="${NUM_ENVS:-2048}"
+N_STEPS="${N_STEPS:-32}"
+BATCH_SIZE="${BATCH_SIZE:-8192}"
+EVAL_EVERY="${EVAL_EVERY:-2000000}"
 POLICY="${POLICY:-set}"
 source "$(dirname "$0")/device_setup.sh"
 FILES=(model.zip throughput.csv metrics.csv config.json)
 (while sleep 30; do sync_out gpu_ppo "${FILES[@]}"; done) &
 SYNC=$!
 python3 scripts/train_policy.py --env hopper_5_full --policy "$POLICY" --device "${DEVICE:-cuda}" --threads 4 \
-    --num-envs "$NUM_ENVS" --n-steps 32 --batch-size 8192 --n-epochs 5 --learning-rate 3e-4 \
+    --num-envs "$NUM_ENVS" --n-steps "$N_STEPS" --batch-size "$BATCH_SIZE" --n-epochs 5 --learning-rate 3e-4 \
     --steps 1000000000 --budget-minutes "$BUDGET_MINUTES" --save-every-minutes 1 \
-    --eval-every 2000000 --eval-episodes 4 --checkpoint-every 0 --no-progress --run-dir "$RUNS" --name gpu_ppo
+    --eval-every "$EVAL_EVERY" --eval-episodes 4 --checkpoint-every 0 --no-progress --run-dir "$RUNS" --name gpu_ppo
 kill "$SYNC" || true
 sync_out gpu_ppo "${FILES[@]}"

@@ -75,6 +75,11 @@ def tilted_capsule(center: Vec3, angle_deg: float, half_length: float, radius: f
     return Geom("capsule", start, end, radius)
 
 
+def torso_limb(*geoms: Geom) -> Limb:
+    """The torso: the limb with no parent and no hinges, its frame at the body's origin."""
+    return Limb("torso", None, (0, 0, 0), geoms, (), "torso")
+
+
 def sphere(center: Vec3, radius: float) -> Geom:
     """A sphere at ``center``."""
     return Geom("sphere", center, (0.0, 0.0, 0.0), radius)
@@ -145,11 +150,11 @@ class Limb:
 class PhysicsDefaults:
     """Family-wide defaults of the published models."""
 
-    timestep: float
-    integrator: str
     friction: tuple[float, float, float]
     joint_armature: float
     joint_damping: float
+    timestep: float = 0.002
+    integrator: str = "RK4"
     joint_stiffness: float = 0.0
     geom_solimp: tuple[float, float, float] | None = None
     geom_solref: tuple[float, float] | None = None
@@ -243,15 +248,13 @@ def _hopper() -> BodyPlan:
         )
 
     limbs = (
-        Limb("torso", None, (0, 0, 0), (capsule((0, 0, 0.2), (0, 0, -0.2), 0.05, 0.9),), (), "torso"),
+        torso_limb(capsule((0, 0, 0.2), (0, 0, -0.2), 0.05, 0.9)),
         Limb("thigh", "torso", (0, 0, -0.2), (capsule((0, 0, 0), (0, 0, -0.45), 0.05, 0.9),), leg_hinges((-150, 0)), "thigh"),
         Limb("shin", "thigh", (0, 0, -0.45), (capsule((0, 0, 0), (0, 0, -0.5), 0.04, 0.9),), leg_hinges((-150, 0)), "shin"),
         Limb("lower_shin", "shin", (0, 0, -0.5), (capsule((0, 0, 0), (0, 0, -0.5), 0.04, 0.9),), leg_hinges((-150, 0)), "shin"),
         Limb("foot", "lower_shin", (0, 0, -0.5), (capsule((-0.13, 0, 0), (0.26, 0, 0), 0.06, 2.0),), leg_hinges((-45, 45)), "foot"),
     )  # fmt: skip
     physics = PhysicsDefaults(
-        timestep=0.002,
-        integrator="RK4",
         friction=(0.9, 0.1, 0.1),
         joint_armature=1.0,
         joint_damping=1.0,
@@ -280,27 +283,18 @@ def _walker() -> BodyPlan:
             "foot",
         ),
     ]  # fmt: skip
-    torso = Limb("torso", None, (0, 0, 0), (capsule((0, 0, 0), (0, 0, -0.6), 0.07, 0.9),), (), "torso")
-    physics = PhysicsDefaults(
-        timestep=0.002, integrator="RK4", friction=(0.7, 0.1, 0.1), joint_armature=0.01, joint_damping=0.1
-    )
+    torso = torso_limb(capsule((0, 0, 0), (0, 0, -0.6), 0.07, 0.9))
+    physics = PhysicsDefaults(friction=(0.7, 0.1, 0.1), joint_armature=0.01, joint_damping=0.1)
     return BodyPlan("walker_7_full", "walker", (torso, *_with_left(right)), physics, 1.6, camera_distance=3.5)
 
 
 def _humanoid() -> BodyPlan:
-    torso = Limb(
-        "torso",
-        None,
-        (0, 0, 0),
-        (
-            capsule((0, -0.07, 0.165375), (0, 0.07, 0.165375), 0.07),
-            sphere((0, 0, 0.355375), 0.09),
-            capsule((-0.01, -0.06, 0.045375), (-0.01, 0.06, 0.045375), 0.06),
-            capsule((-0.01, -0.06, -0.094625), (-0.01, 0.06, -0.094625), 0.06),
-            capsule((-0.02, -0.07, -0.259625), (-0.02, 0.07, -0.259625), 0.09),
-        ),
-        (),
-        "torso",
+    torso = torso_limb(
+        capsule((0, -0.07, 0.165375), (0, 0.07, 0.165375), 0.07),
+        sphere((0, 0, 0.355375), 0.09),
+        capsule((-0.01, -0.06, 0.045375), (-0.01, 0.06, 0.045375), 0.06),
+        capsule((-0.01, -0.06, -0.094625), (-0.01, 0.06, -0.094625), 0.06),
+        capsule((-0.02, -0.07, -0.259625), (-0.02, 0.07, -0.259625), 0.09),
     )
     legs = [
         Limb(
@@ -345,30 +339,21 @@ def _humanoid() -> BodyPlan:
             "arm",
         ),
     ]  # fmt: skip
-    physics = PhysicsDefaults(
-        timestep=0.002, integrator="RK4", friction=(0.7, 0.1, 0.1), joint_armature=1.0, joint_damping=1.0
-    )
+    physics = PhysicsDefaults(friction=(0.7, 0.1, 0.1), joint_armature=1.0, joint_damping=1.0)
     limbs = (torso, *_with_left(legs), *_with_left(arms))
     return BodyPlan("humanoid_9_full", "humanoid", limbs, physics, 1.234625, camera_distance=3.0)
 
 
 def _cheetah() -> BodyPlan:
-    torso = Limb(
-        "torso",
-        None,
-        (0, 0, 0),
-        (
-            capsule((0.4, -0.08, 0), (0.4, 0.08, 0), 0.07),
-            capsule((0.28, -0.07, -0.01), (0.28, 0.07, -0.01), 0.06),
-            capsule((0.14, -0.07, -0.01), (0.14, 0.07, -0.01), 0.06),
-            capsule((0.0, -0.06, -0.01), (0.0, 0.06, -0.01), 0.06),
-            capsule((-0.14, -0.06, -0.01), (-0.14, 0.06, -0.01), 0.06),
-            capsule((-0.28, -0.06, -0.01), (-0.28, 0.06, -0.01), 0.06),
-            capsule((-0.445, -0.09, -0.02), (-0.445, 0.09, -0.02), 0.09),
-            sphere((0.5, 0, 0.1), 0.09),
-        ),
-        (),
-        "torso",
+    torso = torso_limb(
+        capsule((0.4, -0.08, 0), (0.4, 0.08, 0), 0.07),
+        capsule((0.28, -0.07, -0.01), (0.28, 0.07, -0.01), 0.06),
+        capsule((0.14, -0.07, -0.01), (0.14, 0.07, -0.01), 0.06),
+        capsule((0.0, -0.06, -0.01), (0.0, 0.06, -0.01), 0.06),
+        capsule((-0.14, -0.06, -0.01), (-0.14, 0.06, -0.01), 0.06),
+        capsule((-0.28, -0.06, -0.01), (-0.28, 0.06, -0.01), 0.06),
+        capsule((-0.445, -0.09, -0.02), (-0.445, 0.09, -0.02), 0.09),
+        sphere((0.5, 0, 0.1), 0.09),
     )
     tail = Limb(
         "upper_tail", "torso", (-0.445, 0, 0),

@@ -7,7 +7,7 @@ import torch
 
 from equiworld.equivariant import (
     CircularConv2d,
-    FlowEquivariantRNNCell,
+    FlowEquivariantRNN,
     TorusTranslations,
     VelocityGrid,
     assert_equivariant,
@@ -61,24 +61,14 @@ def test_circular_conv_commutes_with_torus_shifts(dtype):
     assert_equivariant(conv, x, group.act, group.act, group.sample)
 
 
-def _run(cell, inputs, displacements=None):
-    h = cell.initial_state(inputs[:, 0])
-    states = []
-    for t in range(inputs.shape[1]):
-        d = None if displacements is None else displacements[:, t]
-        h = cell(h, inputs[:, t], d)
-        states.append(h)
-    return torch.stack(states, 1)  # (B, T, V, C, H, W)
-
-
 @pytest.mark.parametrize("velocity", [(1, -1), (0, 2), (-2, 1)])
 def test_lifted_recurrence_is_exactly_flow_equivariant(velocity):
     """Input moving at u: hidden copy v of the moved run == copy v - u of the original run, shifted by t*u."""
     grid = VelocityGrid(2)
-    cell = FlowEquivariantRNNCell(4, grid).double()
+    rnn = FlowEquivariantRNN(4, grid).double()
     inputs = torch.randn(2, 6, 4, 12, 12, dtype=torch.float64)
     moved_inputs = flow_sequence(inputs, velocity, time_dim=1)
-    states, moved_states = _run(cell, inputs), _run(cell, moved_inputs)
+    states, moved_states = rnn(inputs), rnn(moved_inputs)
     dst, src = grid.shift_permutation(velocity)
     assert len(dst) >= 9
     expected = flow_sequence(states[:, :, src].flatten(2, 3), velocity, time_dim=1).reshape(
@@ -91,10 +81,10 @@ def test_lifted_recurrence_is_exactly_flow_equivariant(velocity):
 def test_recurrence_without_velocity_copies_is_not_flow_equivariant():
     """Control: the same recurrence with V = {0} fails the same check by a wide margin."""
     grid = VelocityGrid(0)
-    cell = FlowEquivariantRNNCell(4, grid).double()
+    rnn = FlowEquivariantRNN(4, grid).double()
     inputs = torch.randn(2, 6, 4, 12, 12, dtype=torch.float64)
     velocity = (1, -1)
-    states, moved_states = _run(cell, inputs), _run(cell, flow_sequence(inputs, velocity, time_dim=1))
+    states, moved_states = rnn(inputs), rnn(flow_sequence(inputs, velocity, time_dim=1))
     expected = flow_sequence(states.flatten(2, 3), velocity, time_dim=1).reshape(states.shape)
     assert (moved_states - expected).abs().max() > 0.1
 
@@ -106,13 +96,13 @@ def test_self_motion_is_the_equivalent_world_shift():
     shifted by minus the accumulated displacement without one, up to that same shift of the state.
     """
     grid = VelocityGrid(1)
-    cell = FlowEquivariantRNNCell(3, grid).double()
+    rnn = FlowEquivariantRNN(3, grid).double()
     inputs = torch.randn(1, 5, 3, 10, 10, dtype=torch.float64)
     moves = torch.randint(-3, 4, (1, 5, 2))
     offsets = -moves.cumsum(1)  # where the observer's frame has moved the world after each step
     framed = torch.stack([shift_torus(inputs[:, t], offsets[:, t].reshape(1, 1, 2)) for t in range(5)], 1)
-    with_motion = _run(cell, framed, moves)
-    without = _run(cell, inputs)
+    with_motion = rnn(framed, moves)
+    without = rnn(inputs)
     for t in range(5):
         torch.testing.assert_close(
             with_motion[:, t],
@@ -120,3 +110,17 @@ def test_self_motion_is_the_equivalent_world_shift():
             atol=1e-12,
             rtol=0,
         )
+
+
+def test_rnn_is_its_cell_unrolled_and_refuses_a_frame():
+    """FlowEquivariantRNN's states are the cell's step by step (from h0 when given); one frame is refused."""
+    grid = VelocityGrid(1)
+    rnn = FlowEquivariantRNN(3, grid).double()
+    inputs = torch.randn(2, 4, 3, 6, 6, dtype=torch.float64)
+    h = h0 = torch.randn(2, len(grid), 3, 6, 6, dtype=torch.float64)
+    states = rnn(inputs, h0=h0)
+    for t in range(4):
+        h = rnn.cell(h, inputs[:, t])
+        torch.testing.assert_close(states[:, t], h, atol=0, rtol=0)
+    with pytest.raises(ValueError, match=r"\(B, T, C, H, W\)"):
+        rnn(inputs[:, 0])

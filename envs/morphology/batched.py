@@ -286,17 +286,9 @@ class BatchedMorphologyEnv(gym.vector.VectorEnv):
         with np.errstate(invalid="ignore", over="ignore"):
             unstable = ~np.isfinite(np.einsum("ij,ij->i", qpos, qpos) + np.einsum("ij,ij->i", qvel, qvel))
         xy1 = qpos[:, 0:2]
-        before, after = self._targets - xy0, self._targets - xy1
-        dist_before, dist_after = np.hypot(before[:, 0], before[:, 1]), np.hypot(after[:, 0], after[:, 1])
-        d = xy1 - xy0
-        # dist_before - dist_after without cancellation (the target may be 10 km away)
-        progress = np.einsum("ij,ij->i", d, before + after) / np.maximum(dist_before + dist_after, 1e-12)
-        terms = {
-            "progress": ref.progress_weight * progress / self.dt,
-            "heading": ref.heading_weight * (d[:, 0] * hx + d[:, 1] * hy) / self.dt,
-            "alive": np.full(self.num_envs, ref.alive_bonus),
-            "ctrl": -ref.ctrl_cost_weight * np.einsum("ij,ij->i", clipped, clipped),
-        }
+        terms, progress, dist_after = ref.reward_terms(
+            self._targets, xy0, xy1, np.stack([hx, hy], 1), clipped
+        )
         reward = sum(terms[term] for term in REWARD_TERMS)
         terminated = self._has_fallen()
         truncated = np.zeros(self.num_envs, dtype=bool)

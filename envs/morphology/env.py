@@ -526,8 +526,12 @@ class MorphologyEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         mujoco.mj_comVel(model, data)
 
         x1, y1 = v.torso_xy.tolist()
-        terms, progress, dist_after = self.reward_terms((x0, y0), (x1, y1), (hx, hy), clipped)
-        reward = float(sum(terms.values()))
+        batch_terms, batch_progress, batch_dist = self.reward_terms(
+            self.target[None], np.array([[x0, y0]]), np.array([[x1, y1]]), np.array([[hx, hy]]), clipped[None]
+        )
+        terms = {k: float(t[0]) for k, t in batch_terms.items()}
+        progress, dist_after = float(batch_progress[0]), float(batch_dist[0])
+        reward = sum(terms[term] for term in REWARD_TERMS)
         terminated = self._has_fallen()
 
         if dist_after < self.waypoint_radius:
@@ -548,36 +552,39 @@ class MorphologyEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
 
     def reward_terms(
         self,
-        before: tuple[float, float],
-        after: tuple[float, float],
-        heading: tuple[float, float],
-        action: np.ndarray,
-    ) -> tuple[dict[str, float], float, float]:
-        """The reward of one step, term by term (the class docstring's Reward section).
+        targets: np.ndarray,
+        before: np.ndarray,
+        after: np.ndarray,
+        heading: np.ndarray,
+        actions: np.ndarray,
+    ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+        """The reward of one step, term by term (the class docstring's Reward section), for ``n`` simulations of
+        this env's body at once (this env steps one, :class:`~.batched.BatchedMorphologyEnv` many).
 
         Args:
-            before: Horizontal torso position at the start of the step.
-            after: Horizontal torso position at its end.
-            heading: Unit horizontal direction of the torso's x axis at the start.
-            action: The applied (clipped) action.
+            targets: Targets ``(n, 2)``.
+            before: Horizontal torso positions at the start of the step ``(n, 2)``.
+            after: Horizontal torso positions at its end ``(n, 2)``.
+            heading: Unit horizontal directions of the torso's x axis at the start ``(n, 2)``.
+            actions: The applied (clipped) actions ``(n, A)``.
 
         Returns:
-            ``(terms, progress, distance)``: the weighted ``progress``, ``heading``, ``alive`` and ``ctrl`` terms, the
-            unweighted distance gained toward the target (m) and the distance left.
+            ``(terms, progress, distance)``: the weighted ``progress``, ``heading``, ``alive`` and ``ctrl`` terms
+            ``(n,)`` each, the unweighted distance gained toward the target (m) and the distance left ``(n,)``.
         """
-        (x0, y0), (x1, y1), (hx, hy) = before, after, heading
-        target_x, target_y = self.target.tolist()
-        bx, by = target_x - x0, target_y - y0
-        ax, ay = target_x - x1, target_y - y1
-        dist_before, dist_after = math.hypot(bx, by), math.hypot(ax, ay)
-        dx, dy = x1 - x0, y1 - y0
+        to_target_before, to_target_after = targets - before, targets - after
+        dist_before = np.hypot(to_target_before[:, 0], to_target_before[:, 1])
+        dist_after = np.hypot(to_target_after[:, 0], to_target_after[:, 1])
+        d = after - before
         # dist_before - dist_after without cancellation (the target may be 10 km away)
-        progress = (dx * (bx + ax) + dy * (by + ay)) / max(dist_before + dist_after, 1e-12)
+        progress = np.einsum("ij,ij->i", d, to_target_before + to_target_after) / np.maximum(
+            dist_before + dist_after, 1e-12
+        )
         terms = {
             "progress": self.progress_weight * progress / self.dt,
-            "heading": self.heading_weight * (dx * hx + dy * hy) / self.dt,
-            "alive": self.alive_bonus,
-            "ctrl": -self.ctrl_cost_weight * float(np.dot(action, action)),
+            "heading": self.heading_weight * np.einsum("ij,ij->i", d, heading) / self.dt,
+            "alive": np.full(len(targets), float(self.alive_bonus)),
+            "ctrl": -self.ctrl_cost_weight * np.einsum("ij,ij->i", actions, actions),
         }
         return terms, progress, dist_after
 

@@ -72,12 +72,15 @@ class Args:
 
 
 def main(args: Args) -> Path:
-    env_kwargs: dict = {}
-    if args.world == "block":
-        if args.image_size is not None:
-            env_kwargs["image_size"] = args.image_size
-        if args.textured:
-            env_kwargs["textured"] = True
+    options = {name for world in VIDEO_WORLDS.values() for name in world.env_options}
+    given = {
+        name: getattr(args, name) for name in sorted(options) if getattr(args, name) not in (None, False)
+    }
+    others = sorted(set(given) - set(VIDEO_WORLDS[args.world].env_options))
+    if others:
+        flags = ", ".join("--" + name.replace("_", "-") for name in others)
+        raise ValueError(f"{flags}: not an option of --world {args.world}")
+    env_kwargs: dict = dict(given)
     if args.static:
         env_kwargs.update(VIDEO_WORLDS[args.world].static_kwargs)
     spec = preset_spec(

@@ -228,6 +228,7 @@ class VideoWorld:
         record_truth: ``(arrays, env, info, sequence, t)``: writes frame ``t``'s ground truth.
         static_kwargs: the env keywords of a world whose objects do not move.
         model_actions: stored actions ``(T, A)`` -> the float32 actions a world model reads (Block World: one-hot).
+        env_options: the env keywords that ``scripts/make_dataset.py`` exposes as options of this world alone.
     """
 
     make_env: Callable[[DatasetSpec], Any]
@@ -239,6 +240,7 @@ class VideoWorld:
     record_truth: Callable[[dict[str, np.ndarray], Any, dict[str, Any], int, int], None]
     static_kwargs: dict[str, Any]
     model_actions: Callable[[np.ndarray], np.ndarray]
+    env_options: tuple[str, ...] = ()
 
 
 def _mnist_env(spec: DatasetSpec) -> Any:
@@ -336,6 +338,7 @@ VIDEO_WORLDS: dict[str, VideoWorld] = {
         record_truth=_record_block_truth,
         static_kwargs={"static_blocks": True},
         model_actions=_one_hot,
+        env_options=("image_size", "textured"),
     ),
 }
 """The video worlds by name: the one table that dataset generation reads."""

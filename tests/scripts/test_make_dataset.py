@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "make_dataset.py"
 
 
@@ -28,3 +30,12 @@ def test_make_dataset_writes_resumes_and_reproduces(run_script, tmp_path):
     for index in range(3):
         name = f"shard_{index:05d}.npz"
         assert (first / name).read_bytes() == (second / name).read_bytes(), name
+
+
+def test_world_only_options_are_refused_for_another_world(script_module, tmp_path):
+    """--image-size and --textured are Block World's (its VIDEO_WORLDS entry); MNIST World refuses them by name."""
+    make_dataset = script_module("make_dataset")
+    args = make_dataset.Args(world="mnist", image_size=32, textured=True, out=tmp_path / "never")
+    with pytest.raises(ValueError, match=r"--image-size, --textured: not an option of --world mnist"):
+        make_dataset.main(args)
+    assert not (tmp_path / "never").exists()

@@ -48,6 +48,8 @@ RECIPE_KEYS = (
     "init",
     "critic_warmup_steps",
     "num_envs",
+    "learning_rate",
+    "target_kl",
 )
 """The recipe fields of a results row (``evaluate_policy.py --results``): rows that differ in one are different
 recipes, never seeds of one (absent keys read as ``None``)."""

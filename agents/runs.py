@@ -125,6 +125,9 @@ class PolicyTrainSettings(RunSettings):
     """ppo: GAE lambda."""
     ent_coef: float = PPOSettings.ent_coef
     """ppo: entropy bonus."""
+    target_kl: float | None = PPOSettings.target_kl
+    """ppo: stop an update's epochs early once the approximate KL to the rollout policy passes 1.5x this (SB3's
+    target_kl; default: no limit)."""
     log_std_init: float = PPOSettings.log_std_init
     """ppo: initial log standard deviation of the exploration noise."""
     normalize_observations: bool = PPOSettings.normalize_observations

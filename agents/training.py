@@ -165,6 +165,7 @@ class PPOSettings:
         ent_coef: entropy bonus.
         vf_coef: value-loss weight.
         max_grad_norm: gradient-norm clip.
+        target_kl: stop an update's epochs once the approximate KL passes 1.5x this (``None``: never).
         log_std_init: initial log standard deviation of the exploration noise.
         normalize_reward: scale rewards by a running return std (``VecNormalize(norm_obs=False)``; observations are
             never normalized per component, which would break the symmetry).
@@ -189,6 +190,7 @@ class PPOSettings:
     ent_coef: float = 0.0
     vf_coef: float = 0.5
     max_grad_norm: float = 0.5
+    target_kl: float | None = None
     log_std_init: float = -0.5
     normalize_reward: bool = True
     normalize_observations: bool = False
@@ -199,7 +201,7 @@ class PPOSettings:
 
 _PPO_KEYWORDS = (
     *("learning_rate", "n_steps", "batch_size", "n_epochs", "gamma", "gae_lambda", "clip_range", "ent_coef"),
-    *("vf_coef", "max_grad_norm"),
+    *("vf_coef", "max_grad_norm", "target_kl"),
 )
 """The :class:`PPOSettings` fields that are ``stable_baselines3.PPO``'s own keywords (the rest shape the policy)."""
 

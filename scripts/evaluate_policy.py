@@ -67,6 +67,10 @@ def result_rows(run: Path, model: object, env_name: str, summaries: list[dict]) 
             "noise": config.get("ppo", {}).get("noise", "shared") if critic else None,
             "init": config.get("init_algo"),
             "critic_warmup_steps": config.get("critic_warmup_steps") or None,
+            "learning_rate": config.get("ppo", {}).get("learning_rate")
+            if config.get("algo") == "ppo"
+            else None,
+            "target_kl": config.get("ppo", {}).get("target_kl"),
         }
         for row in summaries
     ]

@@ -23,6 +23,7 @@ import tyro
 
 from equiworld.agents.evaluation import RECIPE_KEYS
 from equiworld.agents.runs import PPO_NUM_ENVS
+from equiworld.agents.training import PPOSettings
 
 
 @dataclass
@@ -92,6 +93,12 @@ def markdown(entries: list[dict]) -> str:
         recipe += f", from a {e['init']} policy" if e.get("init") else ""
         recipe += f", critic warm-up {e['critic_warmup_steps']:,}" if e.get("critic_warmup_steps") else ""
         recipe += f", {e['num_envs']} envs per body" if e.get("num_envs") not in (None, PPO_NUM_ENVS) else ""
+        recipe += (
+            f", lr {e['learning_rate']:g}"
+            if e.get("learning_rate") not in (None, PPOSettings.learning_rate)
+            else ""
+        )
+        recipe += f", target KL {e['target_kl']:g}" if e.get("target_kl") else ""
         lines.append(
             f"| {e['env']} | {e['algo']} | {e['policy']} | {recipe} | {e['body']} | {e['split']} | {len(e['seeds'])} | "
             f"{_mean_std(e['progress'])} | {_mean_std(e['episode_length'])} | {_mean_std(e['return'])} | "

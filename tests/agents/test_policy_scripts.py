@@ -4,6 +4,7 @@ budgets and write what they promise (also a resume from a checkpoint)."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -264,13 +265,16 @@ def test_paper_command_runs_a_few_steps_on_the_cpu(run_script, tmp_path):
 
 
 def test_learner_settings_take_the_run_options_and_the_learners_defaults():
-    from equiworld.agents import PPOSettings, TD3Settings
+    from equiworld.agents import PPOSettings, TD3Settings, make_ppo
     from equiworld.agents.runs import PolicyTrainSettings, learner_settings
+    from equiworld.envs.morphology import make_vec_env
 
     ppo = learner_settings(
-        PolicyTrainSettings(gamma=0.9, critic="mlp_heading", action_gain=4.0), steps=10_000
+        PolicyTrainSettings(gamma=0.9, critic="mlp_heading", action_gain=4.0, target_kl=0.02), steps=10_000
     )
-    assert ppo == PPOSettings(gamma=0.9, critic="mlp_heading", action_gain=4.0)
+    assert ppo == PPOSettings(gamma=0.9, critic="mlp_heading", action_gain=4.0, target_kl=0.02)
+    model = make_ppo("set", make_vec_env("hopper_3_shin", 2, seed=0), replace(ppo, n_steps=8, batch_size=16))
+    assert model.target_kl == 0.02 and model.gamma == 0.9  # SB3's own keywords reach the learner
     td3 = learner_settings(
         PolicyTrainSettings(algo="td3", learning_rate=3e-4, learning_starts=1000), steps=5000
     )

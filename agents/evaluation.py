@@ -274,6 +274,7 @@ class EvaluationCallback(BaseCallback):
         self._start_time = 0.0
         self._start_steps = 0
         self._eval_time = 0.0
+        self._time_offset = 0.0
         json_path = self.out_dir / "metrics.json"
         if keep_existing and json_path.exists():
             self.rows = json.loads(json_path.read_text())
@@ -281,6 +282,9 @@ class EvaluationCallback(BaseCallback):
     def _on_training_start(self) -> None:
         self._start_time = time.perf_counter()
         self._start_steps = self.num_timesteps
+        # a resumed run: forget the rows past its checkpoint, and count its time from where the checkpoint's ended
+        self.rows = [r for r in self.rows if r["timesteps"] <= self.num_timesteps]
+        self._time_offset = float(self.rows[-1]["wall_time_s"]) if self.rows else 0.0
         if self._last_eval < 0:
             self._last_eval = self.num_timesteps - self.num_timesteps % max(self.eval_every, 1)
 
@@ -302,7 +306,7 @@ class EvaluationCallback(BaseCallback):
         grid = [(float(a), float(b)) for a, b in rng.uniform(-math.pi, math.pi, (self.episodes, 2))]
         row: dict[str, Any] = {
             "timesteps": int(self.num_timesteps),
-            "wall_time_s": elapsed,
+            "wall_time_s": self._time_offset + elapsed,
             "env_steps_per_s": (self.num_timesteps - self._start_steps) / max(elapsed, 1e-9),
         }
         means = []

@@ -168,7 +168,9 @@ def test_ppo_train_resume_and_evaluate(run_script, tmp_path):
     assert json.loads((run / "summary.json").read_text())["timesteps"] == 128
     resumed = json.loads((run / "metrics.json").read_text())
     assert [r["timesteps"] for r in resumed] == [64, 128]  # the row past the checkpoint was redone, not kept
-    assert resumed[1]["wall_time_s"] > resumed[0]["wall_time_s"] == rows[0]["wall_time_s"]  # the clock goes on
+    assert (
+        resumed[1]["wall_time_s"] > resumed[0]["wall_time_s"] == rows[0]["wall_time_s"]
+    )  # the clock goes on
     results = tmp_path / "results.json"
     evaluate = [
         "--checkpoint",

@@ -166,6 +166,9 @@ def test_ppo_train_resume_and_evaluate(run_script, tmp_path):
         "train_policy.py", *common, "--steps", "64", "--resume", str(checkpoint), "--checkpoint-every", "0"
     )
     assert json.loads((run / "summary.json").read_text())["timesteps"] == 128
+    diagnostics = run_script("ppo_diagnostics.py", "--runs", str(run), "--parts", "1")
+    report = json.loads(diagnostics.stdout.strip().splitlines()[-1])[run.name]  # PPO's own logs, both legs
+    assert len(report["train/approx_kl"]) == 1 and np.isfinite(report["train/clip_fraction"]).all()
     resumed = json.loads((run / "metrics.json").read_text())
     assert [r["timesteps"] for r in resumed] == [64, 128]  # the row past the checkpoint was redone, not kept
     assert (

@@ -166,9 +166,24 @@ def test_ppo_train_resume_and_evaluate(run_script, tmp_path):
         "train_policy.py", *common, "--steps", "64", "--resume", str(checkpoint), "--checkpoint-every", "0"
     )
     assert json.loads((run / "summary.json").read_text())["timesteps"] == 128
-    diagnostics = run_script("ppo_diagnostics.py", "--runs", str(run), "--parts", "1")
-    report = json.loads(diagnostics.stdout.strip().splitlines()[-1])[run.name]  # PPO's own logs, both legs
-    assert len(report["train/approx_kl"]) == 1 and np.isfinite(report["train/clip_fraction"]).all()
+    model = str(run / "model.zip")
+    diagnostics = run_script(
+        "ppo_diagnostics.py",
+        "--runs",
+        str(run),
+        "--parts",
+        "1",
+        "--models",
+        model,
+        "--step-lrs",
+        "1e-5",
+        "1e-4",
+    )
+    report = json.loads(diagnostics.stdout.strip().splitlines()[-1])
+    assert len(report[run.name]["train/approx_kl"]) == 1  # PPO's own logs, both legs of the resumed run
+    assert np.isfinite(report[run.name]["train/clip_fraction"]).all()
+    step_kl = report[model]["step_kl"]
+    assert 0 < step_kl["1e-05"] < step_kl["0.0001"]  # a larger step moves the policy further
     resumed = json.loads((run / "metrics.json").read_text())
     assert [r["timesteps"] for r in resumed] == [64, 128]  # the row past the checkpoint was redone, not kept
     assert (

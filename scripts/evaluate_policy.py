@@ -43,6 +43,7 @@ def result_rows(run: Path, model: object, env_name: str, summaries: list[dict]) 
     metrics_path = run / "metrics.json"
     metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else []
     critic = ppo_critic(config)
+    ppo = config.get("ppo", {}) if config.get("algo") == "ppo" else {}  # the PPO settings of a PPO run
     return [
         {
             "env": env_name,
@@ -60,17 +61,15 @@ def result_rows(run: Path, model: object, env_name: str, summaries: list[dict]) 
             "num_envs": config.get("num_envs"),
             "budget_minutes": config.get("budget_minutes"),
             "gamma": config.get(config.get("algo", "td3"), {}).get("gamma", config.get("gamma")),
-            "gae_lambda": config.get("ppo", {}).get("gae_lambda") if config.get("algo") == "ppo" else None,
-            "normalize_observations": bool(config.get("ppo", {}).get("normalize_observations", False)),
+            "gae_lambda": ppo.get("gae_lambda"),
+            "normalize_observations": bool(ppo.get("normalize_observations", False)),
             "critic": critic,
-            "action_gain": config.get("ppo", {}).get("action_gain"),
-            "noise": config.get("ppo", {}).get("noise", "shared") if critic else None,
+            "action_gain": ppo.get("action_gain"),
+            "noise": ppo.get("noise", "shared") if critic else None,
             "init": config.get("init_algo"),
             "critic_warmup_steps": config.get("critic_warmup_steps") or None,
-            "learning_rate": config.get("ppo", {}).get("learning_rate")
-            if config.get("algo") == "ppo"
-            else None,
-            "target_kl": config.get("ppo", {}).get("target_kl"),
+            "learning_rate": ppo.get("learning_rate"),
+            "target_kl": ppo.get("target_kl"),
         }
         for row in summaries
     ]

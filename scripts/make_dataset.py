@@ -80,7 +80,7 @@ def main(args: Args) -> Path:
     if others:
         flags = ", ".join("--" + name.replace("_", "-") for name in others)
         raise ValueError(f"{flags}: not an option of --world {args.world}")
-    env_kwargs: dict = dict(given)
+    env_kwargs: dict = given
     if args.static:
         env_kwargs.update(VIDEO_WORLDS[args.world].static_kwargs)
     spec = preset_spec(

@@ -37,6 +37,8 @@ class Args:
         "gae_lambda",
         "init_algo",
         "critic_warmup_steps",
+        "learning_rate",
+        "target_kl",
     )
     """config.json keys added to the label where a run sets them away from train_policy.py's defaults (so that a
     recipe variant is its own curve)."""

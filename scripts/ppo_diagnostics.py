@@ -97,9 +97,7 @@ def one_step_kl(
         states.append(obs)
         obs, *_ = venv.step(model.predict(obs, deterministic=True)[0])
     venv.close()
-    batch = {
-        k: torch.as_tensor(np.concatenate([s[k] for s in states]), dtype=torch.float32) for k in states[0]
-    }
+    batch, _ = policy.obs_to_tensor({k: np.concatenate([s[k] for s in states]) for k in states[0]})
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         old = policy.get_distribution(batch).distribution

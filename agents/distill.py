@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 from equiworld.envs.morphology import make_vec_env, resolve_morphologies
 
 from .evaluation import run_folder
+from .imitation import regression_pass
 from .runs import PPO_NUM_ENVS, RunSettings
 from .training import POLICY_NAMES, NetworkSizes, PPOSettings, make_ppo
 
@@ -85,22 +86,10 @@ def _regress(
     policy = student.policy
     policy.set_training_mode(True)
     optimizer = torch.optim.Adam(policy.parameters(), lr=settings.learning_rate)
-    count, losses = len(labels), []
-    for _ in range(settings.epochs):
-        order, total = rng.permutation(count), 0.0
-        for start in range(0, count, settings.batch_size):
-            index = order[start : start + settings.batch_size]
-            obs, _ = policy.obs_to_tensor({k: v[index] for k, v in states.items()})
-            distribution = policy.get_distribution(obs)
-            mean = distribution.mode()
-            error = (mean - torch.as_tensor(labels[index], dtype=mean.dtype)) ** 2
-            mask = getattr(distribution, "mask", None)
-            loss = (error * mask).sum() / mask.sum() if mask is not None else error.mean()
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total += float(loss.detach()) * len(index)
-        losses.append(total / count)
+    losses = [
+        regression_pass(policy, states, labels, settings.batch_size, optimizer, rng)
+        for _ in range(settings.epochs)
+    ]
     policy.set_training_mode(False)
     return losses
 

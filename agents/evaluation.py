@@ -50,6 +50,8 @@ RECIPE_KEYS = (
     "num_envs",
     "learning_rate",
     "target_kl",
+    "teacher",
+    "imitation_steps",
 )
 """The recipe fields of a results row (``evaluate_policy.py --results``): rows that differ in one are different
 recipes, never seeds of one (absent keys read as ``None``)."""

@@ -31,6 +31,7 @@ from .evaluation import (
     WallClockBudgetCallback,
     run_folder,
 )
+from .imitation import ImitationCallback
 from .sb3 import PublishedTD3
 from .training import ALGORITHMS, POLICY_NAMES, NetworkSizes, PPOSettings, TD3Settings, make_ppo, make_td3
 
@@ -82,7 +83,7 @@ class PolicyTrainSettings(RunSettings):
     env: str = "hopper_5_full"
     """A morphology name (hopper_5_full), an env ID (equiworld/Hopper3D_5_full-v0) or a suite (hopper++)."""
     policy: str = "set"
-    """Policy name: set, set_no_g, set_no_gd, set_lateral, transformer, mlp, mlp_heading."""
+    """Policy name: set, set_no_g, set_no_gd, set_lateral, transformer, transformer_heading, mlp, mlp_heading."""
     algo: str = "ppo"
     """ppo (batched simulation, the CPU recipe) or td3 (as published)."""
     steps: int | None = None
@@ -111,6 +112,15 @@ class PolicyTrainSettings(RunSettings):
     init: str | None = None
     """Start a new run from this model .zip's policy weights (same policy and sizes; e.g. a DAgger student of
     distill_policy.py); the run's steps and statistics start afresh."""
+    teacher: str | None = None
+    """ppo: a teacher's model .zip (e.g. the mlp_heading run) whose mean actions the policy is regressed onto after
+    every rollout, fading out over --imitation-steps (kickstarting; ImitationCallback)."""
+    imitation_steps: int = 2_000_000
+    """ppo with --teacher: environment steps over which the imitation's learning rate falls linearly to 0."""
+    imitation_learning_rate: float = 3e-4
+    """ppo with --teacher: initial learning rate of the imitation regression (its own Adam, actor only)."""
+    imitation_epochs: int = 2
+    """ppo with --teacher: regression passes over each rollout's states."""
     learning_rate: float | None = None
     """Adam learning rate (default: the learner's, 3e-4 for ppo, the published 1e-4 for td3)."""
     batch_size: int | None = None
@@ -206,6 +216,14 @@ def _init_algo(init: str | None) -> str | None:
     return json.loads(config.read_text()).get("algo", "ppo") if config.exists() else "model"
 
 
+def _teacher_policy(teacher: str | None) -> str | None:
+    """The policy name of a teacher model's run (its config.json), ``"model"`` if it has none."""
+    if teacher is None:
+        return None
+    config = run_folder(teacher) / "config.json"
+    return json.loads(config.read_text()).get("policy", "model") if config.exists() else "model"
+
+
 def train_policy(args: PolicyTrainSettings) -> Path:
     """Train one policy; writes the run folder ``<run_dir>/<name>/`` (see the module docstring, and
     ``summary.json``: final steps, wall-clock and evaluation returns) and returns it.
@@ -215,6 +233,8 @@ def train_policy(args: PolicyTrainSettings) -> Path:
     """
     if args.critic_warmup_steps and args.algo != "ppo":
         raise ValueError("--critic-warmup-steps applies to ppo only")
+    if args.teacher and args.algo != "ppo":
+        raise ValueError("--teacher applies to ppo only")
     if args.init and (args.resume or args.algo != "ppo"):
         raise ValueError(
             "--init starts a new PPO run from a policy's weights; it takes no --resume and no td3"
@@ -249,6 +269,7 @@ def train_policy(args: PolicyTrainSettings) -> Path:
         args.algo: asdict(settings),
         "sizes": asdict(sizes),
         "init_algo": _init_algo(args.init),
+        "teacher_policy": _teacher_policy(args.teacher),
     }
     (out / "config.json").write_text(json.dumps(config, indent=2))
 
@@ -305,6 +326,17 @@ def train_policy(args: PolicyTrainSettings) -> Path:
         )
     if args.critic_warmup_steps:
         callbacks.append(CriticWarmupCallback(args.critic_warmup_steps))
+    if args.teacher:
+        callbacks.append(
+            ImitationCallback(
+                args.teacher,
+                args.imitation_steps,
+                args.imitation_learning_rate,
+                args.imitation_epochs,
+                settings.batch_size,
+                seed=args.seed,
+            )
+        )
     callbacks.append(ProgressCallback(steps, disable=not args.progress))
     callbacks.append(WallClockBudgetCallback(budget_minutes * 60))
     callbacks.append(PeriodicSaveCallback(out, args.save_every_minutes))

@@ -35,6 +35,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from equiworld.agents.baselines import rotate_into_target_frame
 from equiworld.envs.morphology.catalog import GRAVITY, SCALAR_SLOTS, VECTOR_SLOTS, Slot
 from equiworld.envs.morphology.graph import MAX_TRAVERSAL_RANK, published_encodings
 from equiworld.equivariant import (
@@ -48,6 +49,7 @@ from equiworld.equivariant import (
 __all__ = [
     "FIXED_VECTOR_NAMES",
     "FORMS",
+    "FRAMES",
     "GRAPH_ENCODINGS",
     "SET_PRESETS",
     "GramMLPDecoder",
@@ -95,6 +97,9 @@ mixing, SiLU) and ``published`` (3D-SGRL: raw Gram of 30 + F channels through Re
 ``||Gram||_F + 1``, a full invariant mixing matrix in every feed-forward step and in the decoder, raw-input skip
 into the decoder)."""
 
+FRAMES = ("world", "target")
+"""Frames in which the non-symmetric ``transformer`` ablation reads world vectors (see :attr:`SETConfig.frame`)."""
+
 GRAPH_ENCODINGS = ("ours", "published")
 """Graph encodings: ``ours`` (the environment's traversal floats as scalars; hop distance, PageRank with restart
 0.15, Laplacian as attention bias) or ``published`` (learned embeddings of three integer traversal ranks;
@@ -126,6 +131,10 @@ class SETConfig:
         form: one of :data:`FORMS`.
         gram_channels: projected vector channels of every Gram and mixing step of the published form (30).
         graph_encodings: one of :data:`GRAPH_ENCODINGS`.
+        frame: ``"world"`` or ``"target"``: the frame in which the ``transformer`` ablation (``symmetric=False``)
+            reads the vectors; ``"target"`` rotates them about gravity so the target direction is +x before they are
+            flattened (the ``mlp_heading`` canonicalization: invariant to rotations about gravity by construction,
+            with the same attention stack as ``transformer``).
     """
 
     width: int = 128
@@ -139,6 +148,7 @@ class SETConfig:
     form: str = "compact"
     gram_channels: int = 30
     graph_encodings: str = "ours"
+    frame: str = "world"
 
     def __post_init__(self) -> None:
         unknown = set(self.fixed_vectors) - set(FIXED_VECTOR_NAMES)
@@ -151,6 +161,13 @@ class SETConfig:
         if self.graph_encodings not in GRAPH_ENCODINGS:
             raise ValueError(
                 f"SETConfig: unknown graph_encodings {self.graph_encodings!r}; valid: {', '.join(GRAPH_ENCODINGS)}"
+            )
+        if self.frame not in FRAMES:
+            raise ValueError(f"SETConfig: unknown frame {self.frame!r}; valid: {', '.join(FRAMES)}")
+        if self.frame != "world" and self.symmetric:
+            raise ValueError(
+                "SETConfig: frame='target' is an option of the transformer ablation (symmetric=False); "
+                "the SET is equivariant in any frame"
             )
         if not self.symmetric and self.fixed_vectors:
             raise ValueError("SETConfig: symmetric=False (the transformer ablation) takes fixed_vectors=()")
@@ -303,7 +320,9 @@ class SubequivariantTransformer(nn.Module):
                     [_fixed_vector(vec, n) for n in self.config.fixed_vectors], dim=-1
                 )  # (B,N,3,F)
         else:
-            scalars.append(vec.flatten(-2))
+            scalars.append(
+                (rotate_into_target_frame(vec) if self.config.frame == "target" else vec).flatten(-2)
+            )
             vectors = vec.new_zeros(batch, n, 3, 0)
             fixed = None
         structure = torch.stack([obs[k].to(dtype) for k in _STRUCTURE_KEYS], dim=-1)  # (B, N, N, 3)

@@ -2,7 +2,7 @@
 published settings.
 
 >>> sorted(POLICY_NAMES)
-['mlp', 'mlp_heading', 'set', 'set_lateral', 'set_no_g', 'set_no_gd', 'transformer']
+['mlp', 'mlp_heading', 'set', 'set_lateral', 'set_no_g', 'set_no_gd', 'transformer', 'transformer_heading']
 """
 
 from __future__ import annotations
@@ -59,6 +59,7 @@ POLICY_NAMES: dict[str, str] = {
     "set_no_gd": "SET without gravity and target direction among its vectors",
     "set_lateral": "SET with the target's left (up x d) as a third fixed vector: rotations only, no reflections",
     "transformer": "the same attention stack with vectors flattened into scalars (no symmetry)",
+    "transformer_heading": "transformer after rotating every vector into the target-heading frame (canonicalization)",
     "mlp": "SB3 MLP on the flattened observation (monolithic)",
     "mlp_heading": "SB3 MLP after rotating every vector into the target-heading frame (canonicalization)",
 }
@@ -242,8 +243,9 @@ def policy_class_and_kwargs(
         "set_lateral": ("gravity", "target_direction", "lateral"),
     }
     policy_class = SETPolicy if algo == "td3" else SETActorCriticPolicy
-    if name == "transformer":
-        return policy_class, {**net, "fixed_vectors": (), "symmetric": False}
+    if name in ("transformer", "transformer_heading"):
+        frame = "target" if name == "transformer_heading" else "world"
+        return policy_class, {**net, "fixed_vectors": (), "symmetric": False, "frame": frame}
     return policy_class, {**net, "fixed_vectors": fixed[name], "symmetric": True}
 
 

@@ -70,6 +70,8 @@ def result_rows(run: Path, model: object, env_name: str, summaries: list[dict]) 
             "critic_warmup_steps": config.get("critic_warmup_steps") or None,
             "learning_rate": ppo.get("learning_rate"),
             "target_kl": ppo.get("target_kl"),
+            "teacher": config.get("teacher_policy"),
+            "imitation_steps": config.get("imitation_steps") if config.get("teacher_policy") else None,
         }
         for row in summaries
     ]

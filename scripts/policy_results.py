@@ -99,6 +99,11 @@ def markdown(entries: list[dict]) -> str:
             else ""
         )
         recipe += f", target KL {e['target_kl']:g}" if e.get("target_kl") else ""
+        recipe += (
+            f", imitating {e['teacher']} for {e['imitation_steps'] / 1e6:g}M steps"
+            if e.get("teacher")
+            else ""
+        )
         lines.append(
             f"| {e['env']} | {e['algo']} | {e['policy']} | {recipe} | {e['body']} | {e['split']} | {len(e['seeds'])} | "
             f"{_mean_std(e['progress'])} | {_mean_std(e['episode_length'])} | {_mean_std(e['return'])} | "
@@ -118,6 +123,7 @@ def goal_check(entries: list[dict], args: Args) -> dict:
         and e["algo"] == "ppo"
         and e["split"] == "train"
         and not e.get("init")  # learnt by PPO from scratch, not started from another policy
+        and not e.get("teacher")  # nor guided by one
     ]
     if not match:
         return {"goal": f"{args.goal_policy} walks on {args.goal_env}", "met": False, "missing": True}

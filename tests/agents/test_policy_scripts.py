@@ -476,6 +476,8 @@ def test_goal_check_reads_ppo_runs_from_scratch(script_module):
         check["progress_m"] == 2.0 and check["met"] is False
     )  # the run started from a distilled policy is left out
     assert results.goal_check(results.summarise([row(4.5)]), args)["met"] is True
+    guided = results.goal_check(results.summarise([row(2.0), row(9.0, teacher="mlp_heading")]), args)
+    assert guided["progress_m"] == 2.0  # nor is a run that imitated a teacher
 
 
 def test_critic_warmup_trains_the_value_function_only_until_its_steps():
@@ -525,3 +527,68 @@ def test_runs_with_other_env_counts_are_another_recipe(script_module):
     assert [(e["num_envs"], e["seeds"]) for e in entries] == [(64, [0, 1]), (2048, [0])]
     table = results.markdown(entries).splitlines()
     assert "2048 envs per body" in table[3] and "envs per body" not in table[2]
+
+
+def test_imitation_pulls_ppo_toward_the_teacher_and_fades_out(run_script, tmp_path):
+    """ImitationCallback (train_policy.py --teacher): with PPO's own step made negligible, the regression after each
+    rollout brings the student's mean actions toward the teacher's; past its steps it stops touching the actor; a
+    run records the teacher's policy, and bad options are refused."""
+    import torch
+
+    from equiworld.agents import PPOSettings, make_ppo
+    from equiworld.agents.imitation import ImitationCallback
+    from equiworld.envs.morphology import make_vec_env
+
+    venv = make_vec_env("hopper_3_shin", 4, seed=1)
+    teacher = make_ppo("mlp_heading", venv, PPOSettings(n_steps=8, batch_size=32), seed=1)
+    teacher_dir = tmp_path / "teacher"
+    teacher_dir.mkdir()
+    teacher.save(teacher_dir / "model.zip")
+    (teacher_dir / "config.json").write_text(json.dumps({"env": "hopper_3_shin", "policy": "mlp_heading"}))
+    obs = venv.reset()
+    label = teacher.predict(obs, deterministic=True)[0]
+
+    def error(model):
+        return float(np.mean((model.predict(obs, deterministic=True)[0] - label) ** 2))
+
+    settings = PPOSettings(n_steps=16, batch_size=32, learning_rate=1e-9)
+    student = make_ppo("set", venv, settings, seed=2)
+    before = error(student)
+    callback = ImitationCallback(
+        teacher_dir / "model.zip", steps=10_000, learning_rate=3e-3, epochs=8, batch_size=32
+    )
+    student.learn(320, callback=callback)
+    assert error(student) < 0.5 * before
+    assert 0 < callback.current_learning_rate() < 3e-3  # fading linearly: 320 of 10,000 steps done
+
+    faded = make_ppo("set", venv, settings, seed=2)
+    actor = {k: v.detach().clone() for k, v in faded.policy.named_parameters() if "value" not in k}
+    faded.learn(128, callback=ImitationCallback(teacher_dir / "model.zip", steps=1, learning_rate=1.0))
+    for name, value in faded.policy.named_parameters():
+        if name in actor and "log_std" not in name:
+            torch.testing.assert_close(value, actor[name], atol=1e-6, rtol=0)  # only PPO's 1e-9 steps
+
+    for bad, message in (({"steps": 0}, "steps"), ({"learning_rate": 0.0}, "learning_rate")):
+        with pytest.raises(ValueError, match=message):
+            ImitationCallback(teacher_dir / "model.zip", **{"steps": 10, **bad})
+    with pytest.raises(ValueError, match="no teacher model"):
+        ImitationCallback(tmp_path / "missing.zip", steps=10)
+    args = ["--env", "hopper_3_shin", "--teacher", str(teacher_dir / "model.zip"), "--num-envs", "2"]
+    args += [
+        "--n-steps",
+        "8",
+        "--batch-size",
+        "16",
+        "--steps",
+        "32",
+        "--eval-every",
+        "0",
+        "--eval-episodes",
+        "1",
+    ]
+    args += ["--eval-max-steps", "5", "--checkpoint-every", "0", "--run-dir", str(tmp_path), "--no-progress"]
+    run_script("train_policy.py", *args)
+    config = json.loads((tmp_path / "hopper_3_shin__set__0" / "config.json").read_text())
+    assert config["teacher_policy"] == "mlp_heading" and config["imitation_steps"] == 2_000_000
+    refused = run_script("train_policy.py", *args, "--algo", "td3", check=False)
+    assert "--teacher applies to ppo only" in refused.stderr

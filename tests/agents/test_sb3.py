@@ -42,7 +42,7 @@ def test_learn_predict_save_load(policy, tmp_path):
     loaded = TD3.load(tmp_path / "model.zip", env=env)
     assert type(loaded.policy) is type(model.policy)
     np.testing.assert_array_equal(loaded.predict(obs, deterministic=True)[0], action)
-    if policy.startswith("set") or policy == "transformer":
+    if policy.startswith(("set", "transformer")):
         assert loaded.policy.set_config == model.policy.set_config
     loaded.learn(10)  # a loaded model keeps training
 

@@ -329,6 +329,29 @@ def test_ppo_transformer_ablation_is_not_invariant():
 
 
 @pytest.mark.parametrize("padded", [False, True], ids=["unpadded", "padded"])
+@pytest.mark.parametrize("morphology", ["hopper_5_full", "walker_7_full", "cheetah_14_full"])
+def test_ppo_transformer_in_the_target_frame_is_rotation_invariant(morphology, padded):
+    """frame="target" (the transformer_heading policy): the attention stack reads the vectors rotated into the
+    target's frame, so mean actions, log-probabilities and values are invariant to rotations about gravity (1e-9),
+    but not to vertical-plane reflections (the frame keeps left and right apart)."""
+    obs = _observations(morphology, padded)
+    policy = _ppo_policy(obs, fixed_vectors=(), symmetric=False, frame="target")
+    actions = torch.randn(obs["vectors"].shape[0], policy.action_space.shape[0], dtype=torch.float64)
+    report = _assert_ppo_invariant(policy, obs, actions, GravityRotations(reflections=False).sample)
+    assert report.scale > 1e-3
+    mirror = torch.diag(torch.tensor([1.0, -1.0, 1.0], dtype=torch.float64))
+    mean = policy.get_distribution(obs).distribution.mean
+    assert (policy.get_distribution(_rotate_obs(mirror, obs)).distribution.mean - mean).abs().max() > 1e-4
+
+
+def test_target_frame_is_an_option_of_the_transformer_ablation_only():
+    with pytest.raises(ValueError, match="frame='target' is an option of the transformer ablation"):
+        SETConfig(**TINY, frame="target")
+    with pytest.raises(ValueError, match="unknown frame 'torso'"):
+        SETConfig(**TINY, fixed_vectors=(), symmetric=False, frame="torso")
+
+
+@pytest.mark.parametrize("padded", [False, True], ids=["unpadded", "padded"])
 @pytest.mark.parametrize("morphology", ["hopper_5_full", "walker_7_full"])
 def test_set_lateral_is_rotation_equivariant_and_tells_left_from_right(morphology, padded):
     """set_lateral adds up x d as a fixed vector: equivariant to rotations about gravity (to 1e-9), not to

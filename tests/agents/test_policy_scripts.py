@@ -178,8 +178,18 @@ def test_ppo_train_resume_and_evaluate(run_script, tmp_path):
         "--step-lrs",
         "1e-5",
         "1e-4",
+        "--gradients",
+        "--rollouts",
+        "3",
+        "--rollout-steps",
+        "4",
     )
     report = json.loads(diagnostics.stdout.strip().splitlines()[-1])
+    cosine = report[model]["gradient_cosine"]  # 3 rollouts: 3 pairs of real, non-zero gradients
+    assert -1 <= cosine["min"] <= cosine["mean"] <= cosine["max"] <= 1 and 0 < cosine["abs_mean"] < 1
+    shares = report[model]["gradient_share"]
+    assert len(shares) == 5 and 0 < sum(shares.values()) <= 1 + 1e-9
+    assert all("value" not in name for name in shares)  # the actor's parameters only
     assert len(report[run.name]["train/approx_kl"]) == 1  # PPO's own logs, both legs of the resumed run
     assert np.isfinite(report[run.name]["train/clip_fraction"]).all()
     step_kl = report[model]["step_kl"]

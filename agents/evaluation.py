@@ -52,6 +52,9 @@ RECIPE_KEYS = (
     "target_kl",
     "teacher",
     "imitation_steps",
+    "n_steps",
+    "batch_size",
+    "log_std_init",
 )
 """The recipe fields of a results row (``evaluate_policy.py --results``): rows that differ in one are different
 recipes, never seeds of one (absent keys read as ``None``)."""

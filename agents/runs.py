@@ -121,6 +121,8 @@ class PolicyTrainSettings(RunSettings):
     """ppo with --teacher: initial learning rate of the imitation regression (its own Adam, actor only)."""
     imitation_epochs: int = 2
     """ppo with --teacher: regression passes over each rollout's states."""
+    imitation_batch_size: int = 1024
+    """ppo with --teacher: minibatch size of the imitation regression."""
     learning_rate: float | None = None
     """Adam learning rate (default: the learner's, 3e-4 for ppo, the published 1e-4 for td3)."""
     batch_size: int | None = None
@@ -333,7 +335,7 @@ def train_policy(args: PolicyTrainSettings) -> Path:
                 args.imitation_steps,
                 args.imitation_learning_rate,
                 args.imitation_epochs,
-                settings.batch_size,
+                args.imitation_batch_size,
                 seed=args.seed,
             )
         )

@@ -72,6 +72,9 @@ def result_rows(run: Path, model: object, env_name: str, summaries: list[dict]) 
             "target_kl": ppo.get("target_kl"),
             "teacher": config.get("teacher_policy"),
             "imitation_steps": config.get("imitation_steps") if config.get("teacher_policy") else None,
+            "n_steps": ppo.get("n_steps"),
+            "batch_size": ppo.get("batch_size"),
+            "log_std_init": ppo.get("log_std_init"),
         }
         for row in summaries
     ]

@@ -99,6 +99,16 @@ def markdown(entries: list[dict]) -> str:
             else ""
         )
         recipe += f", target KL {e['target_kl']:g}" if e.get("target_kl") else ""
+        if e.get("n_steps") not in (None, PPOSettings.n_steps) or e.get("batch_size") not in (
+            None,
+            PPOSettings.batch_size,
+        ):
+            recipe += f", {e['n_steps']} steps x minibatch {e['batch_size']}"
+        recipe += (
+            f", log σ₀ {e['log_std_init']:g}"
+            if e.get("log_std_init") not in (None, PPOSettings.log_std_init)
+            else ""
+        )
         recipe += (
             f", imitating {e['teacher']} for {e['imitation_steps'] / 1e6:g}M steps"
             if e.get("teacher")

@@ -44,13 +44,16 @@ def regression_pass(
 
 
 class ImitationCallback(BaseCallback):
-    """Kickstarting (Schmitt et al. 2018) for SB3's PPO: after every rollout, before PPO's update, the policy's mean
-    actions are regressed onto a teacher's on the states just collected.
+    """Kickstarting (Schmitt et al. 2018) for SB3's PPO: after every PPO update, the policy's mean actions are
+    regressed onto a teacher's on the states of the rollout that update learnt from.
 
-    The regression has its own Adam optimizer over the actor (value function and noise excluded), whose learning
-    rate falls linearly from ``learning_rate`` to 0 over the first ``steps`` environment steps of the run; after that
-    PPO trains alone. Labels are the teacher's deterministic actions clipped to the action space (as
-    :func:`distill_policy` labels them). Logs ``imitation/loss`` and ``imitation/learning_rate``.
+    The order keeps PPO exact: the states and the teacher's labels are taken when a rollout ends, the regression runs
+    when the next rollout starts (after PPO's update), so every rollout is collected, and its PPO ratios measured,
+    by one and the same policy (an auxiliary phase, as in phasic policy gradient). The regression has its own Adam
+    optimizer over the actor (value function and noise excluded), whose learning rate falls linearly from
+    ``learning_rate`` to 0 over the first ``steps`` environment steps of the run; after that PPO trains alone. Labels
+    are the teacher's deterministic actions clipped to the action space (as :func:`distill_policy` labels them).
+    Logs ``imitation/loss`` and ``imitation/learning_rate``.
 
     Args:
         teacher: path of the teacher's PPO model .zip (any policy on the same observations and actions).
@@ -84,6 +87,7 @@ class ImitationCallback(BaseCallback):
         self.rng = np.random.default_rng(seed)
         self.teacher: PPO | None = None
         self.optimizer: torch.optim.Optimizer | None = None
+        self.pending: tuple[dict[str, np.ndarray], np.ndarray] | None = None
 
     def _on_training_start(self) -> None:
         self.teacher = PPO.load(str(self.teacher_path), device="cpu")
@@ -100,12 +104,21 @@ class ImitationCallback(BaseCallback):
         return True
 
     def _on_rollout_end(self) -> None:
-        lr = self.current_learning_rate()
-        if lr <= 0 or self.teacher is None or self.optimizer is None:
+        if self.current_learning_rate() <= 0 or self.teacher is None:
             return
         buffer = self.model.rollout_buffer
-        states = {k: v.reshape(-1, *v.shape[2:]) for k, v in buffer.observations.items()}
+        states = {k: v.reshape(-1, *v.shape[2:]).copy() for k, v in buffer.observations.items()}
         labels, _ = self.teacher.predict(states, deterministic=True)
+        self.pending = (states, labels)
+
+    def _on_rollout_start(self) -> None:
+        lr = self.current_learning_rate()
+        if self.pending is None or self.optimizer is None:
+            return
+        states, labels = self.pending
+        self.pending = None
+        if lr <= 0:
+            return
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         policy = self.model.policy

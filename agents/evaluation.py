@@ -160,8 +160,10 @@ def rollout(
     seed: int = 0,
     max_steps: int = 1000,
     render: bool = False,
+    deterministic: bool = True,
 ) -> EpisodeResult:
-    """Run one deterministic episode of ``model`` from a given start heading and target direction.
+    """Run one episode of ``model`` (its mean actions, or with ``deterministic=False`` actions sampled from its
+    exploration noise) from a given start heading and target direction.
 
     Args:
         model: a trained SB3 model.
@@ -171,12 +173,13 @@ def rollout(
         seed: reset seed (start noise).
         max_steps: step cap (the env's time limit also applies).
         render: collect RGB frames.
+        deterministic: act with the mean actions.
     """
     obs, _ = env.reset(seed=seed, options={"yaw": yaw, "target_direction": target_direction})
     frames = [env.render()] if render else []
     total, steps, progress = 0.0, 0, 0.0
     for steps in range(1, max_steps + 1):  # noqa: B007
-        action, _ = model.predict(obs, deterministic=True)
+        action, _ = model.predict(obs, deterministic=deterministic)
         obs, reward, terminated, truncated, info = env.step(action)
         total += float(reward)
         progress += float(info["progress"])
@@ -197,8 +200,10 @@ def evaluate_morphology(
     video_path: str | Path | None = None,
     video_size: int = 256,
     fps: int = 30,
+    deterministic: bool = True,
 ) -> MorphologyEvaluation:
-    """Roll ``model`` out on ``morphology`` once per grid cell; optionally save a video of the first episode.
+    """Roll ``model`` out on ``morphology`` once per grid cell (mean actions, or sampled ones with
+    ``deterministic=False``); optionally save a video of the first episode.
 
     For a model trained on a padded suite the morphology is padded to the model's limb count.
 
@@ -219,7 +224,9 @@ def evaluate_morphology(
     env = make_morphology_env(morphology, max_limbs=pad)
     returns, lengths, progress = [], [], []
     for i, (yaw, target) in enumerate(grid):
-        result = rollout(model, env, yaw, target, seed=seed + i, max_steps=max_steps)
+        result = rollout(
+            model, env, yaw, target, seed=seed + i, max_steps=max_steps, deterministic=deterministic
+        )
         returns.append(result.episode_return)
         lengths.append(result.length)
         progress.append(result.progress)
@@ -230,7 +237,15 @@ def evaluate_morphology(
         video_env = make_morphology_env(
             morphology, max_limbs=pad, render_mode="rgb_array", width=video_size, height=video_size
         )
-        result = rollout(model, video_env, *grid[0], seed=seed, max_steps=max_steps, render=True)
+        result = rollout(
+            model,
+            video_env,
+            *grid[0],
+            seed=seed,
+            max_steps=max_steps,
+            render=True,
+            deterministic=deterministic,
+        )
         video_env.close()
         Path(video_path).parent.mkdir(parents=True, exist_ok=True)
         frame_skip = max(1, round(video_env.unwrapped.metadata["render_fps"] / fps))

@@ -124,6 +124,10 @@ class Args:
     """Output folder (default: <run folder>/eval)."""
     threads: int = 1
     """torch threads."""
+    noise_log_std: float | None = None
+    """Act with actions sampled from the policy's Gaussian noise, its log standard deviation set to this value
+    (PPO models; torch seeded by --seed), instead of the mean actions: how the policy fares under exploration noise.
+    Not written to --results, whose rows are deterministic."""
     results: str | None = None
     """Also upsert one row per body into this JSON list (e.g. docs/policies/results.json); a row with the same env,
     algo, policy, seed, env_steps, body and split is replaced."""
@@ -144,6 +148,14 @@ def main(args: Args) -> Path:
     train, zero_shot = resolve_morphologies(env_name), resolve_morphologies(env_name, "zero_shot")
     out = Path(args.out) if args.out else run / "eval"
     model = load_model(checkpoint)
+    if args.noise_log_std is not None:
+        if args.results:
+            raise SystemExit("--noise-log-std evaluations are not results rows (those act deterministically)")
+        if not hasattr(model.policy, "log_std"):
+            raise SystemExit("--noise-log-std needs a PPO policy (one with a Gaussian log_std)")
+        with torch.no_grad():
+            model.policy.log_std.fill_(args.noise_log_std)
+        torch.manual_seed(args.seed)
     grid = heading_grid(args.headings, args.targets)
     evaluations = []
     for name in train + (zero_shot if args.zero_shot else ()):
@@ -159,6 +171,7 @@ def main(args: Args) -> Path:
                 video_path=video,
                 video_size=args.video_size,
                 fps=args.fps,
+                deterministic=args.noise_log_std is None,
             )
         )
     rows = evaluation_summary(evaluations)
@@ -167,6 +180,7 @@ def main(args: Args) -> Path:
         "checkpoint": str(checkpoint),
         "env": env_name,
         "grid": {"headings": args.headings, "targets": args.targets, "max_steps": args.max_steps},
+        "noise_log_std": args.noise_log_std,
         "morphologies": rows,
         "episodes": [
             {"morphology": e.morphology, "returns": e.returns, "lengths": e.lengths, "progress": e.progress}

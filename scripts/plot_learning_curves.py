@@ -8,6 +8,7 @@ band of one standard deviation.
 from __future__ import annotations
 
 import json
+import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +40,10 @@ class Args:
         "critic_warmup_steps",
         "learning_rate",
         "target_kl",
+        "n_steps",
+        "batch_size",
+        "log_std_init",
+        "teacher_policy",
     )
     """config.json keys added to the label where a run sets them away from train_policy.py's defaults (so that a
     recipe variant is its own curve)."""
@@ -102,10 +107,13 @@ def main(args: Args) -> Path:
         ax.set_xlabel(X_LABELS.get(x, x))
         ax.set_ylabel(f"evaluation {args.metric}")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    rows = math.ceil(len(labels) / 2)
+    fig.legend(handles, labels, loc="lower center", ncol=2, fontsize=7, frameon=False)
     if args.title:
         fig.suptitle(args.title)
-    fig.tight_layout()
+    fig.set_figheight(4.2 + 0.17 * rows)
+    fig.tight_layout(rect=(0, 0.17 * rows / fig.get_figheight() + 0.01, 1, 1))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=120)

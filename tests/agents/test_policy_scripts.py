@@ -222,6 +222,19 @@ def test_ppo_train_resume_and_evaluate(run_script, tmp_path):
     assert lines[0].startswith("| env | learner | policy |") and "| hopper_3_shin | ppo | set |" in out
     check = json.loads(lines[-1])
     assert check["met"] is False and check["episode_length"] == pytest.approx(row["episode_length"])
+    # under exploration noise: sampled actions (reproducible by --seed), another outcome, never a results row
+    noisy = [*evaluate, "--no-video", "--max-steps", "40", "--noise-log-std", "0.5", "--out"]
+    episodes = []
+    for name in ("noisy_a", "noisy_b", "det"):
+        flags = [*evaluate, "--no-video", "--max-steps", "40", "--out"] if name == "det" else noisy
+        run_script("evaluate_policy.py", *flags, str(tmp_path / name))
+        report = json.loads((tmp_path / name / "evaluation.json").read_text())
+        episodes.append(report["episodes"][0]["returns"])
+    assert episodes[0] == episodes[1] != episodes[2]
+    refused = run_script(
+        "evaluate_policy.py", *noisy, str(tmp_path / "x"), "--results", str(results), check=False
+    )
+    assert "not results rows" in refused.stderr
 
 
 def test_bench_policies_reports_ppo_and_td3_steps_per_second(run_script):

@@ -210,20 +210,13 @@ def init_policy_weights(model: PPO, path: str | Path) -> None:
     model.policy.load_state_dict({**weights, **kept})
 
 
-def _init_algo(init: str | None) -> str | None:
-    """How the policy a run starts from was trained (its run's config.json: ``dagger``, ``ppo``, ...)."""
-    if init is None:
+def _run_config_value(path: str | None, key: str, default: str) -> str | None:
+    """``key`` of the config.json of the run folder holding the model at ``path`` (``default`` if absent there;
+    ``"model"`` if the model has no run folder; ``None`` without a path)."""
+    if path is None:
         return None
-    config = run_folder(init) / "config.json"
-    return json.loads(config.read_text()).get("algo", "ppo") if config.exists() else "model"
-
-
-def _teacher_policy(teacher: str | None) -> str | None:
-    """The policy name of a teacher model's run (its config.json), ``"model"`` if it has none."""
-    if teacher is None:
-        return None
-    config = run_folder(teacher) / "config.json"
-    return json.loads(config.read_text()).get("policy", "model") if config.exists() else "model"
+    config = run_folder(path) / "config.json"
+    return json.loads(config.read_text()).get(key, default) if config.exists() else "model"
 
 
 def train_policy(args: PolicyTrainSettings) -> Path:
@@ -270,8 +263,8 @@ def train_policy(args: PolicyTrainSettings) -> Path:
         "zero_shot_morphologies": zero_shot,
         args.algo: asdict(settings),
         "sizes": asdict(sizes),
-        "init_algo": _init_algo(args.init),
-        "teacher_policy": _teacher_policy(args.teacher),
+        "init_algo": _run_config_value(args.init, "algo", "ppo"),  # how it was trained
+        "teacher_policy": _run_config_value(args.teacher, "policy", "model"),
     }
     (out / "config.json").write_text(json.dumps(config, indent=2))
 

@@ -370,11 +370,7 @@ def test_distill_policy_regresses_the_student_onto_the_teacher(run_script, tmp_p
     from equiworld.envs.morphology import make_vec_env
 
     venv = make_vec_env("hopper_3_shin", 4, seed=1)
-    teacher = make_ppo("mlp_heading", venv, PPOSettings(n_steps=8, batch_size=32), seed=1)
-    teacher_dir = tmp_path / "teacher"
-    teacher_dir.mkdir()
-    teacher.save(teacher_dir / "model.zip")
-    (teacher_dir / "config.json").write_text(json.dumps({"env": "hopper_3_shin", "policy": "mlp_heading"}))
+    teacher, teacher_dir = _saved_teacher(venv, tmp_path)
     settings = DistillSettings(
         teacher=str(teacher_dir / "model.zip"),
         rounds=2,
@@ -455,20 +451,7 @@ def test_init_copies_a_policys_weights_but_not_its_noise(run_script, tmp_path):
             assert torch.equal(value, copied[key]), key
     with pytest.raises(ValueError, match="--init"):
         train_policy(PolicyTrainSettings(env="hopper_3_shin", init=str(tmp_path / "source.zip"), algo="td3"))
-    args = ["--env", "hopper_3_shin", "--init", str(tmp_path / "source.zip"), "--num-envs", "2"]
-    args += [
-        "--n-steps",
-        "8",
-        "--batch-size",
-        "16",
-        "--steps",
-        "16",
-        "--eval-every",
-        "0",
-        "--eval-episodes",
-        "1",
-    ]
-    args += ["--eval-max-steps", "5", "--checkpoint-every", "0", "--run-dir", str(tmp_path), "--no-progress"]
+    args = _tiny_ppo_run(tmp_path, 16, "--init", str(tmp_path / "source.zip"))
     run_script("train_policy.py", *args)
     config = json.loads((tmp_path / "hopper_3_shin__set__0" / "config.json").read_text())
     assert config["init"].endswith("source.zip") and config["init_algo"] == "model"  # no run folder beside it
@@ -563,11 +546,7 @@ def test_imitation_pulls_ppo_toward_the_teacher_and_fades_out(run_script, tmp_pa
     from equiworld.envs.morphology import make_vec_env
 
     venv = make_vec_env("hopper_3_shin", 4, seed=1)
-    teacher = make_ppo("mlp_heading", venv, PPOSettings(n_steps=8, batch_size=32), seed=1)
-    teacher_dir = tmp_path / "teacher"
-    teacher_dir.mkdir()
-    teacher.save(teacher_dir / "model.zip")
-    (teacher_dir / "config.json").write_text(json.dumps({"env": "hopper_3_shin", "policy": "mlp_heading"}))
+    teacher, teacher_dir = _saved_teacher(venv, tmp_path)
     obs = venv.reset()
     label = teacher.predict(obs, deterministic=True)[0]
 
@@ -598,22 +577,28 @@ def test_imitation_pulls_ppo_toward_the_teacher_and_fades_out(run_script, tmp_pa
             ImitationCallback(teacher_dir / "model.zip", **{"steps": 10, **bad})
     with pytest.raises(ValueError, match="no teacher model"):
         ImitationCallback(tmp_path / "missing.zip", steps=10)
-    args = ["--env", "hopper_3_shin", "--teacher", str(teacher_dir / "model.zip"), "--num-envs", "2"]
-    args += [
-        "--n-steps",
-        "8",
-        "--batch-size",
-        "16",
-        "--steps",
-        "32",
-        "--eval-every",
-        "0",
-        "--eval-episodes",
-        "1",
-    ]
-    args += ["--eval-max-steps", "5", "--checkpoint-every", "0", "--run-dir", str(tmp_path), "--no-progress"]
+    args = _tiny_ppo_run(tmp_path, 32, "--teacher", str(teacher_dir / "model.zip"))
     run_script("train_policy.py", *args)
     config = json.loads((tmp_path / "hopper_3_shin__set__0" / "config.json").read_text())
     assert config["teacher_policy"] == "mlp_heading" and config["imitation_steps"] == 2_000_000
     refused = run_script("train_policy.py", *args, "--algo", "td3", check=False)
     assert "--teacher applies to ppo only" in refused.stderr
+
+
+def _tiny_ppo_run(tmp_path, steps: int, *extra: str) -> list[str]:
+    """train_policy.py flags of a few-step PPO run of hopper_3_shin into ``tmp_path``, plus ``extra``."""
+    args = ["--env", "hopper_3_shin", *extra, "--num-envs", "2", "--n-steps", "8", "--batch-size", "16"]
+    args += ["--steps", str(steps), "--eval-every", "0", "--eval-episodes", "1", "--eval-max-steps", "5"]
+    return [*args, "--checkpoint-every", "0", "--run-dir", str(tmp_path), "--no-progress"]
+
+
+def _saved_teacher(venv, tmp_path):
+    """An untrained mlp_heading PPO model saved as a run folder (model.zip and config.json): ``(model, folder)``."""
+    from equiworld.agents import PPOSettings, make_ppo
+
+    teacher = make_ppo("mlp_heading", venv, PPOSettings(n_steps=8, batch_size=32), seed=1)
+    folder = tmp_path / "teacher"
+    folder.mkdir()
+    teacher.save(folder / "model.zip")
+    (folder / "config.json").write_text(json.dumps({"env": "hopper_3_shin", "policy": "mlp_heading"}))
+    return teacher, folder

@@ -1,6 +1,7 @@
-"""Plot how far each evaluated policy got toward its target, per target direction: one line per evaluation
-(``evaluation.json`` written by evaluate_policy.py), the mean over start headings with a band of one standard
-deviation. A policy that solves the any-direction task is flat and high; one that only learned some directions is
+"""Plot how far each evaluated policy got toward its target, per target direction: one line per label (the
+``--label`` keys of the runs' configs; by default the policy, so that the seeds of one policy pool into one line) over
+its ``evaluation.json`` files (written by evaluate_policy.py), the mean over start headings and evaluations with a band
+of one standard deviation. A policy that solves the any-direction task is flat and high; one that only learned some directions is
 not. Angles are the absolute target direction (the default: a policy that is not invariant to rotations about
 gravity may do well toward some world directions only) or, with ``--relative``, relative to the start heading.
 
@@ -33,15 +34,16 @@ class Args:
     morphology: str | None = None
     """Body to plot (default: the first in each file)."""
     label: tuple[str, ...] = ("policy",)
-    """Keys of the config.json of the run that wrote the checkpoint, joined into a line's label."""
+    """Keys of the config.json of the run that wrote the checkpoint, joined into a line's label; evaluations with
+    the same label (e.g. seeds of one policy) pool into one line."""
     relative: bool = False
     """x axis: the target direction minus the start heading instead of the absolute target direction."""
     title: str = ""
     """Figure title."""
 
 
-def direction_progress(evaluation: dict, morphology: str | None, relative: bool) -> tuple[np.ndarray, ...]:
-    """``(angles, mean, std)`` of the progress per target direction of one ``evaluation.json``, over headings."""
+def direction_episodes(evaluation: dict, morphology: str | None, relative: bool) -> dict[float, list[float]]:
+    """The progress of each episode of one ``evaluation.json``, by target direction (degrees)."""
     grid = heading_grid(evaluation["grid"]["headings"], evaluation["grid"]["targets"])
     episodes = evaluation["episodes"]
     entry = (
@@ -60,15 +62,26 @@ def direction_progress(evaluation: dict, morphology: str | None, relative: bool)
         angle = target - yaw if relative else target
         angle = round(math.degrees(math.atan2(math.sin(angle), math.cos(angle))), 6)
         by_angle.setdefault(angle, []).append(progress)
+    return by_angle
+
+
+def pooled_progress(by_angle: dict[float, list[float]]) -> tuple[np.ndarray, ...]:
+    """``(angles, mean, std)`` over the episodes of each target direction."""
     angles = np.array(sorted(by_angle))
     values = [np.asarray(by_angle[a]) for a in angles]
     return angles, np.array([v.mean() for v in values]), np.array([v.std() for v in values])
 
 
+def direction_progress(evaluation: dict, morphology: str | None, relative: bool) -> tuple[np.ndarray, ...]:
+    """``(angles, mean, std)`` of the progress per target direction of one ``evaluation.json``, over headings."""
+    return pooled_progress(direction_episodes(evaluation, morphology, relative))
+
+
 def main(args: Args) -> Path:
     if not args.evals:
         raise SystemExit("give at least one evaluation.json")
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    lines: dict[str, dict[float, list[float]]] = {}
+    counts: dict[str, int] = {}
     for path in args.evals:
         evaluation = json.loads(Path(path).read_text())
         config_path = run_folder(evaluation["checkpoint"]) / "config.json"
@@ -78,8 +91,15 @@ def main(args: Args) -> Path:
             if config
             else Path(path).parent.parent.name
         )
-        angles, mean, std = direction_progress(evaluation, args.morphology, args.relative)
-        (line,) = ax.plot(angles, mean, marker="o", label=label)
+        pooled = lines.setdefault(label, {})
+        for angle, values in direction_episodes(evaluation, args.morphology, args.relative).items():
+            pooled.setdefault(angle, []).extend(values)
+        counts[label] = counts.get(label, 0) + 1
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for label, by_angle in lines.items():
+        angles, mean, std = pooled_progress(by_angle)
+        name = f"{label} ({counts[label]} runs)" if counts[label] > 1 else label
+        (line,) = ax.plot(angles, mean, marker="o", label=name)
         ax.fill_between(angles, mean - std, mean + std, color=line.get_color(), alpha=0.2)
     ax.axhline(0.0, color="0.5", lw=0.8)
     ax.set_xlabel(

@@ -293,6 +293,18 @@ def test_direction_progress_groups_episodes_by_target_direction(script_module):
     assert len(angles) == 4 and std.max() > 0.1  # in the world frame it varies with the heading
     with pytest.raises(SystemExit, match="no morphology"):
         module.direction_progress(evaluation, "walker_7_full", relative=False)
+    # two evaluations (e.g. seeds) pool per direction: the mean over both, the spread between them
+    other = {
+        **evaluation,
+        "episodes": [{"morphology": "hopper_5_full", "progress": [p + 1.0 for p in progress]}],
+    }
+    pooled: dict[float, list[float]] = {}
+    for e in (evaluation, other):
+        for angle, values in module.direction_episodes(e, None, relative=True).items():
+            pooled.setdefault(angle, []).extend(values)
+    angles, mean, std = module.pooled_progress(pooled)
+    np.testing.assert_allclose(mean, np.cos(np.radians(angles)) + 0.5, atol=1e-12)
+    np.testing.assert_allclose(std, 0.5, atol=1e-12)
 
 
 def test_paper_command_runs_a_few_steps_on_the_cpu(run_script, tmp_path):

@@ -106,7 +106,7 @@ def main(args: Args) -> Path:
         "target direction " + ("relative to start heading" if args.relative else "(world frame)") + " (deg)"
     )
     ax.set_ylabel("progress toward target (m)")
-    ax.set_title(args.title or "progress per target direction (mean ± std over start headings)")
+    ax.set_title(args.title or "progress per target direction (mean ± std over start headings and runs)")
     ax.legend()
     fig.tight_layout()
     out = Path(args.out)

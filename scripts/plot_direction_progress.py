@@ -65,8 +65,13 @@ def direction_episodes(evaluation: dict, morphology: str | None, relative: bool)
     return by_angle
 
 
-def pooled_progress(by_angle: dict[float, list[float]]) -> tuple[np.ndarray, ...]:
-    """``(angles, mean, std)`` over the episodes of each target direction."""
+def pooled_progress(evaluations: list[dict[float, list[float]]]) -> tuple[np.ndarray, ...]:
+    """``(angles, mean, std)`` per target direction over the episodes of all ``evaluations`` (each as
+    :func:`direction_episodes` returns it, e.g. one per seed)."""
+    by_angle: dict[float, list[float]] = {}
+    for evaluation in evaluations:
+        for angle, values in evaluation.items():
+            by_angle.setdefault(angle, []).extend(values)
     angles = np.array(sorted(by_angle))
     values = [np.asarray(by_angle[a]) for a in angles]
     return angles, np.array([v.mean() for v in values]), np.array([v.std() for v in values])
@@ -74,14 +79,13 @@ def pooled_progress(by_angle: dict[float, list[float]]) -> tuple[np.ndarray, ...
 
 def direction_progress(evaluation: dict, morphology: str | None, relative: bool) -> tuple[np.ndarray, ...]:
     """``(angles, mean, std)`` of the progress per target direction of one ``evaluation.json``, over headings."""
-    return pooled_progress(direction_episodes(evaluation, morphology, relative))
+    return pooled_progress([direction_episodes(evaluation, morphology, relative)])
 
 
 def main(args: Args) -> Path:
     if not args.evals:
         raise SystemExit("give at least one evaluation.json")
-    lines: dict[str, dict[float, list[float]]] = {}
-    counts: dict[str, int] = {}
+    lines: dict[str, list[dict[float, list[float]]]] = {}
     for path in args.evals:
         evaluation = json.loads(Path(path).read_text())
         config_path = run_folder(evaluation["checkpoint"]) / "config.json"
@@ -91,14 +95,11 @@ def main(args: Args) -> Path:
             if config
             else Path(path).parent.parent.name
         )
-        pooled = lines.setdefault(label, {})
-        for angle, values in direction_episodes(evaluation, args.morphology, args.relative).items():
-            pooled.setdefault(angle, []).extend(values)
-        counts[label] = counts.get(label, 0) + 1
+        lines.setdefault(label, []).append(direction_episodes(evaluation, args.morphology, args.relative))
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    for label, by_angle in lines.items():
-        angles, mean, std = pooled_progress(by_angle)
-        name = f"{label} ({counts[label]} runs)" if counts[label] > 1 else label
+    for label, evaluations in lines.items():
+        angles, mean, std = pooled_progress(evaluations)
+        name = f"{label} ({len(evaluations)} runs)" if len(evaluations) > 1 else label
         (line,) = ax.plot(angles, mean, marker="o", label=name)
         ax.fill_between(angles, mean - std, mean + std, color=line.get_color(), alpha=0.2)
     ax.axhline(0.0, color="0.5", lw=0.8)

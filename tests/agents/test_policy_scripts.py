@@ -298,11 +298,9 @@ def test_direction_progress_groups_episodes_by_target_direction(script_module):
         **evaluation,
         "episodes": [{"morphology": "hopper_5_full", "progress": [p + 1.0 for p in progress]}],
     }
-    pooled: dict[float, list[float]] = {}
-    for e in (evaluation, other):
-        for angle, values in module.direction_episodes(e, None, relative=True).items():
-            pooled.setdefault(angle, []).extend(values)
-    angles, mean, std = module.pooled_progress(pooled)
+    angles, mean, std = module.pooled_progress(
+        [module.direction_episodes(e, None, relative=True) for e in (evaluation, other)]
+    )
     np.testing.assert_allclose(mean, np.cos(np.radians(angles)) + 0.5, atol=1e-12)
     np.testing.assert_allclose(std, 0.5, atol=1e-12)
 

@@ -243,7 +243,7 @@ class SETActorCriticPolicy(ActorCriticPolicy):
         given = {k: v for k, v in kwargs.items() if k in _SET_FIELDS}
         if "fixed_vectors" in given:
             given["fixed_vectors"] = tuple(given["fixed_vectors"])
-        config = SETConfig(**{**SET_PRESETS["compact"], **given})
+        config = SETConfig(**{**SET_PRESETS["compact"], **given}).for_observation_space(observation_space)
         object.__setattr__(self, "set_config", config)  # read by _build inside super().__init__
         super().__init__(
             observation_space,

@@ -339,7 +339,7 @@ class SETPolicy(TD3Policy):
             raise TypeError(f"SETPolicy: unexpected keywords {sorted(unknown)}")
         if "fixed_vectors" in config:
             config["fixed_vectors"] = tuple(config["fixed_vectors"])
-        config = SETConfig(**config)
+        config = SETConfig(**config).for_observation_space(observation_space)
         object.__setattr__(
             self, "set_config", config
         )  # read by make_actor/make_critic inside super().__init__

@@ -89,6 +89,7 @@ _GRAVITY_NORM = abs(
 )  # obs gravity is (0, 0, -g): scaled to a unit fixed vector (a constant, so exact)
 _N_SCALARS = len(SCALAR_SLOTS)
 _N_TRAVERSAL = 3
+_CONTEXT_FEATURES = 3 * len(VECTOR_SLOTS) + _N_SCALARS + _N_TRAVERSAL
 
 
 FORMS = ("compact", "published")
@@ -135,6 +136,14 @@ class SETConfig:
             reads the vectors; ``"target"`` rotates them about gravity so the target direction is +x before they are
             flattened (the ``mlp_heading`` canonicalization: invariant to rotations about gravity by construction,
             with the same attention stack as ``transformer``).
+        context: width of the **whole-body context** (0: none): an MLP reads every real limb's vectors rotated into
+            the target's frame (the ``mlp_heading`` canonicalization) with its scalars and traversal, and its output
+            is appended to every limb token's input scalars. An invariant of rotations about gravity, so the SET
+            stays equivariant to them, but not to reflections in vertical planes (the frame keeps left and right
+            apart). Compact form only; the ``set_context`` policy.
+        context_hidden: hidden width of the context MLP (one tanh layer, as the ``mlp_heading`` baseline's).
+        context_limbs: limb slots the context MLP reads (its input size); the policies set it from the observation
+            space (a padded suite: the largest body).
     """
 
     width: int = 128
@@ -149,6 +158,9 @@ class SETConfig:
     gram_channels: int = 30
     graph_encodings: str = "ours"
     frame: str = "world"
+    context: int = 0
+    context_hidden: int = 256
+    context_limbs: int = 0
 
     def __post_init__(self) -> None:
         unknown = set(self.fixed_vectors) - set(FIXED_VECTOR_NAMES)
@@ -184,7 +196,21 @@ class SETConfig:
             )
         if self.form == "published" and (2 * self.width) % self.num_heads:
             raise ValueError(f"SETConfig: num_heads={self.num_heads} must divide 2 * width={2 * self.width}")
+        if self.context < 0 or self.context_limbs < 0 or self.context_hidden < 1:
+            raise ValueError(
+                f"SETConfig: context={self.context}, context_limbs={self.context_limbs} must be >= 0 and "
+                f"context_hidden={self.context_hidden} >= 1"
+            )
+        if self.context and (self.form != "compact" or not self.symmetric):
+            raise ValueError("SETConfig: the whole-body context is an option of the compact, symmetric SET")
         object.__setattr__(self, "fixed_vectors", tuple(self.fixed_vectors))
+
+    def for_observation_space(self, observation_space: Any) -> SETConfig:
+        """This configuration with ``context_limbs`` read from a morphology Dict observation space when the
+        whole-body context is on and the limb count is not yet set (the policies call it)."""
+        if self.context and not self.context_limbs:
+            return replace(self, context_limbs=int(observation_space["vectors"].shape[0]))
+        return self
 
     @classmethod
     def preset(cls, name: str, **overrides: Any) -> SETConfig:
@@ -280,7 +306,7 @@ class SubequivariantTransformer(nn.Module):
         c = config
         self.num_fixed = len(c.fixed_vectors) if c.symmetric else 0
         in_vectors = len(_STREAM_SLOTS) if c.symmetric else 0
-        in_scalars = _N_SCALARS + _N_TRAVERSAL + extra_scalars
+        in_scalars = _N_SCALARS + _N_TRAVERSAL + extra_scalars + c.context
         if not c.symmetric:
             in_scalars += 3 * len(VECTOR_SLOTS)
         self.vector_channels = c.vector_channels if c.symmetric else 0
@@ -300,6 +326,37 @@ class SubequivariantTransformer(nn.Module):
                 for _ in range(c.num_layers)
             )
         self.structure_bias = nn.Linear(len(_STRUCTURE_KEYS), c.num_heads)
+        self.context = None
+        if c.context:
+            if not c.context_limbs:
+                raise ValueError(
+                    "SubequivariantTransformer: context > 0 needs context_limbs (SETConfig.for_observation_space)"
+                )
+            self.context = nn.Sequential(
+                nn.Linear(c.context_limbs * _CONTEXT_FEATURES, c.context_hidden),
+                nn.Tanh(),
+                nn.Linear(c.context_hidden, c.context),
+            )
+
+    def whole_body_context(self, obs: Mapping[str, Tensor]) -> Tensor:
+        """The whole-body context ``(B, context)``: the context MLP on every real limb's target-frame vectors,
+        scalars and traversal (padded limbs read as zeros)."""
+        dtype = self.structure_bias.weight.dtype
+        vec = obs["vectors"].to(dtype)
+        batch, n = vec.shape[:2]
+        if n != self.config.context_limbs:
+            raise ValueError(
+                f"{type(self).__name__}: the whole-body context reads {self.config.context_limbs} limbs, "
+                f"the observation has {n}"
+            )
+        features = torch.cat(
+            [rotate_into_target_frame(vec).flatten(-2), obs["scalars"].to(dtype), obs["traversal"].to(dtype)],
+            dim=-1,
+        )
+        mask = padding_mask(obs)
+        if mask is not None:
+            features = features * (~mask).to(dtype).unsqueeze(-1)
+        return self.context(features.reshape(batch, -1))
 
     def tokens(
         self, obs: Mapping[str, Tensor], extra: Tensor | None = None
@@ -312,6 +369,8 @@ class SubequivariantTransformer(nn.Module):
         scalars = [obs["scalars"].to(dtype), obs["traversal"].to(dtype)]
         if extra is not None:
             scalars.append(extra.to(dtype))
+        if self.context is not None:
+            scalars.append(self.whole_body_context(obs).unsqueeze(1).expand(batch, n, -1))
         if self.config.symmetric:
             vectors = vec[:, :, list(_STREAM_SLOTS)].transpose(-1, -2)  # (B, N, 3, C_in)
             fixed = None

@@ -58,12 +58,16 @@ POLICY_NAMES: dict[str, str] = {
     "set_no_g": "SET without gravity among its vectors",
     "set_no_gd": "SET without gravity and target direction among its vectors",
     "set_lateral": "SET with the target's left (up x d) as a third fixed vector: rotations only, no reflections",
+    "set_context": "SET whose limb tokens also read an MLP of the whole body in the target's frame: rotations only",
     "transformer": "the same attention stack with vectors flattened into scalars (no symmetry)",
     "transformer_heading": "transformer after rotating every vector into the target-heading frame (canonicalization)",
     "mlp": "SB3 MLP on the flattened observation (monolithic)",
     "mlp_heading": "SB3 MLP after rotating every vector into the target-heading frame (canonicalization)",
 }
 """Every policy name accepted by :func:`make_td3`, with a one-line description."""
+
+SET_CONTEXT = 64
+"""Width of the whole-body context of the ``set_context`` policy (:attr:`SETConfig.context`)."""
 
 
 @dataclass(frozen=True)
@@ -243,6 +247,8 @@ def policy_class_and_kwargs(
         "set_lateral": ("gravity", "target_direction", "lateral"),
     }
     policy_class = SETPolicy if algo == "td3" else SETActorCriticPolicy
+    if name == "set_context":
+        return policy_class, {**net, "fixed_vectors": fixed["set"], "symmetric": True, "context": SET_CONTEXT}
     if name in ("transformer", "transformer_heading"):
         frame = "target" if name == "transformer_heading" else "world"
         return policy_class, {**net, "fixed_vectors": (), "symmetric": False, "frame": frame}

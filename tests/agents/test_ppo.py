@@ -21,7 +21,9 @@ def _params(model: PPO) -> torch.Tensor:
     return torch.cat([p.detach().flatten() for p in model.policy.parameters()])
 
 
-@pytest.mark.parametrize("policy", ["set", "mlp", "mlp_heading", "transformer", "transformer_heading"])
+@pytest.mark.parametrize(
+    "policy", ["set", "mlp", "mlp_heading", "transformer", "transformer_heading", "set_context"]
+)
 def test_ppo_learns_a_few_hundred_steps(policy, tmp_path):
     venv = make_vec_env("hopper_3_shin", 4, seed=0)
     model = make_ppo(policy, venv, SETTINGS, SIZES, seed=0)

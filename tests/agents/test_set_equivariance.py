@@ -405,3 +405,46 @@ def test_ppo_policy_refuses_an_unknown_critic():
         _ppo_policy(obs, critic="q")
     with pytest.raises(ValueError, match="critic_layers"):
         _ppo_policy(obs, critic="mlp_heading", critic_layers=(0,))
+
+
+@pytest.mark.parametrize("padded", [False, True], ids=["unpadded", "padded"])
+@pytest.mark.parametrize("morphology", ["hopper_5_full", "walker_7_full", "cheetah_14_full"])
+def test_ppo_set_with_whole_body_context_is_rotation_invariant(morphology, padded, monkeypatch):
+    """set_context: every limb token also reads an MLP of the whole body rotated into the target's frame. Mean
+    actions, log-probabilities and values stay invariant to rotations about gravity (1e-9), not to vertical-plane
+    reflections; without the canonicalization the context breaks the symmetry (the control)."""
+    obs = _observations(morphology, padded)
+    policy = _ppo_policy(obs, context=8, context_hidden=16)
+    assert policy.set_config.context_limbs == obs["vectors"].shape[1]
+    actions = torch.randn(obs["vectors"].shape[0], policy.action_space.shape[0], dtype=torch.float64)
+    rotations = GravityRotations(reflections=False)
+    assert _assert_ppo_invariant(policy, obs, actions, rotations.sample).scale > 1e-3
+    mirror = torch.diag(torch.tensor([1.0, -1.0, 1.0], dtype=torch.float64))
+    mean = policy.get_distribution(obs).distribution.mean
+    assert (policy.get_distribution(_rotate_obs(mirror, obs)).distribution.mean - mean).abs().max() > 1e-6
+    from equiworld.agents import set_policy
+
+    monkeypatch.setattr(set_policy, "rotate_into_target_frame", lambda v: v)
+    R = rotations.sample(torch.Generator().manual_seed(4), dtype=torch.float64)
+    assert (policy.get_distribution(_rotate_obs(R, obs)).distribution.mean - mean).abs().max() > 1e-6
+
+
+def test_ppo_set_with_whole_body_context_ignores_padding_and_checks_its_size():
+    plain = _observations("hopper_3_shin", padded=False)
+    padded = _observations("hopper_3_shin", padded=True)
+    n = plain["vectors"].shape[1]
+    policy = _ppo_policy(padded, context=8, context_hidden=16)
+    actions = torch.randn(2, policy.action_space.shape[0], dtype=torch.float64)
+    before = _ppo_outputs(policy, padded, actions)
+    gen = torch.Generator().manual_seed(2)
+    for key in ("vectors", "scalars", "traversal"):  # garbage in the padded limbs
+        padded[key][:, n:] = torch.randn(padded[key][:, n:].shape, generator=gen, dtype=torch.float64)
+    after = _ppo_outputs(policy, padded, actions)
+    for key in ("mean", "values", "log_prob", "entropy"):
+        torch.testing.assert_close(after[key], before[key], atol=1e-12, rtol=0)
+    with pytest.raises(ValueError, match="whole-body context reads"):
+        policy.get_distribution(plain)
+    with pytest.raises(ValueError, match="compact, symmetric SET"):
+        SETConfig(**TINY, fixed_vectors=(), symmetric=False, context=8)
+    with pytest.raises(ValueError, match="needs context_limbs"):
+        SubequivariantTransformerActor(SETConfig(**TINY, context=8))

@@ -51,6 +51,7 @@ __all__ = [
     "FORMS",
     "FRAMES",
     "GRAPH_ENCODINGS",
+    "READOUTS",
     "SET_PRESETS",
     "GramMLPDecoder",
     "GramMLPTransformer",
@@ -98,6 +99,9 @@ mixing, SiLU) and ``published`` (3D-SGRL: raw Gram of 30 + F channels through Re
 ``||Gram||_F + 1``, a full invariant mixing matrix in every feed-forward step and in the decoder, raw-input skip
 into the decoder)."""
 
+READOUTS = ("torque", "limb_linear")
+"""How the SET actor reads actions from its limb tokens (see :attr:`SETConfig.readout`)."""
+
 FRAMES = ("world", "target")
 """Frames in which the non-symmetric ``transformer`` ablation reads world vectors (see :attr:`SETConfig.frame`)."""
 
@@ -142,8 +146,13 @@ class SETConfig:
             stays equivariant to them, but not to reflections in vertical planes (the frame keeps left and right
             apart). Compact form only; the ``set_context`` policy.
         context_hidden: hidden width of the context MLP (one tanh layer, as the ``mlp_heading`` baseline's).
-        context_limbs: limb slots the context MLP reads (its input size); the policies set it from the observation
-            space (a padded suite: the largest body).
+        readout: how the actor reads each limb's actions, one of :data:`READOUTS`: ``"torque"`` (an equivariant
+            torque vector projected on the hinge axes: every limb with the same weights) or ``"limb_linear"`` (a
+            linear map of the limb token's invariant scalars with **weights of its own for every limb slot**, as the
+            output layer of an MLP has for every action; invariant, so the policy stays equivariant; tied to one
+            body's limb layout; compact, symmetric form; the ``set_limb_readout`` policy).
+        limbs: limb slots of the body-specific parts (the context MLP's input, the per-limb readout); the policies
+            set it from the observation space (a padded suite: the largest body).
     """
 
     width: int = 128
@@ -160,7 +169,8 @@ class SETConfig:
     frame: str = "world"
     context: int = 0
     context_hidden: int = 256
-    context_limbs: int = 0
+    readout: str = "torque"
+    limbs: int = 0
 
     def __post_init__(self) -> None:
         unknown = set(self.fixed_vectors) - set(FIXED_VECTOR_NAMES)
@@ -196,20 +206,25 @@ class SETConfig:
             )
         if self.form == "published" and (2 * self.width) % self.num_heads:
             raise ValueError(f"SETConfig: num_heads={self.num_heads} must divide 2 * width={2 * self.width}")
-        if self.context < 0 or self.context_limbs < 0 or self.context_hidden < 1:
+        if self.context < 0 or self.limbs < 0 or self.context_hidden < 1:
             raise ValueError(
-                f"SETConfig: context={self.context}, context_limbs={self.context_limbs} must be >= 0 and "
+                f"SETConfig: context={self.context}, limbs={self.limbs} must be >= 0 and "
                 f"context_hidden={self.context_hidden} >= 1"
             )
         if self.context and (self.form != "compact" or not self.symmetric):
             raise ValueError("SETConfig: the whole-body context is an option of the compact, symmetric SET")
+        if self.readout not in READOUTS:
+            raise ValueError(f"SETConfig: unknown readout {self.readout!r}; valid: {', '.join(READOUTS)}")
+        if self.readout != "torque" and (self.form != "compact" or not self.symmetric):
+            raise ValueError("SETConfig: readout='limb_linear' is an option of the compact, symmetric SET")
         object.__setattr__(self, "fixed_vectors", tuple(self.fixed_vectors))
 
     def for_observation_space(self, observation_space: Any) -> SETConfig:
-        """This configuration with ``context_limbs`` read from a morphology Dict observation space when the
-        whole-body context is on and the limb count is not yet set (the policies call it)."""
-        if self.context and not self.context_limbs:
-            return replace(self, context_limbs=int(observation_space["vectors"].shape[0]))
+        """This configuration with ``limbs`` read from a morphology Dict observation space when a body-specific
+        part (the whole-body context, the per-limb readout) is on and the limb count is not yet set (the policies
+        call it)."""
+        if (self.context or self.readout != "torque") and not self.limbs:
+            return replace(self, limbs=int(observation_space["vectors"].shape[0]))
         return self
 
     @classmethod
@@ -328,12 +343,12 @@ class SubequivariantTransformer(nn.Module):
         self.structure_bias = nn.Linear(len(_STRUCTURE_KEYS), c.num_heads)
         self.context = None
         if c.context:
-            if not c.context_limbs:
+            if not c.limbs:
                 raise ValueError(
-                    "SubequivariantTransformer: context > 0 needs context_limbs (SETConfig.for_observation_space)"
+                    "SubequivariantTransformer: context > 0 needs limbs (SETConfig.for_observation_space)"
                 )
             self.context = nn.Sequential(
-                nn.Linear(c.context_limbs * _CONTEXT_FEATURES, c.context_hidden),
+                nn.Linear(c.limbs * _CONTEXT_FEATURES, c.context_hidden),
                 nn.Tanh(),
                 nn.Linear(c.context_hidden, c.context),
             )
@@ -344,9 +359,9 @@ class SubequivariantTransformer(nn.Module):
         dtype = self.structure_bias.weight.dtype
         vec = obs["vectors"].to(dtype)
         batch, n = vec.shape[:2]
-        if n != self.config.context_limbs:
+        if n != self.config.limbs:
             raise ValueError(
-                f"{type(self).__name__}: the whole-body context reads {self.config.context_limbs} limbs, "
+                f"{type(self).__name__}: the whole-body context reads {self.config.limbs} limbs, "
                 f"the observation has {n}"
             )
         features = torch.cat(
@@ -563,6 +578,28 @@ class GramMLPDecoder(nn.Module):
         return (self.value(u) / scale)[..., 0]
 
 
+class _LimbLinear(nn.Module):
+    """A linear map ``(B, N, width) -> (B, N, out)`` with its own weights for every limb slot (initialized small,
+    as SB3 initializes an MLP policy's action layer: orthogonal, gain 0.01)."""
+
+    def __init__(self, limbs: int, width: int, out: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(limbs, width, out))
+        for w in self.weight:
+            nn.init.orthogonal_(w, gain=0.01)
+        self.bias = nn.Parameter(torch.zeros(limbs, out))
+
+    def forward(self, scalars: Tensor) -> Tensor:
+        if scalars.shape[1] != self.weight.shape[0]:
+            raise ValueError(
+                f"the per-limb readout has {self.weight.shape[0]} limb slots, the observation "
+                f"{scalars.shape[1]}"
+            )
+        return torch.einsum("bnw,nwk->bnk", scalars, self.weight.to(scalars.dtype)) + self.bias.to(
+            scalars.dtype
+        )
+
+
 class SubequivariantTransformerActor(nn.Module):
     """SET actor: an equivariant torque vector per limb, actions ``tanh(<hinge axis, torque>)``.
 
@@ -584,6 +621,13 @@ class SubequivariantTransformerActor(nn.Module):
         self.trunk = make_trunk(config)
         if config.form == "published":
             self.head = GramMLPDecoder(config, len(self.trunk.input_slots), _N_SCALARS, "torque")
+        elif config.readout == "limb_linear":
+            if not config.limbs:
+                raise ValueError(
+                    "SubequivariantTransformerActor: readout='limb_linear' needs limbs "
+                    "(SETConfig.for_observation_space)"
+                )
+            self.head = _LimbLinear(config.limbs, config.width, 3)
         elif config.symmetric:
             self.head = SubequivariantBlock(
                 config.vector_channels,
@@ -605,7 +649,7 @@ class SubequivariantTransformerActor(nn.Module):
             torque = self.head(vectors, scalars, raw_vectors, raw_scalars, fixed)
         else:
             vectors, scalars, fixed = self.trunk(obs)
-            if not self.config.symmetric:
+            if not self.config.symmetric or self.config.readout == "limb_linear":
                 return self.head(scalars), None
             torque = self.head(vectors, scalars, fixed)[0][..., 0]
         axes = obs["vectors"][:, :, _HINGE_SLOTS].to(scalars.dtype)  # (B, N, 3 hinges, 3)

@@ -59,6 +59,7 @@ POLICY_NAMES: dict[str, str] = {
     "set_no_gd": "SET without gravity and target direction among its vectors",
     "set_lateral": "SET with the target's left (up x d) as a third fixed vector: rotations only, no reflections",
     "set_context": "SET whose limb tokens also read an MLP of the whole body in the target's frame: rotations only",
+    "set_limb_readout": "SET whose actions are read from each limb's invariant features by weights of that limb",
     "transformer": "the same attention stack with vectors flattened into scalars (no symmetry)",
     "transformer_heading": "transformer after rotating every vector into the target-heading frame (canonicalization)",
     "mlp": "SB3 MLP on the flattened observation (monolithic)",
@@ -249,6 +250,13 @@ def policy_class_and_kwargs(
     policy_class = SETPolicy if algo == "td3" else SETActorCriticPolicy
     if name == "set_context":
         return policy_class, {**net, "fixed_vectors": fixed["set"], "symmetric": True, "context": SET_CONTEXT}
+    if name == "set_limb_readout":
+        return policy_class, {
+            **net,
+            "fixed_vectors": fixed["set"],
+            "symmetric": True,
+            "readout": "limb_linear",
+        }
     if name in ("transformer", "transformer_heading"):
         frame = "target" if name == "transformer_heading" else "world"
         return policy_class, {**net, "fixed_vectors": (), "symmetric": False, "frame": frame}

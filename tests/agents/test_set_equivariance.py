@@ -415,7 +415,7 @@ def test_ppo_set_with_whole_body_context_is_rotation_invariant(morphology, padde
     reflections; without the canonicalization the context breaks the symmetry (the control)."""
     obs = _observations(morphology, padded)
     policy = _ppo_policy(obs, context=8, context_hidden=16)
-    assert policy.set_config.context_limbs == obs["vectors"].shape[1]
+    assert policy.set_config.limbs == obs["vectors"].shape[1]
     actions = torch.randn(obs["vectors"].shape[0], policy.action_space.shape[0], dtype=torch.float64)
     rotations = GravityRotations(reflections=False)
     assert _assert_ppo_invariant(policy, obs, actions, rotations.sample).scale > 1e-3
@@ -446,5 +446,34 @@ def test_ppo_set_with_whole_body_context_ignores_padding_and_checks_its_size():
         policy.get_distribution(plain)
     with pytest.raises(ValueError, match="compact, symmetric SET"):
         SETConfig(**TINY, fixed_vectors=(), symmetric=False, context=8)
-    with pytest.raises(ValueError, match="needs context_limbs"):
+    with pytest.raises(ValueError, match="needs limbs"):
         SubequivariantTransformerActor(SETConfig(**TINY, context=8))
+
+
+@pytest.mark.parametrize("padded", [False, True], ids=["unpadded", "padded"])
+@pytest.mark.parametrize("morphology", ["hopper_5_full", "walker_7_full", "cheetah_14_full"])
+def test_ppo_set_with_per_limb_readout_is_invariant_and_ignores_padding(morphology, padded):
+    """set_limb_readout: each limb's actions are a linear map of its invariant features with weights of its own. The
+    features are invariants of rotations about gravity and reflections, so mean actions, log-probabilities and values
+    are invariant to both (1e-9); garbage in padded limbs changes nothing; the limbs' weights differ."""
+    obs = _observations(morphology, padded)
+    policy = _ppo_policy(obs, readout="limb_linear")
+    assert policy.set_config.limbs == obs["vectors"].shape[1]
+    actions = torch.randn(obs["vectors"].shape[0], policy.action_space.shape[0], dtype=torch.float64)
+    assert _assert_ppo_invariant(policy, obs, actions).scale > 1e-3
+    weight = policy.actor.head.weight
+    assert (weight[1] - weight[2]).abs().max() > 1e-3
+    if padded:
+        n = next(i for i in range(1, obs["limb_mask"].shape[1]) if obs["limb_mask"][0, i] < 0.5)
+        before = _ppo_outputs(policy, obs, actions)
+        gen = torch.Generator().manual_seed(2)
+        for key in ("vectors", "scalars", "traversal"):
+            obs[key][:, n:] = torch.randn(obs[key][:, n:].shape, generator=gen, dtype=torch.float64)
+        after = _ppo_outputs(policy, obs, actions)
+        for key in ("mean", "values", "log_prob", "entropy"):
+            torch.testing.assert_close(after[key], before[key], atol=1e-12, rtol=0)
+        assert before["mean"][:, 3 * (n - 1) :].abs().max() == 0
+    with pytest.raises(ValueError, match="unknown readout 'vector'"):
+        SETConfig(**TINY, readout="vector")
+    with pytest.raises(ValueError, match="readout='limb_linear' is an option of the compact, symmetric SET"):
+        SETConfig(**FORMS["published"], readout="limb_linear")

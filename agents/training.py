@@ -1,8 +1,9 @@
 """Policies by name, and the two learners: PPO over batched simulation (the fast CPU recipe) and TD3 with the
 published settings.
 
->>> sorted(POLICY_NAMES)
-['mlp', 'mlp_heading', 'set', 'set_lateral', 'set_no_g', 'set_no_gd', 'transformer', 'transformer_heading']
+>>> sorted(POLICY_NAMES)  # doctest: +NORMALIZE_WHITESPACE
+['mlp', 'mlp_heading', 'set', 'set_context', 'set_lateral', 'set_limb_readout', 'set_no_g', 'set_no_gd',
+ 'transformer', 'transformer_heading']
 """
 
 from __future__ import annotations

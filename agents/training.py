@@ -242,26 +242,21 @@ def policy_class_and_kwargs(
             kwargs["features_extractor_class"] = HeadingFrameExtractor
         return (MultiInputPolicy if algo == "td3" else MultiInputActorCriticPolicy), kwargs
     net = {k: v for k, v in asdict(sizes.set).items() if k not in ("fixed_vectors", "symmetric")}
+    gd = ("gravity", "target_direction")
     fixed = {
-        "set": ("gravity", "target_direction"),
+        "set": gd,
         "set_no_g": ("target_direction",),
         "set_no_gd": (),
-        "set_lateral": ("gravity", "target_direction", "lateral"),
+        "set_lateral": (*gd, "lateral"),
+        "set_context": gd,
+        "set_limb_readout": gd,
     }
+    variant = {"set_context": {"context": SET_CONTEXT}, "set_limb_readout": {"readout": "limb_linear"}}
     policy_class = SETPolicy if algo == "td3" else SETActorCriticPolicy
-    if name == "set_context":
-        return policy_class, {**net, "fixed_vectors": fixed["set"], "symmetric": True, "context": SET_CONTEXT}
-    if name == "set_limb_readout":
-        return policy_class, {
-            **net,
-            "fixed_vectors": fixed["set"],
-            "symmetric": True,
-            "readout": "limb_linear",
-        }
     if name in ("transformer", "transformer_heading"):
         frame = "target" if name == "transformer_heading" else "world"
         return policy_class, {**net, "fixed_vectors": (), "symmetric": False, "frame": frame}
-    return policy_class, {**net, "fixed_vectors": fixed[name], "symmetric": True}
+    return policy_class, {**net, "fixed_vectors": fixed[name], "symmetric": True, **variant.get(name, {})}
 
 
 def make_ppo(

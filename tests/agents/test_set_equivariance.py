@@ -54,6 +54,15 @@ def _observations(morphology: str, padded: bool, steps: int = 3, batch: int = 2)
     return {k: torch.as_tensor(np.stack([o[k] for o in obs_list])) for k in obs_list[0]}
 
 
+def _garbage_in_padding(obs: dict[str, torch.Tensor], n: int, seed: int) -> torch.Generator:
+    """Overwrite the per-limb entries of limbs ``n:`` (the padding) with random numbers, in place; returns the
+    generator for further draws."""
+    gen = torch.Generator().manual_seed(seed)
+    for key in ("vectors", "scalars", "traversal"):
+        obs[key][:, n:] = torch.randn(obs[key][:, n:].shape, generator=gen, dtype=torch.float64)
+    return gen
+
+
 def _rotate_obs(R: torch.Tensor, obs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {**obs, "vectors": rotate_vectors(obs["vectors"], R)}
 
@@ -101,9 +110,7 @@ def test_padded_limbs_do_not_change_real_limbs(morphology, form):
     n, m = plain["vectors"].shape[1], padded["vectors"].shape[1]
     assert m > n
     # garbage in the padded slots must not matter
-    gen = torch.Generator().manual_seed(0)
-    for key in ("vectors", "scalars", "traversal"):
-        padded[key][:, n:] = torch.randn(padded[key][:, n:].shape, generator=gen, dtype=torch.float64)
+    gen = _garbage_in_padding(padded, n, seed=0)
     for key in ("graph_distance", "ppr", "laplacian"):
         padded[key][:, n:, :] = torch.rand(padded[key][:, n:, :].shape, generator=gen, dtype=torch.float64)
         padded[key][:, :n, n:] = torch.rand(padded[key][:, :n, n:].shape, generator=gen, dtype=torch.float64)
@@ -285,9 +292,7 @@ def test_ppo_policy_ignores_padding(form):
     policy_plain = _ppo_policy(plain, form=form)
     policy_padded = _ppo_policy(padded, form=form)
     policy_padded.load_state_dict(policy_plain.state_dict())
-    gen = torch.Generator().manual_seed(2)
-    for key in ("vectors", "scalars", "traversal"):  # garbage in the padded limbs
-        padded[key][:, n:] = torch.randn(padded[key][:, n:].shape, generator=gen, dtype=torch.float64)
+    gen = _garbage_in_padding(padded, n, seed=2)
     a_plain = torch.randn(2, 3 * (n - 1), generator=gen, dtype=torch.float64)
     a_padded = torch.cat([a_plain, torch.full((2, 3 * (m - n)), 5.0, dtype=torch.float64)], dim=1)
     out_plain = _ppo_outputs(policy_plain, plain, a_plain)
@@ -436,9 +441,7 @@ def test_ppo_set_with_whole_body_context_ignores_padding_and_checks_its_size():
     policy = _ppo_policy(padded, context=8, context_hidden=16)
     actions = torch.randn(2, policy.action_space.shape[0], dtype=torch.float64)
     before = _ppo_outputs(policy, padded, actions)
-    gen = torch.Generator().manual_seed(2)
-    for key in ("vectors", "scalars", "traversal"):  # garbage in the padded limbs
-        padded[key][:, n:] = torch.randn(padded[key][:, n:].shape, generator=gen, dtype=torch.float64)
+    _garbage_in_padding(padded, n, seed=2)
     after = _ppo_outputs(policy, padded, actions)
     for key in ("mean", "values", "log_prob", "entropy"):
         torch.testing.assert_close(after[key], before[key], atol=1e-12, rtol=0)
@@ -466,9 +469,7 @@ def test_ppo_set_with_per_limb_readout_is_invariant_and_ignores_padding(morpholo
     if padded:
         n = next(i for i in range(1, obs["limb_mask"].shape[1]) if obs["limb_mask"][0, i] < 0.5)
         before = _ppo_outputs(policy, obs, actions)
-        gen = torch.Generator().manual_seed(2)
-        for key in ("vectors", "scalars", "traversal"):
-            obs[key][:, n:] = torch.randn(obs[key][:, n:].shape, generator=gen, dtype=torch.float64)
+        _garbage_in_padding(obs, n, seed=2)
         after = _ppo_outputs(policy, obs, actions)
         for key in ("mean", "values", "log_prob", "entropy"):
             torch.testing.assert_close(after[key], before[key], atol=1e-12, rtol=0)

@@ -39,6 +39,7 @@ from equiworld.agents.baselines import rotate_into_target_frame
 from equiworld.envs.morphology.catalog import GRAVITY, SCALAR_SLOTS, VECTOR_SLOTS, Slot
 from equiworld.envs.morphology.graph import MAX_TRAVERSAL_RANK, published_encodings
 from equiworld.equivariant import (
+    GRAM_SCALINGS,
     GramMLP,
     GramMLPAttention,
     InvariantMatrixMixing,
@@ -151,6 +152,9 @@ class SETConfig:
             linear map of the limb token's invariant scalars with **weights of its own for every limb slot**, as the
             output layer of an MLP has for every action; invariant, so the policy stays equivariant; tied to one
             body's limb layout; compact, symmetric form; the ``set_limb_readout`` policy).
+        gram_scaling: how the compact form scales its Gram invariants, one of
+            :data:`~equiworld.equivariant.subequivariant.GRAM_SCALINGS`: ``normalized`` (the Gram matrix divided by
+            its Frobenius norm + 1) or ``asinh`` (each inner product on its own; the ``set_asinh`` policy).
         limbs: limb slots of the body-specific parts (the context MLP's input, the per-limb readout); the policies
             set it from the observation space (a padded suite: the largest body).
     """
@@ -171,6 +175,7 @@ class SETConfig:
     context_hidden: int = 256
     readout: str = "torque"
     limbs: int = 0
+    gram_scaling: str = "normalized"
 
     def __post_init__(self) -> None:
         unknown = set(self.fixed_vectors) - set(FIXED_VECTOR_NAMES)
@@ -213,6 +218,12 @@ class SETConfig:
             )
         if self.context and (self.form != "compact" or not self.symmetric):
             raise ValueError("SETConfig: the whole-body context is an option of the compact, symmetric SET")
+        if self.gram_scaling not in GRAM_SCALINGS:
+            raise ValueError(
+                f"SETConfig: unknown gram_scaling {self.gram_scaling!r}; valid: {', '.join(GRAM_SCALINGS)}"
+            )
+        if self.gram_scaling != "normalized" and self.form != "compact":
+            raise ValueError("SETConfig: gram_scaling is an option of the compact form")
         if self.readout not in READOUTS:
             raise ValueError(f"SETConfig: unknown readout {self.readout!r}; valid: {', '.join(READOUTS)}")
         if self.readout != "torque" and (self.form != "compact" or not self.symmetric):
@@ -294,7 +305,7 @@ def _attention_layer(
     own = (
         {"gram_channels": config.gram_channels}
         if layer_class is GramMLPAttention
-        else {"invariant_channels": config.invariant_channels}
+        else {"invariant_channels": config.invariant_channels, "gram_scaling": config.gram_scaling}
     )
     return layer_class(
         vector_channels,
@@ -335,6 +346,7 @@ class SubequivariantTransformer(nn.Module):
                 num_fixed=self.num_fixed,
                 hidden=c.hidden,
                 invariant_channels=c.invariant_channels,
+                gram_scaling=c.gram_scaling,
             )
             self.layers = nn.ModuleList(
                 _attention_layer(SubequivariantAttention, c, self.vector_channels, self.num_fixed)
@@ -637,6 +649,7 @@ class SubequivariantTransformerActor(nn.Module):
                 num_fixed=self.trunk.num_fixed,
                 hidden=config.hidden,
                 invariant_channels=config.invariant_channels,
+                gram_scaling=config.gram_scaling,
             )
         else:
             self.head = nn.Linear(config.width, 3)

@@ -2,8 +2,8 @@
 published settings.
 
 >>> sorted(POLICY_NAMES)  # doctest: +NORMALIZE_WHITESPACE
-['mlp', 'mlp_heading', 'set', 'set_context', 'set_lateral', 'set_limb_readout', 'set_no_g', 'set_no_gd',
- 'transformer', 'transformer_heading']
+['mlp', 'mlp_heading', 'set', 'set_asinh', 'set_context', 'set_lateral', 'set_limb_readout', 'set_no_g',
+ 'set_no_gd', 'transformer', 'transformer_heading']
 """
 
 from __future__ import annotations
@@ -61,6 +61,7 @@ POLICY_NAMES: dict[str, str] = {
     "set_lateral": "SET with the target's left (up x d) as a third fixed vector: rotations only, no reflections",
     "set_context": "SET whose limb tokens also read an MLP of the whole body in the target's frame: rotations only",
     "set_limb_readout": "SET whose actions are read from each limb's invariant features by weights of that limb",
+    "set_asinh": "SET whose Gram invariants are each inner product through asinh, not the Gram over its norm",
     "transformer": "the same attention stack with vectors flattened into scalars (no symmetry)",
     "transformer_heading": "transformer after rotating every vector into the target-heading frame (canonicalization)",
     "mlp": "SB3 MLP on the flattened observation (monolithic)",
@@ -250,8 +251,13 @@ def policy_class_and_kwargs(
         "set_lateral": (*gd, "lateral"),
         "set_context": gd,
         "set_limb_readout": gd,
+        "set_asinh": gd,
     }
-    variant = {"set_context": {"context": SET_CONTEXT}, "set_limb_readout": {"readout": "limb_linear"}}
+    variant = {
+        "set_context": {"context": SET_CONTEXT},
+        "set_limb_readout": {"readout": "limb_linear"},
+        "set_asinh": {"gram_scaling": "asinh"},
+    }
     policy_class = SETPolicy if algo == "td3" else SETActorCriticPolicy
     if name in ("transformer", "transformer_heading"):
         frame = "target" if name == "transformer_heading" else "world"

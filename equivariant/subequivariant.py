@@ -8,7 +8,9 @@ gravity (rotations about gravity, reflections in vertical planes) — "subequiva
 
 Rules that make this exact: vectors are only ever combined linearly with coefficients that are invariant
 (learned constants or functions of Gram matrices and scalars); they never pass a bias or a pointwise
-nonlinearity. Invariants are inner products, normalised by ``(||Gram||_F + 1)`` for scale stability.
+nonlinearity. Invariants are inner products, normalised by ``(||Gram||_F + 1)`` for scale stability, or
+(``gram_scaling="asinh"``) each inner product compressed on its own by ``asinh`` (linear near 0, logarithmic far
+from it), which keeps every entry of order one without one large vector (a fast spin) shrinking all the others.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import torch
 from torch import Tensor, nn
 
 __all__ = [
+    "GRAM_SCALINGS",
     "GramMLP",
     "GramMLPAttention",
     "InvariantMatrixMixing",
@@ -56,21 +59,35 @@ def _append_fixed(vectors: Tensor, fixed: Tensor | None, num_fixed: int, name: s
     return torch.cat([vectors, fixed], dim=-1)
 
 
-def gram_invariants(basis: Tensor) -> Tensor:
-    """Normalised Gram matrix of a set of vectors, flattened: the O(3) invariants of ``basis``.
+GRAM_SCALINGS = ("normalized", "asinh")
+"""How :func:`gram_invariants` scales the inner products: ``normalized`` (the whole Gram matrix divided by its
+Frobenius norm + 1) or ``asinh`` (every entry mapped by ``asinh`` on its own: ``x`` near 0, ``sign(x) log(2|x|)``
+far from it)."""
+
+
+def gram_invariants(basis: Tensor, scaling: str = "normalized") -> Tensor:
+    """Scaled Gram matrix of a set of vectors, flattened: the O(3) invariants of ``basis``.
 
     Args:
         basis: ``(..., 3, n)`` vectors.
+        scaling: one of :data:`GRAM_SCALINGS`.
 
     Returns:
-        ``(..., n * n)``: ``B^T B / (||B^T B||_F + 1)``.
+        ``(..., n * n)``: ``G / (||G||_F + 1)`` (``normalized``) or ``asinh(G)`` entrywise (``asinh``), with
+        ``G = B^T B``.
 
     >>> b = torch.randn(4, 3, 5, dtype=torch.float64)
     >>> q, _ = torch.linalg.qr(torch.randn(3, 3, dtype=torch.float64))
     >>> torch.allclose(gram_invariants(q @ b), gram_invariants(b))
     True
+    >>> torch.allclose(gram_invariants(q @ b, "asinh"), gram_invariants(b, "asinh"))
+    True
     """
     gram = basis.transpose(-1, -2) @ basis
+    if scaling == "asinh":
+        return torch.asinh(gram).flatten(-2)
+    if scaling != "normalized":
+        raise ValueError(f"gram_invariants: unknown scaling {scaling!r}; valid: {', '.join(GRAM_SCALINGS)}")
     norm = torch.linalg.matrix_norm(gram, keepdim=True)
     return (gram / (norm + 1.0)).flatten(-2)
 
@@ -112,6 +129,7 @@ class SubequivariantBlock(nn.Module):
         num_fixed: ``F``, number of fixed vectors appended to the basis (e.g. 1 for gravity, 2 for ``g`` and ``d``).
         hidden: width of the invariant MLP.
         invariant_channels: number of projected channels entering the Gram matrix (keeps it small).
+        gram_scaling: how the Gram invariants are scaled, one of :data:`GRAM_SCALINGS`.
 
     >>> block = SubequivariantBlock(8, 16, num_fixed=1).double()
     >>> Z, h = torch.randn(5, 3, 8, dtype=torch.float64), torch.randn(5, 16, dtype=torch.float64)
@@ -130,6 +148,7 @@ class SubequivariantBlock(nn.Module):
         num_fixed: int = 0,
         hidden: int = 256,
         invariant_channels: int = 16,
+        gram_scaling: str = "normalized",
     ) -> None:
         super().__init__()
         self.vector_channels = vector_channels
@@ -138,6 +157,11 @@ class SubequivariantBlock(nn.Module):
         self.out_scalar_channels = out_scalar_channels or scalar_channels
         self.num_fixed = num_fixed
         self.invariant_channels = min(invariant_channels, vector_channels)
+        if gram_scaling not in GRAM_SCALINGS:
+            raise ValueError(
+                f"{type(self).__name__}: unknown gram_scaling {gram_scaling!r}; valid: {', '.join(GRAM_SCALINGS)}"
+            )
+        self.gram_scaling = gram_scaling
         n_inv = (self.invariant_channels + num_fixed) ** 2
         self.project = nn.Linear(vector_channels, vector_channels, bias=False)
         self.mix = nn.Linear(vector_channels + num_fixed, self.out_vector_channels, bias=False)
@@ -162,7 +186,7 @@ class SubequivariantBlock(nn.Module):
         projected = self.project(vectors)
         basis = _append_fixed(projected, fixed, self.num_fixed, type(self).__name__)
         inv_basis = _append_fixed(projected[..., : self.invariant_channels], fixed, self.num_fixed, "")
-        out = self.mlp(torch.cat([gram_invariants(inv_basis), scalars], dim=-1))
+        out = self.mlp(torch.cat([gram_invariants(inv_basis, self.gram_scaling), scalars], dim=-1))
         new_scalars, gates = out.split([self.out_scalar_channels, self.out_vector_channels], dim=-1)
         new_vectors = self.mix(basis) * gates.unsqueeze(-2)
         return new_vectors, new_scalars
@@ -230,6 +254,7 @@ class SubequivariantAttention(_AttentionLayer):
         hidden: width of the feed-forward invariant MLP.
         num_fixed: number of fixed vectors (gravity, target direction, ...).
         invariant_channels: projected vector channels entering the Gram invariants.
+        gram_scaling: how the Gram invariants are scaled, one of :data:`GRAM_SCALINGS`.
 
     Call with ``attn_bias`` — additive, ``(N, N)``, ``(B, N, N)`` or ``(B, heads, N, N)`` (e.g. structural
     encodings of a morphology graph) — and ``key_padding_mask`` — ``(B, N)``, ``True`` marks padding, whose
@@ -252,6 +277,7 @@ class SubequivariantAttention(_AttentionLayer):
         hidden: int = 256,
         num_fixed: int = 0,
         invariant_channels: int = 16,
+        gram_scaling: str = "normalized",
     ) -> None:
         if scalar_channels % num_heads or vector_channels % num_heads:
             raise ValueError(
@@ -260,6 +286,11 @@ class SubequivariantAttention(_AttentionLayer):
             )
         super().__init__(vector_channels, scalar_channels, num_heads, num_fixed)
         self.invariant_channels = min(invariant_channels, vector_channels)
+        if gram_scaling not in GRAM_SCALINGS:
+            raise ValueError(
+                f"{type(self).__name__}: unknown gram_scaling {gram_scaling!r}; valid: {', '.join(GRAM_SCALINGS)}"
+            )
+        self.gram_scaling = gram_scaling
         n_inv = (self.invariant_channels + num_fixed) ** 2
         self.project = nn.Linear(vector_channels, self.invariant_channels, bias=False)
         self.qkv = nn.Linear(n_inv + scalar_channels, 3 * scalar_channels)
@@ -274,6 +305,7 @@ class SubequivariantAttention(_AttentionLayer):
             num_fixed=num_fixed,
             hidden=hidden,
             invariant_channels=invariant_channels,
+            gram_scaling=gram_scaling,
         )
 
     def _attend(
@@ -287,7 +319,9 @@ class SubequivariantAttention(_AttentionLayer):
             self.vector_channels // self.num_heads,
         )
 
-        inv = gram_invariants(_append_fixed(self.project(vectors), fixed, self.num_fixed, name))
+        inv = gram_invariants(
+            _append_fixed(self.project(vectors), fixed, self.num_fixed, name), self.gram_scaling
+        )
         q, k, v = self.qkv(torch.cat([inv, scalars], dim=-1)).split(self.scalar_channels, dim=-1)
         q = q.reshape(batch, tokens, heads, dh).transpose(1, 2)  # (B, H, N, dh)
         k = k.reshape(batch, tokens, heads, dh).transpose(1, 2)

@@ -23,7 +23,10 @@ def _params(model: PPO) -> torch.Tensor:
 
 @pytest.mark.parametrize(
     "policy",
-    ["set", "mlp", "mlp_heading", "transformer", "transformer_heading", "set_context", "set_limb_readout"],
+    [
+        *("set", "mlp", "mlp_heading", "transformer", "transformer_heading"),
+        *("set_context", "set_limb_readout", "set_asinh"),
+    ],
 )
 def test_ppo_learns_a_few_hundred_steps(policy, tmp_path):
     venv = make_vec_env("hopper_3_shin", 4, seed=0)

@@ -155,8 +155,13 @@ class SETConfig:
         gram_scaling: how the compact form scales its Gram invariants, one of
             :data:`~equiworld.equivariant.subequivariant.GRAM_SCALINGS`: ``normalized`` (the Gram matrix divided by
             its Frobenius norm + 1) or ``asinh`` (each inner product on its own; the ``set_asinh`` policy).
-        limbs: limb slots of the body-specific parts (the context MLP's input, the per-limb readout); the policies
-            set it from the observation space (a padded suite: the largest body).
+        limb_embedding: width of a **learned embedding of every limb slot** (0: none), appended to the limb token's
+            input scalars, as the learned position embeddings of MetaMorph's transformer: the shared trunk can then
+            tell the limbs apart from its first layer on, not only from their traversal floats. Invariant, so the
+            SET stays equivariant; tied to one body's limb layout; compact, symmetric form; the
+            ``set_limb_embedding`` policy.
+        limbs: limb slots of the body-specific parts (the context MLP's input, the per-limb readout, the limb
+            embedding); the policies set it from the observation space (a padded suite: the largest body).
     """
 
     width: int = 128
@@ -176,6 +181,7 @@ class SETConfig:
     readout: str = "torque"
     limbs: int = 0
     gram_scaling: str = "normalized"
+    limb_embedding: int = 0
 
     def __post_init__(self) -> None:
         unknown = set(self.fixed_vectors) - set(FIXED_VECTOR_NAMES)
@@ -228,13 +234,17 @@ class SETConfig:
             raise ValueError(f"SETConfig: unknown readout {self.readout!r}; valid: {', '.join(READOUTS)}")
         if self.readout != "torque" and (self.form != "compact" or not self.symmetric):
             raise ValueError("SETConfig: readout='limb_linear' is an option of the compact, symmetric SET")
+        if self.limb_embedding < 0:
+            raise ValueError(f"SETConfig: limb_embedding={self.limb_embedding} must be >= 0")
+        if self.limb_embedding and (self.form != "compact" or not self.symmetric):
+            raise ValueError("SETConfig: limb_embedding is an option of the compact, symmetric SET")
         object.__setattr__(self, "fixed_vectors", tuple(self.fixed_vectors))
 
     def for_observation_space(self, observation_space: Any) -> SETConfig:
         """This configuration with ``limbs`` read from a morphology Dict observation space when a body-specific
-        part (the whole-body context, the per-limb readout) is on and the limb count is not yet set (the policies
-        call it)."""
-        if (self.context or self.readout != "torque") and not self.limbs:
+        part (the whole-body context, the per-limb readout, the limb embedding) is on and the limb count is not yet
+        set (the policies call it)."""
+        if (self.context or self.readout != "torque" or self.limb_embedding) and not self.limbs:
             return replace(self, limbs=int(observation_space["vectors"].shape[0]))
         return self
 
@@ -332,7 +342,7 @@ class SubequivariantTransformer(nn.Module):
         c = config
         self.num_fixed = len(c.fixed_vectors) if c.symmetric else 0
         in_vectors = len(_STREAM_SLOTS) if c.symmetric else 0
-        in_scalars = _N_SCALARS + _N_TRAVERSAL + extra_scalars + c.context
+        in_scalars = _N_SCALARS + _N_TRAVERSAL + extra_scalars + c.context + c.limb_embedding
         if not c.symmetric:
             in_scalars += 3 * len(VECTOR_SLOTS)
         self.vector_channels = c.vector_channels if c.symmetric else 0
@@ -353,6 +363,13 @@ class SubequivariantTransformer(nn.Module):
                 for _ in range(c.num_layers)
             )
         self.structure_bias = nn.Linear(len(_STRUCTURE_KEYS), c.num_heads)
+        self.limb_embedding = None
+        if c.limb_embedding:
+            if not c.limbs:
+                raise ValueError(
+                    "SubequivariantTransformer: limb_embedding > 0 needs limbs (SETConfig.for_observation_space)"
+                )
+            self.limb_embedding = nn.Parameter(torch.randn(c.limbs, c.limb_embedding))
         self.context = None
         if c.context:
             if not c.limbs:
@@ -398,6 +415,13 @@ class SubequivariantTransformer(nn.Module):
             scalars.append(extra.to(dtype))
         if self.context is not None:
             scalars.append(self.whole_body_context(obs).unsqueeze(1).expand(batch, n, -1))
+        if self.limb_embedding is not None:
+            if n != self.config.limbs:
+                raise ValueError(
+                    f"{type(self).__name__}: the limb embedding has {self.config.limbs} limb slots, "
+                    f"the observation has {n}"
+                )
+            scalars.append(self.limb_embedding.to(dtype).expand(batch, n, -1))
         if self.config.symmetric:
             vectors = vec[:, :, list(_STREAM_SLOTS)].transpose(-1, -2)  # (B, N, 3, C_in)
             fixed = None

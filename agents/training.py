@@ -2,8 +2,8 @@
 published settings.
 
 >>> sorted(POLICY_NAMES)  # doctest: +NORMALIZE_WHITESPACE
-['mlp', 'mlp_heading', 'set', 'set_asinh', 'set_context', 'set_lateral', 'set_limb_readout', 'set_no_g',
- 'set_no_gd', 'transformer', 'transformer_heading']
+['mlp', 'mlp_heading', 'set', 'set_asinh', 'set_context', 'set_context_readout', 'set_lateral',
+ 'set_limb_embedding', 'set_limb_readout', 'set_no_g', 'set_no_gd', 'transformer', 'transformer_heading']
 """
 
 from __future__ import annotations
@@ -62,6 +62,8 @@ POLICY_NAMES: dict[str, str] = {
     "set_context": "SET whose limb tokens also read an MLP of the whole body in the target's frame: rotations only",
     "set_limb_readout": "SET whose actions are read from each limb's invariant features by weights of that limb",
     "set_asinh": "SET whose Gram invariants are each inner product through asinh, not the Gram over its norm",
+    "set_limb_embedding": "SET whose limb tokens also read a learned embedding of their limb slot",
+    "set_context_readout": "set_context with set_limb_readout's per-limb action weights: rotations only",
     "transformer": "the same attention stack with vectors flattened into scalars (no symmetry)",
     "transformer_heading": "transformer after rotating every vector into the target-heading frame (canonicalization)",
     "mlp": "SB3 MLP on the flattened observation (monolithic)",
@@ -70,7 +72,10 @@ POLICY_NAMES: dict[str, str] = {
 """Every policy name accepted by :func:`make_td3`, with a one-line description."""
 
 SET_CONTEXT = 64
-"""Width of the whole-body context of the ``set_context`` policy (:attr:`SETConfig.context`)."""
+"""Width of the whole-body context of the ``set_context`` policies (:attr:`SETConfig.context`)."""
+
+SET_LIMB_EMBEDDING = 8
+"""Width of the learned limb-slot embedding of the ``set_limb_embedding`` policy (:attr:`SETConfig.limb_embedding`)."""
 
 
 @dataclass(frozen=True)
@@ -252,11 +257,15 @@ def policy_class_and_kwargs(
         "set_context": gd,
         "set_limb_readout": gd,
         "set_asinh": gd,
+        "set_limb_embedding": gd,
+        "set_context_readout": gd,
     }
     variant = {
         "set_context": {"context": SET_CONTEXT},
         "set_limb_readout": {"readout": "limb_linear"},
         "set_asinh": {"gram_scaling": "asinh"},
+        "set_limb_embedding": {"limb_embedding": SET_LIMB_EMBEDDING},
+        "set_context_readout": {"context": SET_CONTEXT, "readout": "limb_linear"},
     }
     policy_class = SETPolicy if algo == "td3" else SETActorCriticPolicy
     if name in ("transformer", "transformer_heading"):

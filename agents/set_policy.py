@@ -363,23 +363,26 @@ class SubequivariantTransformer(nn.Module):
                 for _ in range(c.num_layers)
             )
         self.structure_bias = nn.Linear(len(_STRUCTURE_KEYS), c.num_heads)
+        if (c.context or c.limb_embedding) and not c.limbs:
+            part = "context" if c.context else "limb_embedding"
+            raise ValueError(
+                f"SubequivariantTransformer: {part} > 0 needs limbs (SETConfig.for_observation_space)"
+            )
         self.limb_embedding = None
         if c.limb_embedding:
-            if not c.limbs:
-                raise ValueError(
-                    "SubequivariantTransformer: limb_embedding > 0 needs limbs (SETConfig.for_observation_space)"
-                )
             self.limb_embedding = nn.Parameter(torch.randn(c.limbs, c.limb_embedding))
         self.context = None
         if c.context:
-            if not c.limbs:
-                raise ValueError(
-                    "SubequivariantTransformer: context > 0 needs limbs (SETConfig.for_observation_space)"
-                )
             self.context = nn.Sequential(
                 nn.Linear(c.limbs * _CONTEXT_FEATURES, c.context_hidden),
                 nn.Tanh(),
                 nn.Linear(c.context_hidden, c.context),
+            )
+
+    def _check_limb_count(self, n: int, part: str) -> None:
+        if n != self.config.limbs:
+            raise ValueError(
+                f"{type(self).__name__}: {part} {self.config.limbs} limbs, the observation has {n}"
             )
 
     def whole_body_context(self, obs: Mapping[str, Tensor]) -> Tensor:
@@ -388,11 +391,7 @@ class SubequivariantTransformer(nn.Module):
         dtype = self.structure_bias.weight.dtype
         vec = obs["vectors"].to(dtype)
         batch, n = vec.shape[:2]
-        if n != self.config.limbs:
-            raise ValueError(
-                f"{type(self).__name__}: the whole-body context reads {self.config.limbs} limbs, "
-                f"the observation has {n}"
-            )
+        self._check_limb_count(n, "the whole-body context reads")
         features = torch.cat(
             [rotate_into_target_frame(vec).flatten(-2), obs["scalars"].to(dtype), obs["traversal"].to(dtype)],
             dim=-1,
@@ -416,11 +415,7 @@ class SubequivariantTransformer(nn.Module):
         if self.context is not None:
             scalars.append(self.whole_body_context(obs).unsqueeze(1).expand(batch, n, -1))
         if self.limb_embedding is not None:
-            if n != self.config.limbs:
-                raise ValueError(
-                    f"{type(self).__name__}: the limb embedding has {self.config.limbs} limb slots, "
-                    f"the observation has {n}"
-                )
+            self._check_limb_count(n, "the limb embedding has")
             scalars.append(self.limb_embedding.to(dtype).expand(batch, n, -1))
         if self.config.symmetric:
             vectors = vec[:, :, list(_STREAM_SLOTS)].transpose(-1, -2)  # (B, N, 3, C_in)

@@ -65,6 +65,11 @@ Frobenius norm + 1) or ``asinh`` (every entry mapped by ``asinh`` on its own: ``
 far from it)."""
 
 
+def _check_gram_scaling(scaling: str, name: str, argument: str = "gram_scaling") -> None:
+    if scaling not in GRAM_SCALINGS:
+        raise ValueError(f"{name}: unknown {argument} {scaling!r}; valid: {', '.join(GRAM_SCALINGS)}")
+
+
 def gram_invariants(basis: Tensor, scaling: str = "normalized") -> Tensor:
     """Scaled Gram matrix of a set of vectors, flattened: the O(3) invariants of ``basis``.
 
@@ -83,11 +88,10 @@ def gram_invariants(basis: Tensor, scaling: str = "normalized") -> Tensor:
     >>> torch.allclose(gram_invariants(q @ b, "asinh"), gram_invariants(b, "asinh"))
     True
     """
+    _check_gram_scaling(scaling, "gram_invariants", "scaling")
     gram = basis.transpose(-1, -2) @ basis
     if scaling == "asinh":
         return torch.asinh(gram).flatten(-2)
-    if scaling != "normalized":
-        raise ValueError(f"gram_invariants: unknown scaling {scaling!r}; valid: {', '.join(GRAM_SCALINGS)}")
     norm = torch.linalg.matrix_norm(gram, keepdim=True)
     return (gram / (norm + 1.0)).flatten(-2)
 
@@ -157,10 +161,7 @@ class SubequivariantBlock(nn.Module):
         self.out_scalar_channels = out_scalar_channels or scalar_channels
         self.num_fixed = num_fixed
         self.invariant_channels = min(invariant_channels, vector_channels)
-        if gram_scaling not in GRAM_SCALINGS:
-            raise ValueError(
-                f"{type(self).__name__}: unknown gram_scaling {gram_scaling!r}; valid: {', '.join(GRAM_SCALINGS)}"
-            )
+        _check_gram_scaling(gram_scaling, type(self).__name__)
         self.gram_scaling = gram_scaling
         n_inv = (self.invariant_channels + num_fixed) ** 2
         self.project = nn.Linear(vector_channels, vector_channels, bias=False)
@@ -286,10 +287,7 @@ class SubequivariantAttention(_AttentionLayer):
             )
         super().__init__(vector_channels, scalar_channels, num_heads, num_fixed)
         self.invariant_channels = min(invariant_channels, vector_channels)
-        if gram_scaling not in GRAM_SCALINGS:
-            raise ValueError(
-                f"{type(self).__name__}: unknown gram_scaling {gram_scaling!r}; valid: {', '.join(GRAM_SCALINGS)}"
-            )
+        _check_gram_scaling(gram_scaling, type(self).__name__)
         self.gram_scaling = gram_scaling
         n_inv = (self.invariant_channels + num_fixed) ** 2
         self.project = nn.Linear(vector_channels, self.invariant_channels, bias=False)

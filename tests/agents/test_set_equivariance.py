@@ -272,6 +272,18 @@ def _assert_ppo_invariant(policy, obs, actions, sample=GROUP.sample):
     )
 
 
+def _assert_padding_changes_nothing(policy, obs, actions) -> tuple[int, dict[str, torch.Tensor]]:
+    """Garbage written into the padded limbs of a padded batch (in place) leaves mean actions, values,
+    log-probabilities and entropy unchanged (1e-12); returns the first padded limb and the outputs."""
+    n = next(i for i in range(1, obs["limb_mask"].shape[1]) if obs["limb_mask"][0, i] < 0.5)
+    before = _ppo_outputs(policy, obs, actions)
+    _garbage_in_padding(obs, n, seed=2)
+    after = _ppo_outputs(policy, obs, actions)
+    for key in ("mean", "values", "log_prob", "entropy"):
+        torch.testing.assert_close(after[key], before[key], atol=1e-12, rtol=0)
+    return n, before
+
+
 @pytest.mark.parametrize("form", list(FORMS))
 @pytest.mark.parametrize("padded", [False, True], ids=["unpadded", "padded"])
 @pytest.mark.parametrize("morphology", ALL_MORPHOLOGIES)
@@ -473,12 +485,7 @@ def test_ppo_set_with_per_limb_readout_is_invariant_and_ignores_padding(morpholo
     weight = policy.actor.head.weight
     assert (weight[1] - weight[2]).abs().max() > 1e-3
     if padded:
-        n = next(i for i in range(1, obs["limb_mask"].shape[1]) if obs["limb_mask"][0, i] < 0.5)
-        before = _ppo_outputs(policy, obs, actions)
-        _garbage_in_padding(obs, n, seed=2)
-        after = _ppo_outputs(policy, obs, actions)
-        for key in ("mean", "values", "log_prob", "entropy"):
-            torch.testing.assert_close(after[key], before[key], atol=1e-12, rtol=0)
+        n, before = _assert_padding_changes_nothing(policy, obs, actions)
         assert before["mean"][:, 3 * (n - 1) :].abs().max() == 0
     with pytest.raises(ValueError, match="unknown readout 'vector'"):
         SETConfig(**TINY, readout="vector")
@@ -506,12 +513,7 @@ def test_ppo_set_with_limb_specific_parts_is_rotation_invariant_and_ignores_padd
     rotations = GravityRotations(reflections="context" not in variant).sample
     assert _assert_ppo_invariant(policy, obs, actions, sample=rotations).scale > 1e-3
     if padded:
-        n = next(i for i in range(1, obs["limb_mask"].shape[1]) if obs["limb_mask"][0, i] < 0.5)
-        before = _ppo_outputs(policy, obs, actions)
-        _garbage_in_padding(obs, n, seed=2)
-        after = _ppo_outputs(policy, obs, actions)
-        for key in ("mean", "values", "log_prob", "entropy"):
-            torch.testing.assert_close(after[key], before[key], atol=1e-12, rtol=0)
+        _assert_padding_changes_nothing(policy, obs, actions)
     fewer = {k: v[:, :-1] if k in ("vectors", "scalars", "traversal") else v for k, v in obs.items()}
     with pytest.raises(ValueError, match="limb"):
         policy.actor.trunk.tokens(fewer)

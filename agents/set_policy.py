@@ -36,7 +36,7 @@ import torch
 from torch import Tensor, nn
 
 from equiworld.agents.baselines import rotate_into_target_frame
-from equiworld.envs.morphology.catalog import GRAVITY, SCALAR_SLOTS, VECTOR_SLOTS, Slot
+from equiworld.envs.morphology.catalog import GRAVITY, LIMB_TYPES, SCALAR_SLOTS, VECTOR_SLOTS, Slot
 from equiworld.envs.morphology.graph import MAX_TRAVERSAL_RANK, published_encodings
 from equiworld.equivariant import (
     GRAM_SCALINGS,
@@ -52,6 +52,7 @@ __all__ = [
     "FORMS",
     "FRAMES",
     "GRAPH_ENCODINGS",
+    "LIMB_KEYS",
     "READOUTS",
     "SET_PRESETS",
     "GramMLPDecoder",
@@ -60,6 +61,7 @@ __all__ = [
     "SubequivariantTransformer",
     "SubequivariantTransformerActor",
     "SubequivariantTransformerCritic",
+    "limb_descriptor",
     "make_trunk",
     "padding_mask",
     "published_graph_inputs",
@@ -102,6 +104,13 @@ into the decoder)."""
 
 READOUTS = ("torque", "limb_linear")
 """How the SET actor reads actions from its limb tokens (see :attr:`SETConfig.readout`)."""
+
+LIMB_KEYS = ("slot", "descriptor")
+"""What the limb-specific weights of the whole-body context and the per-limb readout are keyed by (see
+:attr:`SETConfig.limb_keys`)."""
+
+_LIMB_TYPE_SLOTS = slice(Slot.LIMB_TYPE, Slot.LIMB_TYPE + len(LIMB_TYPES))
+_DESCRIPTOR = len(LIMB_TYPES) + 3  # limb-type one-hot and the three traversal floats
 
 FRAMES = ("world", "target")
 """Frames in which the non-symmetric ``transformer`` ablation reads world vectors (see :attr:`SETConfig.frame`)."""
@@ -160,7 +169,14 @@ class SETConfig:
             tell the limbs apart from its first layer on, not only from their traversal floats. Invariant, so the
             SET stays equivariant; tied to one body's limb layout; compact, symmetric form; the
             ``set_limb_embedding`` policy.
-        limbs: limb slots of the body-specific parts (the context MLP's input, the per-limb readout, the limb
+        limb_keys: what the limb-specific weights of the whole-body context and of the ``limb_linear`` readout are
+            keyed by, one of :data:`LIMB_KEYS`: ``"slot"`` (weights of every limb slot's own: tied to one body's
+            layout) or ``"descriptor"`` (weights that are a linear function of the limb's **descriptor**, its
+            limb-type one-hot and traversal floats (:func:`limb_descriptor`): the context averages
+            ``features ⊗ descriptor`` over the real limbs, the readout reads ``[scalars, 1] ⊗ descriptor``, so any body
+            of any limb count can be read; with one-hot descriptors of the slots this would be the slot-keyed
+            weights exactly; the ``set_keyed`` policy).
+        limbs: limb slots of the slot-keyed parts (the context MLP's input, the per-limb readout, the limb
             embedding); the policies set it from the observation space (a padded suite: the largest body).
     """
 
@@ -182,6 +198,7 @@ class SETConfig:
     limbs: int = 0
     gram_scaling: str = "normalized"
     limb_embedding: int = 0
+    limb_keys: str = "slot"
 
     def __post_init__(self) -> None:
         unknown = set(self.fixed_vectors) - set(FIXED_VECTOR_NAMES)
@@ -238,13 +255,25 @@ class SETConfig:
             raise ValueError(f"SETConfig: limb_embedding={self.limb_embedding} must be >= 0")
         if self.limb_embedding and (self.form != "compact" or not self.symmetric):
             raise ValueError("SETConfig: limb_embedding is an option of the compact, symmetric SET")
+        if self.limb_keys not in LIMB_KEYS:
+            raise ValueError(
+                f"SETConfig: unknown limb_keys {self.limb_keys!r}; valid: {', '.join(LIMB_KEYS)}"
+            )
+        if self.limb_keys != "slot" and self.limb_embedding:
+            raise ValueError("SETConfig: the limb embedding is keyed by slot only (limb_keys='slot')")
         object.__setattr__(self, "fixed_vectors", tuple(self.fixed_vectors))
 
+    @property
+    def slot_keyed(self) -> bool:
+        """Whether a part of the network has weights of every limb slot's own (so it needs :attr:`limbs`)."""
+        keyed = self.limb_keys == "slot" and (self.context or self.readout != "torque")
+        return bool(keyed or self.limb_embedding)
+
     def for_observation_space(self, observation_space: Any) -> SETConfig:
-        """This configuration with ``limbs`` read from a morphology Dict observation space when a body-specific
-        part (the whole-body context, the per-limb readout, the limb embedding) is on and the limb count is not yet
-        set (the policies call it)."""
-        if (self.context or self.readout != "torque" or self.limb_embedding) and not self.limbs:
+        """This configuration with ``limbs`` read from a morphology Dict observation space when a slot-keyed part
+        (the whole-body context, the per-limb readout, the limb embedding) is on and the limb count is not yet set
+        (the policies call it)."""
+        if self.slot_keyed and not self.limbs:
             return replace(self, limbs=int(observation_space["vectors"].shape[0]))
         return self
 
@@ -290,6 +319,27 @@ def padding_mask(obs: Mapping[str, Tensor]) -> Tensor | None:
     if "limb_mask" in obs:
         return ~(obs["limb_mask"] > 0.5)
     return None
+
+
+def limb_descriptor(obs: Mapping[str, Tensor], dtype: torch.dtype | None = None) -> Tensor:
+    """Each limb's descriptor ``(B, N, 9)``: its limb-type one-hot (``torso``, ``thigh``, ... of
+    :data:`~equiworld.envs.morphology.catalog.LIMB_TYPES`) and its three traversal floats (pre-order rank, post-order
+    rank, depth). Rotation-invariant, and defined for any body; the keys of the ``limb_keys="descriptor"`` weights.
+
+    >>> import torch
+    >>> obs = {"scalars": torch.zeros(1, 2, 19), "traversal": torch.tensor([[[0.0, 1.0, 0.0], [1.0, 0.0, 1.0]]])}
+    >>> obs["scalars"][0, 0, 12] = obs["scalars"][0, 1, 13] = 1.0  # a torso and a thigh
+    >>> limb_descriptor(obs)[0].tolist()
+    [[1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0], [0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 1.0]]
+    """
+    dtype = dtype or obs["scalars"].dtype
+    return torch.cat([obs["scalars"][..., _LIMB_TYPE_SLOTS].to(dtype), obs["traversal"].to(dtype)], dim=-1)
+
+
+def _keyed_features(features: Tensor, obs: Mapping[str, Tensor]) -> Tensor:
+    """``features ⊗ descriptor`` per limb, flattened: ``(B, N, F) -> (B, N, F * 9)``."""
+    descriptor = limb_descriptor(obs, features.dtype)
+    return (features.unsqueeze(-1) * descriptor.unsqueeze(-2)).flatten(-2)
 
 
 def _check_obs(obs: Mapping[str, Tensor], name: str) -> None:
@@ -363,7 +413,8 @@ class SubequivariantTransformer(nn.Module):
                 for _ in range(c.num_layers)
             )
         self.structure_bias = nn.Linear(len(_STRUCTURE_KEYS), c.num_heads)
-        if (c.context or c.limb_embedding) and not c.limbs:
+        slot_context = c.context and c.limb_keys == "slot"
+        if (slot_context or c.limb_embedding) and not c.limbs:
             part = "context" if c.context else "limb_embedding"
             raise ValueError(
                 f"SubequivariantTransformer: {part} > 0 needs limbs (SETConfig.for_observation_space)"
@@ -373,8 +424,9 @@ class SubequivariantTransformer(nn.Module):
             self.limb_embedding = nn.Parameter(torch.randn(c.limbs, c.limb_embedding))
         self.context = None
         if c.context:
+            keys = c.limbs if slot_context else _DESCRIPTOR
             self.context = nn.Sequential(
-                nn.Linear(c.limbs * _CONTEXT_FEATURES, c.context_hidden),
+                nn.Linear(keys * _CONTEXT_FEATURES, c.context_hidden),
                 nn.Tanh(),
                 nn.Linear(c.context_hidden, c.context),
             )
@@ -387,18 +439,22 @@ class SubequivariantTransformer(nn.Module):
 
     def whole_body_context(self, obs: Mapping[str, Tensor]) -> Tensor:
         """The whole-body context ``(B, context)``: the context MLP on every real limb's target-frame vectors,
-        scalars and traversal (padded limbs read as zeros)."""
+        scalars and traversal (padded limbs read as zeros); slot-keyed, the limbs' features side by side;
+        descriptor-keyed, the mean over the real limbs of ``features ⊗ descriptor``."""
         dtype = self.structure_bias.weight.dtype
         vec = obs["vectors"].to(dtype)
         batch, n = vec.shape[:2]
-        self._check_limb_count(n, "the whole-body context reads")
         features = torch.cat(
             [rotate_into_target_frame(vec).flatten(-2), obs["scalars"].to(dtype), obs["traversal"].to(dtype)],
             dim=-1,
         )
         mask = padding_mask(obs)
-        if mask is not None:
-            features = features * (~mask).to(dtype).unsqueeze(-1)
+        real = torch.ones_like(features[..., 0]) if mask is None else (~mask).to(dtype)
+        features = features * real.unsqueeze(-1)
+        if self.config.limb_keys == "descriptor":
+            pooled = _keyed_features(features, obs).sum(1) / real.sum(1, keepdim=True)
+            return self.context(pooled)
+        self._check_limb_count(n, "the whole-body context reads")
         return self.context(features.reshape(batch, -1))
 
     def tokens(
@@ -631,6 +687,21 @@ class _LimbLinear(nn.Module):
         )
 
 
+class _KeyedLinear(nn.Module):
+    """A linear map ``(B, N, width) -> (B, N, out)`` whose weights are a linear function of each limb's descriptor
+    (:func:`limb_descriptor`): a shared linear map of ``[scalars, 1] ⊗ descriptor`` (initialized as
+    :class:`_LimbLinear`: orthogonal, gain 0.01). Defined for any body."""
+
+    def __init__(self, width: int, out: int) -> None:
+        super().__init__()
+        self.linear = nn.Linear((width + 1) * _DESCRIPTOR, out, bias=False)
+        nn.init.orthogonal_(self.linear.weight, gain=0.01)
+
+    def forward(self, scalars: Tensor, obs: Mapping[str, Tensor]) -> Tensor:
+        ones = scalars.new_ones((*scalars.shape[:-1], 1))
+        return self.linear(_keyed_features(torch.cat([scalars, ones], dim=-1), obs))
+
+
 class SubequivariantTransformerActor(nn.Module):
     """SET actor: an equivariant torque vector per limb, actions ``tanh(<hinge axis, torque>)``.
 
@@ -652,6 +723,8 @@ class SubequivariantTransformerActor(nn.Module):
         self.trunk = make_trunk(config)
         if config.form == "published":
             self.head = GramMLPDecoder(config, len(self.trunk.input_slots), _N_SCALARS, "torque")
+        elif config.readout == "limb_linear" and config.limb_keys == "descriptor":
+            self.head = _KeyedLinear(config.width, 3)
         elif config.readout == "limb_linear":
             if not config.limbs:
                 raise ValueError(
@@ -681,6 +754,8 @@ class SubequivariantTransformerActor(nn.Module):
             torque = self.head(vectors, scalars, raw_vectors, raw_scalars, fixed)
         else:
             vectors, scalars, fixed = self.trunk(obs)
+            if self.config.readout == "limb_linear" and self.config.limb_keys == "descriptor":
+                return self.head(scalars, obs), None
             if not self.config.symmetric or self.config.readout == "limb_linear":
                 return self.head(scalars), None
             torque = self.head(vectors, scalars, fixed)[0][..., 0]

@@ -2,7 +2,7 @@
 published settings.
 
 >>> sorted(POLICY_NAMES)  # doctest: +NORMALIZE_WHITESPACE
-['mlp', 'mlp_heading', 'set', 'set_asinh', 'set_context', 'set_context_readout', 'set_lateral',
+['mlp', 'mlp_heading', 'set', 'set_asinh', 'set_context', 'set_context_readout', 'set_keyed', 'set_lateral',
  'set_limb_embedding', 'set_limb_readout', 'set_no_g', 'set_no_gd', 'transformer', 'transformer_heading']
 """
 
@@ -64,6 +64,7 @@ POLICY_NAMES: dict[str, str] = {
     "set_asinh": "SET whose Gram invariants are each inner product through asinh, not the Gram over its norm",
     "set_limb_embedding": "SET whose limb tokens also read a learned embedding of their limb slot",
     "set_context_readout": "set_context with set_limb_readout's per-limb action weights: rotations only",
+    "set_keyed": "set_context_readout with its limb weights keyed by limb type and tree place: any body",
     "transformer": "the same attention stack with vectors flattened into scalars (no symmetry)",
     "transformer_heading": "transformer after rotating every vector into the target-heading frame (canonicalization)",
     "mlp": "SB3 MLP on the flattened observation (monolithic)",
@@ -259,6 +260,7 @@ def policy_class_and_kwargs(
         "set_asinh": gd,
         "set_limb_embedding": gd,
         "set_context_readout": gd,
+        "set_keyed": gd,
     }
     variant = {
         "set_context": {"context": SET_CONTEXT},
@@ -266,6 +268,7 @@ def policy_class_and_kwargs(
         "set_asinh": {"gram_scaling": "asinh"},
         "set_limb_embedding": {"limb_embedding": SET_LIMB_EMBEDDING},
         "set_context_readout": {"context": SET_CONTEXT, "readout": "limb_linear"},
+        "set_keyed": {"context": SET_CONTEXT, "readout": "limb_linear", "limb_keys": "descriptor"},
     }
     policy_class = SETPolicy if algo == "td3" else SETActorCriticPolicy
     if name in ("transformer", "transformer_heading"):

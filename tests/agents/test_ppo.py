@@ -25,7 +25,14 @@ def _params(model: PPO) -> torch.Tensor:
     "policy",
     [
         *("set", "mlp", "mlp_heading", "transformer", "transformer_heading"),
-        *("set_context", "set_limb_readout", "set_asinh", "set_limb_embedding", "set_context_readout"),
+        *(
+            "set_context",
+            "set_limb_readout",
+            "set_asinh",
+            "set_limb_embedding",
+            "set_context_readout",
+            "set_keyed",
+        ),
     ],
 )
 def test_ppo_learns_a_few_hundred_steps(policy, tmp_path):

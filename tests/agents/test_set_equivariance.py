@@ -543,3 +543,53 @@ def test_gram_scaling_is_checked():
         SETConfig(**TINY, gram_scaling="log")
     with pytest.raises(ValueError, match="gram_scaling is an option of the compact form"):
         SETConfig(**FORMS["published"], gram_scaling="asinh")
+
+
+KEYED = {"context": 8, "context_hidden": 16, "readout": "limb_linear", "limb_keys": "descriptor"}
+"""The set_keyed variant at test sizes: the whole-body context and the per-limb readout keyed by limb descriptors."""
+
+
+@pytest.mark.parametrize("padded", [False, True], ids=["unpadded", "padded"])
+@pytest.mark.parametrize("morphology", ["hopper_5_full", "walker_7_full", "cheetah_14_full"])
+def test_ppo_set_keyed_is_rotation_invariant_and_ignores_padding(morphology, padded):
+    """set_keyed: the context and the readout weights are functions of each limb's descriptor (type, traversal), not
+    of its slot. Invariant to rotations about gravity (1e-9; not to reflections: the context reads the target's
+    frame); garbage in padded limbs changes nothing; no limb count is fixed."""
+    obs = _observations(morphology, padded)
+    policy = _ppo_policy(obs, **KEYED)
+    assert policy.set_config.limbs == 0
+    actions = torch.randn(obs["vectors"].shape[0], policy.action_space.shape[0], dtype=torch.float64)
+    rotations = GravityRotations(reflections=False).sample
+    assert _assert_ppo_invariant(policy, obs, actions, sample=rotations).scale > 1e-3
+    if padded:
+        n, before = _assert_padding_changes_nothing(policy, obs, actions)
+        assert before["mean"][:, 3 * (n - 1) :].abs().max() == 0
+
+
+@pytest.mark.parametrize("morphology", ["walker_5_foot", "walker_3_left_knee_right_knee", "hopper_3_shin"])
+def test_ppo_set_keyed_reads_bodies_it_was_not_built_for(morphology):
+    """One set_keyed policy built for the padded 7-limb walker reads a body of another limb count, unpadded, and gives
+    it the same mean actions and values as the same body padded (1e-12); the slot-keyed
+    set_context_readout refuses it."""
+    policy = _ppo_policy(_observations("walker_7_full", padded=False), **KEYED)
+    plain = _observations(morphology, padded=False)
+    n = plain["vectors"].shape[1]
+    padded = _observations(morphology, padded=True)  # padded to its suite's largest body + 1
+    with torch.no_grad():
+        mean_plain = policy.get_distribution(plain).distribution.mean
+        mean_padded = policy.get_distribution(padded).distribution.mean
+        values_plain, values_padded = policy.predict_values(plain), policy.predict_values(padded)
+    assert mean_plain.shape[1] == 3 * (n - 1) and mean_plain.abs().max() > 1e-3
+    torch.testing.assert_close(mean_padded[:, : 3 * (n - 1)], mean_plain, atol=1e-12, rtol=0)
+    torch.testing.assert_close(values_padded, values_plain, atol=1e-12, rtol=0)
+    slot_keyed = _ppo_policy(_observations("walker_7_full", padded=False), **{**KEYED, "limb_keys": "slot"})
+    with pytest.raises(ValueError, match="limb"):
+        slot_keyed.get_distribution(plain)
+
+
+def test_limb_keys_are_checked():
+    with pytest.raises(ValueError, match="unknown limb_keys 'name'"):
+        SETConfig(**TINY, limb_keys="name")
+    with pytest.raises(ValueError, match="keyed by slot only"):
+        SETConfig(**TINY, limb_embedding=4, limb_keys="descriptor")
+    assert not SETConfig(**TINY, **KEYED).slot_keyed and SETConfig(**TINY, readout="limb_linear").slot_keyed

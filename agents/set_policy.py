@@ -444,6 +444,9 @@ class SubequivariantTransformer(nn.Module):
         dtype = self.structure_bias.weight.dtype
         vec = obs["vectors"].to(dtype)
         batch, n = vec.shape[:2]
+        slot_keyed = self.config.limb_keys == "slot"
+        if slot_keyed:
+            self._check_limb_count(n, "the whole-body context reads")
         features = torch.cat(
             [rotate_into_target_frame(vec).flatten(-2), obs["scalars"].to(dtype), obs["traversal"].to(dtype)],
             dim=-1,
@@ -451,11 +454,9 @@ class SubequivariantTransformer(nn.Module):
         mask = padding_mask(obs)
         real = torch.ones_like(features[..., 0]) if mask is None else (~mask).to(dtype)
         features = features * real.unsqueeze(-1)
-        if self.config.limb_keys == "descriptor":
-            pooled = _keyed_features(features, obs).sum(1) / real.sum(1, keepdim=True)
-            return self.context(pooled)
-        self._check_limb_count(n, "the whole-body context reads")
-        return self.context(features.reshape(batch, -1))
+        if slot_keyed:
+            return self.context(features.reshape(batch, -1))
+        return self.context(_keyed_features(features, obs).sum(1) / real.sum(1, keepdim=True))
 
     def tokens(
         self, obs: Mapping[str, Tensor], extra: Tensor | None = None

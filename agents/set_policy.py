@@ -452,11 +452,12 @@ class SubequivariantTransformer(nn.Module):
             dim=-1,
         )
         mask = padding_mask(obs)
-        real = torch.ones_like(features[..., 0]) if mask is None else (~mask).to(dtype)
-        features = features * real.unsqueeze(-1)
+        if mask is not None:
+            features = features * (~mask).to(dtype).unsqueeze(-1)
         if slot_keyed:
             return self.context(features.reshape(batch, -1))
-        return self.context(_keyed_features(features, obs).sum(1) / real.sum(1, keepdim=True))
+        real = n if mask is None else (~mask).sum(1, keepdim=True).to(dtype)
+        return self.context(_keyed_features(features, obs).sum(1) / real)
 
     def tokens(
         self, obs: Mapping[str, Tensor], extra: Tensor | None = None
@@ -677,7 +678,8 @@ class _LimbLinear(nn.Module):
             nn.init.orthogonal_(w, gain=0.01)
         self.bias = nn.Parameter(torch.zeros(limbs, out))
 
-    def forward(self, scalars: Tensor) -> Tensor:
+    def forward(self, scalars: Tensor, obs: Mapping[str, Tensor] | None = None) -> Tensor:
+        """Per-limb outputs; ``obs`` is not read (the signature of :class:`_KeyedLinear`)."""
         if scalars.shape[1] != self.weight.shape[0]:
             raise ValueError(
                 f"the per-limb readout has {self.weight.shape[0]} limb slots, the observation "
@@ -755,9 +757,9 @@ class SubequivariantTransformerActor(nn.Module):
             torque = self.head(vectors, scalars, raw_vectors, raw_scalars, fixed)
         else:
             vectors, scalars, fixed = self.trunk(obs)
-            if self.config.readout == "limb_linear" and self.config.limb_keys == "descriptor":
+            if self.config.readout == "limb_linear":
                 return self.head(scalars, obs), None
-            if not self.config.symmetric or self.config.readout == "limb_linear":
+            if not self.config.symmetric:
                 return self.head(scalars), None
             torque = self.head(vectors, scalars, fixed)[0][..., 0]
         axes = obs["vectors"][:, :, _HINGE_SLOTS].to(scalars.dtype)  # (B, N, 3 hinges, 3)

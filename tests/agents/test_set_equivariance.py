@@ -571,7 +571,8 @@ def test_ppo_set_keyed_reads_bodies_it_was_not_built_for(morphology):
     """One set_keyed policy built for the padded 7-limb walker reads a body of another limb count, unpadded, and gives
     it the same mean actions and values as the same body padded (1e-12); the slot-keyed
     set_context_readout refuses it."""
-    policy = _ppo_policy(_observations("walker_7_full", padded=False), **KEYED)
+    walker = _observations("walker_7_full", padded=False)
+    policy = _ppo_policy(walker, **KEYED)
     plain = _observations(morphology, padded=False)
     n = plain["vectors"].shape[1]
     padded = _observations(morphology, padded=True)  # padded to its suite's largest body + 1
@@ -582,7 +583,7 @@ def test_ppo_set_keyed_reads_bodies_it_was_not_built_for(morphology):
     assert mean_plain.shape[1] == 3 * (n - 1) and mean_plain.abs().max() > 1e-3
     torch.testing.assert_close(mean_padded[:, : 3 * (n - 1)], mean_plain, atol=1e-12, rtol=0)
     torch.testing.assert_close(values_padded, values_plain, atol=1e-12, rtol=0)
-    slot_keyed = _ppo_policy(_observations("walker_7_full", padded=False), **{**KEYED, "limb_keys": "slot"})
+    slot_keyed = _ppo_policy(walker, **{**KEYED, "limb_keys": "slot"})
     with pytest.raises(ValueError, match="limb"):
         slot_keyed.get_distribution(plain)
 

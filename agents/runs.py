@@ -84,7 +84,7 @@ class PolicyTrainSettings(RunSettings):
     """A morphology name (hopper_5_full), an env ID (equiworld/Hopper3D_5_full-v0) or a suite (hopper++)."""
     policy: str = "set"
     """Policy name: set, set_no_g, set_no_gd, set_lateral, set_context, set_limb_readout, set_context_readout,
-    set_keyed, set_limb_embedding, set_asinh, transformer, transformer_heading, mlp, mlp_heading."""
+    set_keyed, set_keyed_rbf, set_limb_embedding, set_asinh, transformer, transformer_heading, mlp, mlp_heading."""
     algo: str = "ppo"
     """ppo (batched simulation, the CPU recipe) or td3 (as published)."""
     steps: int | None = None

@@ -110,7 +110,6 @@ LIMB_KEYS = ("slot", "descriptor")
 :attr:`SETConfig.limb_keys`)."""
 
 _LIMB_TYPE_SLOTS = slice(Slot.LIMB_TYPE, Slot.LIMB_TYPE + len(LIMB_TYPES))
-_DESCRIPTOR = len(LIMB_TYPES) + 3  # limb-type one-hot and the three traversal floats
 
 FRAMES = ("world", "target")
 """Frames in which the non-symmetric ``transformer`` ablation reads world vectors (see :attr:`SETConfig.frame`)."""
@@ -176,6 +175,11 @@ class SETConfig:
             ``features ⊗ descriptor`` over the real limbs, the readout reads ``[scalars, 1] ⊗ descriptor``, so any body
             of any limb count can be read; with one-hot descriptors of the slots this would be the slot-keyed
             weights exactly; the ``set_keyed`` policy).
+        descriptor_rbf: with ``limb_keys="descriptor"``, read each traversal float of the descriptor through this
+            many Gaussian radial basis functions on [0, 1] (centres evenly spaced, width half their spacing) instead
+            of as the float itself (0), so that limbs a few tree places apart (the hopper's two shins) get nearly
+            orthogonal keys rather than keys 0.25 apart along one shared direction; held-out bodies, whose floats
+            fall between the centres, read a blend of their neighbours' weights; the ``set_keyed_rbf`` policy.
         limbs: limb slots of the slot-keyed parts (the context MLP's input, the per-limb readout, the limb
             embedding); the policies set it from the observation space (a padded suite: the largest body).
     """
@@ -199,6 +203,7 @@ class SETConfig:
     gram_scaling: str = "normalized"
     limb_embedding: int = 0
     limb_keys: str = "slot"
+    descriptor_rbf: int = 0
 
     def __post_init__(self) -> None:
         unknown = set(self.fixed_vectors) - set(FIXED_VECTOR_NAMES)
@@ -261,7 +266,17 @@ class SETConfig:
             )
         if self.limb_keys != "slot" and self.limb_embedding:
             raise ValueError("SETConfig: the limb embedding is keyed by slot only (limb_keys='slot')")
+        if self.descriptor_rbf < 0 or self.descriptor_rbf == 1:
+            raise ValueError(f"SETConfig: descriptor_rbf={self.descriptor_rbf} must be 0 (off) or >= 2")
+        if self.descriptor_rbf and self.limb_keys != "descriptor":
+            raise ValueError("SETConfig: descriptor_rbf is an option of limb_keys='descriptor'")
         object.__setattr__(self, "fixed_vectors", tuple(self.fixed_vectors))
+
+    @property
+    def descriptor_size(self) -> int:
+        """Width of a limb's descriptor (:func:`limb_descriptor`): the limb-type one-hot and the traversal
+        floats, each as itself or as :attr:`descriptor_rbf` basis functions."""
+        return _descriptor_width(self.descriptor_rbf)
 
     @property
     def slot_keyed(self) -> bool:
@@ -321,10 +336,16 @@ def padding_mask(obs: Mapping[str, Tensor]) -> Tensor | None:
     return None
 
 
-def limb_descriptor(obs: Mapping[str, Tensor], dtype: torch.dtype | None = None) -> Tensor:
-    """Each limb's descriptor ``(B, N, 9)``: its limb-type one-hot (``torso``, ``thigh``, ... of
+def _descriptor_width(rbf: int) -> int:
+    return len(LIMB_TYPES) + 3 * max(rbf, 1)
+
+
+def limb_descriptor(obs: Mapping[str, Tensor], dtype: torch.dtype | None = None, rbf: int = 0) -> Tensor:
+    """Each limb's descriptor ``(B, N, 6 + 3 max(rbf, 1))``: its limb-type one-hot (``torso``, ``thigh``, ... of
     :data:`~equiworld.envs.morphology.catalog.LIMB_TYPES`) and its three traversal floats (pre-order rank, post-order
-    rank, depth). Rotation-invariant, and defined for any body; the keys of the ``limb_keys="descriptor"`` weights.
+    rank, depth), each as itself or, with ``rbf`` >= 2, as ``rbf`` Gaussian basis functions with centres evenly
+    spaced on [0, 1] and width half their spacing (:attr:`SETConfig.descriptor_rbf`). Rotation-invariant, and defined
+    for any body; the keys of the ``limb_keys="descriptor"`` weights.
 
     >>> import torch
     >>> obs = {"scalars": torch.zeros(1, 2, 19), "traversal": torch.tensor([[[0.0, 1.0, 0.0], [1.0, 0.0, 1.0]]])}
@@ -333,12 +354,17 @@ def limb_descriptor(obs: Mapping[str, Tensor], dtype: torch.dtype | None = None)
     [[1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0], [0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 1.0]]
     """
     dtype = dtype or obs["scalars"].dtype
-    return torch.cat([obs["scalars"][..., _LIMB_TYPE_SLOTS].to(dtype), obs["traversal"].to(dtype)], dim=-1)
+    traversal = obs["traversal"].to(dtype)
+    if rbf:
+        centres = torch.linspace(0.0, 1.0, rbf, dtype=dtype, device=traversal.device)
+        spread = (traversal.unsqueeze(-1) - centres) * (2.0 * (rbf - 1))  # distance over the width
+        traversal = torch.exp(-0.5 * spread.square()).flatten(-2)
+    return torch.cat([obs["scalars"][..., _LIMB_TYPE_SLOTS].to(dtype), traversal], dim=-1)
 
 
-def _keyed_features(features: Tensor, obs: Mapping[str, Tensor]) -> Tensor:
-    """``features ⊗ descriptor`` per limb, flattened: ``(B, N, F) -> (B, N, F * 9)``."""
-    descriptor = limb_descriptor(obs, features.dtype)
+def _keyed_features(features: Tensor, obs: Mapping[str, Tensor], rbf: int) -> Tensor:
+    """``features ⊗ descriptor`` per limb, flattened: ``(B, N, F) -> (B, N, F * descriptor width)``."""
+    descriptor = limb_descriptor(obs, features.dtype, rbf)
     return (features.unsqueeze(-1) * descriptor.unsqueeze(-2)).flatten(-2)
 
 
@@ -424,7 +450,7 @@ class SubequivariantTransformer(nn.Module):
             self.limb_embedding = nn.Parameter(torch.randn(c.limbs, c.limb_embedding))
         self.context = None
         if c.context:
-            keys = c.limbs if slot_context else _DESCRIPTOR
+            keys = c.limbs if slot_context else c.descriptor_size
             self.context = nn.Sequential(
                 nn.Linear(keys * _CONTEXT_FEATURES, c.context_hidden),
                 nn.Tanh(),
@@ -457,7 +483,7 @@ class SubequivariantTransformer(nn.Module):
         if slot_keyed:
             return self.context(features.reshape(batch, -1))
         real = n if mask is None else (~mask).sum(1, keepdim=True).to(dtype)
-        return self.context(_keyed_features(features, obs).sum(1) / real)
+        return self.context(_keyed_features(features, obs, self.config.descriptor_rbf).sum(1) / real)
 
     def tokens(
         self, obs: Mapping[str, Tensor], extra: Tensor | None = None
@@ -693,16 +719,18 @@ class _LimbLinear(nn.Module):
 class _KeyedLinear(nn.Module):
     """A linear map ``(B, N, width) -> (B, N, out)`` whose weights are a linear function of each limb's descriptor
     (:func:`limb_descriptor`): a shared linear map of ``[scalars, 1] ⊗ descriptor`` (initialized as
-    :class:`_LimbLinear`: orthogonal, gain 0.01). Defined for any body."""
+    :class:`_LimbLinear`: orthogonal, gain 0.01). Defined for any body; ``rbf`` as
+    :attr:`SETConfig.descriptor_rbf`."""
 
-    def __init__(self, width: int, out: int) -> None:
+    def __init__(self, width: int, out: int, rbf: int = 0) -> None:
         super().__init__()
-        self.linear = nn.Linear((width + 1) * _DESCRIPTOR, out, bias=False)
+        self.rbf = rbf
+        self.linear = nn.Linear((width + 1) * _descriptor_width(rbf), out, bias=False)
         nn.init.orthogonal_(self.linear.weight, gain=0.01)
 
     def forward(self, scalars: Tensor, obs: Mapping[str, Tensor]) -> Tensor:
         ones = scalars.new_ones((*scalars.shape[:-1], 1))
-        return self.linear(_keyed_features(torch.cat([scalars, ones], dim=-1), obs))
+        return self.linear(_keyed_features(torch.cat([scalars, ones], dim=-1), obs, self.rbf))
 
 
 class SubequivariantTransformerActor(nn.Module):
@@ -727,7 +755,7 @@ class SubequivariantTransformerActor(nn.Module):
         if config.form == "published":
             self.head = GramMLPDecoder(config, len(self.trunk.input_slots), _N_SCALARS, "torque")
         elif config.readout == "limb_linear" and config.limb_keys == "descriptor":
-            self.head = _KeyedLinear(config.width, 3)
+            self.head = _KeyedLinear(config.width, 3, config.descriptor_rbf)
         elif config.readout == "limb_linear":
             if not config.limbs:
                 raise ValueError(

@@ -2,8 +2,9 @@
 published settings.
 
 >>> sorted(POLICY_NAMES)  # doctest: +NORMALIZE_WHITESPACE
-['mlp', 'mlp_heading', 'set', 'set_asinh', 'set_context', 'set_context_readout', 'set_keyed', 'set_lateral',
- 'set_limb_embedding', 'set_limb_readout', 'set_no_g', 'set_no_gd', 'transformer', 'transformer_heading']
+['mlp', 'mlp_heading', 'set', 'set_asinh', 'set_context', 'set_context_readout', 'set_keyed', 'set_keyed_rbf',
+ 'set_lateral', 'set_limb_embedding', 'set_limb_readout', 'set_no_g', 'set_no_gd', 'transformer',
+ 'transformer_heading']
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ POLICY_NAMES: dict[str, str] = {
     "set_limb_embedding": "SET whose limb tokens also read a learned embedding of their limb slot",
     "set_context_readout": "set_context with set_limb_readout's per-limb action weights: rotations only",
     "set_keyed": "set_context_readout with its limb weights keyed by limb type and tree place: any body",
+    "set_keyed_rbf": "set_keyed with each tree-place float read through 5 radial basis functions: any body",
     "transformer": "the same attention stack with vectors flattened into scalars (no symmetry)",
     "transformer_heading": "transformer after rotating every vector into the target-heading frame (canonicalization)",
     "mlp": "SB3 MLP on the flattened observation (monolithic)",
@@ -77,6 +79,10 @@ SET_CONTEXT = 64
 
 SET_LIMB_EMBEDDING = 8
 """Width of the learned limb-slot embedding of the ``set_limb_embedding`` policy (:attr:`SETConfig.limb_embedding`)."""
+
+SET_DESCRIPTOR_RBF = 5
+"""Radial basis functions per traversal float of the ``set_keyed_rbf`` policy's limb descriptor
+(:attr:`SETConfig.descriptor_rbf`): centres 0, 0.25, ..., 1, one per place of a five-limb chain."""
 
 
 @dataclass(frozen=True)
@@ -261,6 +267,7 @@ def policy_class_and_kwargs(
         "set_limb_embedding": gd,
         "set_context_readout": gd,
         "set_keyed": gd,
+        "set_keyed_rbf": gd,
     }
     variant = {
         "set_context": {"context": SET_CONTEXT},
@@ -269,6 +276,12 @@ def policy_class_and_kwargs(
         "set_limb_embedding": {"limb_embedding": SET_LIMB_EMBEDDING},
         "set_context_readout": {"context": SET_CONTEXT, "readout": "limb_linear"},
         "set_keyed": {"context": SET_CONTEXT, "readout": "limb_linear", "limb_keys": "descriptor"},
+        "set_keyed_rbf": {
+            "context": SET_CONTEXT,
+            "readout": "limb_linear",
+            "limb_keys": "descriptor",
+            "descriptor_rbf": SET_DESCRIPTOR_RBF,
+        },
     }
     policy_class = SETPolicy if algo == "td3" else SETActorCriticPolicy
     if name in ("transformer", "transformer_heading"):

@@ -394,6 +394,9 @@ def train_world_model(settings: TrainSettings) -> dict[str, Any]:
     if writer is not None:
         writer.close()
     if procs.distributed:
+        # Drop the DDP reducer (it holds gloo work objects) while the group is alive: otherwise a rank can
+        # abort at interpreter exit ("terminate called without an active exception").
+        del wrapped
         dist.barrier()
         dist.destroy_process_group()
     return history[-1] if history else {}

@@ -32,6 +32,7 @@ def _params(model: PPO) -> torch.Tensor:
             "set_limb_embedding",
             "set_context_readout",
             "set_keyed",
+            "set_keyed_rbf",
         ),
     ],
 )

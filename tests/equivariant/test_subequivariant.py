@@ -204,3 +204,29 @@ def test_unknown_gram_scaling_is_refused():
         SubequivariantBlock(4, 8, gram_scaling="log")
     with pytest.raises(ValueError, match="unknown gram_scaling 'log'"):
         SubequivariantAttention(4, 8, gram_scaling="log")
+
+
+def _normalized_gram_by_autograd(basis: torch.Tensor) -> torch.Tensor:
+    """The normalized Gram invariants as three plain autograd ops: the reference for the hand-written backward."""
+    gram = basis.transpose(-1, -2) @ basis
+    return (gram / (torch.linalg.matrix_norm(gram, keepdim=True) + 1.0)).flatten(-2)
+
+
+@pytest.mark.parametrize("shape", [(4, 3, 5), (2, 3, 3, 10), (3, 2, 4)])
+def test_normalized_gram_matches_autograd_values_and_gradients(shape):
+    gen = torch.Generator().manual_seed(sum(shape))
+    basis = torch.randn(shape, generator=gen, dtype=torch.float64, requires_grad=True)
+    weights = torch.randn(*shape[:-2], shape[-1] ** 2, generator=gen, dtype=torch.float64)
+    fast = gram_invariants(basis)
+    (fast_grad,) = torch.autograd.grad((fast * weights).sum(), basis)
+    reference = _normalized_gram_by_autograd(basis)
+    (reference_grad,) = torch.autograd.grad((reference * weights).sum(), basis)
+    torch.testing.assert_close(fast, reference, rtol=0, atol=1e-14)
+    torch.testing.assert_close(fast_grad, reference_grad, rtol=0, atol=1e-12)
+    assert torch.autograd.gradcheck(gram_invariants, (basis.detach()[..., :3].clone().requires_grad_(True),))
+
+
+def test_normalized_gram_of_zero_vectors_has_finite_zero_gradient():
+    basis = torch.zeros(2, 3, 4, requires_grad=True)
+    gram_invariants(basis).sum().backward()
+    assert basis.grad is not None and torch.equal(basis.grad, torch.zeros_like(basis))

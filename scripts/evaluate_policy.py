@@ -10,6 +10,7 @@ Writes ``<out>/evaluation.json``, ``<out>/evaluation.md`` and ``<out>/videos/<mo
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 from dataclasses import dataclass
@@ -88,12 +89,22 @@ def ppo_critic(config: dict) -> str | None:
 
 
 def upsert_results(path: Path, rows: list[dict]) -> None:
-    """Replace rows with the same :data:`ROW_IDENTITY` in the JSON list at ``path`` (created if missing)."""
-    existing = json.loads(path.read_text()) if path.exists() else []
+    """Replace rows with the same :data:`ROW_IDENTITY` in the JSON list at ``path`` (created if missing).
+
+    The file is read and rewritten under an exclusive ``flock``, so evaluations that finish together (two runs
+    evaluated side by side) do not drop each other's rows.
+    """
     keys = {tuple(r[k] for k in ROW_IDENTITY) for r in rows}
-    kept = [r for r in existing if tuple(r.get(k) for k in ROW_IDENTITY) not in keys]
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(kept + rows, indent=2) + "\n")
+    with open(path, "a+") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        f.seek(0)
+        text = f.read()
+        existing = json.loads(text) if text.strip() else []
+        kept = [r for r in existing if tuple(r.get(k) for k in ROW_IDENTITY) not in keys]
+        f.seek(0)
+        f.truncate()
+        f.write(json.dumps(kept + rows, indent=2) + "\n")
 
 
 @dataclass

@@ -273,6 +273,33 @@ def test_bench_policies_reports_ppo_and_td3_steps_per_second(run_script):
     assert set(rates) == {"ppo_set", "td3_set", "ppo_vs_td3_set"} and all(r > 0 for r in rates.values())
 
 
+def test_results_upserts_from_processes_finishing_together_keep_every_row(script_module, tmp_path):
+    import multiprocessing
+
+    upsert = script_module("evaluate_policy").upsert_results
+    keys = script_module("evaluate_policy").ROW_IDENTITY
+    path = tmp_path / "results.json"
+
+    def writer(worker: int) -> None:
+        for i in range(30):
+            row = dict.fromkeys(keys, "x") | {"seed": worker, "env_steps": i, "progress": float(i)}
+            upsert(path, [row])
+
+    workers = [multiprocessing.get_context("fork").Process(target=writer, args=(w,)) for w in range(4)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    assert all(w.exitcode == 0 for w in workers)
+    rows = json.loads(path.read_text())
+    assert sorted((r["seed"], r["env_steps"]) for r in rows) == [(w, i) for w in range(4) for i in range(30)]
+    upsert(path, [dict.fromkeys(keys, "x") | {"seed": 0, "env_steps": 0, "progress": -1.0}])  # same identity
+    rows = json.loads(path.read_text())
+    assert len(rows) == 120 and [r["progress"] for r in rows if (r["seed"], r["env_steps"]) == (0, 0)] == [
+        -1.0
+    ]
+
+
 def test_direction_progress_groups_episodes_by_target_direction(script_module):
     import math
 

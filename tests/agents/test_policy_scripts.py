@@ -518,7 +518,14 @@ def test_goal_check_reads_ppo_runs_from_scratch(script_module):
     assert (
         check["progress_m"] == 2.0 and check["met"] is False
     )  # the run started from a distilled policy is left out
-    assert results.goal_check(results.summarise([row(4.5)]), args)["met"] is True
+    assert results.goal_check(results.summarise([row(4.5)]), args)["met"] is False  # one seed is not enough
+    three = [row(4.5 + s, seed=s) for s in range(3)]
+    assert results.goal_check(results.summarise(three), args)["met"] is True
+    # a better recipe of fewer seeds does not stand in for the three-seed one
+    check = results.goal_check(results.summarise([*three, row(9.0, critic="mlp_heading")]), args)
+    assert check["progress_m"] == 5.5 and check["seeds"] == 3 and check["met"] is True
+    alone = results.goal_check(results.summarise([row(9.0, critic="mlp_heading")]), args)
+    assert alone["progress_m"] == 9.0 and alone["met"] is False
     guided = results.goal_check(results.summarise([row(2.0), row(9.0, teacher="mlp_heading")]), args)
     assert guided["progress_m"] == 2.0  # nor is a run that imitated a teacher
 

@@ -253,6 +253,27 @@ def evaluate_morphology(
     return MorphologyEvaluation(morphology, zero_shot, returns, lengths, progress)
 
 
+def resumed_wall_time(rows: Sequence[dict[str, Any]], steps: int) -> float:
+    """Training wall time (s) of a run at ``steps``, read from its metrics rows: the rows' ``wall_time_s`` linearly
+    interpolated between the last row at or before ``steps`` and the first after it (a checkpoint falls between two
+    evaluations); the last row's time when none is after it; 0 without rows at or before it.
+
+    >>> resumed_wall_time([{"timesteps": 100, "wall_time_s": 10.0}, {"timesteps": 200, "wall_time_s": 30.0}], 150)
+    20.0
+    """
+    before = [r for r in rows if r["timesteps"] <= steps]
+    after = [r for r in rows if r["timesteps"] > steps]
+    if not before:
+        return 0.0
+    last = max(before, key=lambda r: r["timesteps"])
+    t0, w0 = last["timesteps"], float(last["wall_time_s"])
+    if not after or t0 == steps:
+        return w0
+    nxt = min(after, key=lambda r: r["timesteps"])
+    t1, w1 = nxt["timesteps"], float(nxt["wall_time_s"])
+    return w0 + (w1 - w0) * (steps - t0) / (t1 - t0)
+
+
 class EvaluationCallback(BaseCallback):
     """Evaluate on the training morphologies every ``eval_every`` environment steps and record metrics.
 
@@ -302,9 +323,9 @@ class EvaluationCallback(BaseCallback):
     def _on_training_start(self) -> None:
         self._start_time = time.perf_counter()
         self._start_steps = self.num_timesteps
-        # a resumed run: forget the rows past its checkpoint, and count its time from where the checkpoint's ended
+        # a resumed run: count its time from the checkpoint's, and forget the rows past the checkpoint
+        self._time_offset = resumed_wall_time(self.rows, self.num_timesteps)
         self.rows = [r for r in self.rows if r["timesteps"] <= self.num_timesteps]
-        self._time_offset = float(self.rows[-1]["wall_time_s"]) if self.rows else 0.0
         if self._last_eval < 0:
             self._last_eval = self.num_timesteps - self.num_timesteps % max(self.eval_every, 1)
 

@@ -140,7 +140,7 @@ def goal_check(entries: list[dict], args: Args) -> dict:
     ]
     if not match:
         return {"goal": f"{args.goal_policy} walks on {args.goal_env}", "met": False, "missing": True}
-    enough = [m for m in match if len(m["seeds"]) >= args.goal_seeds]
+    enough = [m for m in match if len(set(m["seeds"])) >= args.goal_seeds]
     e = max(
         enough or match, key=lambda m: statistics.fmean(m["progress"])
     )  # the best recipe with enough seeds
@@ -149,13 +149,13 @@ def goal_check(entries: list[dict], args: Args) -> dict:
         "goal": f"{args.goal_policy} walks on {args.goal_env}",
         "progress_m": round(progress, 2),
         "episode_length": round(length, 1),
-        "seeds": len(e["seeds"]),
+        "seeds": len(set(e["seeds"])),
         "gamma": e.get("gamma"),
         "gae_lambda": e.get("gae_lambda"),
         **{k: e.get(k) for k in RECIPE_KEYS[2:]},
         "met": progress >= args.goal_progress
         and length >= args.goal_length
-        and len(e["seeds"]) >= args.goal_seeds,
+        and len(set(e["seeds"])) >= args.goal_seeds,
     }
 
 

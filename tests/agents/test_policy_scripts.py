@@ -300,6 +300,15 @@ def test_results_upserts_from_processes_finishing_together_keep_every_row(script
     ]
 
 
+def test_a_resumed_run_counts_its_time_from_the_checkpoint_between_two_evaluations():
+    from equiworld.agents.evaluation import resumed_wall_time
+
+    rows = [{"timesteps": t, "wall_time_s": w} for t, w in ((200, 100.0), (400, 300.0), (600, 500.0))]
+    assert resumed_wall_time(rows, 500) == 400.0  # not 300 s: the time since the last evaluation counts too
+    assert resumed_wall_time(rows, 400) == 300.0 and resumed_wall_time(rows, 900) == 500.0
+    assert resumed_wall_time(rows, 100) == 0.0 and resumed_wall_time([], 100) == 0.0
+
+
 def test_direction_progress_groups_episodes_by_target_direction(script_module):
     import math
 

@@ -274,26 +274,27 @@ def test_bench_policies_reports_ppo_and_td3_steps_per_second(run_script):
 
 
 def test_results_upserts_from_processes_finishing_together_keep_every_row(script_module, tmp_path):
-    import multiprocessing
+    import subprocess
+    import sys
 
-    upsert = script_module("evaluate_policy").upsert_results
-    keys = script_module("evaluate_policy").ROW_IDENTITY
+    module = script_module("evaluate_policy")
     path = tmp_path / "results.json"
-
-    def writer(worker: int) -> None:
-        for i in range(30):
-            row = dict.fromkeys(keys, "x") | {"seed": worker, "env_steps": i, "progress": float(i)}
-            upsert(path, [row])
-
-    workers = [multiprocessing.get_context("fork").Process(target=writer, args=(w,)) for w in range(4)]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join()
-    assert all(w.exitcode == 0 for w in workers)
+    # separate interpreters (not forks of this multi-threaded test process, which can deadlock)
+    writer = (
+        "import importlib.util, sys\n"
+        f"spec = importlib.util.spec_from_file_location('ev', {str(Path(__file__).resolve().parents[2] / 'scripts' / 'evaluate_policy.py')!r})\n"
+        "ev = importlib.util.module_from_spec(spec); sys.modules['ev'] = ev; spec.loader.exec_module(ev)\n"
+        "worker = int(sys.argv[1])\n"
+        "for i in range(30):\n"
+        "    row = dict.fromkeys(ev.ROW_IDENTITY, 'x') | {'seed': worker, 'env_steps': i, 'progress': float(i)}\n"
+        f"    ev.upsert_results(ev.Path({str(path)!r}), [row])\n"
+    )
+    workers = [subprocess.Popen([sys.executable, "-c", writer, str(w)]) for w in range(4)]
+    assert [w.wait(timeout=120) for w in workers] == [0, 0, 0, 0]
     rows = json.loads(path.read_text())
     assert sorted((r["seed"], r["env_steps"]) for r in rows) == [(w, i) for w in range(4) for i in range(30)]
-    upsert(path, [dict.fromkeys(keys, "x") | {"seed": 0, "env_steps": 0, "progress": -1.0}])  # same identity
+    keys = module.ROW_IDENTITY
+    module.upsert_results(path, [dict.fromkeys(keys, "x") | {"seed": 0, "env_steps": 0, "progress": -1.0}])
     rows = json.loads(path.read_text())
     assert len(rows) == 120 and [r["progress"] for r in rows if (r["seed"], r["env_steps"]) == (0, 0)] == [
         -1.0

@@ -107,10 +107,11 @@ def _gram(basis: Tensor) -> Tensor:
 class _NormalizedGram(torch.autograd.Function):
     """``G / (||G||_F + 1)`` with ``G = B^T B``, forward and backward written out (first-order gradients only).
 
-    The same function as the three autograd ops it replaces, with one saved tensor and two passes over the
-    ``(..., n, n)`` matrices in the backward instead of ~8: the normalized Gram is the largest elementwise work
-    of a SET layer. Measured on one CPU thread for PPO's minibatch (1,024 x 5 tokens, 10 vectors): forward and
-    backward 9.5 -> 4.6 ms; one PPO epoch of the ``set_context_readout`` policy 0.93 -> 0.79 s.
+    The same function as the three autograd ops it replaces, with fewer passes over the ``(..., n, n)`` matrices in
+    the backward and no batched matmul of tiny matrices: the normalized Gram is the largest elementwise work of a
+    SET layer. Measured on one CPU thread for PPO's minibatch (1,024 x 5 tokens, 10 vectors): forward and backward
+    9.5 -> 4.6 ms (``scripts/bench_equivariant.py``, ``gram_speedup``); one PPO epoch of the
+    ``set_context_readout`` policy 0.93 -> 0.79 s.
     With ``Y`` the output and ``r = ||G||_F``: ``dG = dY / (r + 1) - <dY, Y> Y / r`` and ``dB = B (dG + dG^T)``.
     """
 

@@ -1,8 +1,9 @@
 """Benchmark the equivariant core: vectorized velocity shifts and the cost of a subequivariant attention block.
 
 Prints a table and, as its last line, a JSON object with ``velocity_shift_speedup`` (per-velocity
-``torch.roll`` loop time / vectorized shift time) and ``set_block_vs_transformer`` (forward+backward time of
-one ``SubequivariantAttention`` block / one ``torch.nn.TransformerEncoderLayer`` of the same width and token count).
+``torch.roll`` loop time / vectorized shift time), ``set_block_vs_transformer`` (forward+backward time of
+one ``SubequivariantAttention`` block / one ``torch.nn.TransformerEncoderLayer`` of the same width and token count)
+and ``gram_speedup`` (forward+backward time of the normalized Gram as plain autograd ops / ``gram_invariants``).
 
     python scripts/bench_equivariant.py
 """
@@ -17,7 +18,13 @@ from dataclasses import dataclass
 import torch
 import tyro
 
-from equiworld.equivariant import GravityRotations, SubequivariantAttention, VelocityGrid, shift_by_velocity
+from equiworld.equivariant import (
+    GravityRotations,
+    SubequivariantAttention,
+    VelocityGrid,
+    gram_invariants,
+    shift_by_velocity,
+)
 
 
 @dataclass
@@ -38,6 +45,12 @@ class Args:
     """Vector channels of the subequivariant block."""
     attention_batch: int = 256
     """Batch (TD3's) for the attention benchmark."""
+    gram_batch: int = 1024
+    """Samples for the Gram benchmark (PPO's minibatch)."""
+    gram_tokens: int = 5
+    """Tokens (limbs) per sample for the Gram benchmark (hopper_5_full)."""
+    gram_vectors: int = 10
+    """Vectors entering each Gram matrix (the compact SET's 8 projected channels + gravity and target)."""
     repeats: int = 20
     """Timed repetitions (median is reported)."""
     threads: int = 0
@@ -104,17 +117,33 @@ def main(args: Args) -> dict[str, float]:
 
     t_set, t_plain = _median_times([set_step, plain_step], args.repeats, device)
 
+    basis = torch.randn(
+        args.gram_batch, args.gram_tokens, 3, args.gram_vectors, device=device, requires_grad=True
+    )
+
+    def gram_by_autograd():  # the three plain autograd ops that gram_invariants' own Function replaces
+        gram = basis.transpose(-1, -2) @ basis
+        (gram / (torch.linalg.matrix_norm(gram, keepdim=True) + 1.0)).flatten(-2).square().sum().backward()
+
+    def gram_function():
+        gram_invariants(basis).square().sum().backward()
+
+    t_gram_autograd, t_gram = _median_times([gram_by_autograd, gram_function], args.repeats, device)
+
     rows = [
         (f"roll loop, {len(grid)} velocities, {tuple(h.shape)}", t_loop),
         ("vectorized shift_by_velocity", t_vec),
         (f"SubequivariantAttention fwd+bwd, batch {b}, {n} tokens, width {args.width}", t_set),
         ("nn.TransformerEncoderLayer fwd+bwd, same width and tokens", t_plain),
+        (f"normalized Gram fwd+bwd by plain autograd ops, basis {tuple(basis.shape)}", t_gram_autograd),
+        ("gram_invariants fwd+bwd (its own autograd Function)", t_gram),
     ]
     for name, seconds in rows:
         print(f"{name:<80} {seconds * 1e3:9.3f} ms")
     result = {
         "velocity_shift_speedup": round(t_loop / t_vec, 3),
         "set_block_vs_transformer": round(t_set / t_plain, 3),
+        "gram_speedup": round(t_gram_autograd / t_gram, 3),
         "device": device,
         "torch_threads": torch.get_num_threads(),
     }

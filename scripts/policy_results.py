@@ -145,17 +145,16 @@ def goal_check(entries: list[dict], args: Args) -> dict:
         enough or match, key=lambda m: statistics.fmean(m["progress"])
     )  # the best recipe with enough seeds
     progress, length = statistics.fmean(e["progress"]), statistics.fmean(e["episode_length"])
+    seeds = len(set(e["seeds"]))
     return {
         "goal": f"{args.goal_policy} walks on {args.goal_env}",
         "progress_m": round(progress, 2),
         "episode_length": round(length, 1),
-        "seeds": len(set(e["seeds"])),
+        "seeds": seeds,
         "gamma": e.get("gamma"),
         "gae_lambda": e.get("gae_lambda"),
         **{k: e.get(k) for k in RECIPE_KEYS[2:]},
-        "met": progress >= args.goal_progress
-        and length >= args.goal_length
-        and len(set(e["seeds"])) >= args.goal_seeds,
+        "met": progress >= args.goal_progress and length >= args.goal_length and seeds >= args.goal_seeds,
     }
 
 

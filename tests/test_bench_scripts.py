@@ -11,8 +11,21 @@ ROOT = Path(__file__).resolve().parents[1]
 
 CASES = {
     "bench_equivariant.py": (
-        ["--channels", "4", "--size", "10", "--batch", "1", "--attention-batch", "4", "--repeats", "1"],
-        {"velocity_shift_speedup", "set_block_vs_transformer"},
+        [
+            "--channels",
+            "4",
+            "--size",
+            "10",
+            "--batch",
+            "1",
+            "--attention-batch",
+            "4",
+            "--gram-batch",
+            "4",
+            "--repeats",
+            "1",
+        ],
+        {"velocity_shift_speedup", "set_block_vs_transformer", "gram_speedup"},
     ),
     "bench_envs.py": (
         [

@@ -27,12 +27,14 @@ __all__ = [
     "PeriodicSaveCallback",
     "ProgressCallback",
     "WallClockBudgetCallback",
+    "budget_hours",
     "evaluate_morphology",
     "evaluation_summary",
     "format_table",
     "heading_grid",
     "load_model",
     "model_limbs",
+    "resumed_wall_time",
     "rollout",
     "run_folder",
 ]
@@ -55,9 +57,20 @@ RECIPE_KEYS = (
     "n_steps",
     "batch_size",
     "log_std_init",
+    "budget_hours",
 )
 """The recipe fields of a results row (``evaluate_policy.py --results``): rows that differ in one are different
 recipes, never seeds of one (absent keys read as ``None``)."""
+
+
+def budget_hours(budget_minutes: float | None) -> int | None:
+    """The wall-clock budget class of a run, in started hours (``None`` without a budget): runs cut short within
+    the same hour are seeds of one recipe, a run given a second hour is another recipe.
+
+    >>> budget_hours(60.0), budget_hours(50.0), budget_hours(120.0), budget_hours(0.0)
+    (1, 1, 2, None)
+    """
+    return math.ceil(budget_minutes / 60.0) if budget_minutes else None
 
 
 @dataclass
@@ -428,16 +441,19 @@ class ProgressCallback(BaseCallback):
 
 
 class WallClockBudgetCallback(BaseCallback):
-    """Stop ``learn()`` once ``seconds`` of wall-clock have passed since it started (evaluations included), so that
-    policies of different speeds can be compared at the same budget.
+    """Stop ``learn()`` once the run has used ``seconds`` of wall-clock (evaluations included in this call's share),
+    so that policies of different speeds can be compared at the same budget.
 
     Args:
-        seconds: the budget; ``None`` or ``0``: no limit.
+        seconds: the run's budget; ``None`` or ``0``: no limit.
+        elapsed: seconds of the budget already spent before this ``learn()`` (a resumed run: its training time at
+            the checkpoint, see :func:`resumed_wall_time`), so a resumed run stops at the same total as an unbroken one.
     """
 
-    def __init__(self, seconds: float | None) -> None:
+    def __init__(self, seconds: float | None, elapsed: float = 0.0) -> None:
         super().__init__()
         self.seconds = float(seconds or 0.0)
+        self.elapsed = float(elapsed)
         self._start = 0.0
         self.stopped = False
 
@@ -445,7 +461,7 @@ class WallClockBudgetCallback(BaseCallback):
         self._start = time.perf_counter()
 
     def _on_step(self) -> bool:
-        if self.seconds > 0 and time.perf_counter() - self._start >= self.seconds:
+        if self.seconds > 0 and self.elapsed + time.perf_counter() - self._start >= self.seconds:
             self.stopped = True
             return False
         return True

@@ -29,6 +29,7 @@ from .evaluation import (
     PeriodicSaveCallback,
     ProgressCallback,
     WallClockBudgetCallback,
+    resumed_wall_time,
     run_folder,
 )
 from .imitation import ImitationCallback
@@ -91,8 +92,9 @@ class PolicyTrainSettings(RunSettings):
     """Environment steps (all parallel envs together; when resuming, the steps to add); default: 20M for ppo (the
     wall-clock budget ends it first on a CPU), 100k for td3."""
     budget_minutes: float | None = None
-    """Stop after this much wall-clock (evaluations included), whatever --steps says (0: no limit; default: 60 for
-    ppo, the CPU recipe's budget, none for td3)."""
+    """Stop once the run has trained this much wall-clock (evaluations included), whatever --steps says (0: no
+    limit; default: 60 for ppo, the CPU recipe's budget, none for td3). The budget is the run's total: with --resume,
+    the training time the run had at the checkpoint (from its metrics) counts toward it."""
     save_every_minutes: float = 0.0
     """Also save model.zip and append a row to throughput.csv every this many minutes (0: never)."""
     backend: str = "batched"
@@ -334,7 +336,8 @@ def train_policy(args: PolicyTrainSettings) -> Path:
             )
         )
     callbacks.append(ProgressCallback(steps, disable=not args.progress))
-    callbacks.append(WallClockBudgetCallback(budget_minutes * 60))
+    elapsed = resumed_wall_time(callbacks[0].rows, model.num_timesteps) if args.resume else 0.0
+    callbacks.append(WallClockBudgetCallback(budget_minutes * 60, elapsed=elapsed))
     callbacks.append(PeriodicSaveCallback(out, args.save_every_minutes))
     start = time.perf_counter()
     model.learn(

@@ -117,6 +117,7 @@ def markdown(entries: list[dict]) -> str:
             if e.get("teacher")
             else ""
         )
+        recipe += f", {e['budget_hours']} h budget" if (e.get("budget_hours") or 1) > 1 else ""
         lines.append(
             f"| {e['env']} | {e['algo']} | {e['policy']} | {recipe} | {e['body']} | {e['split']} | {len(e['seeds'])} | "
             f"{_mean_std(e['progress'])} | {_mean_std(e['episode_length'])} | {_mean_std(e['return'])} | "

@@ -217,6 +217,7 @@ def test_ppo_train_resume_and_evaluate(run_script, tmp_path):
     identity = ("env", "algo", "policy", "seed", "env_steps", "body", "split", "episodes")
     assert [row[k] for k in identity] == ["hopper_3_shin", "ppo", "set", 0, 128, "hopper_3_shin", "train", 2]
     assert row["episode_length"] <= 5 and np.isfinite(row["progress"]) and row["wall_clock_s"] > 0
+    assert row["budget_minutes"] == 60.0 and row["budget_hours"] == 1  # PPO's default budget, the resume's total
     out = run_script("policy_results.py", "--results", str(results), "--goal-env", "hopper_3_shin").stdout
     lines = out.strip().splitlines()
     assert lines[0].startswith("| env | learner | policy |") and "| hopper_3_shin | ppo | set |" in out
@@ -308,6 +309,24 @@ def test_a_resumed_run_counts_its_time_from_the_checkpoint_between_two_evaluatio
     assert resumed_wall_time(rows, 500) == 400.0  # not 300 s: the time since the last evaluation counts too
     assert resumed_wall_time(rows, 400) == 300.0 and resumed_wall_time(rows, 900) == 500.0
     assert resumed_wall_time(rows, 100) == 0.0 and resumed_wall_time([], 100) == 0.0
+
+
+def test_the_wall_clock_budget_counts_the_time_a_resumed_run_had_already_trained():
+    from equiworld.agents.evaluation import WallClockBudgetCallback
+
+    fresh, resumed, spent = (
+        WallClockBudgetCallback(60.0),
+        WallClockBudgetCallback(60.0, elapsed=30.0),
+        WallClockBudgetCallback(60.0, elapsed=60.0),
+    )
+    for callback in (fresh, resumed, spent):
+        callback._on_training_start()
+    assert fresh._on_step() and resumed._on_step() and not spent._on_step() and spent.stopped
+    resumed._start -= 29.0  # 29 s into this leg: 59 s of the run's 60
+    assert resumed._on_step()
+    resumed._start -= 1.0
+    assert not resumed._on_step() and resumed.stopped
+    assert WallClockBudgetCallback(0.0, elapsed=1e9)._on_step()  # 0: no limit
 
 
 def test_direction_progress_groups_episodes_by_target_direction(script_module):
@@ -587,6 +606,33 @@ def test_runs_with_other_env_counts_are_another_recipe(script_module):
     assert [(e["num_envs"], e["seeds"]) for e in entries] == [(64, [0, 1]), (2048, [0])]
     table = results.markdown(entries).splitlines()
     assert "2048 envs per body" in table[3] and "envs per body" not in table[2]
+
+
+def test_runs_given_a_second_hour_are_another_recipe(script_module):
+    """Runs cut short within the hour stay seeds of the one-hour recipe; a run given two hours is its own row, and
+    the evaluation writes the class from the run's total budget."""
+    from equiworld.agents.evaluation import budget_hours
+
+    results = script_module("policy_results")
+    base = {"env": "walker_7_full", "algo": "ppo", "policy": "set", "body": "walker_7_full", "split": "train"}
+    rows = [
+        {
+            **base,
+            "seed": s,
+            "progress": p,
+            "episode_length": 200,
+            "return": 1.0,
+            "env_steps": 1,
+            "wall_clock_s": 1.0,
+        }
+        | {"budget_hours": budget_hours(m)}
+        for s, p, m in ((0, 2.0, 60.0), (1, 3.0, 55.0), (0, 4.0, 120.0))
+    ]
+    entries = results.summarise(rows)
+    assert [(e["budget_hours"], e["seeds"]) for e in entries] == [(1, [0, 1]), (2, [0])]
+    table = results.markdown(entries).splitlines()
+    assert "2 h budget" in table[3] and "h budget" not in table[2]
+    assert budget_hours(None) is None and budget_hours(60.5) == 2
 
 
 def test_imitation_pulls_ppo_toward_the_teacher_and_fades_out(run_script, tmp_path):

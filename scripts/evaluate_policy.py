@@ -93,20 +93,23 @@ def ppo_critic(config: dict) -> str | None:
 def upsert_results(path: Path, rows: list[dict]) -> None:
     """Replace rows with the same :data:`ROW_IDENTITY` in the JSON list at ``path`` (created if missing).
 
-    The file is read and rewritten under an exclusive ``flock``, so evaluations that finish together (two runs
-    evaluated side by side) do not drop each other's rows.
+    Writers take an exclusive ``flock`` on the file's folder, so evaluations that finish together (two runs evaluated
+    side by side) do not drop each other's rows; the new list goes to a temporary file that replaces ``path`` in one
+    ``os.replace``, so a reader (or a crash) never meets a half-written file.
     """
     keys = {tuple(r[k] for k in ROW_IDENTITY) for r in rows}
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        f.seek(0)
-        text = f.read()
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        fcntl.flock(folder, fcntl.LOCK_EX)
+        text = path.read_text() if path.exists() else ""
         existing = json.loads(text) if text.strip() else []
         kept = [r for r in existing if tuple(r.get(k) for k in ROW_IDENTITY) not in keys]
-        f.seek(0)
-        f.truncate()
-        f.write(json.dumps(kept + rows, indent=2) + "\n")
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(kept + rows, indent=2) + "\n")
+        os.replace(tmp, path)
+    finally:
+        os.close(folder)  # releases the lock
 
 
 @dataclass

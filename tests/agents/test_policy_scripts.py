@@ -217,7 +217,9 @@ def test_ppo_train_resume_and_evaluate(run_script, tmp_path):
     identity = ("env", "algo", "policy", "seed", "env_steps", "body", "split", "episodes")
     assert [row[k] for k in identity] == ["hopper_3_shin", "ppo", "set", 0, 128, "hopper_3_shin", "train", 2]
     assert row["episode_length"] <= 5 and np.isfinite(row["progress"]) and row["wall_clock_s"] > 0
-    assert row["budget_minutes"] == 60.0 and row["budget_hours"] == 1  # PPO's default budget, the resume's total
+    assert (
+        row["budget_minutes"] == 60.0 and row["budget_hours"] == 1
+    )  # PPO's default budget, the resume's total
     out = run_script("policy_results.py", "--results", str(results), "--goal-env", "hopper_3_shin").stdout
     lines = out.strip().splitlines()
     assert lines[0].startswith("| env | learner | policy |") and "| hopper_3_shin | ppo | set |" in out
@@ -290,8 +292,22 @@ def test_results_upserts_from_processes_finishing_together_keep_every_row(script
         "    row = dict.fromkeys(ev.ROW_IDENTITY, 'x') | {'seed': worker, 'env_steps': i, 'progress': float(i)}\n"
         f"    ev.upsert_results(ev.Path({str(path)!r}), [row])\n"
     )
+    # a reader beside them (policy_results.py reads without the lock) must only ever meet a whole list
+    reader = (
+        "import json, pathlib, sys, time\n"
+        f"path, done = pathlib.Path({str(path)!r}), pathlib.Path({str(tmp_path / 'done')!r})\n"
+        "reads = 0\n"
+        "while not done.exists():\n"
+        "    if path.exists():\n"
+        "        assert isinstance(json.loads(path.read_text()), list); reads += 1\n"
+        "sys.exit(0 if reads else 3)\n"
+    )
+    watcher = subprocess.Popen([sys.executable, "-c", reader])
     workers = [subprocess.Popen([sys.executable, "-c", writer, str(w)]) for w in range(4)]
     assert [w.wait(timeout=120) for w in workers] == [0, 0, 0, 0]
+    (tmp_path / "done").touch()
+    assert watcher.wait(timeout=60) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["done", "results.json"]  # no temporary file left
     rows = json.loads(path.read_text())
     assert sorted((r["seed"], r["env_steps"]) for r in rows) == [(w, i) for w in range(4) for i in range(30)]
     keys = module.ROW_IDENTITY

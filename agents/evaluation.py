@@ -7,6 +7,7 @@ import csv
 import json
 import math
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,6 +85,9 @@ class EpisodeResult:
         target_direction: target angle (rad).
         frames: rendered RGB frames (empty unless requested).
         progress: metres gained toward the target over the episode (the sum of ``info["progress"]``).
+        end: how it ended: a fall rule of :meth:`~equiworld.envs.morphology.MorphologyEnv.fall_reason` (``"tilt"``,
+            ``"height_low"``, ...), ``"time_limit"`` (truncated by the env), ``"unstable"`` or ``"step_cap"``
+            (``max_steps`` reached).
     """
 
     episode_return: float
@@ -92,6 +96,7 @@ class EpisodeResult:
     target_direction: float
     frames: list[np.ndarray] = field(default_factory=list, repr=False)
     progress: float = 0.0
+    end: str = "step_cap"
 
 
 @dataclass
@@ -104,6 +109,7 @@ class MorphologyEvaluation:
         returns: one return per episode.
         lengths: one length per episode.
         progress: metres gained toward the target, one per episode.
+        ends: how each episode ended (:attr:`EpisodeResult.end`).
     """
 
     morphology: str
@@ -111,6 +117,7 @@ class MorphologyEvaluation:
     returns: list[float]
     lengths: list[int]
     progress: list[float]
+    ends: list[str] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
         """Mean and std of return, length and progress toward the target, and the episode count."""
@@ -125,6 +132,7 @@ class MorphologyEvaluation:
             "length_std": float(n.std()),
             "progress_mean": float(d.mean()),
             "progress_std": float(d.std()),
+            "ends": dict(sorted(Counter(self.ends).items())),
         }
 
 
@@ -190,7 +198,7 @@ def rollout(
     """
     obs, _ = env.reset(seed=seed, options={"yaw": yaw, "target_direction": target_direction})
     frames = [env.render()] if render else []
-    total, steps, progress = 0.0, 0, 0.0
+    total, steps, progress, end = 0.0, 0, 0.0, "step_cap"
     for steps in range(1, max_steps + 1):  # noqa: B007
         action, _ = model.predict(obs, deterministic=deterministic)
         obs, reward, terminated, truncated, info = env.step(action)
@@ -198,9 +206,13 @@ def rollout(
         progress += float(info["progress"])
         if render:
             frames.append(env.render())
-        if terminated or truncated:
+        if terminated:
+            end = env.unwrapped.fall_reason() or "terminated"
             break
-    return EpisodeResult(total, steps, yaw, target_direction, frames, progress)
+        if truncated:
+            end = "unstable" if info.get("unstable") else "time_limit"
+            break
+    return EpisodeResult(total, steps, yaw, target_direction, frames, progress, end)
 
 
 def evaluate_morphology(
@@ -235,7 +247,7 @@ def evaluate_morphology(
         )
     pad = n_model if padded_model else None
     env = make_morphology_env(morphology, max_limbs=pad)
-    returns, lengths, progress = [], [], []
+    returns, lengths, progress, ends = [], [], [], []
     for i, (yaw, target) in enumerate(grid):
         result = rollout(
             model, env, yaw, target, seed=seed + i, max_steps=max_steps, deterministic=deterministic
@@ -243,6 +255,7 @@ def evaluate_morphology(
         returns.append(result.episode_return)
         lengths.append(result.length)
         progress.append(result.progress)
+        ends.append(result.end)
     env.close()
     if video_path is not None and grid:
         import imageio.v2 as imageio
@@ -263,7 +276,7 @@ def evaluate_morphology(
         Path(video_path).parent.mkdir(parents=True, exist_ok=True)
         frame_skip = max(1, round(video_env.unwrapped.metadata["render_fps"] / fps))
         imageio.mimsave(video_path, result.frames[::frame_skip], fps=fps)
-    return MorphologyEvaluation(morphology, zero_shot, returns, lengths, progress)
+    return MorphologyEvaluation(morphology, zero_shot, returns, lengths, progress, ends)
 
 
 def resumed_wall_time(rows: Sequence[dict[str, Any]], steps: int) -> float:

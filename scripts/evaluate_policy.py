@@ -199,7 +199,13 @@ def main(args: Args) -> Path:
         "noise_log_std": args.noise_log_std,
         "morphologies": rows,
         "episodes": [
-            {"morphology": e.morphology, "returns": e.returns, "lengths": e.lengths, "progress": e.progress}
+            {
+                "morphology": e.morphology,
+                "returns": e.returns,
+                "lengths": e.lengths,
+                "progress": e.progress,
+                "ends": e.ends,
+            }
             for e in evaluations
         ],
     }

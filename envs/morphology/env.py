@@ -615,27 +615,38 @@ class MorphologyEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         self.targets_reached += 1
 
     def _has_fallen(self) -> bool:
+        return self.fall_reason() is not None
+
+    def fall_reason(self) -> str | None:
+        """Which of the family's fall rules the current state breaks (the first in this order), or ``None``:
+        ``"tilt"`` (torso axis past ``max_tilt``), ``"state"`` (a state entry past ``max_abs_state``), ``"pitch_roll"``,
+        ``"height_low"`` / ``"height_high"`` (torso, or for the cheetah a front thigh, outside the height band),
+        ``"still"`` (the cheetah nearly still). ``step`` terminates exactly when this is not ``None``."""
         v, r = self._views, self.rules
         mat = v.torso_xmat.tolist()
         height = float(v.qpos[2])
         zz = mat[8]
         if r.max_tilt is not None and math.acos(max(-1.0, min(1.0, zz))) >= r.max_tilt:
-            return True
+            return "tilt"
         if r.max_abs_state is not None and (
             np.abs(v.qpos[3:]).max() >= r.max_abs_state or np.abs(v.qvel).max() >= r.max_abs_state
         ):
-            return True
+            return "state"
         if r.max_pitch_roll is not None:
             pitch = math.atan2(-mat[6], math.hypot(mat[7], mat[8]))
             roll = math.atan2(mat[7], mat[8])
             if abs(pitch) >= r.max_pitch_roll or abs(roll) >= r.max_pitch_roll:
-                return True
+                return "pitch_roll"
         if self._front_thighs:
             height = min([height, *(float(v.xpos[i, 2]) for i in self._front_thighs)])
         low, high = self._torso_height_band
-        if (low is not None and height <= low) or (high is not None and height >= high):
-            return True
-        return r.min_qvel_sq is not None and float(np.dot(v.qvel, v.qvel)) <= r.min_qvel_sq
+        if low is not None and height <= low:
+            return "height_low"
+        if high is not None and height >= high:
+            return "height_high"
+        if r.min_qvel_sq is not None and float(np.dot(v.qvel, v.qvel)) <= r.min_qvel_sq:
+            return "still"
+        return None
 
     def _get_obs(self) -> dict[str, np.ndarray]:
         v = self._views

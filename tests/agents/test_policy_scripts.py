@@ -74,6 +74,14 @@ def test_train_resume_evaluate_plot(run_script, tmp_path):
     progress = result["episodes"][0]["progress"]
     assert len(progress) == 2 and all(np.isfinite(progress)) and any(p != 0.0 for p in progress)
     assert result["morphologies"][0]["progress_mean"] == pytest.approx(np.mean(progress))
+    ends, lengths = result["episodes"][0]["ends"], result["episodes"][0]["lengths"]
+    valid = {"tilt", "state", "height_low", "step_cap"}  # a hopper's rules, or the 15-step cap
+    assert (
+        len(ends) == 2
+        and set(ends) <= valid
+        and all(n == 15 for n, e in zip(lengths, ends, strict=True) if e == "step_cap")
+    )
+    assert result["morphologies"][0]["ends"] == {e: ends.count(e) for e in sorted(set(ends))}
     assert (run / "eval" / "evaluation.md").is_file() and (
         run / "eval" / "videos" / "hopper_3_shin.gif"
     ).stat().st_size > 0

@@ -161,9 +161,11 @@ def test_zero_gear_hinges_cannot_move(name):
 # --- termination -----------------------------------------------------------------------------------------
 
 
-def _fallen_after(env: MorphologyEnv, qpos: np.ndarray, qvel: np.ndarray) -> bool:
+def _fallen_after(env: MorphologyEnv, qpos: np.ndarray, qvel: np.ndarray) -> str | None:
     env.set_state(qpos, qvel)
-    return env._has_fallen()
+    reason = env.fall_reason()
+    assert env._has_fallen() == (reason is not None)
+    return reason
 
 
 def _tilted(qpos: np.ndarray, axis: int, angle: float) -> np.ndarray:
@@ -193,19 +195,20 @@ def test_termination_rules_fire_in_constructed_states(name, low, high, max_angle
     qpos = env.model.qpos0.copy()
     moving = np.zeros(env.model.nv)
     moving[0] = 2.0  # keeps the cheetah's "nearly still" rule quiet
-    assert not _fallen_after(env, qpos, moving)
+    assert _fallen_after(env, qpos, moving) is None
     below = qpos.copy()
     below[2] = low - 0.01
-    assert _fallen_after(env, below, moving)
+    assert _fallen_after(env, below, moving) == "height_low"
     if high is not None:
         above = qpos.copy()
         above[2] = high + 0.01
-        assert _fallen_after(env, above, moving)
+        assert _fallen_after(env, above, moving) == "height_high"
+    angle_rule = "tilt" if name.startswith("hopper") else "pitch_roll"  # the hopper's rule is the axis' tilt
     for axis in (0, 1):  # roll, pitch
-        assert not _fallen_after(env, _tilted(qpos, axis, 0.9 * max_angle), moving)
-        assert _fallen_after(env, _tilted(qpos, axis, 1.05 * max_angle), moving)
+        assert _fallen_after(env, _tilted(qpos, axis, 0.9 * max_angle), moving) is None
+        assert _fallen_after(env, _tilted(qpos, axis, 1.05 * max_angle), moving) == angle_rule
     if name.startswith("cheetah"):
-        assert _fallen_after(env, qpos, np.zeros(env.model.nv))  # nearly still
+        assert _fallen_after(env, qpos, np.zeros(env.model.nv)) == "still"  # nearly still
         env.set_state(qpos, moving)  # a front thigh below 0.26 m ends the episode even if the torso is high
         env.data.xpos[env.plan.limb_names.index("right_fthigh") + 1, 2] = 0.2
         assert env._has_fallen()

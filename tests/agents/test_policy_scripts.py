@@ -422,25 +422,38 @@ def test_learner_settings_take_the_run_options_and_the_learners_defaults():
     )
 
 
+def _result_row(**fields):
+    """A results row of ``evaluate_policy.py --results`` (hopper_5_full, PPO, SET, seed 0), ``fields`` replaced."""
+    return {
+        "env": "hopper_5_full",
+        "algo": "ppo",
+        "policy": "set",
+        "body": "hopper_5_full",
+        "split": "train",
+        "seed": 0,
+        "progress": 0.0,
+        "episode_length": 200,
+        "return": 1.0,
+        "env_steps": 1,
+        "wall_clock_s": 1.0,
+    } | fields
+
+
 def test_zero_shot_check_compares_held_out_with_trained_bodies(script_module):
     summarise, zero_shot_checks = (
         getattr(script_module("policy_results"), f) for f in ("summarise", "zero_shot_checks")
     )
 
     def row(body, split, seed, progress):
-        return {
-            "env": "walker++",
-            "algo": "ppo",
-            "policy": "set",
-            "body": body,
-            "split": split,
-            "seed": seed,
-            "progress": progress,
-            "episode_length": 100,
-            "return": 1.0,
-            "env_steps": 10,
-            "wall_clock_s": 1.0,
-        }
+        return _result_row(
+            env="walker++",
+            body=body,
+            split=split,
+            seed=seed,
+            progress=progress,
+            episode_length=100,
+            env_steps=10,
+        )
 
     rows = [row("a", "train", 0, 2.0), row("a", "train", 1, 4.0), row("b", "train", 0, 3.0)]
     rows += [row("c", "zero_shot", 0, 1.0), row("c", "zero_shot", 1, 2.0)]
@@ -551,20 +564,7 @@ def test_goal_check_reads_ppo_runs_from_scratch(script_module):
     results = script_module("policy_results")
 
     def row(progress, **recipe):
-        return {
-            "env": "hopper_5_full",
-            "algo": "ppo",
-            "policy": "set",
-            "body": "hopper_5_full",
-            "split": "train",
-            "seed": 0,
-            "progress": progress,
-            "episode_length": 600,
-            "return": 1.0,
-            "env_steps": 1,
-            "wall_clock_s": 1.0,
-            **recipe,
-        }
+        return _result_row(progress=progress, episode_length=600, **recipe)
 
     args = results.Args()
     check = results.goal_check(results.summarise([row(2.0), row(9.0, init="dagger")]), args)
@@ -612,18 +612,8 @@ def test_critic_warmup_trains_the_value_function_only_until_its_steps():
 def test_runs_with_other_env_counts_are_another_recipe(script_module):
     """A GPU-scale run (2,048 envs) is never averaged in with the CPU recipe's seeds, and its table row says so."""
     results = script_module("policy_results")
-    base = {"env": "hopper_5_full", "algo": "ppo", "policy": "set", "body": "hopper_5_full", "split": "train"}
     rows = [
-        {
-            **base,
-            "seed": s,
-            "progress": p,
-            "episode_length": 200,
-            "return": 1.0,
-            "env_steps": 1,
-            "wall_clock_s": 1.0,
-        }
-        | {"num_envs": n}
+        _result_row(seed=s, progress=p, num_envs=n)
         for s, p, n in ((0, 2.0, 64), (1, 3.0, 64), (0, 1.0, 2048))
     ]
     entries = results.summarise(rows)
@@ -633,23 +623,15 @@ def test_runs_with_other_env_counts_are_another_recipe(script_module):
 
 
 def test_runs_given_a_second_hour_are_another_recipe(script_module):
-    """Runs cut short within the hour stay seeds of the one-hour recipe; a run given two hours is its own row, and
-    the evaluation writes the class from the run's total budget."""
+    """Runs cut short within the hour stay seeds of the one-hour recipe; a run given two hours is its own row
+    (the evaluation writes the class: ``test_ppo_train_resume_and_evaluate``)."""
     from equiworld.agents.evaluation import budget_hours
 
     results = script_module("policy_results")
-    base = {"env": "walker_7_full", "algo": "ppo", "policy": "set", "body": "walker_7_full", "split": "train"}
     rows = [
-        {
-            **base,
-            "seed": s,
-            "progress": p,
-            "episode_length": 200,
-            "return": 1.0,
-            "env_steps": 1,
-            "wall_clock_s": 1.0,
-        }
-        | {"budget_hours": budget_hours(m)}
+        _result_row(
+            env="walker_7_full", body="walker_7_full", seed=s, progress=p, budget_hours=budget_hours(m)
+        )
         for s, p, m in ((0, 2.0, 60.0), (1, 3.0, 55.0), (0, 4.0, 120.0))
     ]
     entries = results.summarise(rows)

@@ -58,6 +58,7 @@ RECIPE_KEYS = (
     "n_steps",
     "batch_size",
     "log_std_init",
+    "alive_bonus",
     "budget_hours",
 )
 """The recipe fields of a results row (``evaluate_policy.py --results``): rows that differ in one are different

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import torch
 from stable_baselines3 import PPO, TD3
 from stable_baselines3.common.callbacks import CallbackList, CheckpointCallback
-from stable_baselines3.common.vec_env import VecNormalize
+from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 
 from equiworld.envs.morphology import make_vec_env, resolve_morphologies
 from equiworld.envs.morphology.vec import BACKENDS
@@ -43,6 +44,7 @@ __all__ = [
     "RunSettings",
     "init_policy_weights",
     "learner_settings",
+    "make_training_env",
     "network_sizes",
     "train_policy",
 ]
@@ -140,6 +142,9 @@ class PolicyTrainSettings(RunSettings):
     """ppo: GAE lambda."""
     ent_coef: float = PPOSettings.ent_coef
     """ppo: entropy bonus."""
+    alive_bonus: float | None = None
+    """The training reward's bonus per step alive (default: as published, 1; cheetah 0). Evaluations (during
+    training and by evaluate_policy.py) always score the published reward, so this shapes training only."""
     target_kl: float | None = PPOSettings.target_kl
     """ppo: stop an update's epochs early once the approximate KL to the rollout policy passes 1.5x this (SB3's
     target_kl; default: no limit)."""
@@ -205,6 +210,18 @@ def learner_settings(args: PolicyTrainSettings, steps: int) -> PPOSettings | TD3
     return settings
 
 
+def make_training_env(args: PolicyTrainSettings, morphologies: Sequence[str], num_envs: int) -> VecEnv:
+    """The vector env a run trains on: ``num_envs`` envs per morphology on the run's backend, seeded by the run,
+    rewarding ``alive_bonus`` per step alive where the run sets one (evaluations keep the published reward)."""
+    return make_vec_env(
+        list(morphologies),
+        num_envs,
+        seed=args.seed,
+        backend=args.backend,
+        env_kwargs=None if args.alive_bonus is None else {"alive_bonus": args.alive_bonus},
+    )
+
+
 def init_policy_weights(model: PPO, path: str | Path) -> None:
     """Copy the policy weights of the PPO model at ``path`` (same policy and sizes) into ``model``, all but the
     exploration noise's log standard deviations, which keep ``model``'s initial value."""
@@ -254,7 +271,7 @@ def train_policy(args: PolicyTrainSettings) -> Path:
     budget_minutes = (
         args.budget_minutes if args.budget_minutes is not None else (60.0 if args.algo == "ppo" else 0.0)
     )
-    env = make_vec_env(list(train), num_envs, seed=args.seed, backend=args.backend)
+    env = make_training_env(args, train, num_envs)
     sizes = network_sizes(args)
     settings = learner_settings(args, steps)
     config = {

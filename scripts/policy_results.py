@@ -117,6 +117,9 @@ def markdown(entries: list[dict]) -> str:
             if e.get("teacher")
             else ""
         )
+        recipe += (
+            f", alive bonus {e['alive_bonus']:g} in training" if e.get("alive_bonus") is not None else ""
+        )
         recipe += f", {e['budget_hours']} h budget" if (e.get("budget_hours") or 1) > 1 else ""
         lines.append(
             f"| {e['env']} | {e['algo']} | {e['policy']} | {recipe} | {e['body']} | {e['split']} | {len(e['seeds'])} | "

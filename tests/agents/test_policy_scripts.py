@@ -138,6 +138,7 @@ def test_ppo_train_resume_and_evaluate(run_script, tmp_path):
     """The default learner: PPO over the batched env, a checkpoint with its reward statistics, a resume, an
     evaluation of the saved model."""
     common = ["--env", "hopper_3_shin", "--policy", "set", *TINY, "--num-envs", "4", "--n-steps", "16"]
+    common += ["--alive-bonus", "1.5"]  # a shaped training reward: a recipe key of the results row
     common += [
         "--eval-every",
         "64",
@@ -228,9 +229,11 @@ def test_ppo_train_resume_and_evaluate(run_script, tmp_path):
     assert (
         row["budget_minutes"] == 60.0 and row["budget_hours"] == 1
     )  # PPO's default budget, the resume's total
+    assert row["alive_bonus"] == 1.5
     out = run_script("policy_results.py", "--results", str(results), "--goal-env", "hopper_3_shin").stdout
     lines = out.strip().splitlines()
     assert lines[0].startswith("| env | learner | policy |") and "| hopper_3_shin | ppo | set |" in out
+    assert "alive bonus 1.5 in training" in out
     check = json.loads(lines[-1])
     assert check["met"] is False and check["episode_length"] == pytest.approx(row["episode_length"])
     # under exploration noise: sampled actions (reproducible by --seed), another outcome, never a results row
@@ -708,3 +711,32 @@ def _saved_teacher(venv, tmp_path):
     teacher.save(folder / "model.zip")
     (folder / "config.json").write_text(json.dumps({"env": "hopper_3_shin", "policy": "mlp_heading"}))
     return teacher, folder
+
+
+@pytest.mark.parametrize("backend", ["batched", "dummy"])
+def test_alive_bonus_shapes_the_training_reward_and_makes_another_recipe(script_module, backend):
+    """--alive-bonus changes the reward the run trains on (every env of its vector env), not the published one;
+    runs trained with it are never seeds of the published-reward recipe, and the table row says so."""
+    from equiworld.agents.runs import PolicyTrainSettings, make_training_env
+
+    def alive_terms(bonus):
+        settings = PolicyTrainSettings(env="hopper_3_shin", alive_bonus=bonus, backend=backend)
+        env = make_training_env(settings, ["hopper_3_shin"], 3)
+        env.reset()
+        _, rewards, _, infos = env.step(np.zeros((3, *env.action_space.shape)))
+        env.close()
+        return [info["reward_alive"] for info in infos], rewards
+
+    shaped, shaped_rewards = alive_terms(3.0)
+    published, published_rewards = alive_terms(None)
+    assert shaped == [3.0] * 3 and published == [1.0] * 3
+    np.testing.assert_allclose(shaped_rewards - published_rewards, 2.0)  # same seeds, same physics
+    results = script_module("policy_results")
+    rows = [
+        _result_row(seed=s, progress=p, alive_bonus=b)
+        for s, p, b in ((0, 2.0, None), (1, 3.0, None), (0, 1.0, 3.0))
+    ]
+    entries = results.summarise(rows)
+    assert [(e["alive_bonus"], e["seeds"]) for e in entries] == [(None, [0, 1]), (3.0, [0])]
+    table = results.markdown(entries).splitlines()
+    assert "alive bonus 3 in training" in table[3] and "alive bonus" not in table[2]

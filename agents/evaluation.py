@@ -8,7 +8,7 @@ import json
 import math
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -183,6 +183,7 @@ def rollout(
     max_steps: int = 1000,
     render: bool = False,
     deterministic: bool = True,
+    on_step: Callable[[gym.Env, dict[str, Any]], None] | None = None,
 ) -> EpisodeResult:
     """Run one episode of ``model`` (its mean actions, or with ``deterministic=False`` actions sampled from its
     exploration noise) from a given start heading and target direction.
@@ -196,6 +197,7 @@ def rollout(
         max_steps: step cap (the env's time limit also applies).
         render: collect RGB frames.
         deterministic: act with the mean actions.
+        on_step: called after every step with the env and the step's info (e.g. to record the torso's state).
     """
     obs, _ = env.reset(seed=seed, options={"yaw": yaw, "target_direction": target_direction})
     frames = [env.render()] if render else []
@@ -205,6 +207,8 @@ def rollout(
         obs, reward, terminated, truncated, info = env.step(action)
         total += float(reward)
         progress += float(info["progress"])
+        if on_step is not None:
+            on_step(env, info)
         if render:
             frames.append(env.render())
         if terminated:

@@ -617,26 +617,30 @@ class MorphologyEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
     def _has_fallen(self) -> bool:
         return self.fall_reason() is not None
 
+    def torso_attitude(self) -> tuple[float, float, float, float]:
+        """The torso's ``(height, tilt, pitch, roll)`` now, as the fall rules read them: the height (m) of its frame,
+        the angle (rad) between its z axis and the vertical, and its pitch and roll (rad, from its rotation matrix)."""
+        v = self._views
+        mat = v.torso_xmat.tolist()
+        tilt = math.acos(max(-1.0, min(1.0, mat[8])))
+        pitch = math.atan2(-mat[6], math.hypot(mat[7], mat[8]))
+        return float(v.qpos[2]), tilt, pitch, math.atan2(mat[7], mat[8])
+
     def fall_reason(self) -> str | None:
         """Which of the family's fall rules the current state breaks (the first in this order), or ``None``:
         ``"tilt"`` (torso axis past ``max_tilt``), ``"state"`` (a state entry past ``max_abs_state``), ``"pitch_roll"``,
         ``"height_low"`` / ``"height_high"`` (torso, or for the cheetah a front thigh, outside the height band),
         ``"still"`` (the cheetah nearly still). ``step`` terminates exactly when this is not ``None``."""
         v, r = self._views, self.rules
-        mat = v.torso_xmat.tolist()
-        height = float(v.qpos[2])
-        zz = mat[8]
-        if r.max_tilt is not None and math.acos(max(-1.0, min(1.0, zz))) >= r.max_tilt:
+        height, tilt, pitch, roll = self.torso_attitude()
+        if r.max_tilt is not None and tilt >= r.max_tilt:
             return "tilt"
         if r.max_abs_state is not None and (
             np.abs(v.qpos[3:]).max() >= r.max_abs_state or np.abs(v.qvel).max() >= r.max_abs_state
         ):
             return "state"
-        if r.max_pitch_roll is not None:
-            pitch = math.atan2(-mat[6], math.hypot(mat[7], mat[8]))
-            roll = math.atan2(mat[7], mat[8])
-            if abs(pitch) >= r.max_pitch_roll or abs(roll) >= r.max_pitch_roll:
-                return "pitch_roll"
+        if r.max_pitch_roll is not None and (abs(pitch) >= r.max_pitch_roll or abs(roll) >= r.max_pitch_roll):
+            return "pitch_roll"
         if self._front_thighs:
             height = min([height, *(float(v.xpos[i, 2]) for i in self._front_thighs)])
         low, high = self._torso_height_band

@@ -3,6 +3,7 @@ budgets and write what they promise (also a resume from a checkpoint)."""
 
 from __future__ import annotations
 
+import csv
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -740,3 +741,31 @@ def test_alive_bonus_shapes_the_training_reward_and_makes_another_recipe(script_
     assert [(e["alive_bonus"], e["seeds"]) for e in entries] == [(None, [0, 1]), (3.0, [0])]
     table = results.markdown(entries).splitlines()
     assert "alive bonus 3 in training" in table[3] and "alive bonus" not in table[2]
+
+
+def test_episode_trace_follows_the_torso_until_the_rule_that_ends_the_episode(run_script, tmp_path):
+    """plot_episode_trace.py: one CSV row per step of the episode, whose distances add up to its progress, and whose
+    last row breaks the fall rule the summary names (an untrained hopper falls within the cap)."""
+    from equiworld.agents.training import PPOSettings, make_ppo
+    from equiworld.envs.morphology import make_vec_env
+
+    model = make_ppo(
+        "set", make_vec_env("hopper_3_shin", 2, seed=0), PPOSettings(n_steps=8, batch_size=16), seed=0
+    )
+    model.save(tmp_path / "model.zip")
+    out = tmp_path / "trace.png"
+    flags = ["--checkpoint", str(tmp_path / "model.zip"), "--body", "hopper_3_shin", "--max-steps", "400"]
+    summary = json.loads(
+        run_script("plot_episode_trace.py", *flags, "--out", str(out)).stdout.splitlines()[-1]
+    )
+    assert out.stat().st_size > 10_000
+    rows = list(csv.DictReader(out.with_suffix(".csv").open()))
+    assert len(rows) == summary["steps"] and [int(r["step"]) for r in rows] == list(range(1, len(rows) + 1))
+    assert sum(float(r["speed_to_target"]) for r in rows) * 0.008 == pytest.approx(summary["progress_m"])
+    assert sum(float(r["reward"]) for r in rows) == pytest.approx(summary["return"])
+    last = rows[-1]
+    assert summary["end"] in ("height_low", "tilt"), summary
+    if summary["end"] == "height_low":
+        assert float(last["height"]) <= summary["height_band"][0] < float(rows[-2]["height"])
+    else:
+        assert float(last["tilt_deg"]) >= summary["max_tilt_deg"] > float(rows[-2]["tilt_deg"])

@@ -178,6 +178,22 @@ def _tilted(qpos: np.ndarray, axis: int, angle: float) -> np.ndarray:
     return qpos
 
 
+def test_torso_attitude_reads_height_tilt_pitch_and_roll_of_constructed_states():
+    env = MorphologyEnv("walker_7_full")
+    env.reset(seed=0)
+    qpos, still = env.model.qpos0.copy(), np.zeros(env.model.nv)
+    qpos[2] = 1.23
+    env.set_state(qpos, still)
+    np.testing.assert_allclose(env.torso_attitude(), (1.23, 0.0, 0.0, 0.0), atol=1e-12)
+    for axis, angle in ((0, 0.4), (1, -0.3)):  # a roll about x, a pitch about y
+        env.set_state(_tilted(qpos, axis, angle), still)
+        height, tilt, pitch, roll = env.torso_attitude()
+        assert height == pytest.approx(1.23) and tilt == pytest.approx(abs(angle), abs=1e-12)
+        assert (roll, pitch) == pytest.approx((angle, 0.0) if axis == 0 else (0.0, angle), abs=1e-12)
+    env.set_state(_tilted(qpos, 2, 1.0), still)  # a turn about the vertical is no tilt
+    assert env.torso_attitude()[1:] == pytest.approx((0.0, 0.0, 0.0), abs=1e-12)
+
+
 @pytest.mark.parametrize(
     ("name", "low", "high", "max_angle"),
     [

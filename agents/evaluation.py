@@ -34,9 +34,11 @@ __all__ = [
     "format_table",
     "heading_grid",
     "load_model",
+    "make_model_env",
     "model_limbs",
     "resumed_wall_time",
     "rollout",
+    "run_env",
     "run_folder",
 ]
 
@@ -150,6 +152,13 @@ def run_folder(checkpoint: str | Path) -> Path:
     return checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else checkpoint.parent
 
 
+def run_env(checkpoint: str | Path) -> str | None:
+    """The env (morphology, env ID or suite) the run that wrote ``checkpoint`` trained on, from its ``config.json``;
+    ``None`` if the run folder has none."""
+    config = run_folder(checkpoint) / "config.json"
+    return json.loads(config.read_text())["env"] if config.exists() else None
+
+
 def load_model(checkpoint: str | Path, device: str = "cpu") -> BaseAlgorithm:
     """Load a policy written by ``train_policy.py`` or ``distill_policy.py``: PPO or TD3, as its run's
     ``config.json`` says (PPO if absent; a DAgger student is a PPO model).
@@ -172,6 +181,25 @@ def load_model(checkpoint: str | Path, device: str = "cpu") -> BaseAlgorithm:
 def model_limbs(model: BaseAlgorithm) -> int:
     """The limb count of the model's observation space (the padded count for suite models)."""
     return int(model.observation_space["vectors"].shape[0])
+
+
+def make_model_env(model: BaseAlgorithm, morphology: str, **env_kwargs: Any) -> gym.Env:
+    """A single env of ``morphology`` that ``model`` can act in: padded to the model's limb count for a model trained
+    on a padded suite (``env_kwargs`` go to the env, e.g. ``render_mode``).
+
+    Raises:
+        ValueError: if the morphology does not fit the model's observation space.
+    """
+    from equiworld.envs.morphology import get_morphology
+
+    n_model, n = model_limbs(model), get_morphology(morphology).n_limbs
+    padded_model = "limb_mask" in model.observation_space.spaces
+    if n > n_model or (n != n_model and not padded_model):
+        raise ValueError(
+            f"{morphology} has {n} limbs; the model takes {'at most ' if padded_model else ''}{n_model} "
+            "(train on a padded suite to evaluate on other bodies)"
+        )
+    return make_morphology_env(morphology, max_limbs=n_model if padded_model else None, **env_kwargs)
 
 
 def rollout(
@@ -235,23 +263,12 @@ def evaluate_morphology(
     """Roll ``model`` out on ``morphology`` once per grid cell (mean actions, or sampled ones with
     ``deterministic=False``); optionally save a video of the first episode.
 
-    For a model trained on a padded suite the morphology is padded to the model's limb count.
+    For a model trained on a padded suite the morphology is padded to the model's limb count (:func:`make_model_env`).
 
     Raises:
         ValueError: if the morphology does not fit the model's observation space.
     """
-    n_model = model_limbs(model)
-    from equiworld.envs.morphology import get_morphology
-
-    n = get_morphology(morphology).n_limbs
-    padded_model = "limb_mask" in model.observation_space.spaces
-    if n > n_model or (n != n_model and not padded_model):
-        raise ValueError(
-            f"{morphology} has {n} limbs; the model takes {'at most ' if padded_model else ''}{n_model} "
-            "(train on a padded suite to evaluate on other bodies)"
-        )
-    pad = n_model if padded_model else None
-    env = make_morphology_env(morphology, max_limbs=pad)
+    env = make_model_env(model, morphology)
     returns, lengths, progress, ends = [], [], [], []
     for i, (yaw, target) in enumerate(grid):
         result = rollout(
@@ -265,8 +282,8 @@ def evaluate_morphology(
     if video_path is not None and grid:
         import imageio.v2 as imageio
 
-        video_env = make_morphology_env(
-            morphology, max_limbs=pad, render_mode="rgb_array", width=video_size, height=video_size
+        video_env = make_model_env(
+            model, morphology, render_mode="rgb_array", width=video_size, height=video_size
         )
         result = rollout(
             model,

@@ -30,6 +30,7 @@ from equiworld.agents.evaluation import (
     format_table,
     heading_grid,
     load_model,
+    run_env,
     run_folder,
 )
 from equiworld.envs.morphology import resolve_morphologies
@@ -154,12 +155,9 @@ def main(args: Args) -> Path:
     torch.set_num_threads(args.threads)
     checkpoint = Path(args.checkpoint)
     run = run_folder(checkpoint)
-    env_name = args.env
+    env_name = args.env if args.env is not None else run_env(checkpoint)
     if env_name is None:
-        config_path = run / "config.json"
-        if not config_path.exists():
-            raise SystemExit(f"no --env given and no config.json in {run}")
-        env_name = json.loads(config_path.read_text())["env"]
+        raise SystemExit(f"no --env given and no config.json in {run}")
     if args.video_format not in ("mp4", "gif"):
         raise SystemExit(f"unknown video format {args.video_format!r}; valid: mp4, gif")
     train, zero_shot = resolve_morphologies(env_name), resolve_morphologies(env_name, "zero_shot")

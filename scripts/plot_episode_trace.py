@@ -21,10 +21,9 @@ import tyro
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from equiworld.agents.evaluation import load_model, model_limbs, rollout, run_folder
+from equiworld.agents.evaluation import load_model, make_model_env, rollout, run_env, run_folder
 from equiworld.envs.morphology import get_morphology, resolve_morphologies
 from equiworld.envs.morphology.env import REWARD_TERMS
-from equiworld.envs.morphology.vec import make_morphology_env
 
 COLUMNS = ("step", "height", "tilt_deg", "pitch_deg", "roll_deg", "speed_to_target", "reward", "reward_alive")
 
@@ -53,18 +52,17 @@ class Args:
 
 def default_body(checkpoint: str) -> str:
     """The first training morphology of the run that wrote ``checkpoint``."""
-    config = run_folder(checkpoint) / "config.json"
-    if not config.exists():
-        raise SystemExit(f"no --body given and no config.json in {config.parent}")
-    return resolve_morphologies(json.loads(config.read_text())["env"])[0]
+    env = run_env(checkpoint)
+    if env is None:
+        raise SystemExit(f"no --body given and no config.json in {run_folder(checkpoint)}")
+    return resolve_morphologies(env)[0]
 
 
 def trace_episode(args: Args) -> tuple[list[dict[str, float]], dict[str, Any]]:
     """Run the episode; returns one row per step (:data:`COLUMNS`) and the summary (steps, progress, end, limits)."""
     model = load_model(args.checkpoint)
     body = args.body or default_body(args.checkpoint)
-    padded = "limb_mask" in model.observation_space.spaces
-    env = make_morphology_env(body, max_limbs=model_limbs(model) if padded else None)
+    env = make_model_env(model, body)
     base = env.unwrapped
     rows: list[dict[str, float]] = []
 

@@ -133,13 +133,13 @@ def _model_and_body(path: str | Path, num_envs: int | None = None, seed: int = 0
     from stable_baselines3 import PPO
 
     import equiworld.agents  # noqa: F401  (registers SETPolicy for PPO.load)
-    from equiworld.agents.evaluation import run_folder
+    from equiworld.agents.evaluation import run_env
     from equiworld.envs.morphology import resolve_morphologies
 
-    config_path = run_folder(Path(path)) / "config.json"
-    if not config_path.exists():
+    env = run_env(path)
+    if env is None:
         raise ValueError(f"{path}: no config.json in its run folder to name the body")
-    body = next(iter(resolve_morphologies(json.loads(config_path.read_text())["env"])))
+    body = next(iter(resolve_morphologies(env)))
     if num_envs is None:
         return PPO.load(str(path), device="cpu"), body
     from equiworld.envs.morphology import make_vec_env

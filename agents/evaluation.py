@@ -61,6 +61,7 @@ RECIPE_KEYS = (
     "batch_size",
     "log_std_init",
     "alive_bonus",
+    "progress_speed_cap",
     "budget_hours",
 )
 """The recipe fields of a results row (``evaluate_policy.py --results``): rows that differ in one are different

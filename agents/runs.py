@@ -145,6 +145,10 @@ class PolicyTrainSettings(RunSettings):
     alive_bonus: float | None = None
     """The training reward's bonus per step alive (default: as published, 1; cheetah 0). Evaluations (during
     training and by evaluate_policy.py) always score the published reward, so this shapes training only."""
+    progress_speed_cap: float | None = None
+    """The training reward's cap (m/s) on the speed toward the target that its progress term rewards (default: no
+    cap, as published): faster earns nothing more, so a dive that trades the episode for speed stops paying.
+    Training only, as --alive-bonus."""
     target_kl: float | None = PPOSettings.target_kl
     """ppo: stop an update's epochs early once the approximate KL to the rollout policy passes 1.5x this (SB3's
     target_kl; default: no limit)."""
@@ -210,15 +214,17 @@ def learner_settings(args: PolicyTrainSettings, steps: int) -> PPOSettings | TD3
     return settings
 
 
+REWARD_SHAPING = ("alive_bonus", "progress_speed_cap")
+"""The settings that shape a run's training reward (MorphologyEnv arguments of the same names)."""
+
+
 def make_training_env(args: PolicyTrainSettings, morphologies: Sequence[str], num_envs: int) -> VecEnv:
     """The vector env a run trains on: ``num_envs`` envs per morphology on the run's backend, seeded by the run,
-    rewarding ``alive_bonus`` per step alive where the run sets one (evaluations keep the published reward)."""
+    with the run's training reward where it shapes one (``alive_bonus``, ``progress_speed_cap``; evaluations keep
+    the published reward)."""
+    shaping = {k: getattr(args, k) for k in REWARD_SHAPING if getattr(args, k) is not None}
     return make_vec_env(
-        list(morphologies),
-        num_envs,
-        seed=args.seed,
-        backend=args.backend,
-        env_kwargs=None if args.alive_bonus is None else {"alive_bonus": args.alive_bonus},
+        list(morphologies), num_envs, seed=args.seed, backend=args.backend, env_kwargs=shaping or None
     )
 
 

@@ -79,6 +79,7 @@ def result_rows(run: Path, model: object, env_name: str, summaries: list[dict]) 
             "batch_size": ppo.get("batch_size"),
             "log_std_init": ppo.get("log_std_init"),
             "alive_bonus": config.get("alive_bonus"),
+            "progress_speed_cap": config.get("progress_speed_cap"),
             "budget_hours": budget_hours(config.get("budget_minutes")),
         }
         for row in summaries

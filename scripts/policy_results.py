@@ -120,6 +120,11 @@ def markdown(entries: list[dict]) -> str:
         recipe += (
             f", alive bonus {e['alive_bonus']:g} in training" if e.get("alive_bonus") is not None else ""
         )
+        recipe += (
+            f", progress capped at {e['progress_speed_cap']:g} m/s in training"
+            if e.get("progress_speed_cap") is not None
+            else ""
+        )
         recipe += f", {e['budget_hours']} h budget" if (e.get("budget_hours") or 1) > 1 else ""
         lines.append(
             f"| {e['env']} | {e['algo']} | {e['policy']} | {recipe} | {e['body']} | {e['split']} | {len(e['seeds'])} | "

@@ -170,7 +170,8 @@ class MorphologyEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
 
     ## Reward
     The sum of the terms, each also reported as ``info["reward_<term>"]``:
-    ``progress`` = ``progress_weight`` x (decrease of the horizontal torso-target distance) / dt;
+    ``progress`` = ``progress_weight`` x (decrease of the horizontal torso-target distance) / dt, that speed
+    capped at ``progress_speed_cap`` m/s where one is given (a training shaping; published: no cap);
     ``heading`` = ``heading_weight`` x (torso displacement along its own heading) / dt (0 for hoppers, as
     published); ``alive`` = ``alive_bonus`` per step (1, cheetah 0); ``ctrl`` = -``ctrl_cost_weight`` x |a|^2.
     ``info["progress"]`` is the step's unweighted progress in metres (distance to the target gained).
@@ -207,6 +208,7 @@ class MorphologyEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         progress_weight: float = 1.0,
         heading_weight: float | None = None,
         alive_bonus: float | None = None,
+        progress_speed_cap: float | None = None,
         ctrl_cost_weight: float = 1e-3,
         reset_noise_scale: float = 1.0,
         friction_cone: str = "elliptic",
@@ -232,6 +234,9 @@ class MorphologyEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
             heading_weight: Weight of the displacement-along-heading term; ``None``: as published (0 for
                 hoppers, 1 otherwise).
             alive_bonus: Reward per step alive; ``None``: as published (1, cheetah 0).
+            progress_speed_cap: Cap (m/s, > 0) on the speed toward the target that the progress term rewards,
+                so that speeding up past it earns nothing more; ``None``: no cap, as published.
+                ``info["progress"]`` stays the uncapped distance gained.
             ctrl_cost_weight: Weight of the squared-action penalty.
             reset_noise_scale: Multiplies the published start noise (0 gives a noise-free start; at most 100).
             friction_cone: ``"elliptic"`` (default, exact rotation symmetry) or ``"pyramidal"`` (MuJoCo's
@@ -261,6 +266,10 @@ class MorphologyEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
             heading_weight = check.real("heading_weight", heading_weight, low=-MAX_WEIGHT, high=MAX_WEIGHT)
         if alive_bonus is not None:
             alive_bonus = check.real("alive_bonus", alive_bonus, low=-MAX_WEIGHT, high=MAX_WEIGHT)
+        if progress_speed_cap is not None:
+            progress_speed_cap = check.real(
+                "progress_speed_cap", progress_speed_cap, low=0.0, low_open=True, high=MAX_WEIGHT
+            )
         ctrl_cost_weight = check.real("ctrl_cost_weight", ctrl_cost_weight, low=0.0, high=MAX_WEIGHT)
         reset_noise_scale = check.real("reset_noise_scale", reset_noise_scale, low=0.0, high=100.0)
         frame_skip = check.integer("frame_skip", frame_skip, low=1, high=1000)
@@ -299,6 +308,7 @@ class MorphologyEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
             (1.0 if self.rules.heading_reward else 0.0) if heading_weight is None else heading_weight
         )
         self.alive_bonus = float(self.rules.alive_bonus if alive_bonus is None else alive_bonus)
+        self.progress_speed_cap = None if progress_speed_cap is None else float(progress_speed_cap)
         self.ctrl_cost_weight = float(ctrl_cost_weight)
         self.reset_noise_scale = float(reset_noise_scale)
         self.target_distance = float(target_distance)
@@ -580,8 +590,11 @@ class MorphologyEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         progress = np.einsum("ij,ij->i", d, to_target_before + to_target_after) / np.maximum(
             dist_before + dist_after, 1e-12
         )
+        speed = progress / self.dt
+        if self.progress_speed_cap is not None:
+            speed = np.minimum(speed, self.progress_speed_cap)
         terms = {
-            "progress": self.progress_weight * progress / self.dt,
+            "progress": self.progress_weight * speed,
             "heading": self.heading_weight * np.einsum("ij,ij->i", d, heading) / self.dt,
             "alive": np.full(len(targets), float(self.alive_bonus)),
             "ctrl": -self.ctrl_cost_weight * np.einsum("ij,ij->i", actions, actions),

@@ -139,7 +139,7 @@ def test_ppo_train_resume_and_evaluate(run_script, tmp_path):
     """The default learner: PPO over the batched env, a checkpoint with its reward statistics, a resume, an
     evaluation of the saved model."""
     common = ["--env", "hopper_3_shin", "--policy", "set", *TINY, "--num-envs", "4", "--n-steps", "16"]
-    common += ["--alive-bonus", "1.5"]  # a shaped training reward: a recipe key of the results row
+    common += ["--alive-bonus", "1.5", "--progress-speed-cap", "2"]  # a shaped training reward: recipe keys
     common += [
         "--eval-every",
         "64",
@@ -230,11 +230,11 @@ def test_ppo_train_resume_and_evaluate(run_script, tmp_path):
     assert (
         row["budget_minutes"] == 60.0 and row["budget_hours"] == 1
     )  # PPO's default budget, the resume's total
-    assert row["alive_bonus"] == 1.5
+    assert row["alive_bonus"] == 1.5 and row["progress_speed_cap"] == 2.0
     out = run_script("policy_results.py", "--results", str(results), "--goal-env", "hopper_3_shin").stdout
     lines = out.strip().splitlines()
     assert lines[0].startswith("| env | learner | policy |") and "| hopper_3_shin | ppo | set |" in out
-    assert "alive bonus 1.5 in training" in out
+    assert "alive bonus 1.5 in training, progress capped at 2 m/s in training" in out
     check = json.loads(lines[-1])
     assert check["met"] is False and check["episode_length"] == pytest.approx(row["episode_length"])
     # under exploration noise: sampled actions (reproducible by --seed), another outcome, never a results row
@@ -741,6 +741,32 @@ def test_alive_bonus_shapes_the_training_reward_and_makes_another_recipe(script_
     assert [(e["alive_bonus"], e["seeds"]) for e in entries] == [(None, [0, 1]), (3.0, [0])]
     table = results.markdown(entries).splitlines()
     assert "alive bonus 3 in training" in table[3] and "alive bonus" not in table[2]
+
+
+@pytest.mark.parametrize("backend", ["batched", "dummy"])
+def test_progress_speed_cap_shapes_the_training_reward_and_makes_another_recipe(script_module, backend):
+    """--progress-speed-cap caps the speed the training env's progress term rewards (with --alive-bonus too: both
+    shape one env); the run is another recipe, and the table row says so."""
+    from equiworld.agents.runs import PolicyTrainSettings, make_training_env
+
+    def progress_terms(**shaping):
+        settings = PolicyTrainSettings(env="hopper_3_shin", backend=backend, **shaping)
+        env = make_training_env(settings, ["hopper_3_shin"], 3)
+        env.reset()
+        action = np.random.default_rng(0).uniform(-1, 1, (3, *env.action_space.shape))
+        terms = [env.step(action)[3] for _ in range(3)][-1]
+        env.close()
+        return np.array([i["reward_progress"] for i in terms]), [i["reward_alive"] for i in terms]
+
+    published, _ = progress_terms()
+    cap = float(np.median(published))
+    capped, alive = progress_terms(progress_speed_cap=cap, alive_bonus=2.0)
+    np.testing.assert_array_equal(capped, np.minimum(published, cap))
+    assert (published > cap).any() and alive == [2.0] * 3
+    results = script_module("policy_results")
+    rows = [_result_row(seed=0, progress=1.0, progress_speed_cap=c) for c in (None, 1.0)]
+    table = results.markdown(results.summarise(rows)).splitlines()
+    assert "progress capped at 1 m/s in training" in table[3] and "capped" not in table[2]
 
 
 def test_episode_trace_follows_the_torso_until_the_rule_that_ends_the_episode(run_script, tmp_path):

@@ -354,6 +354,39 @@ def test_reward_terms_are_as_published():
     assert reward == pytest.approx(sum(v for k, v in info.items() if k.startswith("reward_")), abs=1e-12)
 
 
+def test_progress_speed_cap_caps_only_the_rewarded_speed():
+    """progress_speed_cap: the progress term is min(speed toward the target, cap) on the same physics; the other
+    terms, info["progress"] (the distance gained) and the episode are unchanged; a cap must be > 0."""
+
+    def run(cap):
+        env = MorphologyEnv("hopper_5_full", progress_speed_cap=cap)
+        env.reset(seed=3, options={"yaw": 0.0, "target_direction": math.pi})  # the way it falls
+        actions = np.random.default_rng(3).uniform(-1, 1, (40, *env.action_space.shape))
+        infos = []
+        for action in actions:
+            _, reward, terminated, _, info = env.step(action)
+            infos.append({**info, "reward": reward})
+            if terminated:
+                break
+        return infos
+
+    published = run(None)
+    speeds = np.array([i["reward_progress"] for i in published])
+    cap = float(np.median(speeds[speeds > 0]))  # binds on some steps, not on others
+    capped = run(cap)
+    assert len(capped) == len(published)
+    np.testing.assert_array_equal([i["reward_progress"] for i in capped], np.minimum(speeds, cap))
+    assert (speeds > cap).any() and (speeds < cap).any()
+    for a, b in zip(published, capped, strict=True):
+        assert a["progress"] == b["progress"] and a["reward_alive"] == b["reward_alive"]
+        assert b["reward"] == pytest.approx(
+            a["reward"] - a["reward_progress"] + b["reward_progress"], abs=1e-12
+        )
+    for bad in (0.0, -1.0, float("nan")):
+        with pytest.raises(ValueError, match="progress_speed_cap"):
+            MorphologyEnv("hopper_5_full", progress_speed_cap=bad)
+
+
 def test_progress_info_is_the_distance_gained_toward_the_target():
     env = MorphologyEnv("walker_7_full", progress_weight=2.0)
     env.reset(seed=0, options={"yaw": 0.3, "target_direction": 0.3})

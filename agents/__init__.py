@@ -6,11 +6,12 @@ baselines, trained with stable-baselines3's PPO (over batched simulation) or TD3
 True
 """
 
-from . import training
+from . import learners
 from .baselines import HeadingFrameExtractor, rotate_into_target_frame
+from .checkpoints import load_model
 from .distill import DistillSettings, distill_policy
+from .learners import *  # noqa: F403 (the learners' names, settings and factories: learners.__all__)
 from .ppo import MaskedDiagGaussian, SETActorCriticPolicy, register_ppo_policy_aliases
-from .runs import PolicyTrainSettings, train_policy
 from .sb3 import (
     ClippedAdam,
     PerBodyReplayBuffer,
@@ -28,12 +29,13 @@ from .set_policy import (
     SubequivariantTransformerCritic,
     padding_mask,
 )
-from .training import *  # noqa: F403 (the learners' names, settings and factories: training.__all__)
+from .training import PolicyTrainSettings, train_policy
+from .vec_env import make_vec_env
 
 register_ppo_policy_aliases()  # PPO("SETPolicy", venv) after ``import equiworld.agents``
 
 __all__ = [
-    *training.__all__,
+    *learners.__all__,
     "SET_PRESETS",
     "ClippedAdam",
     "DistillSettings",
@@ -51,6 +53,8 @@ __all__ = [
     "SubequivariantTransformerActor",
     "SubequivariantTransformerCritic",
     "distill_policy",
+    "load_model",
+    "make_vec_env",
     "padding_mask",
     "register_ppo_policy_aliases",
     "register_td3_policy_aliases",

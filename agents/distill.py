@@ -25,12 +25,13 @@ import torch
 from stable_baselines3 import PPO
 from tqdm.auto import tqdm
 
-from equiworld.envs.morphology import make_vec_env, resolve_morphologies
+from equiworld.envs.morphology import resolve_morphologies
 
-from .evaluation import run_folder
+from .checkpoints import run_folder
 from .imitation import regression_pass
-from .runs import PPO_NUM_ENVS, RunSettings
-from .training import POLICY_NAMES, NetworkSizes, PPOSettings, make_ppo
+from .learners import POLICY_NAMES, NetworkSizes, PPOSettings, make_ppo
+from .training import PPO_NUM_ENVS, RunSettings
+from .vec_env import make_vec_env
 
 __all__ = ["DistillSettings", "distill_policy"]
 

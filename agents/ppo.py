@@ -16,7 +16,7 @@
 
 Observations are not normalized (a per-component running normalization of world-frame vectors would break the
 symmetry); train with reward normalization only (``VecNormalize(norm_obs=False)``), as
-:func:`~equiworld.agents.training.make_ppo` does.
+:func:`~equiworld.agents.learners.make_ppo` does.
 
 After ``import equiworld.agents``, ``PPO("SETPolicy", venv)`` builds it (and ``PPO.load`` rebuilds it).
 """
@@ -37,12 +37,13 @@ from torch import Tensor, nn
 from equiworld.envs.morphology.catalog import VECTOR_SLOTS, Slot
 
 from .baselines import HeadingFrameExtractor
-from .sb3 import _check_spaces
 from .set_policy import (
     SET_PRESETS,
     SETConfig,
     SubequivariantTransformerActor,
+    check_morphology_spaces,
     make_trunk,
+    mean_over_real_limbs,
     padding_mask,
 )
 
@@ -236,7 +237,7 @@ class SETActorCriticPolicy(ActorCriticPolicy):
         self.noise = noise
         if kwargs.pop("use_sde", False):
             raise ValueError("SETActorCriticPolicy: use_sde=True is not supported (state-dependent noise)")
-        _check_spaces(observation_space, action_space)
+        check_morphology_spaces(observation_space, action_space)
         unknown = set(kwargs) - _SET_FIELDS - _IGNORED
         if unknown:
             raise TypeError(f"SETActorCriticPolicy: unexpected keywords {sorted(unknown)}")
@@ -319,12 +320,7 @@ class SETActorCriticPolicy(ActorCriticPolicy):
         if self.critic == "mlp_heading":
             dtype = self.value_mlp[-1].weight.dtype
             return self.value_mlp({k: v.to(dtype) for k, v in self._scaled(obs).items()})
-        values = self.limb_values(obs)
-        mask = padding_mask(obs)
-        if mask is None:
-            return values.mean(dim=1, keepdim=True)
-        real = (~mask).to(values.dtype)
-        return (values * real).sum(dim=1, keepdim=True) / real.sum(dim=1, keepdim=True)
+        return mean_over_real_limbs(self.limb_values(obs), obs)
 
     def get_distribution(self, obs: PyTorchObs) -> MaskedDiagGaussian:
         """The action distribution at ``obs``."""

@@ -36,6 +36,7 @@ from .set_policy import (
     SETConfig,
     SubequivariantTransformerActor,
     SubequivariantTransformerCritic,
+    check_morphology_spaces,
     padding_mask,
 )
 
@@ -91,7 +92,7 @@ class SETActor(Actor):
             normalize_images=False,
             squash_output=True,
         )
-        _check_spaces(observation_space, action_space)
+        check_morphology_spaces(observation_space, action_space)
         self.config = config
         self.net = SubequivariantTransformerActor(config)
 
@@ -123,7 +124,7 @@ class SETCritic(ContinuousCritic):
         BaseModel.__init__(
             self, observation_space, action_space, features_extractor=None, normalize_images=False
         )
-        _check_spaces(observation_space, action_space)
+        check_morphology_spaces(observation_space, action_space)
         self.config = config
         self.share_features_extractor = False
         self.n_critics = n_critics
@@ -148,7 +149,7 @@ class SETCritic(ContinuousCritic):
 class PerBodyReplayBuffer(DictReplayBuffer):
     """A replay buffer with one store per body (the published multi-morphology schedule): env column ``i`` of an
     ``n_envs`` VecEnv holds body ``i // (n_envs // bodies)`` (bodies in order, equal envs per body, as
-    :func:`~equiworld.envs.morphology.make_vec_env` lays them out); every batch comes from the body set in
+    :func:`~equiworld.agents.make_vec_env` lays them out); every batch comes from the body set in
     :attr:`body`. SB3 divides ``buffer_size`` over the env columns.
 
     Args:
@@ -275,19 +276,6 @@ class PublishedTD3(TD3):
         if actor_losses:
             self.logger.record("train/actor_loss", float(np.mean(actor_losses)))
         self.logger.record("train/critic_loss", float(np.mean(critic_losses)))
-
-
-def _check_spaces(observation_space: spaces.Space, action_space: spaces.Space) -> None:
-    if not isinstance(observation_space, spaces.Dict) or "vectors" not in observation_space.spaces:
-        raise ValueError(
-            "SETPolicy needs the Dict observation of a MorphologyEnv (keys 'vectors', 'scalars', ...); "
-            f"got {observation_space}"
-        )
-    n = observation_space["vectors"].shape[0]
-    if not isinstance(action_space, spaces.Box) or action_space.shape != (3 * (n - 1),):
-        raise ValueError(
-            f"SETPolicy: expected a Box action space of shape {(3 * (n - 1),)} for {n} limbs, got {action_space}"
-        )
 
 
 class SETPolicy(TD3Policy):

@@ -31,6 +31,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 import torch
 from torch import Tensor, nn
@@ -61,8 +62,10 @@ __all__ = [
     "SubequivariantTransformer",
     "SubequivariantTransformerActor",
     "SubequivariantTransformerCritic",
+    "check_morphology_spaces",
     "limb_descriptor",
     "make_trunk",
+    "mean_over_real_limbs",
     "padding_mask",
     "published_graph_inputs",
 ]
@@ -336,6 +339,31 @@ def padding_mask(obs: Mapping[str, Tensor]) -> Tensor | None:
     return None
 
 
+def check_morphology_spaces(observation_space: Any, action_space: Any) -> None:
+    """Check that the spaces are a morphology env's (a Dict observation with ``vectors``; a Box of 3 actions per
+    limb after the torso), with an error that says what a SET policy expects."""
+    if not isinstance(observation_space, gym.spaces.Dict) or "vectors" not in observation_space.spaces:
+        raise ValueError(
+            "SETPolicy needs the Dict observation of a MorphologyEnv (keys 'vectors', 'scalars', ...); "
+            f"got {observation_space}"
+        )
+    n = observation_space["vectors"].shape[0]
+    if not isinstance(action_space, gym.spaces.Box) or action_space.shape != (3 * (n - 1),):
+        raise ValueError(
+            f"SETPolicy: expected a Box action space of shape {(3 * (n - 1),)} for {n} limbs, got {action_space}"
+        )
+
+
+def mean_over_real_limbs(values: Tensor, obs: Mapping[str, Tensor]) -> Tensor:
+    """The mean of ``values (B, N, ...)`` over its limb dimension, real limbs only (:func:`padding_mask`), keeping
+    that dimension: ``(B, 1, ...)``."""
+    mask = padding_mask(obs)
+    if mask is None:
+        return values.mean(dim=1, keepdim=True)
+    real = (~mask).to(values.dtype).reshape(*mask.shape, *([1] * (values.dim() - 2)))
+    return (values * real).sum(dim=1, keepdim=True) / real.sum(dim=1, keepdim=True)
+
+
 def _descriptor_width(rbf: int) -> int:
     return len(LIMB_TYPES) + 3 * max(rbf, 1)
 
@@ -482,8 +510,8 @@ class SubequivariantTransformer(nn.Module):
             features = features * (~mask).to(dtype).unsqueeze(-1)
         if slot_keyed:
             return self.context(features.reshape(batch, -1))
-        real = n if mask is None else (~mask).sum(1, keepdim=True).to(dtype)
-        return self.context(_keyed_features(features, obs, self.config.descriptor_rbf).sum(1) / real)
+        keyed = _keyed_features(features, obs, self.config.descriptor_rbf)
+        return self.context(mean_over_real_limbs(keyed, obs)[:, 0])
 
     def tokens(
         self, obs: Mapping[str, Tensor], extra: Tensor | None = None
@@ -846,9 +874,4 @@ class SubequivariantTransformerCritic(nn.Module):
 
     def forward(self, obs: Mapping[str, Tensor], actions: Tensor) -> Tensor:
         """Q value ``(B, 1)``: the mean of the per-limb values over the real (unpadded) limbs."""
-        values = self.limb_values(obs, actions)
-        mask = padding_mask(obs)
-        if mask is None:
-            return values.mean(dim=1, keepdim=True)
-        real = (~mask).to(values.dtype)
-        return (values * real).sum(dim=1, keepdim=True) / real.sum(dim=1, keepdim=True)
+        return mean_over_real_limbs(self.limb_values(obs, actions), obs)

@@ -1,405 +1,368 @@
-"""Policies by name, and the two learners: PPO over batched simulation (the fast CPU recipe) and TD3 with the
-published settings.
+"""Policy training runs: :class:`PolicyTrainSettings` and :func:`train_policy` (``scripts/train_policy.py`` is a
+thin command line over them), on one morphology or a padded suite, with PPO over batched simulation (the CPU
+recipe) or TD3 (as published).
 
->>> sorted(POLICY_NAMES)  # doctest: +NORMALIZE_WHITESPACE
-['mlp', 'mlp_heading', 'set', 'set_asinh', 'set_context', 'set_context_readout', 'set_keyed', 'set_keyed_rbf',
- 'set_lateral', 'set_limb_embedding', 'set_limb_readout', 'set_no_g', 'set_no_gd', 'transformer',
- 'transformer_heading']
+A run writes ``<run_dir>/<name>/``: ``config.json``, ``metrics.csv``/``metrics.json`` (evaluation returns, lengths
+and progress on the training morphologies, environment steps per second, wall-clock), TensorBoard logs (``tb/``),
+checkpoints (``checkpoints/``) and the final ``model.zip``; it resumes from a checkpoint (TD3's replay buffer,
+PPO's reward-normalization statistics are saved beside each checkpoint).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
 
-import gymnasium as gym
-import numpy as np
+import torch
 from stable_baselines3 import PPO, TD3
-from stable_baselines3.common.noise import NormalActionNoise
-from stable_baselines3.common.policies import MultiInputActorCriticPolicy
+from stable_baselines3.common.callbacks import CallbackList, CheckpointCallback
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
-from stable_baselines3.td3.policies import MultiInputPolicy
 
-from .baselines import HeadingFrameExtractor
-from .ppo import SETActorCriticPolicy
-from .sb3 import ClippedAdam, PerBodyReplayBuffer, PublishedTD3, SETPolicy
-from .set_policy import SETConfig
+from equiworld.envs.morphology import resolve_morphologies
+
+from .callbacks import (
+    CriticWarmupCallback,
+    EvaluationCallback,
+    PeriodicSaveCallback,
+    ProgressCallback,
+    WallClockBudgetCallback,
+    resumed_wall_time,
+)
+from .checkpoints import init_policy_weights, run_folder
+from .imitation import ImitationCallback
+from .learners import ALGORITHMS, POLICY_NAMES, NetworkSizes, PPOSettings, TD3Settings, make_ppo, make_td3
+from .sb3 import PublishedTD3
+from .vec_env import BACKENDS, make_vec_env
 
 __all__ = [
-    "ALGORITHMS",
-    "CRITIC_TARGETS",
-    "LEARNER_SET_PRESETS",
-    "POLICY_NAMES",
-    "PPO_SIZES",
-    "SCHEDULES",
-    "NetworkSizes",
-    "PPOSettings",
-    "TD3Settings",
-    "make_ppo",
-    "make_td3",
-    "policy_class_and_kwargs",
+    "PPO_NUM_ENVS",
+    "SIZE_FLAGS",
+    "PolicyTrainSettings",
+    "RunSettings",
+    "learner_settings",
+    "make_training_env",
+    "network_sizes",
+    "train_policy",
 ]
 
-SCHEDULES = ("sb3", "published")
-"""TD3 update schedules for several bodies: ``sb3`` (one shared buffer, mixed batches, one update per env step)
-or ``published`` (a round of one episode per env, then as many updates as transitions, equal for every body,
-each batch from one body's own store; warm-up and buffer per body)."""
 
-CRITIC_TARGETS = ("mean", "per_limb")
-"""TD3 critic targets: the mean over limbs as one Q (SB3's) or per limb as published (:class:`PublishedTD3`)."""
+PPO_NUM_ENVS = 64
+"""Parallel simulations per morphology of a PPO run when ``--num-envs`` is not given (the CPU recipe's)."""
 
-LEARNER_SET_PRESETS = {"ppo": "compact", "td3": "default"}
-"""The SET preset of each learner when a run names none: the CPU recipe's compact sizes for PPO, the published sizes
-(compact form) for TD3."""
-
-ALGORITHMS = tuple(LEARNER_SET_PRESETS)
-"""Valid learner names: PPO over batched simulation (fast) and TD3 (as published)."""
-
-POLICY_NAMES: dict[str, str] = {
-    "set": "subequivariant transformer (gravity and target direction as fixed vectors)",
-    "set_no_g": "SET without gravity among its vectors",
-    "set_no_gd": "SET without gravity and target direction among its vectors",
-    "set_lateral": "SET with the target's left (up x d) as a third fixed vector: rotations only, no reflections",
-    "set_context": "SET whose limb tokens also read an MLP of the whole body in the target's frame: rotations only",
-    "set_limb_readout": "SET whose actions are read from each limb's invariant features by weights of that limb",
-    "set_asinh": "SET whose Gram invariants are each inner product through asinh, not the Gram over its norm",
-    "set_limb_embedding": "SET whose limb tokens also read a learned embedding of their limb slot",
-    "set_context_readout": "set_context with set_limb_readout's per-limb action weights: rotations only",
-    "set_keyed": "set_context_readout with its limb weights keyed by limb type and tree place: any body",
-    "set_keyed_rbf": "set_keyed with each tree-place float read through 5 radial basis functions: any body",
-    "transformer": "the same attention stack with vectors flattened into scalars (no symmetry)",
-    "transformer_heading": "transformer after rotating every vector into the target-heading frame (canonicalization)",
-    "mlp": "SB3 MLP on the flattened observation (monolithic)",
-    "mlp_heading": "SB3 MLP after rotating every vector into the target-heading frame (canonicalization)",
-}
-"""Every policy name accepted by :func:`make_td3`, with a one-line description."""
-
-SET_CONTEXT = 64
-"""Width of the whole-body context of the ``set_context`` policies (:attr:`SETConfig.context`)."""
-
-SET_LIMB_EMBEDDING = 8
-"""Width of the learned limb-slot embedding of the ``set_limb_embedding`` policy (:attr:`SETConfig.limb_embedding`)."""
-
-SET_DESCRIPTOR_RBF = 5
-"""Radial basis functions per traversal float of the ``set_keyed_rbf`` policy's limb descriptor
-(:attr:`SETConfig.descriptor_rbf`): centres 0, 0.25, ..., 1, one per place of a five-limb chain."""
+SIZE_FLAGS = ("width", "vector_channels", "num_layers", "hidden")
+"""The :class:`SETConfig` fields a command line may override on top of a preset."""
 
 
-@dataclass(frozen=True)
-class NetworkSizes:
-    """Network sizes of a policy: the SET configuration (transformer policies) and the MLP baselines' layers.
+@dataclass(kw_only=True)
+class RunSettings:
+    """Where a policy run writes and how it runs: the options every policy run shares (training, distillation)."""
 
-    Attributes:
-        set: sizes and form of the transformer policies (:class:`SETConfig`; the policy name sets
-            ``fixed_vectors`` and ``symmetric``). Default: the class defaults (published sizes, compact form).
-        mlp_layers: hidden layer widths of the ``mlp`` and ``mlp_heading`` baselines (published: 256, 256).
-    """
+    seed: int = 0
+    """Seed of the networks, the exploration noise, the envs and the minibatch order."""
+    run_dir: str = "runs"
+    """Parent folder of the run folder."""
+    name: str | None = None
+    """Run folder name (default: <env>__<policy>__<seed>, then __td3 for td3, __dagger for distillation)."""
+    threads: int = 2
+    """torch threads (the MuJoCo batch uses every CPU while the learner waits)."""
+    progress: bool = True
+    """Show a progress bar."""
+    num_envs: int | None = None
+    """Parallel simulations per morphology (default: PPO_NUM_ENVS = 64; td3: 1)."""
 
-    set: SETConfig = field(default_factory=SETConfig)
-    mlp_layers: tuple[int, ...] = (256, 256)
-
-    @classmethod
-    def preset(cls, name: str, **set_overrides: Any) -> NetworkSizes:
-        """The SET preset ``name`` (:meth:`SETConfig.preset`) with the published MLP baseline (256, 256); an
-        override that is ``None`` keeps the preset's value (a command-line flag left unset)."""
-        return cls(SETConfig.preset(name, **{k: v for k, v in set_overrides.items() if v is not None}))
-
-    @classmethod
-    def of_learner(cls, algo: str, preset: str | None = None, **set_overrides: Any) -> NetworkSizes:
-        """The sizes of a run of learner ``algo``: ``preset`` (default: the learner's, :data:`LEARNER_SET_PRESETS`)
-        with the given overrides (``None`` ones ignored)."""
-        if algo not in LEARNER_SET_PRESETS:
-            raise ValueError(f"unknown algo {algo!r}; valid: {', '.join(LEARNER_SET_PRESETS)}")
-        return cls.preset(preset or LEARNER_SET_PRESETS[algo], **set_overrides)
+    def run_folder_name(self, env: str, policy: str, suffix: str = "") -> str:
+        """``--name``, or ``<env>__<policy>__<seed><suffix>`` with the env made a folder name."""
+        return self.name or f"{env.replace('/', '_').replace('+', 'p')}__{policy}__{self.seed}{suffix}"
 
 
-@dataclass(frozen=True)
-class TD3Settings:
-    """TD3 hyperparameters; the defaults are the published SET ones (REFERENCES §1).
+@dataclass
+class PolicyTrainSettings(RunSettings):
+    """One policy training run (the fields are ``scripts/train_policy.py``'s options)."""
 
-    Attributes:
-        learning_rate: Adam learning rate of actor and critic.
-        batch_size: minibatch size.
-        gamma: discount.
-        tau: Polyak coefficient of the target networks.
-        policy_noise: target policy smoothing noise (std).
-        noise_clip: its clip.
-        policy_delay: actor update every this many critic updates.
-        exploration_noise: std of the Gaussian exploration noise.
-        max_grad_norm: gradient-norm clip (through :class:`ClippedAdam`); ``None``: plain Adam.
-        learning_starts: random warm-up steps before learning.
-        buffer_size: replay capacity.
-        train_freq: environment steps (per env) between updates.
-        gradient_steps: gradient steps per update (-1: as many as environment steps collected).
-        critic_target: ``"per_limb"`` (published: every limb's Q regressed to ``r + gamma min(Q1', Q2')`` of
-            that limb, :class:`PublishedTD3`; SET policies only) or ``"mean"`` (SB3's TD3 on the mean over limbs).
-        schedule: one of :data:`SCHEDULES`; ``published`` multiplies ``learning_starts`` and ``buffer_size`` by the
-            number of bodies (they are per body, as published).
-    """
-
-    learning_rate: float = 1e-4
-    batch_size: int = 256
-    gamma: float = 0.99
-    tau: float = 0.005
-    policy_noise: float = 0.2
-    noise_clip: float = 0.5
-    policy_delay: int = 2
-    exploration_noise: float = 0.126
-    max_grad_norm: float | None = 0.1
-    learning_starts: int = 5000
-    buffer_size: int = 1_000_000
-    train_freq: int = 1
-    gradient_steps: int = -1
-    critic_target: str = "mean"
-    schedule: str = "sb3"
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        if self.critic_target not in CRITIC_TARGETS:
-            raise ValueError(
-                f"TD3Settings: unknown critic_target {self.critic_target!r}; valid: {', '.join(CRITIC_TARGETS)}"
-            )
-        if self.schedule not in SCHEDULES:
-            raise ValueError(
-                f"TD3Settings: unknown schedule {self.schedule!r}; valid: {', '.join(SCHEDULES)}"
-            )
-
-
-PPO_SIZES = NetworkSizes.of_learner("ppo")
-"""The compact sizes of the PPO recipe: about 4x fewer FLOPs per sample than the published width (measured with
-``scripts/bench_policies.py``: the PPO update, not the physics, is what a 2-core CPU spends its time on)."""
-
-
-@dataclass(frozen=True)
-class PPOSettings:
-    """PPO hyperparameters of the CPU recipe (the defaults of ``train_policy.py --algo ppo``).
-
-    Attributes:
-        learning_rate: Adam learning rate.
-        n_steps: steps per env between updates (rollout length).
-        batch_size: minibatch size.
-        n_epochs: passes over each rollout.
-        gamma: discount.
-        gae_lambda: GAE lambda.
-        clip_range: PPO clip.
-        ent_coef: entropy bonus.
-        vf_coef: value-loss weight.
-        max_grad_norm: gradient-norm clip.
-        target_kl: stop an update's epochs once the approximate KL passes 1.5x this (``None``: never).
-        log_std_init: initial log standard deviation of the exploration noise.
-        normalize_reward: scale rewards by a running return std (``VecNormalize(norm_obs=False)``; observations are
-            never normalized per component, which would break the symmetry).
-        normalize_observations: transformer policies: scale each world-frame vector slot by the running RMS of its
-            norm and standardize the scalars (:class:`~equiworld.agents.ppo.InvariantObservationScale`, inside
-            the policy, so that it is saved with it and keeps the symmetry).
-        critic: transformer policies: the value function, ``set`` (a SET trunk) or ``mlp_heading`` (an MLP on
-            target-frame canonicalized observations); see :data:`~equiworld.agents.ppo.CRITICS`.
-        action_gain: transformer policies: a learned gain per hinge slot on the mean actions, starting at this value
-            (``None``: none).
-        noise: transformer policies: ``shared`` (one σ per hinge slot, all limbs) or ``per_action`` (one σ per
-            action entry); see :data:`~equiworld.agents.ppo.NOISE_FORMS`.
-    """
-
-    learning_rate: float = 3e-4
-    n_steps: int = 64
-    batch_size: int = 1024
-    n_epochs: int = 5
-    gamma: float = 0.99
-    gae_lambda: float = 0.95
-    clip_range: float = 0.2
-    ent_coef: float = 0.0
-    vf_coef: float = 0.5
-    max_grad_norm: float = 0.5
-    target_kl: float | None = None
-    log_std_init: float = -0.5
-    normalize_reward: bool = True
-    normalize_observations: bool = False
-    critic: str = "set"
-    action_gain: float | None = None
-    noise: str = "shared"
-
-
-_PPO_KEYWORDS = (
-    *("learning_rate", "n_steps", "batch_size", "n_epochs", "gamma", "gae_lambda", "clip_range", "ent_coef"),
-    *("vf_coef", "max_grad_norm", "target_kl"),
-)
-"""The :class:`PPOSettings` fields that are ``stable_baselines3.PPO``'s own keywords (the rest shape the policy)."""
-
-_TRANSFORMER_OPTIONS = {
-    "normalize_observations": False,
-    "critic": "set",
-    "action_gain": None,
-    "noise": "shared",
-}
-"""The :class:`PPOSettings` fields that are keywords of :class:`SETActorCriticPolicy`, with their defaults (set away
-from them for another policy: refused)."""
+    env: str = "hopper_5_full"
+    """A morphology name (hopper_5_full), an env ID (equiworld/Hopper3D_5_full-v0) or a suite (hopper++)."""
+    policy: str = "set"
+    """Policy name: set, set_no_g, set_no_gd, set_lateral, set_context, set_limb_readout, set_context_readout,
+    set_keyed, set_keyed_rbf, set_limb_embedding, set_asinh, transformer, transformer_heading, mlp, mlp_heading."""
+    algo: str = "ppo"
+    """ppo (batched simulation, the CPU recipe) or td3 (as published)."""
+    steps: int | None = None
+    """Environment steps (all parallel envs together; when resuming, the steps to add); default: 20M for ppo (the
+    wall-clock budget ends it first on a CPU), 100k for td3."""
+    budget_minutes: float | None = None
+    """Stop once the run has trained this much wall-clock (evaluations included), whatever --steps says (0: no
+    limit; default: 60 for ppo, the CPU recipe's budget, none for td3). The budget is the run's total: with --resume,
+    the training time the run had at the checkpoint (from its metrics) counts toward it."""
+    save_every_minutes: float = 0.0
+    """Also save model.zip and append a row to throughput.csv every this many minutes (0: never)."""
+    backend: str = "batched"
+    """batched (one MuJoCo batch per morphology), subproc or dummy."""
+    eval_every: int = 200_000
+    """Evaluate on the training morphologies every this many environment steps (0: only at the end)."""
+    eval_episodes: int = 4
+    """Evaluation episodes per morphology (random start heading and target direction each)."""
+    eval_max_steps: int = 1000
+    """Step cap of an evaluation episode."""
+    checkpoint_every: int = 200_000
+    """Save a checkpoint every this many environment steps (0: never)."""
+    resume: str | None = None
+    """Checkpoint .zip to continue from."""
+    critic_warmup_steps: int = 0
+    """ppo: train only the value function (the actor and its noise frozen) for this many environment steps first,
+    e.g. after --init."""
+    init: str | None = None
+    """Start a new run from this model .zip's policy weights (same policy and sizes; e.g. a DAgger student of
+    distill_policy.py); the run's steps and statistics start afresh."""
+    teacher: str | None = None
+    """ppo: a teacher's model .zip (e.g. the mlp_heading run) whose mean actions the policy is regressed onto after
+    every rollout, fading out over --imitation-steps (kickstarting; ImitationCallback)."""
+    imitation_steps: int = 2_000_000
+    """ppo with --teacher: environment steps over which the imitation's learning rate falls linearly to 0."""
+    imitation_learning_rate: float = 3e-4
+    """ppo with --teacher: initial learning rate of the imitation regression (its own Adam, actor only)."""
+    imitation_epochs: int = 2
+    """ppo with --teacher: regression passes over each rollout's states."""
+    imitation_batch_size: int = 1024
+    """ppo with --teacher: minibatch size of the imitation regression."""
+    learning_rate: float | None = None
+    """Adam learning rate (default: the learner's, 3e-4 for ppo, the published 1e-4 for td3)."""
+    batch_size: int | None = None
+    """Minibatch size (default: the learner's, 1024 for ppo, the published 256 for td3)."""
+    n_steps: int = PPOSettings.n_steps
+    """ppo: rollout steps per env between updates."""
+    n_epochs: int = PPOSettings.n_epochs
+    """ppo: passes over each rollout."""
+    gamma: float = PPOSettings.gamma
+    """Discount."""
+    gae_lambda: float = PPOSettings.gae_lambda
+    """ppo: GAE lambda."""
+    ent_coef: float = PPOSettings.ent_coef
+    """ppo: entropy bonus."""
+    alive_bonus: float | None = None
+    """The training reward's bonus per step alive (default: as published, 1; cheetah 0). Evaluations (during
+    training and by evaluate_policy.py) always score the published reward, so this shapes training only."""
+    progress_speed_cap: float | None = None
+    """The training reward's cap (m/s) on the speed toward the target that its progress term rewards (default: no
+    cap, as published): faster earns nothing more, so a dive that trades the episode for speed stops paying.
+    Training only, as --alive-bonus."""
+    target_kl: float | None = PPOSettings.target_kl
+    """ppo: stop an update's epochs early once the approximate KL to the rollout policy passes 1.5x this (SB3's
+    target_kl; default: no limit)."""
+    log_std_init: float = PPOSettings.log_std_init
+    """ppo: initial log standard deviation of the exploration noise."""
+    normalize_observations: bool = PPOSettings.normalize_observations
+    """ppo, transformer policies: scale each vector slot by the running RMS of its norm (an invariant) and
+    standardize the scalars, inside the policy."""
+    critic: str = PPOSettings.critic
+    """ppo, transformer policies: the value function, set (a SET trunk, mean of per-limb values) or mlp_heading (an
+    MLP on the observation rotated into the target's frame; invariant). The acting policy is SET either way."""
+    action_gain: float | None = PPOSettings.action_gain
+    """ppo, transformer policies: multiply the mean actions by a learned gain per hinge slot (an invariant),
+    starting at this value (default: no gain)."""
+    noise: str = PPOSettings.noise
+    """ppo, transformer policies: exploration σ shared (one per hinge slot, every limb) or per_action (one per action
+    entry, as SB3's MLP policies)."""
+    learning_starts: int = TD3Settings.learning_starts
+    """td3: random warm-up steps before learning (published: 5000)."""
+    buffer_size: int = TD3Settings.buffer_size
+    """td3: replay capacity (published: 1e6 per morphology); capped at --steps, which it can never exceed."""
+    gradient_steps: int = TD3Settings.gradient_steps
+    """td3: gradient steps per environment step of every env (-1: one per collected transition)."""
+    set_preset: str | None = None
+    """SET sizes and form: paper (the published form and sizes), compact (the CPU recipe) or default (published
+    sizes, compact form, 32 vector channels); default: compact for ppo, default for td3."""
+    critic_target: str = TD3Settings.critic_target
+    """td3: per_limb (published: each limb's Q regressed to its own twin-min target; SET policies) or mean."""
+    schedule: str = TD3Settings.schedule
+    """td3 on several bodies: published (rounds of one episode per env, then equal updates per body from each body's
+    own buffer; --learning-starts and --buffer-size per body) or sb3 (one buffer, mixed batches)."""
+    width: int | None = None
+    """Transformer width (default: 32 for ppo, the published 128 for td3)."""
+    vector_channels: int | None = None
+    """SET vector channels (default: 8 for ppo, 32 for td3)."""
+    num_layers: int | None = None
+    """Attention layers (default: 2 for ppo, the published 3 for td3)."""
+    hidden: int | None = None
+    """Invariant-MLP width (default: 64 for ppo, the published 256 for td3)."""
+    mlp_layers: tuple[int, ...] | None = None
+    """Hidden layers of the mlp and mlp_heading baselines (default: the published 256 256)."""
+    device: str = "cpu"
+    """torch device."""
 
 
-def policy_class_and_kwargs(
-    name: str, sizes: NetworkSizes | None = None, algo: str = "td3"
-) -> tuple[type, dict[str, Any]]:
-    """The SB3 policy class and its ``policy_kwargs`` for a policy name of :data:`POLICY_NAMES` and a learner.
+def network_sizes(args: PolicyTrainSettings) -> NetworkSizes:
+    """The network sizes of a run: the SET preset (the learner's default one), overridden by the given flags."""
+    sizes = NetworkSizes.of_learner(args.algo, args.set_preset, **{k: getattr(args, k) for k in SIZE_FLAGS})
+    return sizes if args.mlp_layers is None else replace(sizes, mlp_layers=tuple(args.mlp_layers))
+
+
+def learner_settings(args: PolicyTrainSettings, steps: int) -> PPOSettings | TD3Settings:
+    """The learner's settings of a run: every field of :class:`PPOSettings` or :class:`TD3Settings` that the run
+    sets (an unset learning rate or batch size keeps the learner's default); TD3's replay capacity is capped at the
+    transitions the run can collect."""
+    learner = PPOSettings if args.algo == "ppo" else TD3Settings
+    given = {
+        f.name: getattr(args, f.name) for f in fields(learner) if getattr(args, f.name, None) is not None
+    }
+    settings = learner(**given)
+    if isinstance(settings, TD3Settings):
+        settings = replace(settings, buffer_size=min(settings.buffer_size, steps + settings.learning_starts))
+    return settings
+
+
+REWARD_SHAPING = ("alive_bonus", "progress_speed_cap")
+"""The settings that shape a run's training reward (MorphologyEnv arguments of the same names)."""
+
+
+def make_training_env(args: PolicyTrainSettings, morphologies: Sequence[str], num_envs: int) -> VecEnv:
+    """The vector env a run trains on: ``num_envs`` envs per morphology on the run's backend, seeded by the run,
+    with the run's training reward where it shapes one (``alive_bonus``, ``progress_speed_cap``; evaluations keep
+    the published reward)."""
+    shaping = {k: getattr(args, k) for k in REWARD_SHAPING if getattr(args, k) is not None}
+    return make_vec_env(
+        list(morphologies), num_envs, seed=args.seed, backend=args.backend, env_kwargs=shaping or None
+    )
+
+
+def _run_config_value(path: str | None, key: str, default: str) -> str | None:
+    """``key`` of the config.json of the run folder holding the model at ``path`` (``default`` if absent there;
+    ``"model"`` if the model has no run folder; ``None`` without a path)."""
+    if path is None:
+        return None
+    config = run_folder(path) / "config.json"
+    return json.loads(config.read_text()).get(key, default) if config.exists() else "model"
+
+
+def train_policy(args: PolicyTrainSettings) -> Path:
+    """Train one policy; writes the run folder ``<run_dir>/<name>/`` (see the module docstring, and
+    ``summary.json``: final steps, wall-clock and evaluation returns) and returns it.
 
     Raises:
-        ValueError: for an unknown name or learner (the message lists the valid ones).
+        ValueError: for an unknown policy, learner or backend name.
     """
-    if algo not in ALGORITHMS:
-        raise ValueError(f"unknown algo {algo!r}; valid: {', '.join(ALGORITHMS)}")
-    sizes = sizes or NetworkSizes.of_learner(algo)
-    if name not in POLICY_NAMES:
-        raise ValueError(f"unknown policy {name!r}; valid names: {', '.join(POLICY_NAMES)}")
-    if name in ("mlp", "mlp_heading"):
-        layers = list(sizes.mlp_layers)
-        kwargs: dict[str, Any] = {"net_arch": layers if algo == "td3" else {"pi": layers, "vf": layers}}
-        if name == "mlp_heading":
-            kwargs["features_extractor_class"] = HeadingFrameExtractor
-        return (MultiInputPolicy if algo == "td3" else MultiInputActorCriticPolicy), kwargs
-    net = {k: v for k, v in asdict(sizes.set).items() if k not in ("fixed_vectors", "symmetric")}
-    gd = ("gravity", "target_direction")
-    fixed = {
-        "set": gd,
-        "set_no_g": ("target_direction",),
-        "set_no_gd": (),
-        "set_lateral": (*gd, "lateral"),
-        "set_context": gd,
-        "set_limb_readout": gd,
-        "set_asinh": gd,
-        "set_limb_embedding": gd,
-        "set_context_readout": gd,
-        "set_keyed": gd,
-        "set_keyed_rbf": gd,
-    }
-    keyed = {"context": SET_CONTEXT, "readout": "limb_linear", "limb_keys": "descriptor"}
-    variant = {
-        "set_context": {"context": SET_CONTEXT},
-        "set_limb_readout": {"readout": "limb_linear"},
-        "set_asinh": {"gram_scaling": "asinh"},
-        "set_limb_embedding": {"limb_embedding": SET_LIMB_EMBEDDING},
-        "set_context_readout": {"context": SET_CONTEXT, "readout": "limb_linear"},
-        "set_keyed": keyed,
-        "set_keyed_rbf": {**keyed, "descriptor_rbf": SET_DESCRIPTOR_RBF},
-    }
-    policy_class = SETPolicy if algo == "td3" else SETActorCriticPolicy
-    if name in ("transformer", "transformer_heading"):
-        frame = "target" if name == "transformer_heading" else "world"
-        return policy_class, {**net, "fixed_vectors": (), "symmetric": False, "frame": frame}
-    return policy_class, {**net, "fixed_vectors": fixed[name], "symmetric": True, **variant.get(name, {})}
-
-
-def make_ppo(
-    policy: str,
-    venv: VecEnv,
-    settings: PPOSettings | None = None,
-    sizes: NetworkSizes | None = None,
-    seed: int | None = None,
-    tensorboard_log: str | None = None,
-    device: str = "cpu",
-    verbose: int = 0,
-) -> PPO:
-    """A :class:`stable_baselines3.PPO` model with the named policy on a VecEnv (wrapped for reward scaling).
-
-    Args:
-        policy: a name of :data:`POLICY_NAMES`.
-        venv: an SB3 VecEnv with morphology Dict observations (e.g. from
-            :func:`equiworld.envs.morphology.make_vec_env`).
-        settings: PPO hyperparameters (default: the CPU recipe).
-        sizes: network sizes (default: :data:`PPO_SIZES`).
-        seed: seeds SB3 (networks, sampling, env).
-        tensorboard_log: TensorBoard directory, or ``None``.
-        device: torch device.
-        verbose: SB3 verbosity.
-    """
-    settings = settings or PPOSettings()
-    policy_class, policy_kwargs = policy_class_and_kwargs(policy, sizes, algo="ppo")
-    policy_kwargs["log_std_init"] = settings.log_std_init
-    for name, default in _TRANSFORMER_OPTIONS.items():
-        value = getattr(settings, name)
-        if value == default:
-            continue
-        if policy_class is not SETActorCriticPolicy:
-            raise ValueError(
-                f"{name} applies to the transformer policies (set*, transformer), not {policy!r}"
-            )
-        policy_kwargs[name] = value
-    if settings.normalize_reward and not isinstance(venv, VecNormalize):
-        venv = VecNormalize(venv, norm_obs=False, norm_reward=True, gamma=settings.gamma)
-    return PPO(
-        policy_class,
-        venv,
-        **{name: getattr(settings, name) for name in _PPO_KEYWORDS},
-        policy_kwargs=policy_kwargs,
-        tensorboard_log=tensorboard_log,
-        seed=seed,
-        device=device,
-        verbose=verbose,
-    )
-
-
-def make_td3(
-    policy: str,
-    env: gym.Env | Any,
-    settings: TD3Settings | None = None,
-    sizes: NetworkSizes | None = None,
-    seed: int | None = None,
-    tensorboard_log: str | None = None,
-    device: str = "cpu",
-    verbose: int = 0,
-) -> TD3:
-    """A :class:`stable_baselines3.TD3` model with the named policy and the given settings.
-
-    Args:
-        policy: a name of :data:`POLICY_NAMES`.
-        env: a Gymnasium env or SB3 VecEnv with morphology Dict observations.
-        settings: TD3 hyperparameters (default: published).
-        sizes: network sizes (default: published).
-        seed: seeds SB3 (its networks, the action noise, the env).
-        tensorboard_log: TensorBoard directory, or ``None``.
-        device: torch device.
-        verbose: SB3 verbosity.
-    """
-    settings = settings or TD3Settings()
-    policy_class, policy_kwargs = policy_class_and_kwargs(policy, sizes)
-    if settings.critic_target == "per_limb" and policy_class is not SETPolicy:
-        raise ValueError(f"critic_target='per_limb' needs a SET policy (per-limb Q values), not {policy!r}")
-    per_limb = settings.critic_target == "per_limb"
-    published = settings.schedule == "published"
-    extra: dict[str, Any] = {"per_limb_target": per_limb} if per_limb or published else {}
-    learning_starts, buffer_size = settings.learning_starts, settings.buffer_size
-    if published:
-        names = env.get_attr("morphology") if hasattr(env, "get_attr") else [None]
-        bodies = len(dict.fromkeys(names))
-        learning_starts, buffer_size = learning_starts * bodies, buffer_size * bodies
-        extra.update(
-            episode_rounds=True,
-            replay_buffer_class=PerBodyReplayBuffer,
-            replay_buffer_kwargs={"bodies": bodies},
+    if args.critic_warmup_steps and args.algo != "ppo":
+        raise ValueError("--critic-warmup-steps applies to ppo only")
+    if args.teacher and args.algo != "ppo":
+        raise ValueError("--teacher applies to ppo only")
+    if args.init and (args.resume or args.algo != "ppo"):
+        raise ValueError(
+            "--init starts a new PPO run from a policy's weights; it takes no --resume and no td3"
         )
-    algo_class = PublishedTD3 if per_limb or published else TD3
-    if settings.max_grad_norm is not None:
-        policy_kwargs["optimizer_class"] = ClippedAdam
-        policy_kwargs["optimizer_kwargs"] = {"max_grad_norm": settings.max_grad_norm}
-    action_dim = int(np.prod(env.action_space.shape))
-    noise = NormalActionNoise(np.zeros(action_dim), settings.exploration_noise * np.ones(action_dim))
-    return algo_class(
-        policy_class,
-        env,
-        learning_rate=settings.learning_rate,
-        buffer_size=buffer_size,
-        learning_starts=learning_starts,
-        batch_size=settings.batch_size,
-        tau=settings.tau,
-        gamma=settings.gamma,
-        train_freq=settings.train_freq,
-        gradient_steps=-1 if published else settings.gradient_steps,
-        action_noise=noise,
-        policy_delay=settings.policy_delay,
-        target_policy_noise=settings.policy_noise,
-        target_noise_clip=settings.noise_clip,
-        policy_kwargs=policy_kwargs,
-        tensorboard_log=tensorboard_log,
-        seed=seed,
-        device=device,
-        verbose=verbose,
-        **extra,
-        **settings.extra,
+    if args.policy not in POLICY_NAMES:
+        raise ValueError(f"unknown policy {args.policy!r}; valid: {', '.join(POLICY_NAMES)}")
+    if args.algo not in ALGORITHMS:
+        raise ValueError(f"unknown algo {args.algo!r}; valid: {', '.join(ALGORITHMS)}")
+    if args.backend not in BACKENDS:
+        raise ValueError(f"unknown backend {args.backend!r}; valid: {', '.join(BACKENDS)}")
+    torch.set_num_threads(args.threads)
+    train, zero_shot = resolve_morphologies(args.env), resolve_morphologies(args.env, "zero_shot")
+    out = Path(args.run_dir) / args.run_folder_name(
+        args.env, args.policy, "__td3" if args.algo == "td3" else ""
     )
+    out.mkdir(parents=True, exist_ok=True)
+    num_envs = args.num_envs or (PPO_NUM_ENVS if args.algo == "ppo" else 1)
+    steps = args.steps or (20_000_000 if args.algo == "ppo" else 100_000)
+    budget_minutes = (
+        args.budget_minutes if args.budget_minutes is not None else (60.0 if args.algo == "ppo" else 0.0)
+    )
+    env = make_training_env(args, train, num_envs)
+    sizes = network_sizes(args)
+    settings = learner_settings(args, steps)
+    config = {
+        **asdict(args),
+        "num_envs": num_envs,
+        "budget_minutes": budget_minutes,
+        "steps": steps,
+        "train_morphologies": train,
+        "zero_shot_morphologies": zero_shot,
+        args.algo: asdict(settings),
+        "sizes": asdict(sizes),
+        "init_algo": _run_config_value(args.init, "algo", "ppo"),  # how it was trained
+        "teacher_policy": _run_config_value(args.teacher, "policy", "model"),
+    }
+    (out / "config.json").write_text(json.dumps(config, indent=2))
+
+    tb = str(out / "tb")
+    if args.resume:
+        resume = Path(args.resume)
+        if args.algo == "ppo":
+            stats = resume.with_name(resume.stem.replace("model_", "model_vecnormalize_", 1) + ".pkl")
+            if isinstance(settings, PPOSettings) and settings.normalize_reward:
+                env = (
+                    VecNormalize.load(str(stats), env)
+                    if stats.exists()
+                    else VecNormalize(env, norm_obs=False)
+                )
+            model = PPO.load(args.resume, env=env, device=args.device, tensorboard_log=tb)
+        else:
+            published = args.critic_target == "per_limb" or args.schedule == "published"
+            algo_class = PublishedTD3 if published else TD3
+            model = algo_class.load(args.resume, env=env, device=args.device, tensorboard_log=tb)
+            buffer = resume.with_name(resume.stem.replace("model_", "model_replay_buffer_", 1) + ".pkl")
+            if buffer.exists():
+                model.load_replay_buffer(buffer)
+    elif args.algo == "ppo":
+        model = make_ppo(
+            args.policy, env, settings, sizes, seed=args.seed, tensorboard_log=tb, device=args.device
+        )
+        if args.init:
+            init_policy_weights(model, args.init)
+    else:
+        model = make_td3(
+            args.policy, env, settings, sizes, seed=args.seed, tensorboard_log=tb, device=args.device
+        )
+
+    callbacks = [
+        EvaluationCallback(
+            train,
+            out,
+            args.eval_every,
+            episodes=args.eval_episodes,
+            max_steps=args.eval_max_steps,
+            seed=args.seed,
+            keep_existing=args.resume is not None,
+        )
+    ]
+    if args.checkpoint_every > 0:
+        callbacks.append(
+            CheckpointCallback(
+                max(args.checkpoint_every // env.num_envs, 1),
+                str(out / "checkpoints"),
+                name_prefix="model",
+                save_replay_buffer=args.algo == "td3",
+                save_vecnormalize=args.algo == "ppo",
+            )
+        )
+    if args.critic_warmup_steps:
+        callbacks.append(CriticWarmupCallback(args.critic_warmup_steps))
+    if args.teacher:
+        callbacks.append(
+            ImitationCallback(
+                args.teacher,
+                args.imitation_steps,
+                args.imitation_learning_rate,
+                args.imitation_epochs,
+                args.imitation_batch_size,
+                seed=args.seed,
+            )
+        )
+    callbacks.append(ProgressCallback(steps, disable=not args.progress))
+    elapsed = resumed_wall_time(callbacks[0].rows, model.num_timesteps) if args.resume else 0.0
+    callbacks.append(WallClockBudgetCallback(budget_minutes * 60, elapsed=elapsed))
+    callbacks.append(PeriodicSaveCallback(out, args.save_every_minutes))
+    start = time.perf_counter()
+    model.learn(
+        steps,
+        callback=CallbackList(callbacks),
+        reset_num_timesteps=not args.resume,
+        tb_log_name=args.algo,
+    )
+    model.save(out / "model.zip")
+    env.close()
+    summary = {"timesteps": int(model.num_timesteps), "wall_time_s": time.perf_counter() - start}
+    summary.update({k: v for k, v in callbacks[0].rows[-1].items() if k.startswith("return")})
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    return out

@@ -22,14 +22,13 @@ costs about as much as a whole Ant-v5 step.
 
 from __future__ import annotations
 
+import headless  # noqa: F401  (offscreen rendering, before MuJoCo is imported)
+
 import json
-import os
 import statistics
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-
-os.environ.setdefault("MUJOCO_GL", "egl")
 
 import gymnasium as gym
 import mujoco

@@ -10,20 +10,19 @@ Prints a table and, as its last line, a JSON object with ``ppo_<policy>`` and ``
 
 from __future__ import annotations
 
+import headless  # noqa: F401  (offscreen rendering, before MuJoCo is imported)
+
 import json
-import os
 import statistics
 import time
 from dataclasses import dataclass
 
-os.environ.setdefault("MUJOCO_GL", "egl")
-
 import torch
 import tyro
 
-from equiworld.agents import NetworkSizes, PPOSettings, TD3Settings, make_ppo, make_td3
-from equiworld.agents.runs import SIZE_FLAGS
-from equiworld.envs.morphology import make_vec_env, resolve_morphologies
+from equiworld.agents import NetworkSizes, PPOSettings, TD3Settings, make_ppo, make_td3, make_vec_env
+from equiworld.agents.training import SIZE_FLAGS
+from equiworld.envs.morphology import resolve_morphologies
 
 
 @dataclass

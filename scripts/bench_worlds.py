@@ -11,9 +11,10 @@ process (the rate of one free core, when other programs share the machine).
 
 from __future__ import annotations
 
+import headless  # noqa: F401  (offscreen rendering, before MuJoCo is imported)
+
 import os
 
-os.environ.setdefault("MUJOCO_GL", "egl")
 # Mesa llvmpipe renders in the calling thread: fastest when every core runs its own env (workers).
 os.environ.setdefault("LP_NUM_THREADS", "0")
 

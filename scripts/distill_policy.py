@@ -8,9 +8,7 @@ SET can express it. The run is ``equiworld.agents.distill.distill_policy(Distill
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("MUJOCO_GL", "egl")
+import headless  # noqa: F401  (offscreen rendering, before MuJoCo is imported)
 
 from pathlib import Path
 

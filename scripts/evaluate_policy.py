@@ -10,18 +10,16 @@ Writes ``<out>/evaluation.json``, ``<out>/evaluation.md`` and ``<out>/videos/<mo
 
 from __future__ import annotations
 
-import fcntl
+import headless  # noqa: F401  (offscreen rendering, before MuJoCo is imported)
+
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
-
-os.environ.setdefault("MUJOCO_GL", "egl")
-os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
 
 import torch
 import tyro
 
+from equiworld.agents.checkpoints import load_model, run_env, run_folder
 from equiworld.agents.evaluation import (
     RECIPE_KEYS,
     budget_hours,
@@ -29,11 +27,10 @@ from equiworld.agents.evaluation import (
     evaluation_summary,
     format_table,
     heading_grid,
-    load_model,
-    run_env,
-    run_folder,
 )
 from equiworld.envs.morphology import resolve_morphologies
+
+from results_file import upsert_rows
 
 ROW_IDENTITY = ("env", "algo", "policy", "seed", "env_steps", "body", "split", *RECIPE_KEYS)
 """The keys that identify a results row (a re-evaluation replaces the row)."""
@@ -91,28 +88,6 @@ def ppo_critic(config: dict) -> str | None:
     if config.get("algo") != "ppo" or config.get("policy") in ("mlp", "mlp_heading"):
         return None
     return config.get("ppo", {}).get("critic", "set")
-
-
-def upsert_results(path: Path, rows: list[dict]) -> None:
-    """Replace rows with the same :data:`ROW_IDENTITY` in the JSON list at ``path`` (created if missing).
-
-    Writers take an exclusive ``flock`` on the file's folder, so evaluations that finish together (two runs evaluated
-    side by side) do not drop each other's rows; the new list goes to a temporary file that replaces ``path`` in one
-    ``os.replace``, so a reader (or a crash) never meets a half-written file.
-    """
-    keys = {tuple(r[k] for k in ROW_IDENTITY) for r in rows}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    folder = os.open(path.parent, os.O_RDONLY)
-    try:
-        fcntl.flock(folder, fcntl.LOCK_EX)
-        text = path.read_text() if path.exists() else ""
-        existing = json.loads(text) if text.strip() else []
-        kept = [r for r in existing if tuple(r.get(k) for k in ROW_IDENTITY) not in keys]
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(kept + rows, indent=2) + "\n")
-        os.replace(tmp, path)
-    finally:
-        os.close(folder)  # releases the lock
 
 
 @dataclass
@@ -213,7 +188,7 @@ def main(args: Args) -> Path:
     table = format_table(rows)
     (out / "evaluation.md").write_text(table + "\n")
     if args.results:
-        upsert_results(Path(args.results), result_rows(run, model, env_name, rows))
+        upsert_rows(args.results, result_rows(run, model, env_name, rows), ROW_IDENTITY)
     print(table)
     return out
 

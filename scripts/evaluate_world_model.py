@@ -17,9 +17,7 @@ prints a table, and with ``--results`` adds (or replaces) one row per model in a
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("MUJOCO_GL", "egl")  # the recall metric re-renders Block World views offscreen
+import headless  # noqa: F401  (offscreen rendering, before MuJoCo is imported)
 
 import json
 from dataclasses import dataclass, field
@@ -41,6 +39,8 @@ from equiworld.world_models.evaluation import (
     write_side_by_side_video,
 )
 from equiworld.world_models.registry import MODEL_FAMILIES, load_world_model
+
+from results_file import upsert_rows
 
 ROW_IDENTITY = ("world", "model", "seed", "preset", "train_steps", "context", "horizon", "data")
 """The fields that identify a results row: a new evaluation replaces the row that matches on all of them."""
@@ -140,17 +140,6 @@ def _row(
     }
 
 
-def update_results(path: str | Path, rows: list[dict]) -> Path:
-    """Add ``rows`` to the JSON list at ``path``, replacing rows with the same identity (``ROW_IDENTITY``)."""
-    path = Path(path)
-    existing = json.loads(path.read_text()) if path.is_file() else []
-    keys = {tuple(row.get(k) for k in ROW_IDENTITY) for row in rows}
-    kept = [row for row in existing if tuple(row.get(k) for k in ROW_IDENTITY) not in keys]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(kept + rows, indent=1) + "\n")
-    return path
-
-
 def main(args: Args) -> dict:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -220,7 +209,7 @@ def main(args: Args) -> dict:
         json.dumps({"settings": vars(args), "table": table, "curves": results, "rows": rows}, indent=1)
     )
     if args.results:
-        update_results(args.results, rows)
+        upsert_rows(args.results, rows, ROW_IDENTITY)
     plot_horizon_metrics(
         results, out / "horizon.png", title=f"{args.context} context frames, {args.horizon} predicted"
     )

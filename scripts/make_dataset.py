@@ -15,9 +15,10 @@ The default output directory is ``data/<world>_<preset>/<split>`` (``data/<world
 
 from __future__ import annotations
 
+import headless  # noqa: F401  (offscreen rendering, before MuJoCo is imported)
+
 import os
 
-os.environ.setdefault("MUJOCO_GL", "egl")  # Block World renders offscreen, also in worker processes
 # Mesa llvmpipe renders in the calling thread: fastest when every core runs its own env (workers).
 os.environ.setdefault("LP_NUM_THREADS", "0")
 

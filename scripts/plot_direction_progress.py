@@ -22,7 +22,8 @@ import tyro
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from equiworld.agents.evaluation import heading_grid, run_folder
+from equiworld.agents.checkpoints import run_folder
+from equiworld.agents.evaluation import heading_grid
 
 
 @dataclass

@@ -21,7 +21,8 @@ import tyro
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from equiworld.agents.evaluation import load_model, make_model_env, rollout, run_env, run_folder
+from equiworld.agents.checkpoints import load_model, run_env, run_folder
+from equiworld.agents.evaluation import make_model_env, rollout
 from equiworld.envs.morphology import get_morphology, resolve_morphologies
 from equiworld.envs.morphology.env import REWARD_TERMS
 

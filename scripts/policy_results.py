@@ -22,8 +22,8 @@ from pathlib import Path
 import tyro
 
 from equiworld.agents.evaluation import RECIPE_KEYS
-from equiworld.agents.runs import PPO_NUM_ENVS
-from equiworld.agents.training import PPOSettings
+from equiworld.agents.learners import PPOSettings
+from equiworld.agents.training import PPO_NUM_ENVS
 
 
 @dataclass

@@ -94,7 +94,7 @@ def one_step_kl(
     ``lr`` (see the module docstring); the value function and the noise are not moved."""
     import torch
 
-    from equiworld.envs.morphology import make_vec_env
+    from equiworld.agents import make_vec_env
 
     model, body = _model_and_body(path)
     policy = model.policy
@@ -133,7 +133,7 @@ def _model_and_body(path: str | Path, num_envs: int | None = None, seed: int = 0
     from stable_baselines3 import PPO
 
     import equiworld.agents  # noqa: F401  (registers SETPolicy for PPO.load)
-    from equiworld.agents.evaluation import run_env
+    from equiworld.agents.checkpoints import run_env
     from equiworld.envs.morphology import resolve_morphologies
 
     env = run_env(path)
@@ -142,7 +142,7 @@ def _model_and_body(path: str | Path, num_envs: int | None = None, seed: int = 0
     body = next(iter(resolve_morphologies(env)))
     if num_envs is None:
         return PPO.load(str(path), device="cpu"), body
-    from equiworld.envs.morphology import make_vec_env
+    from equiworld.agents import make_vec_env
 
     venv = make_vec_env(body, num_envs, seed=seed)
     return PPO.load(str(path), env=venv, device="cpu"), body, venv

@@ -6,11 +6,10 @@ MUJOCO_GL=egl python scripts/render_bodies.py --all      # every morphology of t
 
 from __future__ import annotations
 
-import os
+import headless  # noqa: F401  (offscreen rendering, before MuJoCo is imported)
+
 from dataclasses import dataclass
 from pathlib import Path
-
-os.environ.setdefault("MUJOCO_GL", "egl")
 
 import imageio.v3 as iio
 import mujoco

@@ -9,9 +9,7 @@ egocentric 128 x 128 view; plain and textured variants) into ``out``.
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("MUJOCO_GL", "egl")
+import headless  # noqa: F401  (offscreen rendering, before MuJoCo is imported)
 
 from dataclasses import dataclass
 from pathlib import Path

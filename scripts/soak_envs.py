@@ -12,14 +12,12 @@ World take random valid actions with the same share of invalid ones. The last li
 
 from __future__ import annotations
 
+import headless  # noqa: F401  (offscreen rendering, before MuJoCo is imported)
+
 import json
-import os
 import time
 import warnings
 from dataclasses import dataclass
-
-os.environ.setdefault("MUJOCO_GL", "egl")
-os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
 
 import numpy as np
 import tyro

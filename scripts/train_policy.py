@@ -22,16 +22,13 @@ checkpoints (``checkpoints/``) and the final ``model.zip``. Resume with ``--resu
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("MUJOCO_GL", "egl")
-os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
+import headless  # noqa: F401  (offscreen rendering, before MuJoCo is imported)
 
 from pathlib import Path
 
 import tyro
 
-from equiworld.agents.runs import PolicyTrainSettings, train_policy
+from equiworld.agents.training import PolicyTrainSettings, train_policy
 
 if __name__ == "__main__":
     try:

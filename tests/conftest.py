@@ -66,6 +66,9 @@ def script_module():
     """Import a script of ``scripts/`` as a module (``script_module("policy_results")``), to test its functions."""
     import importlib.util
 
+    if str(ROOT / "scripts") not in sys.path:
+        sys.path.insert(0, str(ROOT / "scripts"))  # the scripts' own modules (headless, results_file)
+
     def load(name: str):
         spec = importlib.util.spec_from_file_location(f"scripts_{name}", ROOT / "scripts" / f"{name}.py")
         module = importlib.util.module_from_spec(spec)

@@ -28,7 +28,6 @@ __all__ = [
     "get_morphology",
     "get_suite",
     "make_morphology_env",
-    "make_vec_env",
     "resolve_morphologies",
     "rotate_state_about_gravity",
 ]
@@ -41,7 +40,6 @@ _LAZY = {
     "BatchedMorphologyEnv": ".batched",
     "ConcatVectorEnv": ".batched",
     "make_morphology_env": ".vec",
-    "make_vec_env": ".vec",
     "resolve_morphologies": ".vec",
     "body_plan": ".bodies",
     "compile_model": ".bodies",

@@ -13,8 +13,7 @@ import torch
 from stable_baselines3 import PPO, TD3
 
 import equiworld.agents  # noqa: F401  (the policy aliases)
-from equiworld.agents import NetworkSizes, PPOSettings, SETConfig, make_ppo
-from equiworld.envs.morphology import make_vec_env
+from equiworld.agents import NetworkSizes, PPOSettings, SETConfig, make_ppo, make_vec_env
 
 FIXTURES = Path(__file__).parent / "fixtures"
 REFERENCE = json.loads((FIXTURES / "legacy_reference.json").read_text())

@@ -292,24 +292,25 @@ def test_results_upserts_from_processes_finishing_together_keep_every_row(script
     import subprocess
     import sys
 
-    module = script_module("evaluate_policy")
+    module = script_module("results_file")
+    identity = script_module("evaluate_policy").ROW_IDENTITY
     path = tmp_path / "results.json"
     # separate interpreters (not forks of this multi-threaded test process, which can deadlock)
     writer = (
-        "import importlib.util, sys\n"
-        f"spec = importlib.util.spec_from_file_location('ev', {str(Path(__file__).resolve().parents[2] / 'scripts' / 'evaluate_policy.py')!r})\n"
-        "ev = importlib.util.module_from_spec(spec); sys.modules['ev'] = ev; spec.loader.exec_module(ev)\n"
+        "import sys\n"
+        f"sys.path.insert(0, {str(Path(__file__).resolve().parents[2] / 'scripts')!r})\n"
+        "import results_file\n"
         "worker = int(sys.argv[1])\n"
         "for i in range(30):\n"
-        "    row = dict.fromkeys(ev.ROW_IDENTITY, 'x') | {'seed': worker, 'env_steps': i, 'progress': float(i)}\n"
-        f"    ev.upsert_results(ev.Path({str(path)!r}), [row])\n"
+        f"    row = dict.fromkeys({identity!r}, 'x') | {{'seed': worker, 'env_steps': i, 'progress': float(i)}}\n"
+        f"    results_file.upsert_rows({str(path)!r}, [row], {identity!r})\n"
     )
     # a reader beside them (policy_results.py reads without the lock) must only ever meet a whole list
     reader = (
         "import json, pathlib, sys, time\n"
         f"path, done = pathlib.Path({str(path)!r}), pathlib.Path({str(tmp_path / 'done')!r})\n"
-        "reads = 0\n"
-        "while not done.exists():\n"
+        "reads, deadline = 0, time.monotonic() + 300\n"
+        "while not done.exists() and time.monotonic() < deadline:  # a failed test must not leave it spinning\n"
         "    if path.exists():\n"
         "        assert isinstance(json.loads(path.read_text()), list); reads += 1\n"
         "sys.exit(0 if reads else 3)\n"
@@ -322,8 +323,9 @@ def test_results_upserts_from_processes_finishing_together_keep_every_row(script
     assert sorted(p.name for p in tmp_path.iterdir()) == ["done", "results.json"]  # no temporary file left
     rows = json.loads(path.read_text())
     assert sorted((r["seed"], r["env_steps"]) for r in rows) == [(w, i) for w in range(4) for i in range(30)]
-    keys = module.ROW_IDENTITY
-    module.upsert_results(path, [dict.fromkeys(keys, "x") | {"seed": 0, "env_steps": 0, "progress": -1.0}])
+    module.upsert_rows(
+        path, [dict.fromkeys(identity, "x") | {"seed": 0, "env_steps": 0, "progress": -1.0}], identity
+    )
     rows = json.loads(path.read_text())
     assert len(rows) == 120 and [r["progress"] for r in rows if (r["seed"], r["env_steps"]) == (0, 0)] == [
         -1.0
@@ -331,7 +333,7 @@ def test_results_upserts_from_processes_finishing_together_keep_every_row(script
 
 
 def test_a_resumed_run_counts_its_time_from_the_checkpoint_between_two_evaluations():
-    from equiworld.agents.evaluation import resumed_wall_time
+    from equiworld.agents.callbacks import resumed_wall_time
 
     rows = [{"timesteps": t, "wall_time_s": w} for t, w in ((200, 100.0), (400, 300.0), (600, 500.0))]
     assert resumed_wall_time(rows, 500) == 400.0  # not 300 s: the time since the last evaluation counts too
@@ -340,7 +342,7 @@ def test_a_resumed_run_counts_its_time_from_the_checkpoint_between_two_evaluatio
 
 
 def test_the_wall_clock_budget_counts_the_time_a_resumed_run_had_already_trained():
-    from equiworld.agents.evaluation import WallClockBudgetCallback
+    from equiworld.agents.callbacks import WallClockBudgetCallback
 
     fresh, resumed, spent = (
         WallClockBudgetCallback(60.0),
@@ -405,9 +407,8 @@ def test_paper_command_runs_a_few_steps_on_the_cpu(run_script, tmp_path):
 
 
 def test_learner_settings_take_the_run_options_and_the_learners_defaults():
-    from equiworld.agents import PPOSettings, TD3Settings, make_ppo
-    from equiworld.agents.runs import PolicyTrainSettings, learner_settings
-    from equiworld.envs.morphology import make_vec_env
+    from equiworld.agents import PPOSettings, TD3Settings, make_ppo, make_vec_env
+    from equiworld.agents.training import PolicyTrainSettings, learner_settings
 
     ppo = learner_settings(
         PolicyTrainSettings(gamma=0.9, critic="mlp_heading", action_gain=4.0, target_kl=0.02), steps=10_000
@@ -472,9 +473,8 @@ def test_zero_shot_check_compares_held_out_with_trained_bodies(script_module):
 
 def test_distill_policy_regresses_the_student_onto_the_teacher(run_script, tmp_path):
 
-    from equiworld.agents import PPOSettings, SETActorCriticPolicy, make_ppo
+    from equiworld.agents import PPOSettings, SETActorCriticPolicy, make_ppo, make_vec_env
     from equiworld.agents.distill import DistillSettings, distill_policy
-    from equiworld.envs.morphology import make_vec_env
 
     venv = make_vec_env("hopper_3_shin", 4, seed=1)
     teacher, teacher_dir = _saved_teacher(venv, tmp_path)
@@ -495,7 +495,7 @@ def test_distill_policy_regresses_the_student_onto_the_teacher(run_script, tmp_p
     history = json.loads((run / "metrics.json").read_text())
     assert [r["actor"] for r in history] == ["teacher", "student"] and history[-1]["samples"] == 512
     assert history[0]["loss_last_epoch"] < 0.5 * history[0]["loss_first_epoch"]  # the regression learns
-    from equiworld.agents.evaluation import load_model
+    from equiworld.agents.checkpoints import load_model
 
     student = load_model(run / "model.zip")  # as evaluate_policy.py reads it: a PPO model
     assert isinstance(student.policy, SETActorCriticPolicy) and student.num_timesteps == 512
@@ -540,9 +540,8 @@ def test_distill_policy_regresses_the_student_onto_the_teacher(run_script, tmp_p
 def test_init_copies_a_policys_weights_but_not_its_noise(run_script, tmp_path):
     import torch
 
-    from equiworld.agents import PPOSettings, make_ppo
-    from equiworld.agents.runs import PolicyTrainSettings, init_policy_weights, train_policy
-    from equiworld.envs.morphology import make_vec_env
+    from equiworld.agents import PPOSettings, make_ppo, make_vec_env
+    from equiworld.agents.training import PolicyTrainSettings, init_policy_weights, train_policy
 
     venv = make_vec_env("hopper_3_shin", 2, seed=0)
     source = make_ppo("set", venv, PPOSettings(n_steps=8, batch_size=16, log_std_init=-2.0), seed=1)
@@ -590,9 +589,8 @@ def test_goal_check_reads_ppo_runs_from_scratch(script_module):
 def test_critic_warmup_trains_the_value_function_only_until_its_steps():
     import torch
 
-    from equiworld.agents import PPOSettings, make_ppo
-    from equiworld.agents.evaluation import CriticWarmupCallback
-    from equiworld.envs.morphology import make_vec_env
+    from equiworld.agents import PPOSettings, make_ppo, make_vec_env
+    from equiworld.agents.callbacks import CriticWarmupCallback
 
     def parameters(model):
         return {k: v.detach().clone() for k, v in model.policy.named_parameters()}
@@ -651,9 +649,8 @@ def test_imitation_pulls_ppo_toward_the_teacher_and_fades_out(run_script, tmp_pa
     run records the teacher's policy, and bad options are refused."""
     import torch
 
-    from equiworld.agents import PPOSettings, make_ppo
+    from equiworld.agents import PPOSettings, make_ppo, make_vec_env
     from equiworld.agents.imitation import ImitationCallback
-    from equiworld.envs.morphology import make_vec_env
 
     venv = make_vec_env("hopper_3_shin", 4, seed=1)
     teacher, teacher_dir = _saved_teacher(venv, tmp_path)
@@ -718,7 +715,7 @@ def _saved_teacher(venv, tmp_path):
 def test_alive_bonus_shapes_the_training_reward_and_makes_another_recipe(script_module, backend):
     """--alive-bonus changes the reward the run trains on (every env of its vector env), not the published one;
     runs trained with it are never seeds of the published-reward recipe, and the table row says so."""
-    from equiworld.agents.runs import PolicyTrainSettings, make_training_env
+    from equiworld.agents.training import PolicyTrainSettings, make_training_env
 
     def alive_terms(bonus):
         settings = PolicyTrainSettings(env="hopper_3_shin", alive_bonus=bonus, backend=backend)
@@ -747,7 +744,7 @@ def test_alive_bonus_shapes_the_training_reward_and_makes_another_recipe(script_
 def test_progress_speed_cap_shapes_the_training_reward_and_makes_another_recipe(script_module, backend):
     """--progress-speed-cap caps the speed the training env's progress term rewards (with --alive-bonus too: both
     shape one env); the run is another recipe, and the table row says so."""
-    from equiworld.agents.runs import PolicyTrainSettings, make_training_env
+    from equiworld.agents.training import PolicyTrainSettings, make_training_env
 
     def progress_terms(**shaping):
         settings = PolicyTrainSettings(env="hopper_3_shin", backend=backend, **shaping)
@@ -772,8 +769,8 @@ def test_progress_speed_cap_shapes_the_training_reward_and_makes_another_recipe(
 def test_episode_trace_follows_the_torso_until_the_rule_that_ends_the_episode(run_script, tmp_path):
     """plot_episode_trace.py: one CSV row per step of the episode, whose distances add up to its progress, and whose
     last row breaks the fall rule the summary names (an untrained hopper falls within the cap)."""
-    from equiworld.agents.training import PPOSettings, make_ppo
-    from equiworld.envs.morphology import make_vec_env
+    from equiworld.agents import make_vec_env
+    from equiworld.agents.learners import PPOSettings, make_ppo
 
     model = make_ppo(
         "set", make_vec_env("hopper_3_shin", 2, seed=0), PPOSettings(n_steps=8, batch_size=16), seed=0

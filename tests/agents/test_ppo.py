@@ -10,8 +10,14 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.vec_env import VecNormalize
 
 import equiworld.agents  # noqa: F401  (registers PPO("SETPolicy", ...))
-from equiworld.agents import NetworkSizes, PPOSettings, SETActorCriticPolicy, SETConfig, make_ppo
-from equiworld.envs.morphology import make_vec_env
+from equiworld.agents import (
+    NetworkSizes,
+    PPOSettings,
+    SETActorCriticPolicy,
+    SETConfig,
+    make_ppo,
+    make_vec_env,
+)
 
 SIZES = NetworkSizes(SETConfig(width=16, vector_channels=4, num_layers=1, num_heads=2, hidden=16), (32, 32))
 SETTINGS = PPOSettings(n_steps=16, batch_size=32, n_epochs=2)
@@ -224,3 +230,23 @@ def test_per_action_noise_has_one_learned_sigma_per_action_entry(tmp_path):
     with pytest.raises(ValueError, match="unknown noise 'iso'"):
         make_ppo("set", venv, replace(SETTINGS, noise="iso"), SIZES)
     venv.close()
+
+
+@pytest.mark.parametrize("learner", ["ppo", "td3"])
+def test_learn_without_a_tensorboard_folder_writes_nothing_to_the_temp_directory(
+    learner, tmp_path, monkeypatch
+):
+    import tempfile
+
+    from equiworld.agents import TD3Settings, make_td3
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    venv = make_vec_env("hopper_3_shin", 2, seed=0)
+    if learner == "ppo":
+        model = make_ppo("set", venv, PPOSettings(n_steps=8, batch_size=16, n_epochs=1), SIZES, seed=0)
+    else:
+        model = make_td3("set", venv, TD3Settings(learning_starts=4, batch_size=8), SIZES, seed=0)
+    model.learn(16)
+    venv.close()
+    assert model.num_timesteps == 16
+    assert list(tmp_path.iterdir()) == []  # SB3's default logger would leave an SB3-<time> folder here

@@ -178,8 +178,7 @@ def test_paper_preset_has_the_published_sizes():
 def test_published_schedule_gives_every_body_its_own_buffer_and_equal_updates():
     """Two bodies, one env each: rounds of one episode per env, then one update per transition, alternating between
     the bodies, every batch from one body's store; warm-up per body."""
-    from equiworld.agents import PerBodyReplayBuffer, PublishedTD3
-    from equiworld.envs.morphology import make_vec_env
+    from equiworld.agents import PerBodyReplayBuffer, PublishedTD3, make_vec_env
 
     venv = make_vec_env(["hopper_3_shin", "hopper_5_full"], 1, backend="dummy", seed=0)
     settings = TD3Settings(

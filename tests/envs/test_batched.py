@@ -9,12 +9,12 @@ import pytest
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
 import equiworld.envs  # noqa: F401  (registers the environments)
+from equiworld.agents import make_vec_env  # the SB3 VecEnv factory over these envs
 from equiworld.envs.morphology import (
     BatchedMorphologyEnv,
     ConcatVectorEnv,
     PadMorphology,
     get_morphology,
-    make_vec_env,
     resolve_morphologies,
 )
 

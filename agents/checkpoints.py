@@ -1,0 +1,53 @@
+"""Where a policy run's files are and how to load them: the run folder of a checkpoint, the env it trained on, the
+model (PPO or TD3, as the run's ``config.json`` says) and its weights as a new run's start."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from stable_baselines3 import PPO, TD3
+from stable_baselines3.common.base_class import BaseAlgorithm
+
+from .ppo import register_ppo_policy_aliases
+from .sb3 import register_td3_policy_aliases
+
+__all__ = ["init_policy_weights", "load_model", "run_env", "run_folder"]
+
+
+def run_folder(checkpoint: str | Path) -> Path:
+    """The run folder of train_policy.py that holds ``checkpoint`` (``model.zip`` or ``checkpoints/<file>.zip``)."""
+    checkpoint = Path(checkpoint)
+    return checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else checkpoint.parent
+
+
+def run_env(checkpoint: str | Path) -> str | None:
+    """The env (morphology, env ID or suite) the run that wrote ``checkpoint`` trained on, from its ``config.json``;
+    ``None`` if the run folder has none."""
+    config = run_folder(checkpoint) / "config.json"
+    return json.loads(config.read_text())["env"] if config.exists() else None
+
+
+def load_model(checkpoint: str | Path, device: str = "cpu") -> BaseAlgorithm:
+    """Load a policy written by ``train_policy.py`` or ``distill_policy.py``: PPO or TD3, as its run's
+    ``config.json`` says (PPO if absent; a DAgger student is a PPO model).
+
+    Raises:
+        ValueError: If the config names an unknown learner.
+    """
+    register_ppo_policy_aliases()
+    register_td3_policy_aliases()
+    config = run_folder(checkpoint) / "config.json"
+    algo = json.loads(config.read_text()).get("algo", "td3") if config.exists() else "ppo"
+    learners = {"ppo": PPO, "td3": TD3, "dagger": PPO}
+    if algo not in learners:
+        raise ValueError(f"{config}: unknown algo {algo!r}; valid: {', '.join(learners)}")
+    return learners[algo].load(checkpoint, device=device)
+
+
+def init_policy_weights(model: PPO, path: str | Path) -> None:
+    """Copy the policy weights of the PPO model at ``path`` (same policy and sizes) into ``model``, all but the
+    exploration noise's log standard deviations, which keep ``model``'s initial value."""
+    weights = PPO.load(path, device=model.device).policy.state_dict()
+    kept = {k: v for k, v in model.policy.state_dict().items() if "log_std" in k}
+    model.policy.load_state_dict({**weights, **kept})

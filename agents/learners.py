@@ -1,0 +1,419 @@
+"""Policies by name, and the two learners: PPO over batched simulation (the fast CPU recipe) and TD3 with the
+published settings.
+
+>>> sorted(POLICY_NAMES)  # doctest: +NORMALIZE_WHITESPACE
+['mlp', 'mlp_heading', 'set', 'set_asinh', 'set_context', 'set_context_readout', 'set_keyed', 'set_keyed_rbf',
+ 'set_lateral', 'set_limb_embedding', 'set_limb_readout', 'set_no_g', 'set_no_gd', 'transformer',
+ 'transformer_heading']
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from stable_baselines3 import PPO, TD3
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.logger import HumanOutputFormat, Logger
+from stable_baselines3.common.noise import NormalActionNoise
+from stable_baselines3.common.policies import MultiInputActorCriticPolicy
+from stable_baselines3.common.vec_env import VecEnv, VecNormalize
+from stable_baselines3.td3.policies import MultiInputPolicy
+
+from .baselines import HeadingFrameExtractor
+from .ppo import SETActorCriticPolicy
+from .sb3 import ClippedAdam, PerBodyReplayBuffer, PublishedTD3, SETPolicy
+from .set_policy import SETConfig
+
+__all__ = [
+    "ALGORITHMS",
+    "CRITIC_TARGETS",
+    "LEARNER_SET_PRESETS",
+    "POLICY_NAMES",
+    "PPO_SIZES",
+    "SCHEDULES",
+    "NetworkSizes",
+    "PPOSettings",
+    "TD3Settings",
+    "make_ppo",
+    "make_td3",
+    "policy_class_and_kwargs",
+]
+
+SCHEDULES = ("sb3", "published")
+"""TD3 update schedules for several bodies: ``sb3`` (one shared buffer, mixed batches, one update per env step)
+or ``published`` (a round of one episode per env, then as many updates as transitions, equal for every body,
+each batch from one body's own store; warm-up and buffer per body)."""
+
+CRITIC_TARGETS = ("mean", "per_limb")
+"""TD3 critic targets: the mean over limbs as one Q (SB3's) or per limb as published (:class:`PublishedTD3`)."""
+
+LEARNER_SET_PRESETS = {"ppo": "compact", "td3": "default"}
+"""The SET preset of each learner when a run names none: the CPU recipe's compact sizes for PPO, the published sizes
+(compact form) for TD3."""
+
+ALGORITHMS = tuple(LEARNER_SET_PRESETS)
+"""Valid learner names: PPO over batched simulation (fast) and TD3 (as published)."""
+
+POLICY_NAMES: dict[str, str] = {
+    "set": "subequivariant transformer (gravity and target direction as fixed vectors)",
+    "set_no_g": "SET without gravity among its vectors",
+    "set_no_gd": "SET without gravity and target direction among its vectors",
+    "set_lateral": "SET with the target's left (up x d) as a third fixed vector: rotations only, no reflections",
+    "set_context": "SET whose limb tokens also read an MLP of the whole body in the target's frame: rotations only",
+    "set_limb_readout": "SET whose actions are read from each limb's invariant features by weights of that limb",
+    "set_asinh": "SET whose Gram invariants are each inner product through asinh, not the Gram over its norm",
+    "set_limb_embedding": "SET whose limb tokens also read a learned embedding of their limb slot",
+    "set_context_readout": "set_context with set_limb_readout's per-limb action weights: rotations only",
+    "set_keyed": "set_context_readout with its limb weights keyed by limb type and tree place: any body",
+    "set_keyed_rbf": "set_keyed with each tree-place float read through 5 radial basis functions: any body",
+    "transformer": "the same attention stack with vectors flattened into scalars (no symmetry)",
+    "transformer_heading": "transformer after rotating every vector into the target-heading frame (canonicalization)",
+    "mlp": "SB3 MLP on the flattened observation (monolithic)",
+    "mlp_heading": "SB3 MLP after rotating every vector into the target-heading frame (canonicalization)",
+}
+"""Every policy name accepted by :func:`make_td3`, with a one-line description."""
+
+SET_CONTEXT = 64
+"""Width of the whole-body context of the ``set_context`` policies (:attr:`SETConfig.context`)."""
+
+SET_LIMB_EMBEDDING = 8
+"""Width of the learned limb-slot embedding of the ``set_limb_embedding`` policy (:attr:`SETConfig.limb_embedding`)."""
+
+SET_DESCRIPTOR_RBF = 5
+"""Radial basis functions per traversal float of the ``set_keyed_rbf`` policy's limb descriptor
+(:attr:`SETConfig.descriptor_rbf`): centres 0, 0.25, ..., 1, one per place of a five-limb chain."""
+
+
+@dataclass(frozen=True)
+class NetworkSizes:
+    """Network sizes of a policy: the SET configuration (transformer policies) and the MLP baselines' layers.
+
+    Attributes:
+        set: sizes and form of the transformer policies (:class:`SETConfig`; the policy name sets
+            ``fixed_vectors`` and ``symmetric``). Default: the class defaults (published sizes, compact form).
+        mlp_layers: hidden layer widths of the ``mlp`` and ``mlp_heading`` baselines (published: 256, 256).
+    """
+
+    set: SETConfig = field(default_factory=SETConfig)
+    mlp_layers: tuple[int, ...] = (256, 256)
+
+    @classmethod
+    def preset(cls, name: str, **set_overrides: Any) -> NetworkSizes:
+        """The SET preset ``name`` (:meth:`SETConfig.preset`) with the published MLP baseline (256, 256); an
+        override that is ``None`` keeps the preset's value (a command-line flag left unset)."""
+        return cls(SETConfig.preset(name, **{k: v for k, v in set_overrides.items() if v is not None}))
+
+    @classmethod
+    def of_learner(cls, algo: str, preset: str | None = None, **set_overrides: Any) -> NetworkSizes:
+        """The sizes of a run of learner ``algo``: ``preset`` (default: the learner's, :data:`LEARNER_SET_PRESETS`)
+        with the given overrides (``None`` ones ignored)."""
+        if algo not in LEARNER_SET_PRESETS:
+            raise ValueError(f"unknown algo {algo!r}; valid: {', '.join(LEARNER_SET_PRESETS)}")
+        return cls.preset(preset or LEARNER_SET_PRESETS[algo], **set_overrides)
+
+
+@dataclass(frozen=True)
+class TD3Settings:
+    """TD3 hyperparameters; the defaults are the published SET ones (REFERENCES §1).
+
+    Attributes:
+        learning_rate: Adam learning rate of actor and critic.
+        batch_size: minibatch size.
+        gamma: discount.
+        tau: Polyak coefficient of the target networks.
+        policy_noise: target policy smoothing noise (std).
+        noise_clip: its clip.
+        policy_delay: actor update every this many critic updates.
+        exploration_noise: std of the Gaussian exploration noise.
+        max_grad_norm: gradient-norm clip (through :class:`ClippedAdam`); ``None``: plain Adam.
+        learning_starts: random warm-up steps before learning.
+        buffer_size: replay capacity.
+        train_freq: environment steps (per env) between updates.
+        gradient_steps: gradient steps per update (-1: as many as environment steps collected).
+        critic_target: ``"per_limb"`` (published: every limb's Q regressed to ``r + gamma min(Q1', Q2')`` of
+            that limb, :class:`PublishedTD3`; SET policies only) or ``"mean"`` (SB3's TD3 on the mean over limbs).
+        schedule: one of :data:`SCHEDULES`; ``published`` multiplies ``learning_starts`` and ``buffer_size`` by the
+            number of bodies (they are per body, as published).
+    """
+
+    learning_rate: float = 1e-4
+    batch_size: int = 256
+    gamma: float = 0.99
+    tau: float = 0.005
+    policy_noise: float = 0.2
+    noise_clip: float = 0.5
+    policy_delay: int = 2
+    exploration_noise: float = 0.126
+    max_grad_norm: float | None = 0.1
+    learning_starts: int = 5000
+    buffer_size: int = 1_000_000
+    train_freq: int = 1
+    gradient_steps: int = -1
+    critic_target: str = "mean"
+    schedule: str = "sb3"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.critic_target not in CRITIC_TARGETS:
+            raise ValueError(
+                f"TD3Settings: unknown critic_target {self.critic_target!r}; valid: {', '.join(CRITIC_TARGETS)}"
+            )
+        if self.schedule not in SCHEDULES:
+            raise ValueError(
+                f"TD3Settings: unknown schedule {self.schedule!r}; valid: {', '.join(SCHEDULES)}"
+            )
+
+
+PPO_SIZES = NetworkSizes.of_learner("ppo")
+"""The compact sizes of the PPO recipe: about 4x fewer FLOPs per sample than the published width (measured with
+``scripts/bench_policies.py``: the PPO update, not the physics, is what a 2-core CPU spends its time on)."""
+
+
+@dataclass(frozen=True)
+class PPOSettings:
+    """PPO hyperparameters of the CPU recipe (the defaults of ``train_policy.py --algo ppo``).
+
+    Attributes:
+        learning_rate: Adam learning rate.
+        n_steps: steps per env between updates (rollout length).
+        batch_size: minibatch size.
+        n_epochs: passes over each rollout.
+        gamma: discount.
+        gae_lambda: GAE lambda.
+        clip_range: PPO clip.
+        ent_coef: entropy bonus.
+        vf_coef: value-loss weight.
+        max_grad_norm: gradient-norm clip.
+        target_kl: stop an update's epochs once the approximate KL passes 1.5x this (``None``: never).
+        log_std_init: initial log standard deviation of the exploration noise.
+        normalize_reward: scale rewards by a running return std (``VecNormalize(norm_obs=False)``; observations are
+            never normalized per component, which would break the symmetry).
+        normalize_observations: transformer policies: scale each world-frame vector slot by the running RMS of its
+            norm and standardize the scalars (:class:`~equiworld.agents.ppo.InvariantObservationScale`, inside
+            the policy, so that it is saved with it and keeps the symmetry).
+        critic: transformer policies: the value function, ``set`` (a SET trunk) or ``mlp_heading`` (an MLP on
+            target-frame canonicalized observations); see :data:`~equiworld.agents.ppo.CRITICS`.
+        action_gain: transformer policies: a learned gain per hinge slot on the mean actions, starting at this value
+            (``None``: none).
+        noise: transformer policies: ``shared`` (one σ per hinge slot, all limbs) or ``per_action`` (one σ per
+            action entry); see :data:`~equiworld.agents.ppo.NOISE_FORMS`.
+    """
+
+    learning_rate: float = 3e-4
+    n_steps: int = 64
+    batch_size: int = 1024
+    n_epochs: int = 5
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+    clip_range: float = 0.2
+    ent_coef: float = 0.0
+    vf_coef: float = 0.5
+    max_grad_norm: float = 0.5
+    target_kl: float | None = None
+    log_std_init: float = -0.5
+    normalize_reward: bool = True
+    normalize_observations: bool = False
+    critic: str = "set"
+    action_gain: float | None = None
+    noise: str = "shared"
+
+
+_PPO_KEYWORDS = (
+    *("learning_rate", "n_steps", "batch_size", "n_epochs", "gamma", "gae_lambda", "clip_range", "ent_coef"),
+    *("vf_coef", "max_grad_norm", "target_kl"),
+)
+"""The :class:`PPOSettings` fields that are ``stable_baselines3.PPO``'s own keywords (the rest shape the policy)."""
+
+_TRANSFORMER_OPTIONS = {
+    "normalize_observations": False,
+    "critic": "set",
+    "action_gain": None,
+    "noise": "shared",
+}
+"""The :class:`PPOSettings` fields that are keywords of :class:`SETActorCriticPolicy`, with their defaults (set away
+from them for another policy: refused)."""
+
+
+def policy_class_and_kwargs(
+    name: str, sizes: NetworkSizes | None = None, algo: str = "td3"
+) -> tuple[type, dict[str, Any]]:
+    """The SB3 policy class and its ``policy_kwargs`` for a policy name of :data:`POLICY_NAMES` and a learner.
+
+    Raises:
+        ValueError: for an unknown name or learner (the message lists the valid ones).
+    """
+    if algo not in ALGORITHMS:
+        raise ValueError(f"unknown algo {algo!r}; valid: {', '.join(ALGORITHMS)}")
+    sizes = sizes or NetworkSizes.of_learner(algo)
+    if name not in POLICY_NAMES:
+        raise ValueError(f"unknown policy {name!r}; valid names: {', '.join(POLICY_NAMES)}")
+    if name in ("mlp", "mlp_heading"):
+        layers = list(sizes.mlp_layers)
+        kwargs: dict[str, Any] = {"net_arch": layers if algo == "td3" else {"pi": layers, "vf": layers}}
+        if name == "mlp_heading":
+            kwargs["features_extractor_class"] = HeadingFrameExtractor
+        return (MultiInputPolicy if algo == "td3" else MultiInputActorCriticPolicy), kwargs
+    net = {k: v for k, v in asdict(sizes.set).items() if k not in ("fixed_vectors", "symmetric")}
+    gd = ("gravity", "target_direction")
+    fixed = {
+        "set": gd,
+        "set_no_g": ("target_direction",),
+        "set_no_gd": (),
+        "set_lateral": (*gd, "lateral"),
+        "set_context": gd,
+        "set_limb_readout": gd,
+        "set_asinh": gd,
+        "set_limb_embedding": gd,
+        "set_context_readout": gd,
+        "set_keyed": gd,
+        "set_keyed_rbf": gd,
+    }
+    keyed = {"context": SET_CONTEXT, "readout": "limb_linear", "limb_keys": "descriptor"}
+    variant = {
+        "set_context": {"context": SET_CONTEXT},
+        "set_limb_readout": {"readout": "limb_linear"},
+        "set_asinh": {"gram_scaling": "asinh"},
+        "set_limb_embedding": {"limb_embedding": SET_LIMB_EMBEDDING},
+        "set_context_readout": {"context": SET_CONTEXT, "readout": "limb_linear"},
+        "set_keyed": keyed,
+        "set_keyed_rbf": {**keyed, "descriptor_rbf": SET_DESCRIPTOR_RBF},
+    }
+    policy_class = SETPolicy if algo == "td3" else SETActorCriticPolicy
+    if name in ("transformer", "transformer_heading"):
+        frame = "target" if name == "transformer_heading" else "world"
+        return policy_class, {**net, "fixed_vectors": (), "symmetric": False, "frame": frame}
+    return policy_class, {**net, "fixed_vectors": fixed[name], "symmetric": True, **variant.get(name, {})}
+
+
+def _with_logger(model: BaseAlgorithm, tensorboard_log: str | None) -> BaseAlgorithm:
+    """``model``, logging to ``tensorboard_log`` as SB3 does, or without one to the console only (verbose) or
+    nowhere: SB3's default logger would otherwise create an empty ``SB3-<time>`` folder in the temp directory at
+    every ``learn()``."""
+    if tensorboard_log is None:
+        model.set_logger(Logger(None, [HumanOutputFormat(sys.stdout)] if model.verbose else []))
+    return model
+
+
+def make_ppo(
+    policy: str,
+    venv: VecEnv,
+    settings: PPOSettings | None = None,
+    sizes: NetworkSizes | None = None,
+    seed: int | None = None,
+    tensorboard_log: str | None = None,
+    device: str = "cpu",
+    verbose: int = 0,
+) -> PPO:
+    """A :class:`stable_baselines3.PPO` model with the named policy on a VecEnv (wrapped for reward scaling).
+
+    Args:
+        policy: a name of :data:`POLICY_NAMES`.
+        venv: an SB3 VecEnv with morphology Dict observations (e.g. from
+            :func:`equiworld.agents.make_vec_env`).
+        settings: PPO hyperparameters (default: the CPU recipe).
+        sizes: network sizes (default: :data:`PPO_SIZES`).
+        seed: seeds SB3 (networks, sampling, env).
+        tensorboard_log: TensorBoard directory, or ``None``.
+        device: torch device.
+        verbose: SB3 verbosity.
+    """
+    settings = settings or PPOSettings()
+    policy_class, policy_kwargs = policy_class_and_kwargs(policy, sizes, algo="ppo")
+    policy_kwargs["log_std_init"] = settings.log_std_init
+    for name, default in _TRANSFORMER_OPTIONS.items():
+        value = getattr(settings, name)
+        if value == default:
+            continue
+        if policy_class is not SETActorCriticPolicy:
+            raise ValueError(
+                f"{name} applies to the transformer policies (set*, transformer), not {policy!r}"
+            )
+        policy_kwargs[name] = value
+    if settings.normalize_reward and not isinstance(venv, VecNormalize):
+        venv = VecNormalize(venv, norm_obs=False, norm_reward=True, gamma=settings.gamma)
+    model = PPO(
+        policy_class,
+        venv,
+        **{name: getattr(settings, name) for name in _PPO_KEYWORDS},
+        policy_kwargs=policy_kwargs,
+        tensorboard_log=tensorboard_log,
+        seed=seed,
+        device=device,
+        verbose=verbose,
+    )
+    return _with_logger(model, tensorboard_log)
+
+
+def make_td3(
+    policy: str,
+    env: gym.Env | Any,
+    settings: TD3Settings | None = None,
+    sizes: NetworkSizes | None = None,
+    seed: int | None = None,
+    tensorboard_log: str | None = None,
+    device: str = "cpu",
+    verbose: int = 0,
+) -> TD3:
+    """A :class:`stable_baselines3.TD3` model with the named policy and the given settings.
+
+    Args:
+        policy: a name of :data:`POLICY_NAMES`.
+        env: a Gymnasium env or SB3 VecEnv with morphology Dict observations.
+        settings: TD3 hyperparameters (default: published).
+        sizes: network sizes (default: published).
+        seed: seeds SB3 (its networks, the action noise, the env).
+        tensorboard_log: TensorBoard directory, or ``None``.
+        device: torch device.
+        verbose: SB3 verbosity.
+    """
+    settings = settings or TD3Settings()
+    policy_class, policy_kwargs = policy_class_and_kwargs(policy, sizes)
+    if settings.critic_target == "per_limb" and policy_class is not SETPolicy:
+        raise ValueError(f"critic_target='per_limb' needs a SET policy (per-limb Q values), not {policy!r}")
+    per_limb = settings.critic_target == "per_limb"
+    published = settings.schedule == "published"
+    extra: dict[str, Any] = {"per_limb_target": per_limb} if per_limb or published else {}
+    learning_starts, buffer_size = settings.learning_starts, settings.buffer_size
+    if published:
+        names = env.get_attr("morphology") if hasattr(env, "get_attr") else [None]
+        bodies = len(dict.fromkeys(names))
+        learning_starts, buffer_size = learning_starts * bodies, buffer_size * bodies
+        extra.update(
+            episode_rounds=True,
+            replay_buffer_class=PerBodyReplayBuffer,
+            replay_buffer_kwargs={"bodies": bodies},
+        )
+    algo_class = PublishedTD3 if per_limb or published else TD3
+    if settings.max_grad_norm is not None:
+        policy_kwargs["optimizer_class"] = ClippedAdam
+        policy_kwargs["optimizer_kwargs"] = {"max_grad_norm": settings.max_grad_norm}
+    action_dim = int(np.prod(env.action_space.shape))
+    noise = NormalActionNoise(np.zeros(action_dim), settings.exploration_noise * np.ones(action_dim))
+    model = algo_class(
+        policy_class,
+        env,
+        learning_rate=settings.learning_rate,
+        buffer_size=buffer_size,
+        learning_starts=learning_starts,
+        batch_size=settings.batch_size,
+        tau=settings.tau,
+        gamma=settings.gamma,
+        train_freq=settings.train_freq,
+        gradient_steps=-1 if published else settings.gradient_steps,
+        action_noise=noise,
+        policy_delay=settings.policy_delay,
+        target_policy_noise=settings.policy_noise,
+        target_noise_clip=settings.noise_clip,
+        policy_kwargs=policy_kwargs,
+        tensorboard_log=tensorboard_log,
+        seed=seed,
+        device=device,
+        verbose=verbose,
+        **extra,
+        **settings.extra,
+    )
+    return _with_logger(model, tensorboard_log)

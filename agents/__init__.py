@@ -11,6 +11,20 @@ from .baselines import HeadingFrameExtractor, rotate_into_target_frame
 from .checkpoints import load_model
 from .distill import DistillSettings, distill_policy
 from .learners import *  # noqa: F403 (the learners' names, settings and factories: learners.__all__)
+from .parts import (
+    MLP,
+    POLICIES,
+    SET,
+    SIZE_PRESETS,
+    SYMMETRIES,
+    BodyContext,
+    FlatTransformer,
+    LimbReadout,
+    PublishedSET,
+    Sizes,
+    TorqueReadout,
+    policy_symmetry,
+)
 from .ppo import MaskedDiagGaussian, SETActorCriticPolicy, register_ppo_policy_aliases
 from .sb3 import (
     ClippedAdam,
@@ -22,8 +36,6 @@ from .sb3 import (
     register_td3_policy_aliases,
 )
 from .set_policy import (
-    SET_PRESETS,
-    SETConfig,
     SubequivariantTransformer,
     SubequivariantTransformerActor,
     SubequivariantTransformerCritic,
@@ -36,7 +48,18 @@ register_ppo_policy_aliases()  # PPO("SETPolicy", venv) after ``import equiworld
 
 __all__ = [
     *learners.__all__,
-    "SET_PRESETS",
+    "MLP",
+    "POLICIES",
+    "SET",
+    "SIZE_PRESETS",
+    "SYMMETRIES",
+    "BodyContext",
+    "FlatTransformer",
+    "LimbReadout",
+    "PublishedSET",
+    "Sizes",
+    "TorqueReadout",
+    "policy_symmetry",
     "ClippedAdam",
     "DistillSettings",
     "HeadingFrameExtractor",
@@ -46,7 +69,6 @@ __all__ = [
     "PublishedTD3",
     "SETActor",
     "SETActorCriticPolicy",
-    "SETConfig",
     "SETCritic",
     "SETPolicy",
     "SubequivariantTransformer",

@@ -1,5 +1,5 @@
 """stable-baselines3 callbacks of a policy training run: evaluation with metrics files, a progress bar, the wall-clock
-budget, the critic warm-up and periodic saves; and :func:`resumed_wall_time`, the training time a resumed run had
+budget and periodic saves; and :func:`resumed_wall_time`, the training time a resumed run had
 spent."""
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from stable_baselines3.common.callbacks import BaseCallback
 from .evaluation import evaluate_morphology
 
 __all__ = [
-    "CriticWarmupCallback",
     "EvaluationCallback",
     "PeriodicSaveCallback",
     "ProgressCallback",
@@ -205,37 +204,6 @@ class WallClockBudgetCallback(BaseCallback):
         if self.seconds > 0 and self.elapsed + time.perf_counter() - self._start >= self.seconds:
             self.stopped = True
             return False
-        return True
-
-
-class CriticWarmupCallback(BaseCallback):
-    """Train only the value function for the first ``steps`` environment steps of ``learn()``: every policy parameter
-    whose name does not contain ``value`` (the actor and its noise) is frozen, then released — so that a policy that
-    starts from another's weights (``train_policy.py --init``) is not moved by advantages of an untrained critic.
-
-    Args:
-        steps: environment steps of the warm-up (``0``: none).
-    """
-
-    def __init__(self, steps: int) -> None:
-        super().__init__()
-        self.steps = int(steps)
-        self.frozen: list[str] = []
-
-    def _on_training_start(self) -> None:
-        if self.steps <= 0:
-            return
-        for name, parameter in self.model.policy.named_parameters():
-            if "value" not in name and parameter.requires_grad:
-                parameter.requires_grad_(False)
-                self.frozen.append(name)
-
-    def _on_step(self) -> bool:
-        if self.frozen and self.model.num_timesteps >= self.steps:
-            parameters = dict(self.model.policy.named_parameters())
-            for name in self.frozen:
-                parameters[name].requires_grad_(True)
-            self.frozen = []
         return True
 
 

@@ -120,7 +120,12 @@ def distill_policy(settings: DistillSettings) -> Path:
     venv = make_vec_env(list(train), settings.num_envs or PPO_NUM_ENVS, seed=settings.seed)
     teacher = PPO.load(str(teacher_path), device="cpu")
     student = make_ppo(
-        settings.policy, venv, PPOSettings(), NetworkSizes.of_learner("ppo"), seed=settings.seed, device="cpu"
+        settings.policy,
+        venv,
+        PPOSettings(),
+        NetworkSizes.of_learner("ppo", policy=settings.policy),
+        seed=settings.seed,
+        device="cpu",
     )
     config = {
         **asdict(settings),

@@ -2,15 +2,13 @@
 published settings.
 
 >>> sorted(POLICY_NAMES)  # doctest: +NORMALIZE_WHITESPACE
-['mlp', 'mlp_heading', 'set', 'set_asinh', 'set_context', 'set_context_readout', 'set_keyed', 'set_keyed_rbf',
- 'set_lateral', 'set_limb_embedding', 'set_limb_readout', 'set_no_g', 'set_no_gd', 'transformer',
- 'transformer_heading']
+['mlp', 'mlp_heading', 'set', 'set_any_body', 'set_one_body', 'set_paper', 'transformer', 'transformer_heading']
 """
 
 from __future__ import annotations
 
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import gymnasium as gym
@@ -24,9 +22,9 @@ from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 from stable_baselines3.td3.policies import MultiInputPolicy
 
 from .baselines import HeadingFrameExtractor
+from .parts import POLICIES, Sizes
 from .ppo import SETActorCriticPolicy
 from .sb3 import ClippedAdam, PerBodyReplayBuffer, PublishedTD3, SETPolicy
-from .set_policy import SETConfig
 
 __all__ = [
     "ALGORITHMS",
@@ -52,68 +50,57 @@ CRITIC_TARGETS = ("mean", "per_limb")
 """TD3 critic targets: the mean over limbs as one Q (SB3's) or per limb as published (:class:`PublishedTD3`)."""
 
 LEARNER_SET_PRESETS = {"ppo": "compact", "td3": "default"}
-"""The SET preset of each learner when a run names none: the CPU recipe's compact sizes for PPO, the published sizes
-(compact form) for TD3."""
+"""The transformer sizes (:data:`~equiworld.agents.parts.SIZE_PRESETS`) of each learner when a run names none: the
+CPU recipe's compact sizes for PPO, the published sizes (32 vector channels) for TD3; ``set_paper`` takes the paper's
+sizes with either."""
 
 ALGORITHMS = tuple(LEARNER_SET_PRESETS)
 """Valid learner names: PPO over batched simulation (fast) and TD3 (as published)."""
 
 POLICY_NAMES: dict[str, str] = {
     "set": "subequivariant transformer (gravity and target direction as fixed vectors)",
-    "set_no_g": "SET without gravity among its vectors",
-    "set_no_gd": "SET without gravity and target direction among its vectors",
-    "set_lateral": "SET with the target's left (up x d) as a third fixed vector: rotations only, no reflections",
-    "set_context": "SET whose limb tokens also read an MLP of the whole body in the target's frame: rotations only",
-    "set_limb_readout": "SET whose actions are read from each limb's invariant features by weights of that limb",
-    "set_asinh": "SET whose Gram invariants are each inner product through asinh, not the Gram over its norm",
-    "set_limb_embedding": "SET whose limb tokens also read a learned embedding of their limb slot",
-    "set_context_readout": "set_context with set_limb_readout's per-limb action weights: rotations only",
-    "set_keyed": "set_context_readout with its limb weights keyed by limb type and tree place: any body",
-    "set_keyed_rbf": "set_keyed with each tree-place float read through 5 radial basis functions: any body",
+    "set_one_body": "SET with a whole-body view and action weights of every limb slot's own: rotations only, one body",
+    "set_any_body": "set_one_body's parts keyed by limb type and tree place instead of slot: rotations only, any body",
+    "set_paper": "the SET of the 3D-SGRL paper (its layer form, graph encodings and decoder)",
     "transformer": "the same attention stack with vectors flattened into scalars (no symmetry)",
     "transformer_heading": "transformer after rotating every vector into the target-heading frame (canonicalization)",
     "mlp": "SB3 MLP on the flattened observation (monolithic)",
     "mlp_heading": "SB3 MLP after rotating every vector into the target-heading frame (canonicalization)",
 }
-"""Every policy name accepted by :func:`make_td3`, with a one-line description."""
-
-SET_CONTEXT = 64
-"""Width of the whole-body context of the ``set_context`` policies (:attr:`SETConfig.context`)."""
-
-SET_LIMB_EMBEDDING = 8
-"""Width of the learned limb-slot embedding of the ``set_limb_embedding`` policy (:attr:`SETConfig.limb_embedding`)."""
-
-SET_DESCRIPTOR_RBF = 5
-"""Radial basis functions per traversal float of the ``set_keyed_rbf`` policy's limb descriptor
-(:attr:`SETConfig.descriptor_rbf`): centres 0, 0.25, ..., 1, one per place of a five-limb chain."""
+"""Every policy name accepted by :func:`make_ppo` and :func:`make_td3`, with a one-line description (the
+compositions: :data:`~equiworld.agents.parts.POLICIES`)."""
 
 
 @dataclass(frozen=True)
 class NetworkSizes:
-    """Network sizes of a policy: the SET configuration (transformer policies) and the MLP baselines' layers.
+    """Network sizes of a policy: the transformer policies' sizes and the MLP baselines' layers.
 
     Attributes:
-        set: sizes and form of the transformer policies (:class:`SETConfig`; the policy name sets
-            ``fixed_vectors`` and ``symmetric``). Default: the class defaults (published sizes, compact form).
+        set: sizes of the transformer policies (:class:`~equiworld.agents.parts.Sizes`). Default: the published
+            sizes with 32 vector channels.
         mlp_layers: hidden layer widths of the ``mlp`` and ``mlp_heading`` baselines (published: 256, 256).
     """
 
-    set: SETConfig = field(default_factory=SETConfig)
+    set: Sizes = field(default_factory=Sizes)
     mlp_layers: tuple[int, ...] = (256, 256)
 
     @classmethod
     def preset(cls, name: str, **set_overrides: Any) -> NetworkSizes:
-        """The SET preset ``name`` (:meth:`SETConfig.preset`) with the published MLP baseline (256, 256); an
-        override that is ``None`` keeps the preset's value (a command-line flag left unset)."""
-        return cls(SETConfig.preset(name, **{k: v for k, v in set_overrides.items() if v is not None}))
+        """The sizes preset ``name`` (:meth:`~equiworld.agents.parts.Sizes.preset`) with the published MLP
+        baseline (256, 256); an override that is ``None`` keeps the preset's value (a command-line flag left
+        unset)."""
+        return cls(Sizes.preset(name, **set_overrides))
 
     @classmethod
-    def of_learner(cls, algo: str, preset: str | None = None, **set_overrides: Any) -> NetworkSizes:
-        """The sizes of a run of learner ``algo``: ``preset`` (default: the learner's, :data:`LEARNER_SET_PRESETS`)
-        with the given overrides (``None`` ones ignored)."""
+    def of_learner(
+        cls, algo: str, preset: str | None = None, policy: str | None = None, **set_overrides: Any
+    ) -> NetworkSizes:
+        """The sizes of a run of learner ``algo`` and ``policy``: ``preset`` (default: ``paper`` for ``set_paper``,
+        else the learner's, :data:`LEARNER_SET_PRESETS`) with the given overrides (``None`` ones ignored)."""
         if algo not in LEARNER_SET_PRESETS:
             raise ValueError(f"unknown algo {algo!r}; valid: {', '.join(LEARNER_SET_PRESETS)}")
-        return cls.preset(preset or LEARNER_SET_PRESETS[algo], **set_overrides)
+        default = "paper" if policy == "set_paper" else LEARNER_SET_PRESETS[algo]
+        return cls.preset(preset or default, **set_overrides)
 
 
 @dataclass(frozen=True)
@@ -197,10 +184,6 @@ class PPOSettings:
             the policy, so that it is saved with it and keeps the symmetry).
         critic: transformer policies: the value function, ``set`` (a SET trunk) or ``mlp_heading`` (an MLP on
             target-frame canonicalized observations); see :data:`~equiworld.agents.ppo.CRITICS`.
-        action_gain: transformer policies: a learned gain per hinge slot on the mean actions, starting at this value
-            (``None``: none).
-        noise: transformer policies: ``shared`` (one σ per hinge slot, all limbs) or ``per_action`` (one σ per
-            action entry); see :data:`~equiworld.agents.ppo.NOISE_FORMS`.
     """
 
     learning_rate: float = 3e-4
@@ -218,8 +201,6 @@ class PPOSettings:
     normalize_reward: bool = True
     normalize_observations: bool = False
     critic: str = "set"
-    action_gain: float | None = None
-    noise: str = "shared"
 
 
 _PPO_KEYWORDS = (
@@ -231,8 +212,6 @@ _PPO_KEYWORDS = (
 _TRANSFORMER_OPTIONS = {
     "normalize_observations": False,
     "critic": "set",
-    "action_gain": None,
-    "noise": "shared",
 }
 """The :class:`PPOSettings` fields that are keywords of :class:`SETActorCriticPolicy`, with their defaults (set away
 from them for another policy: refused)."""
@@ -248,45 +227,17 @@ def policy_class_and_kwargs(
     """
     if algo not in ALGORITHMS:
         raise ValueError(f"unknown algo {algo!r}; valid: {', '.join(ALGORITHMS)}")
-    sizes = sizes or NetworkSizes.of_learner(algo)
     if name not in POLICY_NAMES:
         raise ValueError(f"unknown policy {name!r}; valid names: {', '.join(POLICY_NAMES)}")
+    sizes = sizes or NetworkSizes.of_learner(algo, policy=name)
     if name in ("mlp", "mlp_heading"):
         layers = list(sizes.mlp_layers)
         kwargs: dict[str, Any] = {"net_arch": layers if algo == "td3" else {"pi": layers, "vf": layers}}
         if name == "mlp_heading":
             kwargs["features_extractor_class"] = HeadingFrameExtractor
         return (MultiInputPolicy if algo == "td3" else MultiInputActorCriticPolicy), kwargs
-    net = {k: v for k, v in asdict(sizes.set).items() if k not in ("fixed_vectors", "symmetric")}
-    gd = ("gravity", "target_direction")
-    fixed = {
-        "set": gd,
-        "set_no_g": ("target_direction",),
-        "set_no_gd": (),
-        "set_lateral": (*gd, "lateral"),
-        "set_context": gd,
-        "set_limb_readout": gd,
-        "set_asinh": gd,
-        "set_limb_embedding": gd,
-        "set_context_readout": gd,
-        "set_keyed": gd,
-        "set_keyed_rbf": gd,
-    }
-    keyed = {"context": SET_CONTEXT, "readout": "limb_linear", "limb_keys": "descriptor"}
-    variant = {
-        "set_context": {"context": SET_CONTEXT},
-        "set_limb_readout": {"readout": "limb_linear"},
-        "set_asinh": {"gram_scaling": "asinh"},
-        "set_limb_embedding": {"limb_embedding": SET_LIMB_EMBEDDING},
-        "set_context_readout": {"context": SET_CONTEXT, "readout": "limb_linear"},
-        "set_keyed": keyed,
-        "set_keyed_rbf": {**keyed, "descriptor_rbf": SET_DESCRIPTOR_RBF},
-    }
     policy_class = SETPolicy if algo == "td3" else SETActorCriticPolicy
-    if name in ("transformer", "transformer_heading"):
-        frame = "target" if name == "transformer_heading" else "world"
-        return policy_class, {**net, "fixed_vectors": (), "symmetric": False, "frame": frame}
-    return policy_class, {**net, "fixed_vectors": fixed[name], "symmetric": True, **variant.get(name, {})}
+    return policy_class, {"architecture": POLICIES[name], "sizes": sizes.set}
 
 
 def _with_logger(model: BaseAlgorithm, tensorboard_log: str | None) -> BaseAlgorithm:

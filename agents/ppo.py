@@ -23,8 +23,6 @@ After ``import equiworld.agents``, ``PPO("SETPolicy", venv)`` builds it (and ``P
 
 from __future__ import annotations
 
-import math
-from dataclasses import asdict, fields
 from typing import Any
 
 import torch
@@ -37,9 +35,9 @@ from torch import Tensor, nn
 from equiworld.envs.morphology.catalog import VECTOR_SLOTS, Slot
 
 from .baselines import HeadingFrameExtractor
+from .legacy import FLAT_CONFIG_FIELDS, RETIRED_AT, parts_from_flat_config
+from .parts import SET, Architecture, Sizes
 from .set_policy import (
-    SET_PRESETS,
-    SETConfig,
     SubequivariantTransformerActor,
     check_morphology_spaces,
     make_trunk,
@@ -49,7 +47,6 @@ from .set_policy import (
 
 __all__ = [
     "CRITICS",
-    "NOISE_FORMS",
     "InvariantObservationScale",
     "MaskedDiagGaussian",
     "SETActorCriticPolicy",
@@ -60,12 +57,6 @@ CRITICS = ("set", "mlp_heading")
 """Value functions of :class:`SETActorCriticPolicy`: a SET trunk (mean of per-limb values) or an MLP on
 target-frame canonicalized observations."""
 
-NOISE_FORMS = ("shared", "per_action")
-"""Exploration noise of :class:`SETActorCriticPolicy`: one learned σ per hinge slot (x, y, z) shared by every limb
-(morphology-agnostic), or one per action entry (as SB3's MLP policies; constants, so still invariant, but tied to
-one body's action layout)."""
-
-_SET_FIELDS = {f.name for f in fields(SETConfig)}
 _IGNORED = {
     "net_arch",
     "activation_fn",
@@ -174,29 +165,28 @@ class InvariantObservationScale(nn.Module):
 
 
 class SETActorCriticPolicy(ActorCriticPolicy):
-    """PPO policy: a SET actor (torque vectors projected on hinge axes) and an invariant SET value function.
+    """PPO policy of a transformer architecture: its actor's mean actions, a Gaussian with one learned σ per hinge slot,
+    and a value function.
 
-    Accepts the Dict observations of one morphology or of a padded suite. The network keywords are the fields of
-    :class:`~equiworld.agents.set_policy.SETConfig` (defaults: the compact CPU size); ``symmetric=False`` gives the
-    ``transformer`` ablation (no vector stream; the mean actions come from a linear map of the limb features).
+    Accepts the Dict observations of one morphology or of a padded suite.
 
     Args:
         observation_space: Dict observation space of a morphology env.
         action_space: its action space.
         lr_schedule: learning-rate schedule.
+        architecture: :class:`~equiworld.agents.parts.SET`, :class:`~equiworld.agents.parts.PublishedSET` or
+            :class:`~equiworld.agents.parts.FlatTransformer` (default: ``SET()``).
+        sizes: network sizes (default: the ``compact`` preset of :class:`~equiworld.agents.parts.Sizes`).
         log_std_init: initial log standard deviation of the exploration noise.
         optimizer_class: optimizer.
         optimizer_kwargs: its keyword arguments.
         normalize_observations: scale the observations invariantly (:class:`InvariantObservationScale`).
         critic: the value function, a name of :data:`CRITICS`.
         critic_layers: hidden widths of the ``mlp_heading`` critic (tanh, orthogonal init as SB3's MLP policies).
-        action_gain: if set, the mean actions are multiplied by a learned gain per hinge slot (x, y, z; shared by all
-            limbs, an invariant), initialized to this value; ``None``: no gain.
-        noise: the exploration noise's standard deviations, a name of :data:`NOISE_FORMS`.
-        **kwargs: the fields of :class:`SETConfig` (``width``, ``vector_channels``, ...; unset ones take the
-            ``compact`` preset of :data:`SET_PRESETS`, then the config's defaults), and SB3's ``ActorCriticPolicy``
-            keywords that do not apply (``net_arch``, ``activation_fn``, ``ortho_init``, feature-extractor
-            keywords), which are ignored; ``use_sde=True`` is refused.
+        **kwargs: SB3's ``ActorCriticPolicy`` keywords that do not apply (``net_arch``, ``activation_fn``,
+            ``ortho_init``, feature-extractor keywords), which are ignored, and the flat keywords of checkpoints of
+            the earlier layout (:func:`~equiworld.agents.legacy.parts_from_flat_config`); ``use_sde=True`` is
+            refused.
 
     Raises:
         TypeError: For an unknown keyword.
@@ -207,14 +197,14 @@ class SETActorCriticPolicy(ActorCriticPolicy):
         observation_space: spaces.Dict,
         action_space: spaces.Box,
         lr_schedule: Schedule,
+        architecture: Architecture | None = None,
+        sizes: Sizes | None = None,
         log_std_init: float = -0.5,
         optimizer_class: type[torch.optim.Optimizer] = torch.optim.Adam,
         optimizer_kwargs: dict[str, Any] | None = None,
         normalize_observations: bool = False,
         critic: str = "set",
         critic_layers: tuple[int, ...] = (256, 256),
-        action_gain: float | None = None,
-        noise: str = "shared",
         **kwargs: Any,
     ) -> None:
         if critic not in CRITICS:
@@ -225,27 +215,23 @@ class SETActorCriticPolicy(ActorCriticPolicy):
             )
         self.normalize_observations = bool(normalize_observations)
         self.critic, self.critic_layers = critic, tuple(int(n) for n in critic_layers)
-        if action_gain is not None and not (math.isfinite(action_gain) and action_gain > 0):
-            raise ValueError(
-                f"SETActorCriticPolicy: action_gain must be a positive number, got {action_gain!r}"
-            )
-        self.action_gain = None if action_gain is None else float(action_gain)
-        if noise not in NOISE_FORMS:
-            raise ValueError(
-                f"SETActorCriticPolicy: unknown noise {noise!r}; valid: {', '.join(NOISE_FORMS)}"
-            )
-        self.noise = noise
         if kwargs.pop("use_sde", False):
             raise ValueError("SETActorCriticPolicy: use_sde=True is not supported (state-dependent noise)")
+        # the earlier layout saved these with their defaults: accepted as such, anything else was retired
+        legacy = {"action_gain": None, "noise": "shared"}
+        for key, default in legacy.items():
+            if kwargs.pop(key, default) != default:
+                raise ValueError(f"SETActorCriticPolicy: {key} was retired after commit {RETIRED_AT}")
         check_morphology_spaces(observation_space, action_space)
-        unknown = set(kwargs) - _SET_FIELDS - _IGNORED
+        flat = {k: kwargs.pop(k) for k in list(kwargs) if k in FLAT_CONFIG_FIELDS}
+        unknown = set(kwargs) - _IGNORED
         if unknown:
             raise TypeError(f"SETActorCriticPolicy: unexpected keywords {sorted(unknown)}")
-        given = {k: v for k, v in kwargs.items() if k in _SET_FIELDS}
-        if "fixed_vectors" in given:
-            given["fixed_vectors"] = tuple(given["fixed_vectors"])
-        config = SETConfig(**{**SET_PRESETS["compact"], **given}).for_observation_space(observation_space)
-        object.__setattr__(self, "set_config", config)  # read by _build inside super().__init__
+        if flat:
+            architecture, sizes = parts_from_flat_config(flat, Sizes.preset("compact"))
+        self.architecture = architecture if architecture is not None else SET()
+        self.sizes = sizes if sizes is not None else Sizes.preset("compact")
+        self.limbs = int(observation_space["vectors"].shape[0])
         super().__init__(
             observation_space,
             action_space,
@@ -258,17 +244,13 @@ class SETActorCriticPolicy(ActorCriticPolicy):
         )
 
     def _build(self, lr_schedule: Schedule) -> None:
-        config = self.set_config
-        self.actor = SubequivariantTransformerActor(config)
+        self.actor = SubequivariantTransformerActor(self.architecture, self.sizes, self.limbs)
         if self.critic == "set":
-            self.value_trunk = make_trunk(config)
-            self.value_head = nn.Linear(config.width, 1)
+            self.value_trunk = make_trunk(self.architecture, self.sizes, limbs=self.limbs)
+            self.value_head = nn.Linear(self.sizes.width, 1)
         else:
             self.value_mlp = _heading_mlp(self.observation_space, self.critic_layers)
-        size = 3 if self.noise == "shared" else int(self.action_space.shape[0])
-        self.log_std = nn.Parameter(torch.full((size,), float(self.log_std_init)))
-        if self.action_gain is not None:
-            self.log_action_gain = nn.Parameter(torch.full((3,), math.log(self.action_gain)))
+        self.log_std = nn.Parameter(torch.full((3,), float(self.log_std_init)))
         if self.normalize_observations:
             self.obs_scale = InvariantObservationScale(self.observation_space["scalars"].shape[-1])
         self.optimizer = self.optimizer_class(self.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs)
@@ -278,12 +260,11 @@ class SETActorCriticPolicy(ActorCriticPolicy):
         for key in (*_IGNORED, "use_sde", "sde_net_arch"):
             data.pop(key, None)
         data.update(
-            asdict(self.set_config),
+            architecture=self.architecture,
+            sizes=self.sizes,
             normalize_observations=self.normalize_observations,
             critic=self.critic,
             critic_layers=self.critic_layers,
-            action_gain=self.action_gain,
-            noise=self.noise,
         )
         return data
 
@@ -305,8 +286,6 @@ class SETActorCriticPolicy(ActorCriticPolicy):
         mask = padding_mask(obs)
         if mask is not None:
             per_limb = per_limb * (~mask).to(per_limb.dtype).unsqueeze(-1)
-        if self.action_gain is not None:
-            per_limb = per_limb * self.log_action_gain.exp().to(per_limb.dtype)
         return per_limb[:, 1:].flatten(1)
 
     def limb_values(self, obs: PyTorchObs) -> Tensor:
@@ -325,9 +304,7 @@ class SETActorCriticPolicy(ActorCriticPolicy):
     def get_distribution(self, obs: PyTorchObs) -> MaskedDiagGaussian:
         """The action distribution at ``obs``."""
         mean = self.mean_actions(obs)
-        log_std = self.log_std.to(mean.dtype)
-        if self.noise == "shared":
-            log_std = log_std.repeat(mean.shape[1] // 3)
+        log_std = self.log_std.to(mean.dtype).repeat(mean.shape[1] // 3)
         mask = obs["action_mask"].to(mean.dtype) if "action_mask" in obs else None
         dist = MaskedDiagGaussian(mean.shape[1], mask)
         dist.proba_distribution(mean, log_std)

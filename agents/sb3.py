@@ -2,8 +2,8 @@
 
 :class:`SETPolicy` is a :class:`~stable_baselines3.td3.policies.TD3Policy` whose ``make_actor`` / ``make_critic``
 return :class:`SETActor` / :class:`SETCritic`, SB3 ``Actor`` / ``ContinuousCritic`` subclasses that read the Dict
-observation directly (no features extractor). Its constructor arguments include the :class:`SETConfig` fields, so
-``TD3.load`` rebuilds the same networks. Pass the class (``TD3(SETPolicy, env)``) or, after
+observation directly (no features extractor). Its constructor arguments are the architecture and sizes
+(:mod:`equiworld.agents.parts`), so ``TD3.load`` rebuilds the same networks. Pass the class (``TD3(SETPolicy, env)``) or, after
 :func:`register_td3_policy_aliases`, its name (``TD3("SETPolicy", env)``).
 
 :class:`ClippedAdam` adds the published gradient-norm clipping to TD3 through the ``optimizer_class`` hook.
@@ -11,7 +11,6 @@ observation directly (no features extractor). Its constructor arguments include 
 
 from __future__ import annotations
 
-from dataclasses import asdict, fields
 from typing import Any
 
 import numpy as np
@@ -32,8 +31,9 @@ from stable_baselines3.common.utils import polyak_update
 from stable_baselines3.td3.policies import Actor, TD3Policy
 from torch import Tensor, nn
 
+from .legacy import parts_from_flat_config
+from .parts import SET, Architecture, Sizes
 from .set_policy import (
-    SETConfig,
     SubequivariantTransformerActor,
     SubequivariantTransformerCritic,
     check_morphology_spaces,
@@ -80,10 +80,17 @@ class SETActor(Actor):
     Args:
         observation_space: a morphology (or padded suite) Dict space.
         action_space: ``Box(-1, 1, (3 (N - 1),))``.
-        config: network sizes and variant.
+        architecture: the transformer architecture.
+        sizes: its sizes.
     """
 
-    def __init__(self, observation_space: spaces.Dict, action_space: spaces.Box, config: SETConfig) -> None:
+    def __init__(
+        self,
+        observation_space: spaces.Dict,
+        action_space: spaces.Box,
+        architecture: Architecture,
+        sizes: Sizes,
+    ) -> None:
         BasePolicy.__init__(
             self,
             observation_space,
@@ -93,12 +100,12 @@ class SETActor(Actor):
             squash_output=True,
         )
         check_morphology_spaces(observation_space, action_space)
-        self.config = config
-        self.net = SubequivariantTransformerActor(config)
+        self.architecture, self.sizes = architecture, sizes
+        self.net = SubequivariantTransformerActor(architecture, sizes, observation_space["vectors"].shape[0])
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = BasePolicy._get_constructor_parameters(self)
-        data.update(config=self.config)
+        data.update(architecture=self.architecture, sizes=self.sizes)
         return data
 
     def forward(self, obs: PyTorchObs) -> Tensor:
@@ -114,21 +121,30 @@ class SETCritic(ContinuousCritic):
     Args:
         observation_space: a morphology (or padded suite) Dict space.
         action_space: the action space.
-        config: network sizes and variant.
+        architecture: the transformer architecture.
+        sizes: its sizes.
         n_critics: number of Q networks (2 for TD3).
     """
 
     def __init__(
-        self, observation_space: spaces.Dict, action_space: spaces.Box, config: SETConfig, n_critics: int = 2
+        self,
+        observation_space: spaces.Dict,
+        action_space: spaces.Box,
+        architecture: Architecture,
+        sizes: Sizes,
+        n_critics: int = 2,
     ) -> None:
         BaseModel.__init__(
             self, observation_space, action_space, features_extractor=None, normalize_images=False
         )
         check_morphology_spaces(observation_space, action_space)
-        self.config = config
+        self.architecture, self.sizes = architecture, sizes
         self.share_features_extractor = False
         self.n_critics = n_critics
-        self.q_networks = nn.ModuleList(SubequivariantTransformerCritic(config) for _ in range(n_critics))
+        limbs = observation_space["vectors"].shape[0]
+        self.q_networks = nn.ModuleList(
+            SubequivariantTransformerCritic(architecture, sizes, limbs) for _ in range(n_critics)
+        )
 
     def _cast(self, actions: Tensor) -> Tensor:
         return actions.to(self.q_networks[0].trunk.structure_bias.weight.dtype)
@@ -279,16 +295,18 @@ class PublishedTD3(TD3):
 
 
 class SETPolicy(TD3Policy):
-    """TD3 policy with subequivariant transformer actor and twin critics.
+    """TD3 policy with a transformer actor and twin critics (:class:`SETActor`, :class:`SETCritic`).
 
-    Accepts the Dict observations of one morphology or of a padded suite. The network keywords are the fields
-    of :class:`SETConfig`; the TD3Policy keywords ``net_arch``, ``activation_fn`` and the features-extractor
-    ones are accepted for compatibility and ignored.
+    Accepts the Dict observations of one morphology or of a padded suite. The TD3Policy keywords ``net_arch``,
+    ``activation_fn`` and the features-extractor ones are accepted for compatibility and ignored.
 
     Args:
         observation_space: Dict observation space of a morphology env.
         action_space: its action space.
         lr_schedule: learning-rate schedule.
+        architecture: :class:`~equiworld.agents.parts.SET` (default), :class:`~equiworld.agents.parts.PublishedSET`
+            or :class:`~equiworld.agents.parts.FlatTransformer`.
+        sizes: network sizes (default: :class:`~equiworld.agents.parts.Sizes`, the published ones).
         net_arch: ignored.
         activation_fn: ignored.
         features_extractor_class: ignored.
@@ -298,8 +316,8 @@ class SETPolicy(TD3Policy):
         optimizer_kwargs: its keyword arguments.
         n_critics: number of Q networks.
         share_features_extractor: must be ``False``.
-        **config: the fields of :class:`SETConfig` (``width``, ``vector_channels``, ``form``, ...; unset ones
-            take the config's defaults).
+        **flat: the flat keywords of checkpoints of the earlier layout
+            (:func:`~equiworld.agents.legacy.parts_from_flat_config`).
     """
 
     def __init__(
@@ -307,6 +325,8 @@ class SETPolicy(TD3Policy):
         observation_space: spaces.Dict,
         action_space: spaces.Box,
         lr_schedule: Schedule,
+        architecture: Architecture | None = None,
+        sizes: Sizes | None = None,
         net_arch: Any = None,
         activation_fn: type[nn.Module] = nn.ReLU,
         features_extractor_class: Any = None,
@@ -316,21 +336,16 @@ class SETPolicy(TD3Policy):
         optimizer_kwargs: dict[str, Any] | None = None,
         n_critics: int = 2,
         share_features_extractor: bool = False,
-        **config: Any,
+        **flat: Any,
     ) -> None:
         if share_features_extractor:
             raise ValueError(
                 "SETPolicy: share_features_extractor=True is not supported (there is no extractor)"
             )
-        unknown = set(config) - {f.name for f in fields(SETConfig)}
-        if unknown:
-            raise TypeError(f"SETPolicy: unexpected keywords {sorted(unknown)}")
-        if "fixed_vectors" in config:
-            config["fixed_vectors"] = tuple(config["fixed_vectors"])
-        config = SETConfig(**config).for_observation_space(observation_space)
-        object.__setattr__(
-            self, "set_config", config
-        )  # read by make_actor/make_critic inside super().__init__
+        if flat:
+            architecture, sizes = parts_from_flat_config(flat)
+        self.architecture = architecture if architecture is not None else SET()
+        self.sizes = sizes if sizes is not None else Sizes()
         super().__init__(
             observation_space,
             action_space,
@@ -346,14 +361,17 @@ class SETPolicy(TD3Policy):
 
     def make_actor(self, features_extractor: Any = None) -> SETActor:
         """A fresh :class:`SETActor` on the policy's device."""
-        return SETActor(self.observation_space, self.action_space, self.set_config).to(self.device)
+        return SETActor(self.observation_space, self.action_space, self.architecture, self.sizes).to(
+            self.device
+        )
 
     def make_critic(self, features_extractor: Any = None) -> SETCritic:
         """A fresh :class:`SETCritic` on the policy's device."""
         return SETCritic(
             self.observation_space,
             self.action_space,
-            self.set_config,
+            self.architecture,
+            self.sizes,
             n_critics=self.critic_kwargs["n_critics"],
         ).to(self.device)
 
@@ -361,7 +379,7 @@ class SETPolicy(TD3Policy):
         data = super()._get_constructor_parameters()
         for key in ("net_arch", "features_extractor_class", "features_extractor_kwargs"):
             data.pop(key, None)
-        data.update(asdict(self.set_config))
+        data.update(architecture=self.architecture, sizes=self.sizes)
         return data
 
 

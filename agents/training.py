@@ -24,7 +24,6 @@ from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 from equiworld.envs.morphology import resolve_morphologies
 
 from .callbacks import (
-    CriticWarmupCallback,
     EvaluationCallback,
     PeriodicSaveCallback,
     ProgressCallback,
@@ -53,7 +52,7 @@ PPO_NUM_ENVS = 64
 """Parallel simulations per morphology of a PPO run when ``--num-envs`` is not given (the CPU recipe's)."""
 
 SIZE_FLAGS = ("width", "vector_channels", "num_layers", "hidden")
-"""The :class:`SETConfig` fields a command line may override on top of a preset."""
+"""The :class:`~equiworld.agents.parts.Sizes` fields a command line may override on top of a preset."""
 
 
 @dataclass(kw_only=True)
@@ -85,8 +84,7 @@ class PolicyTrainSettings(RunSettings):
     env: str = "hopper_5_full"
     """A morphology name (hopper_5_full), an env ID (equiworld/Hopper3D_5_full-v0) or a suite (hopper++)."""
     policy: str = "set"
-    """Policy name: set, set_no_g, set_no_gd, set_lateral, set_context, set_limb_readout, set_context_readout,
-    set_keyed, set_keyed_rbf, set_limb_embedding, set_asinh, transformer, transformer_heading, mlp, mlp_heading."""
+    """Policy name: set, set_one_body, set_any_body, set_paper, transformer, transformer_heading, mlp, mlp_heading."""
     algo: str = "ppo"
     """ppo (batched simulation, the CPU recipe) or td3 (as published)."""
     steps: int | None = None
@@ -110,9 +108,6 @@ class PolicyTrainSettings(RunSettings):
     """Save a checkpoint every this many environment steps (0: never)."""
     resume: str | None = None
     """Checkpoint .zip to continue from."""
-    critic_warmup_steps: int = 0
-    """ppo: train only the value function (the actor and its noise frozen) for this many environment steps first,
-    e.g. after --init."""
     init: str | None = None
     """Start a new run from this model .zip's policy weights (same policy and sizes; e.g. a DAgger student of
     distill_policy.py); the run's steps and statistics start afresh."""
@@ -159,12 +154,6 @@ class PolicyTrainSettings(RunSettings):
     critic: str = PPOSettings.critic
     """ppo, transformer policies: the value function, set (a SET trunk, mean of per-limb values) or mlp_heading (an
     MLP on the observation rotated into the target's frame; invariant). The acting policy is SET either way."""
-    action_gain: float | None = PPOSettings.action_gain
-    """ppo, transformer policies: multiply the mean actions by a learned gain per hinge slot (an invariant),
-    starting at this value (default: no gain)."""
-    noise: str = PPOSettings.noise
-    """ppo, transformer policies: exploration σ shared (one per hinge slot, every limb) or per_action (one per action
-    entry, as SB3's MLP policies)."""
     learning_starts: int = TD3Settings.learning_starts
     """td3: random warm-up steps before learning (published: 5000)."""
     buffer_size: int = TD3Settings.buffer_size
@@ -172,8 +161,8 @@ class PolicyTrainSettings(RunSettings):
     gradient_steps: int = TD3Settings.gradient_steps
     """td3: gradient steps per environment step of every env (-1: one per collected transition)."""
     set_preset: str | None = None
-    """SET sizes and form: paper (the published form and sizes), compact (the CPU recipe) or default (published
-    sizes, compact form, 32 vector channels); default: compact for ppo, default for td3."""
+    """Transformer sizes: paper (the published sizes), compact (the CPU recipe) or default (published sizes, 32 vector
+    channels); default: paper for set_paper, else compact for ppo and default for td3."""
     critic_target: str = TD3Settings.critic_target
     """td3: per_limb (published: each limb's Q regressed to its own twin-min target; SET policies) or mean."""
     schedule: str = TD3Settings.schedule
@@ -195,7 +184,9 @@ class PolicyTrainSettings(RunSettings):
 
 def network_sizes(args: PolicyTrainSettings) -> NetworkSizes:
     """The network sizes of a run: the SET preset (the learner's default one), overridden by the given flags."""
-    sizes = NetworkSizes.of_learner(args.algo, args.set_preset, **{k: getattr(args, k) for k in SIZE_FLAGS})
+    sizes = NetworkSizes.of_learner(
+        args.algo, args.set_preset, args.policy, **{k: getattr(args, k) for k in SIZE_FLAGS}
+    )
     return sizes if args.mlp_layers is None else replace(sizes, mlp_layers=tuple(args.mlp_layers))
 
 
@@ -243,8 +234,6 @@ def train_policy(args: PolicyTrainSettings) -> Path:
     Raises:
         ValueError: for an unknown policy, learner or backend name.
     """
-    if args.critic_warmup_steps and args.algo != "ppo":
-        raise ValueError("--critic-warmup-steps applies to ppo only")
     if args.teacher and args.algo != "ppo":
         raise ValueError("--teacher applies to ppo only")
     if args.init and (args.resume or args.algo != "ppo"):
@@ -336,8 +325,6 @@ def train_policy(args: PolicyTrainSettings) -> Path:
                 save_vecnormalize=args.algo == "ppo",
             )
         )
-    if args.critic_warmup_steps:
-        callbacks.append(CriticWarmupCallback(args.critic_warmup_steps))
     if args.teacher:
         callbacks.append(
             ImitationCallback(

@@ -28,7 +28,6 @@ from .groups import (
     shift_torus,
 )
 from .subequivariant import (
-    GRAM_SCALINGS,
     GramMLP,
     GramMLPAttention,
     InvariantMatrixMixing,
@@ -39,7 +38,6 @@ from .subequivariant import (
 from .testing import EquivarianceReport, assert_equivariant, assert_flow_equivariant, equivariance_error
 
 __all__ = [
-    "GRAM_SCALINGS",
     "CircularConv2d",
     "EquivarianceReport",
     "FlowEquivariantRNN",

@@ -8,9 +8,7 @@ gravity (rotations about gravity, reflections in vertical planes) — "subequiva
 
 Rules that make this exact: vectors are only ever combined linearly with coefficients that are invariant
 (learned constants or functions of Gram matrices and scalars); they never pass a bias or a pointwise
-nonlinearity. Invariants are inner products, normalised by ``(||Gram||_F + 1)`` for scale stability, or
-(``gram_scaling="asinh"``) each inner product compressed on its own by ``asinh`` (linear near 0, logarithmic far
-from it), which keeps every entry of order one without one large vector (a fast spin) shrinking all the others.
+nonlinearity. Invariants are inner products, normalised by ``(||Gram||_F + 1)`` for scale stability.
 """
 
 from __future__ import annotations
@@ -22,7 +20,6 @@ import torch
 from torch import Tensor, nn
 
 __all__ = [
-    "GRAM_SCALINGS",
     "GramMLP",
     "GramMLPAttention",
     "InvariantMatrixMixing",
@@ -59,38 +56,20 @@ def _append_fixed(vectors: Tensor, fixed: Tensor | None, num_fixed: int, name: s
     return torch.cat([vectors, fixed], dim=-1)
 
 
-GRAM_SCALINGS = ("normalized", "asinh")
-"""How :func:`gram_invariants` scales the inner products: ``normalized`` (the whole Gram matrix divided by its
-Frobenius norm + 1) or ``asinh`` (every entry mapped by ``asinh`` on its own: ``x`` near 0, ``sign(x) log(2|x|)``
-far from it)."""
-
-
-def _check_gram_scaling(scaling: str, name: str, argument: str = "gram_scaling") -> None:
-    if scaling not in GRAM_SCALINGS:
-        raise ValueError(f"{name}: unknown {argument} {scaling!r}; valid: {', '.join(GRAM_SCALINGS)}")
-
-
-def gram_invariants(basis: Tensor, scaling: str = "normalized") -> Tensor:
+def gram_invariants(basis: Tensor) -> Tensor:
     """Scaled Gram matrix of a set of vectors, flattened: the O(3) invariants of ``basis``.
 
     Args:
         basis: ``(..., 3, n)`` vectors.
-        scaling: one of :data:`GRAM_SCALINGS`.
 
     Returns:
-        ``(..., n * n)``: ``G / (||G||_F + 1)`` (``normalized``) or ``asinh(G)`` entrywise (``asinh``), with
-        ``G = B^T B``.
+        ``(..., n * n)``: ``G / (||G||_F + 1)`` with ``G = B^T B``.
 
     >>> b = torch.randn(4, 3, 5, dtype=torch.float64)
     >>> q, _ = torch.linalg.qr(torch.randn(3, 3, dtype=torch.float64))
     >>> torch.allclose(gram_invariants(q @ b), gram_invariants(b))
     True
-    >>> torch.allclose(gram_invariants(q @ b, "asinh"), gram_invariants(b, "asinh"))
-    True
     """
-    _check_gram_scaling(scaling, "gram_invariants", "scaling")
-    if scaling == "asinh":
-        return torch.asinh(basis.transpose(-1, -2) @ basis).flatten(-2)
     return _NormalizedGram.apply(basis).flatten(-2)
 
 
@@ -111,7 +90,7 @@ class _NormalizedGram(torch.autograd.Function):
     the backward and no batched matmul of tiny matrices: the normalized Gram is the largest elementwise work of a
     SET layer. Measured on one CPU thread for PPO's minibatch (1,024 x 5 tokens, 10 vectors): forward and backward
     9.5 -> 4.6 ms (``scripts/bench_equivariant.py``, ``gram_speedup``); one PPO epoch of the
-    ``set_context_readout`` policy 0.93 -> 0.79 s.
+    ``set_one_body`` policy 0.93 -> 0.79 s.
     With ``Y`` the output and ``r = ||G||_F``: ``dG = dY / (r + 1) - <dY, Y> Y / r`` and ``dB = B (dG + dG^T)``.
     """
 
@@ -170,7 +149,6 @@ class SubequivariantBlock(nn.Module):
         num_fixed: ``F``, number of fixed vectors appended to the basis (e.g. 1 for gravity, 2 for ``g`` and ``d``).
         hidden: width of the invariant MLP.
         invariant_channels: number of projected channels entering the Gram matrix (keeps it small).
-        gram_scaling: how the Gram invariants are scaled, one of :data:`GRAM_SCALINGS`.
 
     >>> block = SubequivariantBlock(8, 16, num_fixed=1).double()
     >>> Z, h = torch.randn(5, 3, 8, dtype=torch.float64), torch.randn(5, 16, dtype=torch.float64)
@@ -189,7 +167,6 @@ class SubequivariantBlock(nn.Module):
         num_fixed: int = 0,
         hidden: int = 256,
         invariant_channels: int = 16,
-        gram_scaling: str = "normalized",
     ) -> None:
         super().__init__()
         self.vector_channels = vector_channels
@@ -198,8 +175,6 @@ class SubequivariantBlock(nn.Module):
         self.out_scalar_channels = out_scalar_channels or scalar_channels
         self.num_fixed = num_fixed
         self.invariant_channels = min(invariant_channels, vector_channels)
-        _check_gram_scaling(gram_scaling, type(self).__name__)
-        self.gram_scaling = gram_scaling
         n_inv = (self.invariant_channels + num_fixed) ** 2
         self.project = nn.Linear(vector_channels, vector_channels, bias=False)
         self.mix = nn.Linear(vector_channels + num_fixed, self.out_vector_channels, bias=False)
@@ -224,7 +199,7 @@ class SubequivariantBlock(nn.Module):
         projected = self.project(vectors)
         basis = _append_fixed(projected, fixed, self.num_fixed, type(self).__name__)
         inv_basis = _append_fixed(projected[..., : self.invariant_channels], fixed, self.num_fixed, "")
-        out = self.mlp(torch.cat([gram_invariants(inv_basis, self.gram_scaling), scalars], dim=-1))
+        out = self.mlp(torch.cat([gram_invariants(inv_basis), scalars], dim=-1))
         new_scalars, gates = out.split([self.out_scalar_channels, self.out_vector_channels], dim=-1)
         new_vectors = self.mix(basis) * gates.unsqueeze(-2)
         return new_vectors, new_scalars
@@ -292,7 +267,6 @@ class SubequivariantAttention(_AttentionLayer):
         hidden: width of the feed-forward invariant MLP.
         num_fixed: number of fixed vectors (gravity, target direction, ...).
         invariant_channels: projected vector channels entering the Gram invariants.
-        gram_scaling: how the Gram invariants are scaled, one of :data:`GRAM_SCALINGS`.
 
     Call with ``attn_bias`` — additive, ``(N, N)``, ``(B, N, N)`` or ``(B, heads, N, N)`` (e.g. structural
     encodings of a morphology graph) — and ``key_padding_mask`` — ``(B, N)``, ``True`` marks padding, whose
@@ -315,7 +289,6 @@ class SubequivariantAttention(_AttentionLayer):
         hidden: int = 256,
         num_fixed: int = 0,
         invariant_channels: int = 16,
-        gram_scaling: str = "normalized",
     ) -> None:
         if scalar_channels % num_heads or vector_channels % num_heads:
             raise ValueError(
@@ -324,8 +297,6 @@ class SubequivariantAttention(_AttentionLayer):
             )
         super().__init__(vector_channels, scalar_channels, num_heads, num_fixed)
         self.invariant_channels = min(invariant_channels, vector_channels)
-        _check_gram_scaling(gram_scaling, type(self).__name__)
-        self.gram_scaling = gram_scaling
         n_inv = (self.invariant_channels + num_fixed) ** 2
         self.project = nn.Linear(vector_channels, self.invariant_channels, bias=False)
         self.qkv = nn.Linear(n_inv + scalar_channels, 3 * scalar_channels)
@@ -340,7 +311,6 @@ class SubequivariantAttention(_AttentionLayer):
             num_fixed=num_fixed,
             hidden=hidden,
             invariant_channels=invariant_channels,
-            gram_scaling=gram_scaling,
         )
 
     def _attend(
@@ -354,9 +324,7 @@ class SubequivariantAttention(_AttentionLayer):
             self.vector_channels // self.num_heads,
         )
 
-        inv = gram_invariants(
-            _append_fixed(self.project(vectors), fixed, self.num_fixed, name), self.gram_scaling
-        )
+        inv = gram_invariants(_append_fixed(self.project(vectors), fixed, self.num_fixed, name))
         q, k, v = self.qkv(torch.cat([inv, scalars], dim=-1)).split(self.scalar_channels, dim=-1)
         q = q.reshape(batch, tokens, heads, dh).transpose(1, 2)  # (B, H, N, dh)
         k = k.reshape(batch, tokens, heads, dh).transpose(1, 2)

@@ -48,7 +48,7 @@ class Args:
     td3_batch_size: int = 256
     """TD3 minibatch size (published 256)."""
     set_preset: str = "compact"
-    """SET sizes and form for both learners (compact, default or paper; see ``SETConfig.preset``)."""
+    """Transformer sizes for both learners (compact, default or paper; see ``Sizes.preset``)."""
     width: int | None = None
     """Override of the preset's transformer width."""
     vector_channels: int | None = None

@@ -28,6 +28,7 @@ from equiworld.agents.evaluation import (
     format_table,
     heading_grid,
 )
+from equiworld.agents.legacy import current_policy_name
 from equiworld.envs.morphology import resolve_morphologies
 
 from results_file import upsert_rows
@@ -48,7 +49,7 @@ def result_rows(run: Path, model: object, env_name: str, summaries: list[dict]) 
         {
             "env": env_name,
             "algo": config.get("algo", "td3"),
-            "policy": config.get("policy"),
+            "policy": current_policy_name(config.get("policy")),
             "seed": config.get("seed"),
             "env_steps": int(model.num_timesteps),
             "wall_clock_s": round(metrics[-1]["wall_time_s"], 1) if metrics else None,
@@ -64,10 +65,7 @@ def result_rows(run: Path, model: object, env_name: str, summaries: list[dict]) 
             "gae_lambda": ppo.get("gae_lambda"),
             "normalize_observations": bool(ppo.get("normalize_observations", False)),
             "critic": critic,
-            "action_gain": ppo.get("action_gain"),
-            "noise": ppo.get("noise", "shared") if critic else None,
             "init": config.get("init_algo"),
-            "critic_warmup_steps": config.get("critic_warmup_steps") or None,
             "learning_rate": ppo.get("learning_rate"),
             "target_kl": ppo.get("target_kl"),
             "teacher": config.get("teacher_policy"),

@@ -31,13 +31,10 @@ class Args:
     """config.json keys joined into a curve's label; runs with the same label are seeds of one curve."""
     variants: tuple[str, ...] = (
         "critic",
-        "noise",
-        "action_gain",
         "normalize_observations",
         "gamma",
         "gae_lambda",
         "init_algo",
-        "critic_warmup_steps",
         "learning_rate",
         "target_kl",
         "n_steps",

@@ -91,10 +91,7 @@ def markdown(entries: list[dict]) -> str:
             "–" if e.get("gamma") is None else f"{e['gamma']}, {e['gae_lambda'] if e['gae_lambda'] else '–'}"
         ) + (", obs. scaling" if e.get("normalize_observations") else "")
         recipe += f", {e['critic']} critic" if e.get("critic") not in (None, "set") else ""
-        recipe += f", action gain {e['action_gain']:g}" if e.get("action_gain") else ""
-        recipe += f", {e['noise']} noise" if e.get("noise") not in (None, "shared") else ""
         recipe += f", from a {e['init']} policy" if e.get("init") else ""
-        recipe += f", critic warm-up {e['critic_warmup_steps']:,}" if e.get("critic_warmup_steps") else ""
         recipe += f", {e['num_envs']} envs per body" if e.get("num_envs") not in (None, PPO_NUM_ENVS) else ""
         recipe += (
             f", lr {e['learning_rate']:g}"

@@ -9,14 +9,14 @@ checkpoints (``checkpoints/``) and the final ``model.zip``. Resume with ``--resu
 
     python scripts/train_policy.py --env hopper_5_full --policy set   # the CPU recipe: PPO, 64 envs, 60 minutes
     # SET that hops on past 500 steps (the README's shaped hopper recipe: 5.6 m, 587 steps over 3 seeds; 2 hours)
-    python scripts/train_policy.py --env hopper_5_full --policy set_context_readout --critic mlp_heading \
+    python scripts/train_policy.py --env hopper_5_full --policy set_one_body --critic mlp_heading \
         --alive-bonus 3 --progress-speed-cap 1.5 --gamma 0.995 --budget-minutes 120
     python scripts/train_policy.py --algo td3 --env hopper_5_full --policy set --steps 20000
     # the published SET and TD3 recipe (GPU, days; see the README "SET as published")
-    python scripts/train_policy.py --algo td3 --env hopper_5_full --policy set --set-preset paper \
+    python scripts/train_policy.py --algo td3 --env hopper_5_full --policy set_paper \
         --critic-target per_limb --steps 2500000 --eval-every 25000 --eval-episodes 10 --device cuda
     # ... and on a suite, with the published multi-morphology schedule
-    python scripts/train_policy.py --algo td3 --env hopper++ --policy set --set-preset paper \
+    python scripts/train_policy.py --algo td3 --env hopper++ --policy set_paper \
         --critic-target per_limb --schedule published --steps 2500000 --device cuda
 """
 

@@ -13,19 +13,17 @@ import torch
 from stable_baselines3 import PPO, TD3
 
 import equiworld.agents  # noqa: F401  (the policy aliases)
-from equiworld.agents import NetworkSizes, PPOSettings, SETConfig, make_ppo, make_vec_env
+from equiworld.agents import NetworkSizes, PPOSettings, Sizes, make_ppo, make_vec_env
 
 FIXTURES = Path(__file__).parent / "fixtures"
 REFERENCE = json.loads((FIXTURES / "legacy_reference.json").read_text())
-SIZES = NetworkSizes(
-    SETConfig.preset("compact", width=16, vector_channels=4, num_layers=1, hidden=16), (32, 32)
-)
+SIZES = NetworkSizes(Sizes.preset("compact", width=16, vector_channels=4, num_layers=1, hidden=16), (32, 32))
 SETTINGS = PPOSettings(n_steps=16, batch_size=32, n_epochs=2)
-RECIPES = {
+RECIPES = {  # recorded name: (today's policy name, settings)
     "set": ("set", SETTINGS),
     "mlp_heading": ("mlp_heading", SETTINGS),
     "set_context_readout": (
-        "set_context_readout",
+        "set_one_body",
         PPOSettings(n_steps=16, batch_size=32, n_epochs=2, critic="mlp_heading", gamma=0.995),
     ),
 }
@@ -73,3 +71,33 @@ def test_td3_checkpoint_of_the_earlier_layout_loads_and_acts_as_recorded():
     venv.close()
     actions, _ = model.predict(obs, deterministic=True)
     np.testing.assert_allclose(actions, ref["actions"], atol=1e-6)
+
+
+def test_flat_configurations_of_the_earlier_layout_map_to_parts_and_retired_options_are_named():
+    from equiworld.agents import SET, BodyContext, FlatTransformer, LimbReadout, PublishedSET
+    from equiworld.agents.legacy import RETIRED_AT, current_policy_name, parts_from_flat_config
+
+    flat = {
+        "context": 64,
+        "context_hidden": 256,
+        "readout": "limb_linear",
+        "limb_keys": "descriptor",
+        "width": 32,
+    }
+    architecture, sizes = parts_from_flat_config(flat)
+    assert architecture == SET(context=BodyContext(64, 256, "descriptor"), readout=LimbReadout("descriptor"))
+    assert sizes.width == 32
+    assert parts_from_flat_config({"symmetric": False, "fixed_vectors": (), "frame": "target"})[0] == (
+        FlatTransformer("target")
+    )
+    assert parts_from_flat_config({"form": "published", "graph_encodings": "published"})[0] == PublishedSET()
+    assert [current_policy_name(n) for n in ("set_keyed", "set_context_readout", "mlp")] == [
+        "set_any_body",
+        "set_one_body",
+        "mlp",
+    ]
+    for retired in ({"limb_embedding": 8}, {"gram_scaling": "asinh"}, {"descriptor_rbf": 5}):
+        with pytest.raises(ValueError, match=f"retired after commit {RETIRED_AT}"):
+            parts_from_flat_config(retired)
+    with pytest.raises(ValueError, match="fixed_vectors 'lateral'"):
+        parts_from_flat_config({"fixed_vectors": ("gravity", "target_direction", "lateral")})

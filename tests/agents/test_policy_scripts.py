@@ -392,17 +392,18 @@ def test_direction_progress_groups_episodes_by_target_direction(script_module):
 
 
 def test_paper_command_runs_a_few_steps_on_the_cpu(run_script, tmp_path):
-    """The README's published-recipe command (SET paper preset, per-limb TD3 target) with a tiny budget."""
+    """The README's published-recipe command (the published SET at the paper's sizes, per-limb TD3 target) with a
+    tiny budget."""
     run_script(
         "train_policy.py",
-        *("--algo", "td3", "--env", "hopper_5_full", "--policy", "set", "--set-preset", "paper"),
+        *("--algo", "td3", "--env", "hopper_5_full", "--policy", "set_paper"),
         *("--critic-target", "per_limb", "--steps", "30", "--learning-starts", "20", "--batch-size", "4"),
         *("--eval-every", "0", "--eval-episodes", "1", "--eval-max-steps", "10", "--checkpoint-every", "0"),
         *("--run-dir", str(tmp_path), "--no-progress"),
     )
-    run = tmp_path / "hopper_5_full__set__0__td3"
+    run = tmp_path / "hopper_5_full__set_paper__0__td3"
     config = json.loads((run / "config.json").read_text())
-    assert config["sizes"]["set"]["form"] == "published" and config["td3"]["critic_target"] == "per_limb"
+    assert config["sizes"]["set"]["vector_channels"] == 128 and config["td3"]["critic_target"] == "per_limb"
     assert json.loads((run / "summary.json").read_text())["timesteps"] == 30
 
 
@@ -410,10 +411,8 @@ def test_learner_settings_take_the_run_options_and_the_learners_defaults():
     from equiworld.agents import PPOSettings, TD3Settings, make_ppo, make_vec_env
     from equiworld.agents.training import PolicyTrainSettings, learner_settings
 
-    ppo = learner_settings(
-        PolicyTrainSettings(gamma=0.9, critic="mlp_heading", action_gain=4.0, target_kl=0.02), steps=10_000
-    )
-    assert ppo == PPOSettings(gamma=0.9, critic="mlp_heading", action_gain=4.0, target_kl=0.02)
+    ppo = learner_settings(PolicyTrainSettings(gamma=0.9, critic="mlp_heading", target_kl=0.02), steps=10_000)
+    assert ppo == PPOSettings(gamma=0.9, critic="mlp_heading", target_kl=0.02)
     model = make_ppo("set", make_vec_env("hopper_3_shin", 2, seed=0), replace(ppo, n_steps=8, batch_size=16))
     assert model.target_kl == 0.02 and model.gamma == 0.9  # SB3's own keywords reach the learner
     td3 = learner_settings(
@@ -584,31 +583,6 @@ def test_goal_check_reads_ppo_runs_from_scratch(script_module):
     assert alone["progress_m"] == 9.0 and alone["met"] is False
     guided = results.goal_check(results.summarise([row(2.0), row(9.0, teacher="mlp_heading")]), args)
     assert guided["progress_m"] == 2.0  # nor is a run that imitated a teacher
-
-
-def test_critic_warmup_trains_the_value_function_only_until_its_steps():
-    import torch
-
-    from equiworld.agents import PPOSettings, make_ppo, make_vec_env
-    from equiworld.agents.callbacks import CriticWarmupCallback
-
-    def parameters(model):
-        return {k: v.detach().clone() for k, v in model.policy.named_parameters()}
-
-    for warmup, actor_moves in ((10_000, False), (16, True)):
-        model = make_ppo(
-            "set", make_vec_env("hopper_3_shin", 2, seed=0), PPOSettings(n_steps=8, batch_size=16)
-        )
-        before = parameters(model)
-        callback = CriticWarmupCallback(warmup)
-        model.learn(48, callback=callback)
-        after = parameters(model)
-        moved = {k for k in before if not torch.equal(before[k], after[k])}
-        assert any("value" in k for k in moved)
-        assert any("value" not in k for k in moved) is actor_moves, sorted(moved)
-        assert (
-            all(p.requires_grad for p in model.policy.parameters()) is actor_moves
-        )  # released after its steps
 
 
 def test_runs_with_other_env_counts_are_another_recipe(script_module):

@@ -14,12 +14,14 @@ from equiworld.agents import (
     NetworkSizes,
     PPOSettings,
     SETActorCriticPolicy,
-    SETConfig,
+    Sizes,
     make_ppo,
     make_vec_env,
 )
 
-SIZES = NetworkSizes(SETConfig(width=16, vector_channels=4, num_layers=1, num_heads=2, hidden=16), (32, 32))
+SIZES = NetworkSizes(
+    Sizes(width=16, vector_channels=4, num_layers=1, num_heads=2, hidden=16, gram_channels=3), (32, 32)
+)
 SETTINGS = PPOSettings(n_steps=16, batch_size=32, n_epochs=2)
 
 
@@ -31,15 +33,7 @@ def _params(model: PPO) -> torch.Tensor:
     "policy",
     [
         *("set", "mlp", "mlp_heading", "transformer", "transformer_heading"),
-        *(
-            "set_context",
-            "set_limb_readout",
-            "set_asinh",
-            "set_limb_embedding",
-            "set_context_readout",
-            "set_keyed",
-            "set_keyed_rbf",
-        ),
+        *("set_one_body", "set_any_body", "set_paper"),
     ],
 )
 def test_ppo_learns_a_few_hundred_steps(policy, tmp_path):
@@ -174,61 +168,6 @@ def test_set_actor_with_canonicalized_mlp_critic_learns_and_round_trips(tmp_path
     torch.testing.assert_close(loaded.policy.predict_values(tensors), values)
     with pytest.raises(ValueError, match="critic applies to the transformer policies"):
         make_ppo("mlp", venv, replace(SETTINGS, critic="mlp_heading"), SIZES)
-    venv.close()
-
-
-def test_action_gain_scales_the_mean_actions_is_learned_and_saved(tmp_path):
-    """action_gain: the mean actions are those of the same SET actor times a learned per-hinge-slot gain (an
-    invariant, so the symmetry is kept), which PPO trains and PPO.load restores; bad gains are refused."""
-    from dataclasses import replace
-
-    venv = make_vec_env("hopper_3_shin", 4, seed=0)
-    plain = make_ppo("set", venv, SETTINGS, SIZES, seed=0)
-    gained = make_ppo("set", venv, replace(SETTINGS, action_gain=4.0), SIZES, seed=0)
-    gained.policy.load_state_dict(
-        {**plain.policy.state_dict(), "log_action_gain": torch.log(torch.tensor([2.0, 3.0, 4.0]))}
-    )
-    obs, _ = plain.policy.obs_to_tensor(venv.reset())
-    expected = plain.policy.mean_actions(obs) * torch.tensor([2.0, 3.0, 4.0]).repeat(2)
-    torch.testing.assert_close(gained.policy.mean_actions(obs), expected)
-    before = gained.policy.log_action_gain.detach().clone()
-    gained.learn(320)
-    assert (gained.policy.log_action_gain.detach() - before).abs().max() > 0
-    gained.save(tmp_path / "model.zip")
-    loaded = PPO.load(tmp_path / "model.zip", device="cpu")
-    assert loaded.policy.action_gain == 4.0
-    torch.testing.assert_close(loaded.policy.log_action_gain, gained.policy.log_action_gain)
-    for bad in (0.0, -1.0, float("nan")):
-        with pytest.raises(ValueError, match="action_gain must be a positive number"):
-            make_ppo("set", venv, replace(SETTINGS, action_gain=bad), SIZES)
-    with pytest.raises(ValueError, match="action_gain applies to the transformer policies"):
-        make_ppo("mlp_heading", venv, replace(SETTINGS, action_gain=2.0), SIZES)
-    venv.close()
-
-
-def test_per_action_noise_has_one_learned_sigma_per_action_entry(tmp_path):
-    """noise="per_action": one learned log σ per action entry (as SB3's MLP policies), used by the distribution,
-    trained by PPO and restored by PPO.load; the default shares one per hinge slot over the limbs."""
-    from dataclasses import replace
-
-    venv = make_vec_env("hopper_3_shin", 4, seed=0)
-    shared = make_ppo("set", venv, SETTINGS, SIZES, seed=0)
-    model = make_ppo("set", venv, replace(SETTINGS, noise="per_action"), SIZES, seed=0)
-    assert shared.policy.log_std.shape == (3,) and model.policy.log_std.shape == (6,)
-    with torch.no_grad():
-        model.policy.log_std.copy_(torch.linspace(-1.0, 0.5, 6))
-    obs, _ = model.policy.obs_to_tensor(venv.reset())
-    std = model.policy.get_distribution(obs).distribution.stddev
-    torch.testing.assert_close(std, torch.linspace(-1.0, 0.5, 6).exp().expand(4, 6))
-    before = model.policy.log_std.detach().clone()
-    model.learn(320)
-    assert (model.policy.log_std.detach() - before).abs().min() > 0
-    model.save(tmp_path / "model.zip")
-    loaded = PPO.load(tmp_path / "model.zip", device="cpu")
-    assert loaded.policy.noise == "per_action"
-    torch.testing.assert_close(loaded.policy.log_std, model.policy.log_std)
-    with pytest.raises(ValueError, match="unknown noise 'iso'"):
-        make_ppo("set", venv, replace(SETTINGS, noise="iso"), SIZES)
     venv.close()
 
 

@@ -13,15 +13,16 @@ from equiworld.agents import (
     POLICY_NAMES,
     ClippedAdam,
     NetworkSizes,
-    SETConfig,
+    PublishedSET,
     SETPolicy,
+    Sizes,
     TD3Settings,
     make_td3,
     register_td3_policy_aliases,
 )
 from equiworld.envs.morphology import make_morphology_env
 
-SIZES = NetworkSizes(SETConfig(width=16, vector_channels=4, num_layers=1, num_heads=2, hidden=16), (32, 32))
+SIZES = NetworkSizes(Sizes(width=16, vector_channels=4, num_layers=1, num_heads=2, hidden=16), (32, 32))
 SETTINGS = TD3Settings(learning_starts=40, batch_size=16, buffer_size=1000)
 
 
@@ -43,7 +44,8 @@ def test_learn_predict_save_load(policy, tmp_path):
     assert type(loaded.policy) is type(model.policy)
     np.testing.assert_array_equal(loaded.predict(obs, deterministic=True)[0], action)
     if policy.startswith(("set", "transformer")):
-        assert loaded.policy.set_config == model.policy.set_config
+        assert loaded.policy.architecture == model.policy.architecture
+        assert loaded.policy.sizes == model.policy.sizes
     loaded.learn(10)  # a loaded model keeps training
 
 
@@ -100,9 +102,8 @@ def test_unknown_policy_name_lists_the_valid_ones():
         make_td3("nope", make_morphology_env("hopper_3_shin"))
 
 
-PUBLISHED_TINY = SETConfig(
-    width=16, vector_channels=4, num_layers=1, num_heads=2, hidden=16, form="published", gram_channels=3
-)
+PUBLISHED_TINY = Sizes(width=16, vector_channels=4, num_layers=1, num_heads=2, hidden=16, gram_channels=3)
+"""Test sizes of the published SET (``set_paper``)."""
 
 
 def test_per_limb_critic_target_matches_the_published_loss():
@@ -110,10 +111,14 @@ def test_per_limb_critic_target_matches_the_published_loss():
     r + gamma (1 - done) min(Q1'_limb, Q2'_limb), averaged over batch and limbs, summed over the twins."""
     env = make_morphology_env("hopper_3_shin")
     settings = TD3Settings(learning_starts=40, batch_size=8, buffer_size=1000, critic_target="per_limb")
-    model = make_td3("set", env, settings, NetworkSizes(PUBLISHED_TINY), seed=0)
+    model = make_td3("set_paper", env, settings, NetworkSizes(PUBLISHED_TINY), seed=0)
     assert type(model).__name__ == "PublishedTD3"
     model.learn(60)
     model.target_policy_noise = 0.0  # a deterministic target
+    with torch.no_grad():  # random critic weights: per-limb values that differ from limb to limb
+        gen = torch.Generator().manual_seed(0)
+        for p in [*model.critic.parameters(), *model.critic_target.parameters()]:
+            p.add_(torch.randn(p.shape, generator=gen, dtype=p.dtype) * 0.3)
     data = model.replay_buffer.sample(8)
     with torch.no_grad():
         next_actions = model.actor_target(data.next_observations).clamp(-1, 1)
@@ -141,11 +146,11 @@ def test_limb_td3_learns_saves_and_loads_with_the_published_form(tmp_path):
 
     env = make_morphology_env("hopper_3_shin")
     settings = TD3Settings(learning_starts=40, batch_size=8, buffer_size=1000, critic_target="per_limb")
-    model = make_td3("set", env, settings, NetworkSizes(PUBLISHED_TINY), seed=0)
+    model = make_td3("set_paper", env, settings, NetworkSizes(PUBLISHED_TINY), seed=0)
     model.learn(80)
     model.save(tmp_path / "model.zip")
     loaded = PublishedTD3.load(tmp_path / "model.zip", env=env)
-    assert loaded.policy.set_config == PUBLISHED_TINY
+    assert loaded.policy.sizes == PUBLISHED_TINY and loaded.policy.architecture == PublishedSET()
     obs = _obs(env)
     np.testing.assert_array_equal(
         loaded.predict(obs, deterministic=True)[0], model.predict(obs, deterministic=True)[0]
@@ -160,18 +165,24 @@ def test_paper_preset_has_the_published_sizes():
     """Published (sgrl-set-layers review): actor 4,712,712 and one critic Q 4,380,665 parameters, of which
     66,048 per layer (198,144 per network) are never read; ours has no dead parameters and 2 more scalar inputs
     (a 6-way limb type), i.e. +512 per network."""
-    from equiworld.agents import SubequivariantTransformerActor, SubequivariantTransformerCritic
+    from equiworld.agents import POLICIES, SubequivariantTransformerActor, SubequivariantTransformerCritic
 
     def count(m):
         return sum(p.numel() for p in m.parameters())
 
-    config = SETConfig.preset("paper")
-    actor, critic = SubequivariantTransformerActor(config), SubequivariantTransformerCritic(config)
+    sizes = NetworkSizes.of_learner("td3", policy="set_paper").set
+    assert sizes == Sizes.preset("paper") == NetworkSizes.of_learner("ppo", policy="set_paper").set
+    actor, critic = (
+        cls(POLICIES["set_paper"], sizes)
+        for cls in (SubequivariantTransformerActor, SubequivariantTransformerCritic)
+    )
     assert count(actor) == 4_712_712 - 198_144 + 512
     assert count(critic) == 4_380_665 - 198_144 + 512
-    assert SETConfig.preset("compact").form == "compact" and SETConfig.preset("default") == SETConfig()
+    assert Sizes.preset("default") == Sizes() and NetworkSizes.of_learner("ppo").set == Sizes.preset(
+        "compact"
+    )
     with pytest.raises(ValueError, match="paper"):
-        SETConfig.preset("huge")
+        Sizes.preset("huge")
     assert NetworkSizes().mlp_layers == (256, 256)  # the published MLP baseline
 
 

@@ -1,16 +1,27 @@
 """SET actor and critic: O_g(3) invariance of actions and Q values, equivariance of torque vectors, padding
-isolation, limb permutations, ablations that must break the symmetry, and a closed-loop rotated rollout."""
+isolation, limb permutations, ablations that must break the symmetry, a closed-loop rotated rollout, and every named
+policy tested against the symmetry it declares."""
 
 from __future__ import annotations
-
-import math
 
 import numpy as np
 import pytest
 import torch
 
-from equiworld.agents import SETConfig, SubequivariantTransformerActor, SubequivariantTransformerCritic
-from equiworld.agents.set_policy import limb_descriptor
+from equiworld.agents import (
+    POLICIES,
+    SET,
+    BodyContext,
+    FlatTransformer,
+    LimbReadout,
+    NetworkSizes,
+    PublishedSET,
+    Sizes,
+    SubequivariantTransformerActor,
+    SubequivariantTransformerCritic,
+    policy_class_and_kwargs,
+    policy_symmetry,
+)
 from equiworld.envs.morphology import SUITES, MorphologyEnv, PadMorphology, get_morphology
 from equiworld.envs.morphology.env import rotate_state_about_gravity, rotation_about_gravity
 from equiworld.equivariant import (
@@ -23,12 +34,10 @@ from equiworld.equivariant import (
 )
 
 GROUP = GravityRotations(reflections=True)
-TINY = {"width": 16, "vector_channels": 4, "num_layers": 2, "num_heads": 2, "hidden": 16}
-FORMS = {
-    "compact": TINY,
-    "compact_asinh": {**TINY, "gram_scaling": "asinh"},
-    "published": {**TINY, "form": "published", "gram_channels": 3, "graph_encodings": "published"},
-}
+TINY = Sizes(width=16, vector_channels=4, num_layers=2, num_heads=2, hidden=16, gram_channels=3)
+FORMS = {"compact": SET(), "published": PublishedSET(graph_encodings="published")}
+"""The two layer forms of SET (with gravity and the target direction as fixed vectors)."""
+MIRROR = torch.diag(torch.tensor([1.0, -1.0, 1.0], dtype=torch.float64))  # a reflection in the x-z plane
 ALL_MORPHOLOGIES = sorted({m for s in SUITES.values() for m in s.all})
 MAX_LIMBS = {m: max(get_morphology(n).n_limbs for n in s.all) for s in SUITES.values() for m in s.all}
 
@@ -76,9 +85,9 @@ def _actor_out(R: torch.Tensor, out: dict[str, torch.Tensor]) -> dict[str, torch
 
 
 def _models(fixed=("gravity", "target_direction"), seed: int = 0, form: str = "compact"):
-    config = SETConfig(**FORMS[form], fixed_vectors=fixed)
-    actor = SubequivariantTransformerActor(config).double()
-    critic = SubequivariantTransformerCritic(config).double()
+    architecture = SET(fixed) if form == "compact" else PublishedSET(fixed, "published")
+    actor = SubequivariantTransformerActor(architecture, TINY).double()
+    critic = SubequivariantTransformerCritic(architecture, TINY).double()
     _reinit(actor, seed)
     _reinit(critic, seed + 100)
     return actor, critic
@@ -159,7 +168,7 @@ def test_limb_permutations_permute_per_limb_outputs(morphology):
 
 def test_transformer_ablation_breaks_the_symmetry():
     obs = _observations("walker_7_full", padded=False)
-    actor = SubequivariantTransformerActor(SETConfig(**TINY, fixed_vectors=(), symmetric=False)).double()
+    actor = SubequivariantTransformerActor(FlatTransformer(), TINY).double()
     _reinit(actor, 0)
     report = equivariance_error(actor, obs, _rotate_obs, lambda R, y: y, GROUP.sample)
     assert report.max_error > 1e-3, report
@@ -239,17 +248,23 @@ def test_closed_loop_rollouts_rotate_with_the_world(morphology, padded):
 # --- the PPO policy (SETActorCriticPolicy) -------------------------------------------------------------------
 
 
-def _ppo_policy(obs: dict[str, torch.Tensor], seed: int = 0, form: str = "compact", **kwargs):
+def _spaces(obs: dict[str, torch.Tensor]):
     from gymnasium import spaces
-
-    from equiworld.agents import SETActorCriticPolicy
 
     n = obs["vectors"].shape[1]
     space = spaces.Dict(
         {k: spaces.Box(-np.inf, np.inf, tuple(v.shape[1:]), np.float64) for k, v in obs.items()}
     )
-    action_space = spaces.Box(-1.0, 1.0, (3 * (n - 1),), np.float32)
-    policy = SETActorCriticPolicy(space, action_space, lambda _: 1e-3, **{**FORMS[form], **kwargs}).double()
+    return space, spaces.Box(-1.0, 1.0, (3 * (n - 1),), np.float32)
+
+
+def _ppo_policy(obs: dict[str, torch.Tensor], seed: int = 0, architecture=FORMS["compact"], **kwargs):
+    from equiworld.agents import SETActorCriticPolicy
+
+    space, action_space = _spaces(obs)
+    policy = SETActorCriticPolicy(
+        space, action_space, lambda _: 1e-3, architecture=architecture, sizes=TINY, **kwargs
+    ).double()
     _reinit(policy, seed)
     with torch.no_grad():
         policy.log_std.copy_(torch.tensor([-0.3, 0.1, -0.6]))
@@ -294,7 +309,7 @@ def test_ppo_policy_mean_actions_log_probs_and_values_are_invariant(morphology, 
     """Hinge actions are invariant scalars: under any rotation about gravity (or vertical-plane reflection) the mean
     actions, the log-probability of any action, the entropy and the value must not change (both layer forms)."""
     obs = _observations(morphology, padded)
-    policy = _ppo_policy(obs, seed=int(padded), form=form)
+    policy = _ppo_policy(obs, seed=int(padded), architecture=FORMS[form])
     gen = torch.Generator().manual_seed(1)
     actions = torch.randn(
         obs["vectors"].shape[0], policy.action_space.shape[0], generator=gen, dtype=torch.float64
@@ -310,8 +325,8 @@ def test_ppo_policy_ignores_padding(form):
     plain = _observations("hopper_3_shin", padded=False)
     padded = _observations("hopper_3_shin", padded=True)
     n, m = plain["vectors"].shape[1], padded["vectors"].shape[1]
-    policy_plain = _ppo_policy(plain, form=form)
-    policy_padded = _ppo_policy(padded, form=form)
+    policy_plain = _ppo_policy(plain, architecture=FORMS[form])
+    policy_padded = _ppo_policy(padded, architecture=FORMS[form])
     policy_padded.load_state_dict(policy_plain.state_dict())
     gen = _garbage_in_padding(padded, n, seed=2)
     a_plain = torch.randn(2, 3 * (n - 1), generator=gen, dtype=torch.float64)
@@ -348,7 +363,7 @@ def test_ppo_policy_with_observation_scaling_stays_invariant(morphology, padded)
 
 def test_ppo_transformer_ablation_is_not_invariant():
     obs = _observations("walker_7_full", padded=False)
-    policy = _ppo_policy(obs, fixed_vectors=(), symmetric=False)
+    policy = _ppo_policy(obs, architecture=FlatTransformer())
     R = GROUP.sample(torch.Generator().manual_seed(3), dtype=torch.float64)
     moved = policy.get_distribution(_rotate_obs(R, obs)).distribution.mean
     assert (moved - policy.get_distribution(obs).distribution.mean).abs().max() > 1e-4
@@ -361,44 +376,13 @@ def test_ppo_transformer_in_the_target_frame_is_rotation_invariant(morphology, p
     target's frame, so mean actions, log-probabilities and values are invariant to rotations about gravity (1e-9),
     but not to vertical-plane reflections (the frame keeps left and right apart)."""
     obs = _observations(morphology, padded)
-    policy = _ppo_policy(obs, fixed_vectors=(), symmetric=False, frame="target")
+    policy = _ppo_policy(obs, architecture=FlatTransformer("target"))
     actions = torch.randn(obs["vectors"].shape[0], policy.action_space.shape[0], dtype=torch.float64)
     report = _assert_ppo_invariant(policy, obs, actions, GravityRotations(reflections=False).sample)
     assert report.scale > 1e-3
     mirror = torch.diag(torch.tensor([1.0, -1.0, 1.0], dtype=torch.float64))
     mean = policy.get_distribution(obs).distribution.mean
     assert (policy.get_distribution(_rotate_obs(mirror, obs)).distribution.mean - mean).abs().max() > 1e-4
-
-
-def test_target_frame_is_an_option_of_the_transformer_ablation_only():
-    with pytest.raises(ValueError, match="frame='target' is an option of the transformer ablation"):
-        SETConfig(**TINY, frame="target")
-    with pytest.raises(ValueError, match="unknown frame 'torso'"):
-        SETConfig(**TINY, fixed_vectors=(), symmetric=False, frame="torso")
-
-
-@pytest.mark.parametrize("padded", [False, True], ids=["unpadded", "padded"])
-@pytest.mark.parametrize("morphology", ["hopper_5_full", "walker_7_full"])
-def test_set_lateral_is_rotation_equivariant_and_tells_left_from_right(morphology, padded):
-    """set_lateral adds up x d as a fixed vector: equivariant to rotations about gravity (to 1e-9), not to
-    reflections in vertical planes (the cross product flips), which is what lets it tell left from right."""
-    obs = _observations(morphology, padded)
-    config = SETConfig(**TINY, fixed_vectors=("gravity", "target_direction", "lateral"))
-    actor, critic = (
-        SubequivariantTransformerActor(config).double(),
-        SubequivariantTransformerCritic(config).double(),
-    )
-    _reinit(actor, 5)
-    _reinit(critic, 6)
-    rotations = GravityRotations(reflections=False)
-    assert_equivariant(actor.limb_outputs, obs, _rotate_obs, _actor_out, rotations.sample, atol=1e-9)
-    actions = torch.rand(obs["vectors"].shape[0], 3 * (obs["vectors"].shape[1] - 1), dtype=torch.float64)
-    assert_equivariant(
-        lambda o: critic(o, actions), obs, _rotate_obs, lambda R, y: y, rotations.sample, atol=1e-9
-    )
-    mirror = torch.diag(torch.tensor([1.0, -1.0, 1.0], dtype=torch.float64))  # a reflection in the x-z plane
-    out, mirrored = actor.limb_outputs(obs), actor.limb_outputs(_rotate_obs(mirror, obs))
-    assert (rotate_vectors(out["torque"], mirror) - mirrored["torque"]).abs().max() > 1e-4
 
 
 @pytest.mark.parametrize("padded", [False, True], ids=["unpadded", "padded"])
@@ -408,7 +392,7 @@ def test_ppo_policy_with_canonicalized_mlp_critic_is_rotation_invariant(morpholo
     it is invariant to rotations about gravity (to 1e-9) — with the SET actor's mean actions and log-probabilities
     as before — but not to vertical-plane reflections (the frame keeps left and right apart)."""
     obs = _observations(morphology, padded)
-    policy = _ppo_policy(obs, critic="mlp_heading", critic_layers=(32, 16), action_gain=3.0)
+    policy = _ppo_policy(obs, critic="mlp_heading", critic_layers=(32, 16))
     assert not hasattr(policy, "value_trunk") and policy.value_mlp[-1].weight.dtype == torch.float64
     actions = torch.randn(obs["vectors"].shape[0], policy.action_space.shape[0], dtype=torch.float64)
     rotations = GravityRotations(reflections=False)
@@ -440,8 +424,8 @@ def test_ppo_set_with_whole_body_context_is_rotation_invariant(morphology, padde
     actions, log-probabilities and values stay invariant to rotations about gravity (1e-9), not to vertical-plane
     reflections; without the canonicalization the context breaks the symmetry (the control)."""
     obs = _observations(morphology, padded)
-    policy = _ppo_policy(obs, context=8, context_hidden=16)
-    assert policy.set_config.limbs == obs["vectors"].shape[1]
+    policy = _ppo_policy(obs, architecture=SET(context=BodyContext(8, 16)))
+    assert policy.actor.trunk.context.limbs == obs["vectors"].shape[1]
     actions = torch.randn(obs["vectors"].shape[0], policy.action_space.shape[0], dtype=torch.float64)
     rotations = GravityRotations(reflections=False)
     assert _assert_ppo_invariant(policy, obs, actions, rotations.sample).scale > 1e-3
@@ -459,19 +443,17 @@ def test_ppo_set_with_whole_body_context_ignores_padding_and_checks_its_size():
     plain = _observations("hopper_3_shin", padded=False)
     padded = _observations("hopper_3_shin", padded=True)
     n = plain["vectors"].shape[1]
-    policy = _ppo_policy(padded, context=8, context_hidden=16)
+    policy = _ppo_policy(padded, architecture=SET(context=BodyContext(8, 16)))
     actions = torch.randn(2, policy.action_space.shape[0], dtype=torch.float64)
     before = _ppo_outputs(policy, padded, actions)
     _garbage_in_padding(padded, n, seed=2)
     after = _ppo_outputs(policy, padded, actions)
     for key in ("mean", "values", "log_prob", "entropy"):
         torch.testing.assert_close(after[key], before[key], atol=1e-12, rtol=0)
-    with pytest.raises(ValueError, match="whole-body context reads"):
+    with pytest.raises(ValueError, match="slot-keyed context was built for 15 limbs, the observation has 3"):
         policy.get_distribution(plain)
-    with pytest.raises(ValueError, match="compact, symmetric SET"):
-        SETConfig(**TINY, fixed_vectors=(), symmetric=False, context=8)
     with pytest.raises(ValueError, match="needs limbs"):
-        SubequivariantTransformerActor(SETConfig(**TINY, context=8))
+        SubequivariantTransformerActor(SET(context=BodyContext(8, 16)), TINY)
 
 
 @pytest.mark.parametrize("padded", [False, True], ids=["unpadded", "padded"])
@@ -481,8 +463,8 @@ def test_ppo_set_with_per_limb_readout_is_invariant_and_ignores_padding(morpholo
     features are invariants of rotations about gravity and reflections, so mean actions, log-probabilities and values
     are invariant to both (1e-9); garbage in padded limbs changes nothing; the limbs' weights differ."""
     obs = _observations(morphology, padded)
-    policy = _ppo_policy(obs, readout="limb_linear")
-    assert policy.set_config.limbs == obs["vectors"].shape[1]
+    policy = _ppo_policy(obs, architecture=SET(readout=LimbReadout()))
+    assert policy.actor.head.weight.shape[0] == obs["vectors"].shape[1]
     actions = torch.randn(obs["vectors"].shape[0], policy.action_space.shape[0], dtype=torch.float64)
     assert _assert_ppo_invariant(policy, obs, actions).scale > 1e-3
     weight = policy.actor.head.weight
@@ -490,30 +472,24 @@ def test_ppo_set_with_per_limb_readout_is_invariant_and_ignores_padding(morpholo
     if padded:
         n, before = _assert_padding_changes_nothing(policy, obs, actions)
         assert before["mean"][:, 3 * (n - 1) :].abs().max() == 0
-    with pytest.raises(ValueError, match="unknown readout 'vector'"):
-        SETConfig(**TINY, readout="vector")
-    with pytest.raises(ValueError, match="readout='limb_linear' is an option of the compact, symmetric SET"):
-        SETConfig(**FORMS["published"], readout="limb_linear")
 
 
-@pytest.mark.parametrize(
-    "variant",
-    [{"limb_embedding": 4}, {"context": 8, "context_hidden": 16, "readout": "limb_linear"}],
-    ids=["limb_embedding", "context_readout"],
-)
+ONE_BODY = SET(context=BodyContext(8, 16, "slot"), readout=LimbReadout("slot"))
+"""The set_one_body composition at test sizes: the whole-body context and the per-limb readout keyed by slot."""
+
+ANY_BODY = SET(context=BodyContext(8, 16, "descriptor"), readout=LimbReadout("descriptor"))
+"""The set_any_body composition at test sizes: the same parts keyed by limb descriptors."""
+
+
 @pytest.mark.parametrize("padded", [False, True], ids=["unpadded", "padded"])
 @pytest.mark.parametrize("morphology", ["hopper_5_full", "walker_7_full", "cheetah_14_full"])
-def test_ppo_set_with_limb_specific_parts_is_rotation_invariant_and_ignores_padding(
-    morphology, padded, variant
-):
-    """set_limb_embedding (a learned embedding of every limb slot among the token's scalars) and set_context_readout
-    (the whole-body context with per-limb action weights): invariant to rotations about gravity (1e-9; the limb
-    embedding to reflections too); garbage in padded limbs changes nothing; the wrong limb count is refused."""
+def test_ppo_set_one_body_is_rotation_invariant_and_ignores_padding(morphology, padded):
+    """set_one_body (the whole-body context with per-limb action weights): invariant to rotations about gravity (1e-9);
+    garbage in padded limbs changes nothing; the wrong limb count is refused."""
     obs = _observations(morphology, padded)
-    policy = _ppo_policy(obs, **variant)
-    assert policy.set_config.limbs == obs["vectors"].shape[1]
+    policy = _ppo_policy(obs, architecture=ONE_BODY)
     actions = torch.randn(obs["vectors"].shape[0], policy.action_space.shape[0], dtype=torch.float64)
-    rotations = GravityRotations(reflections="context" not in variant).sample
+    rotations = GravityRotations(reflections=False).sample
     assert _assert_ppo_invariant(policy, obs, actions, sample=rotations).scale > 1e-3
     if padded:
         _assert_padding_changes_nothing(policy, obs, actions)
@@ -522,50 +498,15 @@ def test_ppo_set_with_limb_specific_parts_is_rotation_invariant_and_ignores_padd
         policy.actor.trunk.tokens(fewer)
 
 
-def test_limb_embedding_tells_identical_limbs_apart():
-    """Two limbs with the same observation get the same SET output; with a limb embedding they do not (control)."""
-    obs = _observations("walker_7_full", padded=False)
-    for key in ("vectors", "scalars", "traversal"):
-        obs[key][:, 2] = obs[key][:, 1]
-    for key in ("graph_distance", "ppr", "laplacian"):
-        obs[key][:] = 0.0
-    for width, same in ((0, True), (4, False)):
-        policy = _ppo_policy(obs, limb_embedding=width)
-        torque = policy.actor.limb_outputs(obs)["torque"]
-        assert torch.allclose(torque[:, 1], torque[:, 2], atol=1e-12) is same
-    with pytest.raises(ValueError, match="limb_embedding=-1 must be >= 0"):
-        SETConfig(**TINY, limb_embedding=-1)
-    with pytest.raises(ValueError, match="limb_embedding is an option of the compact, symmetric SET"):
-        SETConfig(**FORMS["published"], limb_embedding=4)
-    with pytest.raises(ValueError, match="needs limbs"):
-        SubequivariantTransformerActor(SETConfig(**TINY, limb_embedding=4))
-
-
-def test_gram_scaling_is_checked():
-    with pytest.raises(ValueError, match="unknown gram_scaling 'log'"):
-        SETConfig(**TINY, gram_scaling="log")
-    with pytest.raises(ValueError, match="gram_scaling is an option of the compact form"):
-        SETConfig(**FORMS["published"], gram_scaling="asinh")
-
-
-KEYED = {"context": 8, "context_hidden": 16, "readout": "limb_linear", "limb_keys": "descriptor"}
-"""The set_keyed variant at test sizes: the whole-body context and the per-limb readout keyed by limb descriptors."""
-
-RBF = pytest.mark.parametrize("rbf", [0, 5], ids=["floats", "rbf5"])
-"""The two descriptor encodings: the traversal floats themselves (set_keyed) and radial basis functions of them
-(set_keyed_rbf)."""
-
-
-@RBF
 @pytest.mark.parametrize("padded", [False, True], ids=["unpadded", "padded"])
 @pytest.mark.parametrize("morphology", ["hopper_5_full", "walker_7_full", "cheetah_14_full"])
-def test_ppo_set_keyed_is_rotation_invariant_and_ignores_padding(morphology, padded, rbf):
-    """set_keyed: the context and the readout weights are functions of each limb's descriptor (type, traversal), not
-    of its slot. Invariant to rotations about gravity (1e-9; not to reflections: the context reads the target's
+def test_ppo_set_any_body_is_rotation_invariant_and_ignores_padding(morphology, padded):
+    """set_any_body: the context and the readout weights are functions of each limb's descriptor (type, traversal),
+    not of its slot. Invariant to rotations about gravity (1e-9; not to reflections: the context reads the target's
     frame); garbage in padded limbs changes nothing; no limb count is fixed."""
     obs = _observations(morphology, padded)
-    policy = _ppo_policy(obs, **KEYED, descriptor_rbf=rbf)
-    assert policy.set_config.limbs == 0
+    policy = _ppo_policy(obs, architecture=ANY_BODY)
+    assert not policy.architecture.slot_keyed and policy.architecture.symmetry == "rotations"
     actions = torch.randn(obs["vectors"].shape[0], policy.action_space.shape[0], dtype=torch.float64)
     rotations = GravityRotations(reflections=False).sample
     assert _assert_ppo_invariant(policy, obs, actions, sample=rotations).scale > 1e-3
@@ -574,14 +515,13 @@ def test_ppo_set_keyed_is_rotation_invariant_and_ignores_padding(morphology, pad
         assert before["mean"][:, 3 * (n - 1) :].abs().max() == 0
 
 
-@RBF
 @pytest.mark.parametrize("morphology", ["walker_5_foot", "walker_3_left_knee_right_knee", "hopper_3_shin"])
-def test_ppo_set_keyed_reads_bodies_it_was_not_built_for(morphology, rbf):
-    """One set_keyed policy built for the padded 7-limb walker reads a body of another limb count, unpadded, and gives
-    it the same mean actions and values as the same body padded (1e-12); the slot-keyed
-    set_context_readout refuses it."""
+def test_ppo_set_any_body_reads_bodies_it_was_not_built_for(morphology):
+    """One set_any_body policy built for the padded 7-limb walker reads a body of another limb count, unpadded, and
+    gives it the same mean actions and values as the same body padded (1e-12); the slot-keyed set_one_body refuses
+    it."""
     walker = _observations("walker_7_full", padded=False)
-    policy = _ppo_policy(walker, **KEYED, descriptor_rbf=rbf)
+    policy = _ppo_policy(walker, architecture=ANY_BODY)
     plain = _observations(morphology, padded=False)
     n = plain["vectors"].shape[1]
     padded = _observations(morphology, padded=True)  # padded to its suite's largest body + 1
@@ -592,47 +532,69 @@ def test_ppo_set_keyed_reads_bodies_it_was_not_built_for(morphology, rbf):
     assert mean_plain.shape[1] == 3 * (n - 1) and mean_plain.abs().max() > 1e-3
     torch.testing.assert_close(mean_padded[:, : 3 * (n - 1)], mean_plain, atol=1e-12, rtol=0)
     torch.testing.assert_close(values_padded, values_plain, atol=1e-12, rtol=0)
-    slot_keyed = _ppo_policy(walker, **{**KEYED, "limb_keys": "slot"})
+    slot_keyed = _ppo_policy(walker, architecture=ONE_BODY)
     with pytest.raises(ValueError, match="limb"):
         slot_keyed.get_distribution(plain)
 
 
-def test_limb_keys_are_checked():
-    with pytest.raises(ValueError, match="unknown limb_keys 'name'"):
-        SETConfig(**TINY, limb_keys="name")
-    with pytest.raises(ValueError, match="keyed by slot only"):
-        SETConfig(**TINY, limb_embedding=4, limb_keys="descriptor")
-    assert not SETConfig(**TINY, **KEYED).slot_keyed and SETConfig(**TINY, readout="limb_linear").slot_keyed
-    for rbf in (-1, 1):
-        with pytest.raises(ValueError, match=f"descriptor_rbf={rbf} must be 0"):
-            SETConfig(**TINY, **KEYED, descriptor_rbf=rbf)
-    with pytest.raises(ValueError, match="descriptor_rbf is an option of limb_keys='descriptor'"):
-        SETConfig(**TINY, readout="limb_linear", descriptor_rbf=5)
-    assert SETConfig(**TINY, **KEYED).descriptor_size == 9
-    assert SETConfig(**TINY, **KEYED, descriptor_rbf=5).descriptor_size == 6 + 15
+def test_parts_check_their_own_arguments():
+    """Each part refuses a bad value of its own options with the valid ones; a combination that is not a
+    composition (a readout that is not one, a context on the flat transformer) cannot be written."""
+    cases = [
+        (lambda: FlatTransformer(frame="torso"), ValueError, "unknown frame 'torso'; valid: world, target"),
+        (lambda: SET(fixed_vectors=("lateral",)), ValueError, r"unknown fixed vectors \['lateral'\]"),
+        (lambda: PublishedSET(graph_encodings="none"), ValueError, "unknown graph_encodings 'none'"),
+        (lambda: LimbReadout(keys="name"), ValueError, "unknown keys 'name'; valid: slot, descriptor"),
+        (lambda: BodyContext(width=0), ValueError, "width=0 must be positive"),
+        (lambda: Sizes(num_heads=-1), ValueError, "num_heads=-1 must be positive"),
+        (lambda: Sizes.preset("huge"), ValueError, "unknown preset 'huge'"),
+        (lambda: SET(readout="vector"), TypeError, "readout must be a TorqueReadout or a LimbReadout"),
+        (lambda: SET(context=8), TypeError, "context must be a BodyContext or None"),
+        (lambda: FlatTransformer(context=BodyContext()), TypeError, "unexpected keyword"),
+        (lambda: policy_symmetry("set_lateral"), ValueError, "unknown policy 'set_lateral'"),
+    ]
+    for make, error, message in cases:
+        with pytest.raises(error, match=message):
+            make()
+    with pytest.raises(ValueError, match="num_heads=3 must divide width=16"):
+        SubequivariantTransformerActor(SET(), Sizes(width=16, vector_channels=6, num_heads=3))
 
 
-def test_limb_descriptor_rbf_parts_the_hoppers_shins():
-    """With 5 basis functions per traversal float, a float on a centre reads 1 there and exp(-2) at the next centres;
-    the hopper's two shins (same type, floats 0.25 apart) get keys at cosine similarity below 0.5 (the shared type
-    one-hot is most of it), where the raw floats leave them above 0.95."""
-    obs = _observations("hopper_5_full", padded=False)
-    raw = limb_descriptor(obs)[0]
-    rbf = limb_descriptor(obs, rbf=5)[0]
-    assert raw.shape == (5, 9) and rbf.shape == (5, 21)
-    torch.testing.assert_close(rbf[:, :6], raw[:, :6])
-    pre_order = obs["traversal"][0, :, 0]
-    on_centre = torch.isclose(pre_order * 4, (pre_order * 4).round())
-    assert on_centre.all()
-    first = rbf[:, 6:11]  # the pre-order rank's five basis functions
-    place = (pre_order * 4).round().long()
-    torch.testing.assert_close(first[torch.arange(5), place], torch.ones(5, dtype=first.dtype))
-    neighbour = first[place < 4, :][torch.arange(int((place < 4).sum())), place[place < 4] + 1]
-    torch.testing.assert_close(neighbour, torch.full_like(neighbour, math.exp(-2.0)))
-    shins = [i for i in range(5) if raw[i, 2] == 1]
-    assert len(shins) == 2
+def _named_policy(name: str, obs: dict[str, torch.Tensor]):
+    """The PPO policy of a named policy at test sizes, float32, re-initialized at random (every parameter)."""
+    policy_class, kwargs = policy_class_and_kwargs(name, NetworkSizes(TINY, (32, 32)), algo="ppo")
+    space, action_space = _spaces(obs)
+    policy = policy_class(space, action_space, lambda _: 1e-3, **kwargs)
+    _reinit(policy, 0)
+    return policy
 
-    def cosine(d):
-        return torch.nn.functional.cosine_similarity(d[shins[0]], d[shins[1]], dim=0)
 
-    assert cosine(raw) > 0.95 and cosine(rbf) < 0.5
+def _mean_and_values(policy, obs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    with torch.no_grad():
+        return {"mean": policy.get_distribution(obs).distribution.mean, "values": policy.predict_values(obs)}
+
+
+@pytest.mark.parametrize("name", sorted(POLICIES))
+def test_every_named_policy_has_exactly_the_symmetry_it_declares(name):
+    """Mean actions and values (float32, 1e-4 of their scale) are invariant to rotations about gravity when the policy
+    declares them, and to vertical-plane reflections when it declares those too; where it declares no such symmetry,
+    the transformation changes them (by more than 1% of their scale): the declaration is exact both ways."""
+    obs = _observations("walker_7_full", padded=False)
+    policy = _named_policy(name, obs)
+    declared = policy_symmetry(name)
+    rotations = GravityRotations(reflections=False).sample
+
+    def reflections(gen, dtype=torch.float64):  # a reflection in a vertical plane, turned at random
+        return rotations(gen, dtype) @ MIRROR.to(dtype)
+
+    def check(sample, kept: bool) -> None:
+        args = (lambda o: _mean_and_values(policy, o), obs, _rotate_obs, lambda R, y: y, sample)
+        report = equivariance_error(*args)
+        assert report.scale > 1e-2, report
+        if kept:
+            assert report.max_error <= 1e-4 * report.scale, report
+        else:
+            assert report.max_error > 1e-2 * report.scale, report
+
+    check(rotations, kept=declared in ("rotations", "rotations_and_reflections"))
+    check(reflections, kept=declared == "rotations_and_reflections")

@@ -9,6 +9,7 @@ True
 from . import learners
 from .baselines import HeadingFrameExtractor, rotate_into_target_frame
 from .checkpoints import load_model
+from .config import EnvConfig, PolicyConfig, PPOLearner, RunConfig, TD3Learner, TrainConfig, TrainingLength
 from .distill import DistillSettings, distill_policy
 from .learners import *  # noqa: F403 (the learners' names, settings and factories: learners.__all__)
 from .parts import (
@@ -41,7 +42,7 @@ from .set_policy import (
     SubequivariantTransformerCritic,
     padding_mask,
 )
-from .training import PolicyTrainSettings, train_policy
+from .training import train_policy
 from .vec_env import make_vec_env
 
 register_ppo_policy_aliases()  # PPO("SETPolicy", venv) after ``import equiworld.agents``
@@ -65,7 +66,13 @@ __all__ = [
     "HeadingFrameExtractor",
     "MaskedDiagGaussian",
     "PerBodyReplayBuffer",
-    "PolicyTrainSettings",
+    "EnvConfig",
+    "PPOLearner",
+    "PolicyConfig",
+    "RunConfig",
+    "TD3Learner",
+    "TrainConfig",
+    "TrainingLength",
     "PublishedTD3",
     "SETActor",
     "SETActorCriticPolicy",

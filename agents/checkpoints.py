@@ -3,29 +3,23 @@ model (PPO or TD3, as the run's ``config.json`` says) and its weights as a new r
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from stable_baselines3 import PPO, TD3
 from stable_baselines3.common.base_class import BaseAlgorithm
 
+from .config import run_folder, run_identity
 from .ppo import register_ppo_policy_aliases
 from .sb3 import register_td3_policy_aliases
 
 __all__ = ["init_policy_weights", "load_model", "run_env", "run_folder"]
 
 
-def run_folder(checkpoint: str | Path) -> Path:
-    """The run folder of train_policy.py that holds ``checkpoint`` (``model.zip`` or ``checkpoints/<file>.zip``)."""
-    checkpoint = Path(checkpoint)
-    return checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else checkpoint.parent
-
-
 def run_env(checkpoint: str | Path) -> str | None:
     """The env (morphology, env ID or suite) the run that wrote ``checkpoint`` trained on, from its ``config.json``;
     ``None`` if the run folder has none."""
-    config = run_folder(checkpoint) / "config.json"
-    return json.loads(config.read_text())["env"] if config.exists() else None
+    identity = run_identity(run_folder(checkpoint))
+    return None if identity is None else identity["env"]
 
 
 def load_model(checkpoint: str | Path, device: str = "cpu") -> BaseAlgorithm:
@@ -37,11 +31,11 @@ def load_model(checkpoint: str | Path, device: str = "cpu") -> BaseAlgorithm:
     """
     register_ppo_policy_aliases()
     register_td3_policy_aliases()
-    config = run_folder(checkpoint) / "config.json"
-    algo = json.loads(config.read_text()).get("algo", "td3") if config.exists() else "ppo"
+    identity = run_identity(run_folder(checkpoint))
+    algo = "ppo" if identity is None else identity["algo"]
     learners = {"ppo": PPO, "td3": TD3, "dagger": PPO}
     if algo not in learners:
-        raise ValueError(f"{config}: unknown algo {algo!r}; valid: {', '.join(learners)}")
+        raise ValueError(f"{run_folder(checkpoint)}: unknown algo {algo!r}; valid: {', '.join(learners)}")
     return learners[algo].load(checkpoint, device=device)
 
 

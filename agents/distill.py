@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,21 +27,21 @@ from tqdm.auto import tqdm
 
 from equiworld.envs.morphology import resolve_morphologies
 
-from .checkpoints import run_folder
+from .config import PPO_NUM_ENVS, RunConfig, run_folder, run_identity
 from .imitation import regression_pass
 from .learners import POLICY_NAMES, NetworkSizes, PPOSettings, make_ppo
-from .training import PPO_NUM_ENVS, RunSettings
 from .vec_env import make_vec_env
 
 __all__ = ["DistillSettings", "distill_policy"]
 
 
 @dataclass
-class DistillSettings(RunSettings):
+class DistillSettings:
     """One distillation run (the fields are ``scripts/distill_policy.py``'s options)."""
 
     teacher: str
     """The teacher's model .zip (a PPO run of train_policy.py, any policy)."""
+    run: RunConfig = field(default_factory=RunConfig)
     env: str | None = None
     """Morphology, env ID or suite (default: the teacher run's config.json)."""
     policy: str = "set"
@@ -58,6 +58,8 @@ class DistillSettings(RunSettings):
     """Adam learning rate of the student."""
     max_samples: int | None = None
     """Keep at most this many labelled states, the most recent (default: all, as DAgger aggregates them)."""
+    num_envs: int | None = None
+    """Parallel simulations per morphology (default: PPO_NUM_ENVS = 64)."""
 
 
 def _collect(
@@ -108,23 +110,23 @@ def distill_policy(settings: DistillSettings) -> Path:
         if getattr(settings, name) is not None and getattr(settings, name) < 1:
             raise ValueError(f"{name} must be >= 1, got {getattr(settings, name)}")
     teacher_path = Path(settings.teacher)
-    teacher_config_path = run_folder(teacher_path) / "config.json"
-    teacher_config = json.loads(teacher_config_path.read_text()) if teacher_config_path.exists() else {}
-    env = settings.env or teacher_config.get("env")
+    teacher_run = run_identity(run_folder(teacher_path)) or {}
+    env = settings.env or teacher_run.get("env")
     if env is None:
         raise ValueError("no --env given and no config.json beside the teacher")
-    torch.set_num_threads(settings.threads)
+    run = settings.run
+    torch.set_num_threads(run.threads)
     train = resolve_morphologies(env)
-    out = Path(settings.run_dir) / settings.run_folder_name(env, settings.policy, "__dagger")
+    out = run.folder(env, settings.policy, "__dagger")
     out.mkdir(parents=True, exist_ok=True)
-    venv = make_vec_env(list(train), settings.num_envs or PPO_NUM_ENVS, seed=settings.seed)
+    venv = make_vec_env(list(train), settings.num_envs or PPO_NUM_ENVS, seed=run.seed)
     teacher = PPO.load(str(teacher_path), device="cpu")
     student = make_ppo(
         settings.policy,
         venv,
         PPOSettings(),
         NetworkSizes.of_learner("ppo", policy=settings.policy),
-        seed=settings.seed,
+        seed=run.seed,
         device="cpu",
     )
     config = {
@@ -132,19 +134,19 @@ def distill_policy(settings: DistillSettings) -> Path:
         "env": env,
         "algo": "dagger",
         "train_morphologies": train,
-        "teacher_policy": teacher_config.get("policy"),
+        "teacher_policy": teacher_run.get("policy"),
         "teacher_env_steps": int(teacher.num_timesteps),
     }
     (out / "config.json").write_text(json.dumps(config, indent=2))
 
-    rng = np.random.default_rng(settings.seed)
+    rng = np.random.default_rng(run.seed)
     per_step = max(1, settings.steps_per_round // venv.num_envs)
     states: list[dict] = []
     labels: list[np.ndarray] = []
     history: list[dict] = []
     obs, running = venv.reset(), np.zeros(venv.num_envs)
     start, env_steps = time.perf_counter(), 0
-    bar = tqdm(total=settings.rounds, disable=not settings.progress, desc="DAgger rounds")
+    bar = tqdm(total=settings.rounds, disable=not run.progress, desc="DAgger rounds")
     for round_index in range(settings.rounds):
         actor = teacher if round_index == 0 else student
         episodes: list[float] = []

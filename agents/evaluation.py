@@ -17,10 +17,8 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from equiworld.envs.morphology import get_morphology, make_morphology_env
 
 __all__ = [
-    "RECIPE_KEYS",
     "EpisodeResult",
     "MorphologyEvaluation",
-    "budget_hours",
     "evaluate_morphology",
     "evaluation_summary",
     "format_table",
@@ -29,38 +27,6 @@ __all__ = [
     "model_limbs",
     "rollout",
 ]
-
-
-RECIPE_KEYS = (
-    "gamma",
-    "gae_lambda",
-    "normalize_observations",
-    "critic",
-    "init",
-    "num_envs",
-    "learning_rate",
-    "target_kl",
-    "teacher",
-    "imitation_steps",
-    "n_steps",
-    "batch_size",
-    "log_std_init",
-    "alive_bonus",
-    "progress_speed_cap",
-    "budget_hours",
-)
-"""The recipe fields of a results row (``evaluate_policy.py --results``): rows that differ in one are different
-recipes, never seeds of one (absent keys read as ``None``)."""
-
-
-def budget_hours(budget_minutes: float | None) -> int | None:
-    """The wall-clock budget class of a run, in started hours (``None`` without a budget): runs cut short within
-    the same hour are seeds of one recipe, a run given a second hour is another recipe.
-
-    >>> budget_hours(60.0), budget_hours(50.0), budget_hours(120.0), budget_hours(0.0)
-    (1, 1, 2, None)
-    """
-    return math.ceil(budget_minutes / 60.0) if budget_minutes else None
 
 
 @dataclass

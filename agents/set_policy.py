@@ -185,6 +185,20 @@ def _check_obs(obs: Mapping[str, Tensor], name: str) -> None:
         )
 
 
+def _attention_layer(
+    layer_class: type[nn.Module], sizes: Sizes, vector_channels: int, num_fixed: int, **own: int
+) -> nn.Module:
+    """One attention layer of a form (``layer_class``, with its own size option: invariant or Gram channels)."""
+    return layer_class(
+        vector_channels,
+        sizes.width,
+        num_heads=sizes.num_heads,
+        hidden=sizes.hidden,
+        num_fixed=num_fixed,
+        **own,
+    )
+
+
 class _BodyContext(nn.Sequential):
     """The whole-body view of a :class:`~equiworld.agents.parts.BodyContext`: an MLP (linear, tanh, linear) whose
     :meth:`forward` reads the observation and returns ``(B, width)``."""
@@ -264,12 +278,11 @@ class SubequivariantTransformer(nn.Module):
                 invariant_channels=sizes.invariant_channels,
             )
             self.layers = nn.ModuleList(
-                SubequivariantAttention(
+                _attention_layer(
+                    SubequivariantAttention,
+                    sizes,
                     self.vector_channels,
-                    sizes.width,
-                    num_heads=sizes.num_heads,
-                    hidden=sizes.hidden,
-                    num_fixed=self.num_fixed,
+                    self.num_fixed,
                     invariant_channels=sizes.invariant_channels,
                 )
                 for _ in range(sizes.num_layers)
@@ -389,13 +402,8 @@ class GramMLPTransformer(nn.Module):
                 nn.Embedding(MAX_TRAVERSAL_RANK, w) for w in (third, third, sizes.width - 2 * third)
             )
         self.structure_bias = nn.Linear(len(_STRUCTURE_KEYS), sizes.num_heads)
-        layer = GramMLPAttention(
-            sizes.vector_channels,
-            sizes.width,
-            num_heads=sizes.num_heads,
-            hidden=sizes.hidden,
-            num_fixed=self.num_fixed,
-            gram_channels=sizes.gram_channels,
+        layer = _attention_layer(
+            GramMLPAttention, sizes, sizes.vector_channels, self.num_fixed, gram_channels=sizes.gram_channels
         )
         self.layers = nn.ModuleList(copy.deepcopy(layer) for _ in range(sizes.num_layers))
         self.norm = nn.LayerNorm(sizes.width)

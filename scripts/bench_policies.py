@@ -21,7 +21,7 @@ import torch
 import tyro
 
 from equiworld.agents import NetworkSizes, PPOSettings, TD3Settings, make_ppo, make_td3, make_vec_env
-from equiworld.agents.training import SIZE_FLAGS
+from equiworld.agents.config import SIZE_FLAGS
 from equiworld.envs.morphology import resolve_morphologies
 
 

@@ -26,8 +26,8 @@ FILES=(model.zip throughput.csv metrics.csv config.json)
 (while sleep 30; do sync_out gpu_ppo "${FILES[@]}"; done) &
 SYNC=$!
 python3 scripts/train_policy.py --env hopper_5_full --policy "$POLICY" --device "${DEVICE:-cuda}" --threads 4 \
-    --num-envs "$NUM_ENVS" --n-steps "$N_STEPS" --batch-size "$BATCH_SIZE" --n-epochs 5 --learning-rate 3e-4 \
-    --steps 1000000000 --budget-minutes "$BUDGET_MINUTES" --save-every-minutes 1 \
-    --eval-every "$EVAL_EVERY" --eval-episodes 4 --checkpoint-every 0 --no-progress --run-dir "$RUNS" --name gpu_ppo
+    --num-envs "$NUM_ENVS" --steps 1000000000 --budget-minutes "$BUDGET_MINUTES" --save-every-minutes 1 \
+    --eval-every "$EVAL_EVERY" --eval-episodes 4 --checkpoint-every 0 --no-progress --run-dir "$RUNS" --name gpu_ppo \
+    ppo --n-steps "$N_STEPS" --batch-size "$BATCH_SIZE" --n-epochs 5 --learning-rate 3e-4
 kill "$SYNC" || true
 sync_out gpu_ppo "${FILES[@]}"

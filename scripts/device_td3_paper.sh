@@ -11,8 +11,8 @@
 set -euo pipefail
 BUDGET_MINUTES="${BUDGET_MINUTES:-1.5}"
 source "$(dirname "$0")/device_setup.sh"
-python3 scripts/train_policy.py --algo td3 --env hopper_5_full --policy set --set-preset paper \
-    --critic-target per_limb --device "${DEVICE:-cuda}" --threads 4 --learning-starts 1000 --steps 1000000 \
-    --budget-minutes "$BUDGET_MINUTES" --save-every-minutes 0.25 --eval-every 0 --eval-episodes 2 \
-    --eval-max-steps 200 --checkpoint-every 0 --no-progress --run-dir "$RUNS" --name td3_paper
+python3 scripts/train_policy.py --env hopper_5_full --policy set_paper --device "${DEVICE:-cuda}" --threads 4 \
+    --steps 1000000 --budget-minutes "$BUDGET_MINUTES" --save-every-minutes 0.25 --eval-every 0 --eval-episodes 2 \
+    --eval-max-steps 200 --checkpoint-every 0 --no-progress --run-dir "$RUNS" --name td3_paper \
+    td3 --critic-target per_limb --learning-starts 1000
 sync_out td3_paper throughput.csv config.json

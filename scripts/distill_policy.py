@@ -18,7 +18,9 @@ from equiworld.agents.distill import DistillSettings, distill_policy
 
 if __name__ == "__main__":
     try:
-        run = distill_policy(tyro.cli(DistillSettings, description=__doc__))
+        run = distill_policy(
+            tyro.cli(DistillSettings, description=__doc__, config=(tyro.conf.OmitArgPrefixes,))
+        )
     except ValueError as error:
         raise SystemExit(str(error)) from error
     print((Path(run) / "summary.json").read_text())

@@ -20,15 +20,13 @@ import torch
 import tyro
 
 from equiworld.agents.checkpoints import load_model, run_env, run_folder
+from equiworld.agents.config import RECIPE_KEYS, TrainConfig, run_identity
 from equiworld.agents.evaluation import (
-    RECIPE_KEYS,
-    budget_hours,
     evaluate_morphology,
     evaluation_summary,
     format_table,
     heading_grid,
 )
-from equiworld.agents.legacy import current_policy_name
 from equiworld.envs.morphology import resolve_morphologies
 
 from results_file import upsert_rows
@@ -38,19 +36,19 @@ ROW_IDENTITY = ("env", "algo", "policy", "seed", "env_steps", "body", "split", *
 
 
 def result_rows(run: Path, model: object, env_name: str, summaries: list[dict]) -> list[dict]:
-    """One results row per evaluated body: the run's learner, policy, seed, budget and the grid means."""
-    config_path = run / "config.json"
-    config = json.loads(config_path.read_text()) if config_path.exists() else {}
+    """One results row per evaluated body: the run's learner, policy, seed, budget, recipe (read from its
+    configuration, :meth:`~equiworld.agents.config.TrainConfig.recipe`) and the grid means."""
+    identity = run_identity(run) or {"algo": "td3", "policy": None, "seed": None}
+    config = TrainConfig.load(run) if identity["algo"] in ("ppo", "td3") else None
+    recipe = config.recipe() if config is not None else dict.fromkeys(RECIPE_KEYS)
     metrics_path = run / "metrics.json"
     metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else []
-    critic = ppo_critic(config)
-    ppo = config.get("ppo", {}) if config.get("algo") == "ppo" else {}  # the PPO settings of a PPO run
     return [
         {
             "env": env_name,
-            "algo": config.get("algo", "td3"),
-            "policy": current_policy_name(config.get("policy")),
-            "seed": config.get("seed"),
+            "algo": identity["algo"],
+            "policy": identity["policy"],
+            "seed": identity["seed"],
             "env_steps": int(model.num_timesteps),
             "wall_clock_s": round(metrics[-1]["wall_time_s"], 1) if metrics else None,
             "body": row["morphology"],
@@ -59,33 +57,11 @@ def result_rows(run: Path, model: object, env_name: str, summaries: list[dict]) 
             "episode_length": row["length_mean"],
             "progress": row["progress_mean"],
             "episodes": row["episodes"],
-            "num_envs": config.get("num_envs"),
-            "budget_minutes": config.get("budget_minutes"),
-            "gamma": config.get(config.get("algo", "td3"), {}).get("gamma", config.get("gamma")),
-            "gae_lambda": ppo.get("gae_lambda"),
-            "normalize_observations": bool(ppo.get("normalize_observations", False)),
-            "critic": critic,
-            "init": config.get("init_algo"),
-            "learning_rate": ppo.get("learning_rate"),
-            "target_kl": ppo.get("target_kl"),
-            "teacher": config.get("teacher_policy"),
-            "imitation_steps": config.get("imitation_steps") if config.get("teacher_policy") else None,
-            "n_steps": ppo.get("n_steps"),
-            "batch_size": ppo.get("batch_size"),
-            "log_std_init": ppo.get("log_std_init"),
-            "alive_bonus": config.get("alive_bonus"),
-            "progress_speed_cap": config.get("progress_speed_cap"),
-            "budget_hours": budget_hours(config.get("budget_minutes")),
+            "budget_minutes": config.length.budget_minutes if config is not None else None,
+            **recipe,
         }
         for row in summaries
     ]
-
-
-def ppo_critic(config: dict) -> str | None:
-    """The value function of a PPO transformer policy's run (``set`` or ``mlp_heading``); ``None`` otherwise."""
-    if config.get("algo") != "ppo" or config.get("policy") in ("mlp", "mlp_heading"):
-        return None
-    return config.get("ppo", {}).get("critic", "set")
 
 
 @dataclass

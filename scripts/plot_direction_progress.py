@@ -23,6 +23,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 from equiworld.agents.checkpoints import run_folder
+from equiworld.agents.config import run_fields
 from equiworld.agents.evaluation import heading_grid
 
 
@@ -89,11 +90,10 @@ def main(args: Args) -> Path:
     lines: dict[str, list[dict[float, list[float]]]] = {}
     for path in args.evals:
         evaluation = json.loads(Path(path).read_text())
-        config_path = run_folder(evaluation["checkpoint"]) / "config.json"
-        config = json.loads(config_path.read_text()) if config_path.exists() else {}
+        fields = run_fields(run_folder(evaluation["checkpoint"]))
         label = (
-            " / ".join(str(config.get(k, "?")) for k in args.label)
-            if config
+            " / ".join(str(fields.get(k, "?")) for k in args.label)
+            if fields
             else Path(path).parent.parent.name
         )
         lines.setdefault(label, []).append(direction_episodes(evaluation, args.morphology, args.relative))

@@ -17,6 +17,8 @@ import matplotlib
 import numpy as np
 import tyro
 
+from equiworld.agents.config import RECIPE_KEYS, default_recipe, run_fields
+
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
@@ -29,21 +31,9 @@ class Args:
     """Output PNG."""
     label: tuple[str, ...] = ("algo", "policy", "env")
     """config.json keys joined into a curve's label; runs with the same label are seeds of one curve."""
-    variants: tuple[str, ...] = (
-        "critic",
-        "normalize_observations",
-        "gamma",
-        "gae_lambda",
-        "init_algo",
-        "learning_rate",
-        "target_kl",
-        "n_steps",
-        "batch_size",
-        "log_std_init",
-        "teacher_policy",
-    )
-    """config.json keys added to the label where a run sets them away from train_policy.py's defaults (so that a
-    recipe variant is its own curve)."""
+    variants: tuple[str, ...] = RECIPE_KEYS
+    """Recipe keys added to the label where a run sets them away from train_policy.py's defaults (so that a recipe
+    variant is its own curve)."""
     metric: str = "return_mean"
     """metrics.json column to plot (e.g. return/hopper_5_full)."""
     title: str = ""
@@ -52,14 +42,12 @@ class Args:
     """metrics.json columns for the x axes, one panel each (wall_time_s is shown in minutes)."""
 
 
-def run_label(config: dict, label_keys: tuple[str, ...], variants: tuple[str, ...] = ()) -> str:
-    """The curve label of a run: its ``label_keys`` values, then ``key=value`` for each of ``variants`` that the run
-    sets away from :class:`~equiworld.agents.PolicyTrainSettings`' default (absent keys are defaults)."""
-    from equiworld.agents import PolicyTrainSettings
-
-    defaults = PolicyTrainSettings()
-    parts = [str(config.get(k, "?")) for k in label_keys]
-    parts += [f"{k}={config[k]}" for k in variants if k in config and config[k] != getattr(defaults, k, None)]
+def run_label(fields: dict, label_keys: tuple[str, ...], variants: tuple[str, ...] = ()) -> str:
+    """The curve label of a run (its :func:`~equiworld.agents.config.run_fields`): its ``label_keys`` values, then
+    ``key=value`` for each of ``variants`` that the run sets away from its learner's default recipe."""
+    defaults = default_recipe(fields["algo"]) if fields.get("algo") in ("ppo", "td3") else {}
+    parts = [str(fields.get(k, "?")) for k in label_keys]
+    parts += [f"{k}={fields[k]}" for k in variants if k in fields and fields[k] != defaults.get(k)]
     return " / ".join(parts)
 
 
@@ -74,11 +62,13 @@ def load_curves(
     curves: dict[str, list[np.ndarray]] = defaultdict(list)
     for run in runs:
         folder = Path(run)
-        config = json.loads((folder / "config.json").read_text())
+        fields = run_fields(folder)
+        if fields is None:
+            raise SystemExit(f"{folder}: no config.json (not a run folder of train_policy.py)")
         rows = json.loads((folder / "metrics.json").read_text())
         points = sorted({r[x]: r[metric] for r in rows if metric in r and x in r}.items())
         if points:
-            label = run_label(config, label_keys, variants)
+            label = run_label(fields, label_keys, variants)
             curves[label].append(np.asarray(points, dtype=float))
     return curves
 

@@ -21,9 +21,8 @@ from pathlib import Path
 
 import tyro
 
-from equiworld.agents.evaluation import RECIPE_KEYS
+from equiworld.agents.config import PPO_NUM_ENVS, RECIPE_KEYS
 from equiworld.agents.learners import PPOSettings
-from equiworld.agents.training import PPO_NUM_ENVS
 
 
 @dataclass

@@ -51,26 +51,27 @@ def test_first_ppo_update_matches_the_recorded_losses(recipe, one_thread):
         assert got[key] == pytest.approx(value, rel=1e-6, abs=1e-6), (key, got[key], value)
 
 
-def test_ppo_checkpoint_of_the_earlier_layout_loads_and_acts_as_recorded():
-    ref = REFERENCE["ppo_checkpoint"]
-    model = PPO.load(FIXTURES / ref["file"], device="cpu")
+def _load_and_act(learner, ref: dict):
+    """The recorded checkpoint ``ref`` loaded by ``learner`` (PPO or TD3), the first observation of its recorded
+    env, and the model's deterministic actions there, checked against the recorded ones."""
+    model = learner.load(FIXTURES / ref["file"], device="cpu")
     venv = make_vec_env(ref["env"], ref["num_envs"], seed=ref["seed"])
     obs = venv.reset()
     venv.close()
     actions, _ = model.predict(obs, deterministic=True)
     np.testing.assert_allclose(actions, ref["actions"], atol=1e-6)
+    return model, obs
+
+
+def test_ppo_checkpoint_of_the_earlier_layout_loads_and_acts_as_recorded():
+    ref = REFERENCE["ppo_checkpoint"]
+    model, obs = _load_and_act(PPO, ref)
     values = model.policy.predict_values(model.policy.obs_to_tensor(obs)[0]).detach().numpy()
     np.testing.assert_allclose(values, ref["values"], atol=1e-5)
 
 
 def test_td3_checkpoint_of_the_earlier_layout_loads_and_acts_as_recorded():
-    ref = REFERENCE["td3_checkpoint"]
-    model = TD3.load(FIXTURES / ref["file"], device="cpu")
-    venv = make_vec_env(ref["env"], ref["num_envs"], seed=ref["seed"])
-    obs = venv.reset()
-    venv.close()
-    actions, _ = model.predict(obs, deterministic=True)
-    np.testing.assert_allclose(actions, ref["actions"], atol=1e-6)
+    _load_and_act(TD3, REFERENCE["td3_checkpoint"])
 
 
 def test_flat_configurations_of_the_earlier_layout_map_to_parts_and_retired_options_are_named():

@@ -12,22 +12,12 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-TINY = [
-    "--width",
-    "16",
-    "--vector-channels",
-    "4",
-    "--num-layers",
-    "1",
-    "--hidden",
-    "16",
-    "--batch-size",
-    "16",
-]
+TINY = ["--width", "16", "--vector-channels", "4", "--num-layers", "1", "--hidden", "16"]
+"""Tiny network sizes (policy options, before the learner subcommand)."""
 
 
 def test_train_resume_evaluate_plot(run_script, tmp_path):
-    common = ["--algo", "td3", "--env", "hopper_3_shin", "--policy", "set", "--learning-starts", "60", *TINY]
+    common = ["--env", "hopper_3_shin", "--policy", "set", *TINY]
     common += [
         "--eval-every",
         "60",
@@ -38,7 +28,10 @@ def test_train_resume_evaluate_plot(run_script, tmp_path):
         "--run-dir",
         str(tmp_path),
     ]
-    run_script("train_policy.py", *common, "--steps", "120", "--checkpoint-every", "100", "--no-progress")
+    td3 = ["td3", "--learning-starts", "60", "--batch-size", "16"]
+    run_script(
+        "train_policy.py", *common, "--steps", "120", "--checkpoint-every", "100", "--no-progress", *td3
+    )
     run = tmp_path / "hopper_3_shin__set__0__td3"
     for name in ("config.json", "metrics.csv", "metrics.json", "model.zip", "summary.json"):
         assert (run / name).is_file(), name
@@ -50,7 +43,15 @@ def test_train_resume_evaluate_plot(run_script, tmp_path):
     assert rows[-1]["env_steps_per_s"] > 0 and "return/hopper_3_shin" in rows[-1]
 
     run_script(
-        "train_policy.py", *common, "--steps", "40", "--resume", str(checkpoint), "--checkpoint-every", "0"
+        "train_policy.py",
+        *common,
+        "--steps",
+        "40",
+        "--resume",
+        str(checkpoint),
+        "--checkpoint-every",
+        "0",
+        *td3,
     )
     assert json.loads((run / "summary.json").read_text())["timesteps"] == 140
 
@@ -103,21 +104,10 @@ def test_train_resume_evaluate_plot(run_script, tmp_path):
 
 
 def test_evaluate_policy_on_a_suite_includes_zero_shot_bodies(run_script, tmp_path):
-    args = [
-        "--algo",
-        "td3",
-        "--env",
-        "walker++",
-        "--policy",
-        "mlp",
-        "--steps",
-        "14",
-        "--learning-starts",
-        "7",
-        *TINY,
-    ]
+    args = ["--env", "walker++", "--policy", "mlp", "--steps", "14", *TINY]
     args += ["--eval-every", "0", "--eval-episodes", "1", "--eval-max-steps", "5", "--run-dir", str(tmp_path)]
-    run_script("train_policy.py", *args, "--checkpoint-every", "0", "--no-progress")
+    td3 = ["td3", "--learning-starts", "7", "--batch-size", "16"]
+    run_script("train_policy.py", *args, "--checkpoint-every", "0", "--no-progress", *td3)
     run = tmp_path / "walkerpp__mlp__0__td3"
     run_script(
         "evaluate_policy.py",
@@ -138,7 +128,7 @@ def test_evaluate_policy_on_a_suite_includes_zero_shot_bodies(run_script, tmp_pa
 def test_ppo_train_resume_and_evaluate(run_script, tmp_path):
     """The default learner: PPO over the batched env, a checkpoint with its reward statistics, a resume, an
     evaluation of the saved model."""
-    common = ["--env", "hopper_3_shin", "--policy", "set", *TINY, "--num-envs", "4", "--n-steps", "16"]
+    common = ["--env", "hopper_3_shin", "--policy", "set", *TINY, "--num-envs", "4"]
     common += ["--alive-bonus", "1.5", "--progress-speed-cap", "2"]  # a shaped training reward: recipe keys
     common += [
         "--eval-every",
@@ -150,6 +140,7 @@ def test_ppo_train_resume_and_evaluate(run_script, tmp_path):
         "--run-dir",
         str(tmp_path),
     ]
+    ppo = ["ppo", "--n-steps", "16", "--batch-size", "16"]
     run_script(
         "train_policy.py",
         *common,
@@ -160,6 +151,7 @@ def test_ppo_train_resume_and_evaluate(run_script, tmp_path):
         "--save-every-minutes",
         "1e-5",
         "--no-progress",
+        *ppo,
     )
     run = tmp_path / "hopper_3_shin__set__0"
     throughput = (run / "throughput.csv").read_text().splitlines()
@@ -167,13 +159,23 @@ def test_ppo_train_resume_and_evaluate(run_script, tmp_path):
         throughput[0] == "wall_clock_s,env_steps,steps_per_s,steps_per_s_since_start" and len(throughput) >= 2
     )
     assert float(throughput[-1].split(",")[2]) > 0
-    assert json.loads((run / "config.json").read_text())["algo"] == "ppo"
+    config = json.loads((run / "config.json").read_text())
+    assert config["learner"]["name"] == "ppo" and config["learner"]["n_steps"] == 16
+    assert config["env"]["num_envs"] == 4 and config["length"]["budget_minutes"] == 60.0  # resolved defaults
     assert (run / "checkpoints" / "model_vecnormalize_64_steps.pkl").is_file()
     rows = json.loads((run / "metrics.json").read_text())
     assert [r["timesteps"] for r in rows] == [64, 128] and rows[-1]["env_steps_per_s"] > 0
     checkpoint = run / "checkpoints" / "model_64_steps.zip"
     run_script(
-        "train_policy.py", *common, "--steps", "64", "--resume", str(checkpoint), "--checkpoint-every", "0"
+        "train_policy.py",
+        *common,
+        "--steps",
+        "64",
+        "--resume",
+        str(checkpoint),
+        "--checkpoint-every",
+        "0",
+        *ppo,
     )
     assert json.loads((run / "summary.json").read_text())["timesteps"] == 128
     model = str(run / "model.zip")
@@ -396,34 +398,84 @@ def test_paper_command_runs_a_few_steps_on_the_cpu(run_script, tmp_path):
     tiny budget."""
     run_script(
         "train_policy.py",
-        *("--algo", "td3", "--env", "hopper_5_full", "--policy", "set_paper"),
-        *("--critic-target", "per_limb", "--steps", "30", "--learning-starts", "20", "--batch-size", "4"),
+        *("--env", "hopper_5_full", "--policy", "set_paper", "--steps", "30"),
         *("--eval-every", "0", "--eval-episodes", "1", "--eval-max-steps", "10", "--checkpoint-every", "0"),
         *("--run-dir", str(tmp_path), "--no-progress"),
+        *("td3", "--critic-target", "per_limb", "--learning-starts", "20", "--batch-size", "4"),
     )
     run = tmp_path / "hopper_5_full__set_paper__0__td3"
     config = json.loads((run / "config.json").read_text())
-    assert config["sizes"]["set"]["vector_channels"] == 128 and config["td3"]["critic_target"] == "per_limb"
+    assert config["policy"]["policy"] == "set_paper" and config["learner"]["critic_target"] == "per_limb"
     assert json.loads((run / "summary.json").read_text())["timesteps"] == 30
 
 
-def test_learner_settings_take_the_run_options_and_the_learners_defaults():
-    from equiworld.agents import PPOSettings, TD3Settings, make_ppo, make_vec_env
-    from equiworld.agents.training import PolicyTrainSettings, learner_settings
+def test_the_run_configuration_resolves_the_learners_defaults_and_round_trips(tmp_path):
+    from equiworld.agents import (
+        PPOLearner,
+        PPOSettings,
+        TD3Learner,
+        TD3Settings,
+        TrainConfig,
+        make_ppo,
+        make_vec_env,
+    )
+    from equiworld.agents.config import EnvConfig, PolicyConfig, TrainingLength
 
-    ppo = learner_settings(PolicyTrainSettings(gamma=0.9, critic="mlp_heading", target_kl=0.02), steps=10_000)
+    config = TrainConfig(learner=PPOLearner(gamma=0.9, critic="mlp_heading", target_kl=0.02)).resolved()
+    ppo = config.learner.settings()
     assert ppo == PPOSettings(gamma=0.9, critic="mlp_heading", target_kl=0.02)
+    assert (config.length.steps, config.length.budget_minutes, config.env.num_envs) == (20_000_000, 60.0, 64)
     model = make_ppo("set", make_vec_env("hopper_3_shin", 2, seed=0), replace(ppo, n_steps=8, batch_size=16))
     assert model.target_kl == 0.02 and model.gamma == 0.9  # SB3's own keywords reach the learner
-    td3 = learner_settings(
-        PolicyTrainSettings(algo="td3", learning_rate=3e-4, learning_starts=1000), steps=5000
-    )
-    assert td3 == TD3Settings(
+    td3 = TrainConfig(
+        length=TrainingLength(steps=5000), learner=TD3Learner(learning_rate=3e-4, learning_starts=1000)
+    ).resolved()
+    assert td3.learner.settings() == TD3Settings(
         learning_rate=3e-4, learning_starts=1000, buffer_size=6000
     )  # capped: 5000 + warm-up
-    assert (
-        learner_settings(PolicyTrainSettings(algo="td3"), steps=10**7).buffer_size == TD3Settings.buffer_size
-    )
+    assert (td3.length.budget_minutes, td3.env.num_envs, td3.algo) == (0.0, 1, "td3")
+    big = TrainConfig(length=TrainingLength(steps=10**7), learner=TD3Learner()).resolved()
+    assert big.learner.buffer_size == TD3Settings.buffer_size
+    # config.json holds the configuration as-is, and reads back equal
+    for original in (config, td3):
+        assert TrainConfig.from_json(json.loads(json.dumps(original.to_json()))) == original
+    with pytest.raises(ValueError, match="unknown policy 'set_lateral'"):
+        PolicyConfig(policy="set_lateral")
+    with pytest.raises(ValueError, match="unknown backend 'threads'"):
+        EnvConfig(backend="threads")
+    assert PolicyConfig(policy="set_keyed").policy == "set_any_body"  # an earlier name
+
+
+def test_flat_run_configurations_of_the_earlier_layout_still_read(tmp_path):
+    """A run folder of the earlier layout (every option at the top of config.json) reads as a configuration, with its
+    recipe keys as its results rows had them."""
+    from equiworld.agents import TrainConfig
+    from equiworld.agents.config import run_fields, run_identity
+
+    flat = {
+        **{"seed": 1, "env": "walker_7_full", "policy": "set_context_readout", "algo": "ppo", "num_envs": 64},
+        **{"budget_minutes": 120.0, "steps": 20_000_000, "alive_bonus": 3.0, "critic_warmup_steps": 0},
+        **{"action_gain": None, "noise": "shared", "init_algo": None, "teacher_policy": None, "width": None},
+        "ppo": {
+            "gamma": 0.995,
+            "critic": "mlp_heading",
+            "action_gain": None,
+            "noise": "shared",
+            "n_steps": 64,
+        },
+    }
+    (tmp_path / "config.json").write_text(json.dumps(flat))
+    config = TrainConfig.load(tmp_path)
+    assert config.policy.policy == "set_one_body" and config.learner.gamma == 0.995 and config.run.seed == 1
+    recipe = config.recipe()
+    assert recipe["critic"] == "mlp_heading" and recipe["budget_hours"] == 2 and recipe["alive_bonus"] == 3.0
+    assert run_identity(tmp_path) == {
+        "algo": "ppo",
+        "env": "walker_7_full",
+        "policy": "set_one_body",
+        "seed": 1,
+    }
+    assert run_fields(tmp_path)["gamma"] == 0.995
 
 
 def _result_row(**fields):
@@ -473,6 +525,7 @@ def test_zero_shot_check_compares_held_out_with_trained_bodies(script_module):
 def test_distill_policy_regresses_the_student_onto_the_teacher(run_script, tmp_path):
 
     from equiworld.agents import PPOSettings, SETActorCriticPolicy, make_ppo, make_vec_env
+    from equiworld.agents.config import RunConfig
     from equiworld.agents.distill import DistillSettings, distill_policy
 
     venv = make_vec_env("hopper_3_shin", 4, seed=1)
@@ -485,9 +538,7 @@ def test_distill_policy_regresses_the_student_onto_the_teacher(run_script, tmp_p
         batch_size=64,
         learning_rate=1e-3,
         num_envs=4,
-        run_dir=str(tmp_path),
-        threads=1,
-        progress=False,
+        run=RunConfig(run_dir=str(tmp_path), threads=1, progress=False),
     )
     run = distill_policy(settings)
     assert run.name == "hopper_3_shin__set__0__dagger"
@@ -529,7 +580,7 @@ def test_distill_policy_regresses_the_student_onto_the_teacher(run_script, tmp_p
     assert (
         "rounds must be >= 1" in run_script("distill_policy.py", *script, "--rounds", "0", check=False).stderr
     )
-    capped = distill_policy(DistillSettings(**{**vars(settings), "max_samples": 300, "name": "capped"}))
+    capped = distill_policy(replace(settings, max_samples=300, run=replace(settings.run, name="capped")))
     assert [r["samples"] for r in json.loads((capped / "metrics.json").read_text())] == [
         256,
         300,
@@ -539,8 +590,9 @@ def test_distill_policy_regresses_the_student_onto_the_teacher(run_script, tmp_p
 def test_init_copies_a_policys_weights_but_not_its_noise(run_script, tmp_path):
     import torch
 
-    from equiworld.agents import PPOSettings, make_ppo, make_vec_env
-    from equiworld.agents.training import PolicyTrainSettings, init_policy_weights, train_policy
+    from equiworld.agents import PPOLearner, PPOSettings, TrainConfig, make_ppo, make_vec_env, train_policy
+    from equiworld.agents.checkpoints import init_policy_weights
+    from equiworld.agents.config import EnvConfig, TrainingLength
 
     venv = make_vec_env("hopper_3_shin", 2, seed=0)
     source = make_ppo("set", venv, PPOSettings(n_steps=8, batch_size=16, log_std_init=-2.0), seed=1)
@@ -555,11 +607,20 @@ def test_init_copies_a_policys_weights_but_not_its_noise(run_script, tmp_path):
         else:
             assert torch.equal(value, copied[key]), key
     with pytest.raises(ValueError, match="--init"):
-        train_policy(PolicyTrainSettings(env="hopper_3_shin", init=str(tmp_path / "source.zip"), algo="td3"))
+        train_policy(
+            TrainConfig(
+                length=TrainingLength(resume=str(tmp_path / "source.zip")),
+                env=EnvConfig(env="hopper_3_shin"),
+                learner=PPOLearner(init=str(tmp_path / "source.zip")),
+            )
+        )
     args = _tiny_ppo_run(tmp_path, 16, "--init", str(tmp_path / "source.zip"))
     run_script("train_policy.py", *args)
     config = json.loads((tmp_path / "hopper_3_shin__set__0" / "config.json").read_text())
-    assert config["init"].endswith("source.zip") and config["init_algo"] == "model"  # no run folder beside it
+    assert config["learner"]["init"].endswith("source.zip")
+    assert config["provenance"]["init_algo"] == "model"  # no run folder beside it
+    refused = run_script("train_policy.py", *_tiny_run(tmp_path, 16), "td3", "--init", "x.zip", check=False)
+    assert "Unrecognized" in refused.stderr and "--init" in refused.stderr  # a PPO option, not TD3's
 
 
 def test_goal_check_reads_ppo_runs_from_scratch(script_module):
@@ -601,7 +662,7 @@ def test_runs_with_other_env_counts_are_another_recipe(script_module):
 def test_runs_given_a_second_hour_are_another_recipe(script_module):
     """Runs cut short within the hour stay seeds of the one-hour recipe; a run given two hours is its own row
     (the evaluation writes the class: ``test_ppo_train_resume_and_evaluate``)."""
-    from equiworld.agents.evaluation import budget_hours
+    from equiworld.agents.config import budget_hours
 
     results = script_module("policy_results")
     rows = [
@@ -661,16 +722,20 @@ def test_imitation_pulls_ppo_toward_the_teacher_and_fades_out(run_script, tmp_pa
     args = _tiny_ppo_run(tmp_path, 32, "--teacher", str(teacher_dir / "model.zip"))
     run_script("train_policy.py", *args)
     config = json.loads((tmp_path / "hopper_3_shin__set__0" / "config.json").read_text())
-    assert config["teacher_policy"] == "mlp_heading" and config["imitation_steps"] == 2_000_000
-    refused = run_script("train_policy.py", *args, "--algo", "td3", check=False)
-    assert "--teacher applies to ppo only" in refused.stderr
+    assert config["provenance"]["teacher_policy"] == "mlp_heading"
+    assert config["learner"]["imitation_steps"] == 2_000_000
 
 
-def _tiny_ppo_run(tmp_path, steps: int, *extra: str) -> list[str]:
-    """train_policy.py flags of a few-step PPO run of hopper_3_shin into ``tmp_path``, plus ``extra``."""
-    args = ["--env", "hopper_3_shin", *extra, "--num-envs", "2", "--n-steps", "8", "--batch-size", "16"]
+def _tiny_run(tmp_path, steps: int) -> list[str]:
+    """train_policy.py's run, env and policy arguments of a few-step run of hopper_3_shin into ``tmp_path``."""
+    args = ["--env", "hopper_3_shin", "--num-envs", "2"]
     args += ["--steps", str(steps), "--eval-every", "0", "--eval-episodes", "1", "--eval-max-steps", "5"]
     return [*args, "--checkpoint-every", "0", "--run-dir", str(tmp_path), "--no-progress"]
+
+
+def _tiny_ppo_run(tmp_path, steps: int, *ppo: str) -> list[str]:
+    """train_policy.py arguments of a few-step PPO run of hopper_3_shin into ``tmp_path``, with ``ppo`` options."""
+    return [*_tiny_run(tmp_path, steps), "ppo", "--n-steps", "8", "--batch-size", "16", *ppo]
 
 
 def _saved_teacher(venv, tmp_path):
@@ -689,11 +754,13 @@ def _saved_teacher(venv, tmp_path):
 def test_alive_bonus_shapes_the_training_reward_and_makes_another_recipe(script_module, backend):
     """--alive-bonus changes the reward the run trains on (every env of its vector env), not the published one;
     runs trained with it are never seeds of the published-reward recipe, and the table row says so."""
-    from equiworld.agents.training import PolicyTrainSettings, make_training_env
+    from equiworld.agents import TrainConfig
+    from equiworld.agents.config import EnvConfig
+    from equiworld.agents.training import make_training_env
 
     def alive_terms(bonus):
-        settings = PolicyTrainSettings(env="hopper_3_shin", alive_bonus=bonus, backend=backend)
-        env = make_training_env(settings, ["hopper_3_shin"], 3)
+        env_config = EnvConfig(env="hopper_3_shin", num_envs=3, alive_bonus=bonus, backend=backend)
+        env = make_training_env(TrainConfig(env=env_config), ["hopper_3_shin"])
         env.reset()
         _, rewards, _, infos = env.step(np.zeros((3, *env.action_space.shape)))
         env.close()
@@ -718,11 +785,13 @@ def test_alive_bonus_shapes_the_training_reward_and_makes_another_recipe(script_
 def test_progress_speed_cap_shapes_the_training_reward_and_makes_another_recipe(script_module, backend):
     """--progress-speed-cap caps the speed the training env's progress term rewards (with --alive-bonus too: both
     shape one env); the run is another recipe, and the table row says so."""
-    from equiworld.agents.training import PolicyTrainSettings, make_training_env
+    from equiworld.agents import TrainConfig
+    from equiworld.agents.config import EnvConfig
+    from equiworld.agents.training import make_training_env
 
     def progress_terms(**shaping):
-        settings = PolicyTrainSettings(env="hopper_3_shin", backend=backend, **shaping)
-        env = make_training_env(settings, ["hopper_3_shin"], 3)
+        env_config = EnvConfig(env="hopper_3_shin", num_envs=3, backend=backend, **shaping)
+        env = make_training_env(TrainConfig(env=env_config), ["hopper_3_shin"])
         env.reset()
         action = np.random.default_rng(0).uniform(-1, 1, (3, *env.action_space.shape))
         terms = [env.step(action)[3] for _ in range(3)][-1]

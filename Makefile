@@ -11,7 +11,7 @@ export PYOPENGL_PLATFORM ?= egl
 $(STAMP): pyproject.toml constraints.txt
 	test -d $(VENV) || $(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev]"
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev,sweeps]"
 	touch $(STAMP)
 
 install: $(STAMP)

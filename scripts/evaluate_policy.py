@@ -96,9 +96,9 @@ class Args:
     """Act with actions sampled from the policy's Gaussian noise, its log standard deviation set to this value
     (PPO models; torch seeded by --seed), instead of the mean actions: how the policy fares under exploration noise.
     Not written to --results, whose rows are deterministic."""
-    results: str | None = None
-    """Also upsert one row per body into this JSON list (e.g. docs/policies/results.json); a row with the same env,
-    algo, policy, seed, env_steps, body and split is replaced."""
+    results: tuple[str, ...] = ()
+    """Also upsert one row per body into these JSON lists (e.g. runs/results.json); a row with the same env, algo,
+    policy, seed, env_steps, body, split and recipe is replaced."""
 
 
 def main(args: Args) -> Path:
@@ -161,8 +161,8 @@ def main(args: Args) -> Path:
     (out / "evaluation.json").write_text(json.dumps(result, indent=2))
     table = format_table(rows)
     (out / "evaluation.md").write_text(table + "\n")
-    if args.results:
-        upsert_rows(args.results, result_rows(run, model, env_name, rows), ROW_IDENTITY)
+    for path in args.results:
+        upsert_rows(path, result_rows(run, model, env_name, rows), ROW_IDENTITY)
     print(table)
     return out
 

@@ -70,8 +70,8 @@ class Args:
     references: tuple[str, ...] = ()
     """Trivial predictors to evaluate beside the models: mean_frame (the mean training frame, from the first
     checkpoint's training data) and/or copy_last (the last context frame repeated)."""
-    results: str | None = None
-    """A results JSON file (a list of rows) to add this evaluation's rows to, e.g. docs/world_model/results.json."""
+    results: tuple[str, ...] = ()
+    """Results JSON files (lists of rows) to add this evaluation's rows to, e.g. runs/results.json."""
     out: str = "runs/world_model_eval"
     """Output directory."""
     video: str = "rollout.gif"
@@ -208,8 +208,8 @@ def main(args: Args) -> dict:
     (out / "metrics.json").write_text(
         json.dumps({"settings": vars(args), "table": table, "curves": results, "rows": rows}, indent=1)
     )
-    if args.results:
-        upsert_rows(args.results, rows, ROW_IDENTITY)
+    for path in args.results:
+        upsert_rows(path, rows, ROW_IDENTITY)
     plot_horizon_metrics(
         results, out / "horizon.png", title=f"{args.context} context frames, {args.horizon} predicted"
     )

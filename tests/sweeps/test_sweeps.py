@@ -1,0 +1,219 @@
+"""Sweeps on Ray: bad specifications refused before anything starts, two tiny trials end to end (then skipped), a
+failing trial retried then reported, a killed driver resumed, and one spec spread over a two-node Ray cluster."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from equiworld.sweeps import SpecError, load_spec, run_sweep, sweep_status
+
+pytest.importorskip("ray")
+
+TINY_RUN = """
+[resources]
+cpus = 1
+
+[base]
+env = "hopper_3_shin"
+num-envs = 2
+eval-every = 0
+eval-episodes = 1
+eval-max-steps = 5
+threads = 1
+progress = false
+width = 16
+vector-channels = 4
+num-layers = 1
+hidden = 16
+
+[learner]
+name = "ppo"
+n-steps = 8
+batch-size = 16
+
+[evaluate]
+headings = 1
+targets = 1
+max-steps = 5
+video = false
+"""
+
+
+def _spec(tmp_path: Path, text: str, name: str = "spec") -> Path:
+    path = tmp_path / f"{name}.toml"
+    path.write_text(text)
+    return path
+
+
+def _tiny(tmp_path: Path, header: str, steps: int = 64, checkpoint_every: int = 0) -> Path:
+    base = TINY_RUN.replace("[base]\n", f"[base]\nsteps = {steps}\ncheckpoint-every = {checkpoint_every}\n")
+    return _spec(tmp_path, header + base)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('trainer = "train_everything"\n[grid]\nseed = [0]', "trainer: unknown trainer 'train_everything'"),
+        ('trainer = "train_policy"\n[grid]\nseed = []', "grid.seed is empty"),
+        ('trainer = "train_policy"', "a sweep needs an axis"),
+        ('trainer = "train_policy"\ncolour = 1\n[grid]\nseed = [0]', r"unknown fields \['colour'\]"),
+        ('trainer = "train_policy"\n[grid]\nseed = [0]\n[resources]\ncpus = -1', "resources.cpus must be"),
+        (
+            'trainer = "train_policy"\n[grid]\nseed = [0]\n[resources]\nram = 4',
+            r"resources: unknown \['ram'\]",
+        ),
+        (
+            'trainer = "train_policy"\n[grid]\nseed = [0]\n[base]\nrun-dir = "x"',
+            "base.run-dir: the sweep sets",
+        ),
+        ('trainer = "train_policy"\n[grid]\npolcy = ["set"]', "--polcy"),
+        ('trainer = "train_policy"\n[grid]\npolicy = ["set_lateral"]', "unknown policy 'set_lateral'"),
+        ('trainer = "train_policy"\n[grid]\nenv = "suite:nowhere++"', "grid.env: unknown env"),
+        (
+            'trainer = "distill_policy"\n[grid]\nrounds = [1]\n[learner]\nname = "ppo"',
+            "learner: distill_policy",
+        ),
+        (
+            'trainer = "train_policy"\n[grid]\nseed = [0]\n[evaluate]\nheadngs = 2',
+            r"takes no options \['headngs'\]",
+        ),
+    ],
+)
+def test_bad_specifications_are_refused_naming_the_field(tmp_path, text, message):
+    with pytest.raises(SpecError, match=message):
+        load_spec(_spec(tmp_path, text))
+
+
+def test_grids_variants_includes_and_suites_expand_into_trials(tmp_path):
+    text = 'trainer = "train_policy"\n[grid]\nenv = "suite:hopper++"\nseed = [0, 1]\n'
+    text += '[[variants]]\npolicy = "set"\n[[variants]]\npolicy = "mlp"\nmlp-layers = [64, 64]\n'
+    text += '[[include]]\nenv = "walker_7_full"\nseed = 5\n[learner]\nname = "td3"\n'
+    trials = load_spec(_spec(tmp_path, text)).trials()
+    assert len(trials) == 2 * 3 * 2 + 1  # the variants across the grid, then the included trial
+    first = trials[0]
+    assert first.name == "set__hopper_3_shin__0" and first.learner_args == ("td3",)
+    command = ["--policy", "set", "--env", "hopper_3_shin", "--seed", "0", "--name", "x", "td3"]
+    assert first.command("--name", "x") == command  # run options before the learner subcommand
+    assert trials[6].values == {"policy": "mlp", "mlp-layers": [64, 64], "env": "hopper_3_shin", "seed": 0}
+    assert trials[-1].values == {"env": "walker_7_full", "seed": 5}
+
+
+def test_two_tiny_trials_end_to_end_then_skipped(tmp_path, run_script):
+    spec = load_spec(
+        _tiny(tmp_path, 'name = "tiny"\ntrainer = "train_policy"\n[grid]\npolicy = ["set", "mlp"]\n')
+    )
+    root = tmp_path / "sweeps"
+    result = run_sweep(spec, root, max_concurrent=2, progress=False)
+    assert sorted(result.done) == ["mlp", "set"] and not result.failed and not result.skipped
+    folder = root / "tiny"
+    for name in ("set", "mlp"):  # each trial an ordinary run folder of train_policy.py
+        trial = folder / "trials" / name
+        config = json.loads((trial / "config.json").read_text())
+        assert config["policy"]["policy"] == name and config["learner"]["n_steps"] == 8
+        assert (trial / "model.zip").is_file() and (trial / "eval" / "evaluation.json").is_file()
+    rows = json.loads((folder / "results.json").read_text())
+    assert sorted(r["policy"] for r in rows) == ["mlp", "set"] and all(r["env_steps"] == 64 for r in rows)
+    assert (folder / "ray").is_symlink() and any((folder / "ray").iterdir())  # Ray's files, under the sweep
+    assert [s.status for s in sweep_status(spec, root)] == ["done", "done"]
+    again = run_sweep(spec, root, progress=False)  # nothing left to do: no Ray started
+    assert sorted(again.skipped) == ["mlp", "set"] and not again.done
+    status = run_script("sweep.py", str(spec.path), "--root", str(root), "--status").stdout
+    assert "| set | done | 64 |" in status and "2 done" in status
+
+
+def test_a_failing_trial_is_retried_then_reported(tmp_path, run_script):
+    header = 'name = "failing"\ntrainer = "train_policy"\nretries = 1\n[grid]\npolicy = ["set"]\n'
+    header += '[[include]]\npolicy = "mlp"\nresume = "missing.zip"\n'
+    path = _tiny(tmp_path, header)
+    proc = run_script("sweep.py", str(path), "--root", str(tmp_path), "--no-progress", check=False)
+    assert proc.returncode == 1 and "failed: mlp__missing.zip" in proc.stderr
+    trial = tmp_path / "failing" / "trials" / "mlp__missing.zip"
+    assert "missing.zip" in json.loads((trial / "failed.json").read_text())["error"]
+    assert len((trial / "attempts.log").read_text().splitlines()) == 2  # the first try and one retry
+    states = {s.name: s for s in sweep_status(load_spec(path), tmp_path)}
+    assert states["set"].status == "done" and states["mlp__missing.zip"].status == "failed"
+
+
+def _processes_of(trial_folder: Path) -> list[str]:
+    out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
+    return [line for line in out.splitlines() if str(trial_folder) in line and "ps -eo" not in line]
+
+
+def test_a_killed_driver_resumes_from_the_trials_checkpoints(tmp_path):
+    """SIGKILL the driver while its trial trains: the trial's processes end with it; the same command resumes the
+    trial from its newest checkpoint, and the results file has the trial exactly once."""
+    path = _tiny(tmp_path, 'name = "killed"\ntrainer = "train_policy"\n[grid]\nseed = [0]\n', 2000, 128)
+    command = [sys.executable, "scripts/sweep.py", str(path), "--root", str(tmp_path), "--no-progress"]
+    root = Path(__file__).resolve().parents[2]
+    driver = subprocess.Popen(command, cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    trial = tmp_path / "killed" / "trials" / "0"
+    deadline = time.monotonic() + 240
+    while not list(trial.glob("checkpoints/model_*_steps.zip")) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert list(trial.glob("checkpoints/model_*_steps.zip")), (trial / "trial.log").read_text()[-2000:]
+    driver.send_signal(signal.SIGKILL)
+    driver.wait(timeout=30)
+    deadline = time.monotonic() + 60
+    while _processes_of(trial) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert _processes_of(trial) == []  # the trainer did not outlive its driver
+
+    def statuses():
+        return {s.status for s in sweep_status(load_spec(path), tmp_path)}
+
+    while statuses() != {"interrupted"} and time.monotonic() < deadline:  # its Ray worker ends too
+        time.sleep(0.5)
+    assert statuses() == {"interrupted"}
+    resumed = subprocess.run(command, cwd=root, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "--resume" in (trial / "trial.log").read_text()
+    assert json.loads((trial / "summary.json").read_text())["timesteps"] == 2000
+    rows = json.loads((tmp_path / "killed" / "results.json").read_text())
+    assert len(rows) == 1 and rows[0]["env_steps"] == 2000
+
+
+def test_one_spec_spreads_over_a_two_node_ray_cluster(tmp_path):
+    """A head node and a second node (one CPU each) started like a real cluster; the sweep connects by address and
+    its two trials run on different nodes."""
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
+    ray_bin = str(Path(sys.executable).with_name("ray"))
+    temp = Path("/tmp") / f"eqw-ray-test-{os.getpid()}"
+    port = str(20000 + os.getpid() % 20000)
+    head = [ray_bin, "start", "--head", "--num-cpus=1", f"--port={port}", f"--temp-dir={temp}"]
+    subprocess.run([*head, "--include-dashboard=false"], check=True, env=env, capture_output=True)
+    try:
+        subprocess.run(
+            [ray_bin, "start", f"--address=127.0.0.1:{port}", "--num-cpus=1"],
+            check=True,
+            env=env,
+            capture_output=True,
+        )
+        spec = load_spec(
+            _tiny(tmp_path, 'name = "cluster"\ntrainer = "train_policy"\n[grid]\nseed = [0, 1]\n')
+        )
+        os.environ["RAY_AUTH_MODE"] = "disabled"
+        result = run_sweep(spec, tmp_path, address=f"127.0.0.1:{port}", progress=False)
+        assert sorted(result.done) == ["0", "1"]
+        nodes = {
+            json.loads((tmp_path / "cluster" / "trials" / t / "done.json").read_text())["node"] for t in "01"
+        }
+        assert len(nodes) == 2
+    finally:
+        subprocess.run([ray_bin, "stop", "--force"], env=env, capture_output=True)
+
+
+@pytest.mark.parametrize(
+    "path", sorted((Path(__file__).resolve().parents[2] / "sweeps" / "specs").glob("*.toml"))
+)
+def test_the_repositorys_sweep_specifications_are_valid(path):
+    """Every shipped spec parses, and every trial's command line is one its trainer takes."""
+    spec = load_spec(path)
+    assert spec.trials() and spec.evaluate is not None

@@ -11,8 +11,7 @@ import os
 import signal
 import sys
 
-PRIORITY_VARIABLE = "EQUIWORLD_SWEEP_NICENESS"
-"""The environment variable that carries the niceness a trial should run at."""
+from equiworld.sweeps.trainers import PRIORITY_VARIABLE
 
 
 def main(argv: list[str]) -> None:

@@ -29,9 +29,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from .child import PRIORITY_VARIABLE
 from .spec import SpecError, SweepSpec, Trial, option_args
-from .trainers import parse_training_args, scripts_dir
+from .trainers import PRIORITY_VARIABLE, parse_training_args, scripts_dir
 
 __all__ = ["SweepResult", "TrialFailed", "TrialState", "format_status", "run_sweep", "sweep_status"]
 
@@ -225,7 +224,6 @@ def _init_ray(spec: SweepSpec, folder: Path, max_concurrent: int | None, address
         cpus = spec.cpus * max_concurrent if max_concurrent else os.cpu_count() or 1
         ray.init(
             num_cpus=max(cpus, spec.cpus),
-            num_gpus=spec.gpus * (max_concurrent or 1) if spec.gpus else 0,
             _temp_dir=_ray_temp_dir(folder),
             _system_config={
                 "worker_niceness": os.nice(0)

@@ -12,7 +12,11 @@ from pathlib import Path
 
 import tyro
 
-__all__ = ["evaluation_flags", "parse_training_args", "scripts_dir"]
+__all__ = ["PRIORITY_VARIABLE", "evaluation_flags", "parse_training_args", "scripts_dir"]
+
+PRIORITY_VARIABLE = "EQUIWORLD_SWEEP_NICENESS"
+"""The environment variable that carries the niceness a trial's script should run at
+(:mod:`equiworld.sweeps.child`)."""
 
 
 def scripts_dir() -> Path:

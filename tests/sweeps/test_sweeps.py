@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -106,6 +107,14 @@ def test_grids_variants_includes_and_suites_expand_into_trials(tmp_path):
     assert trials[-1].values == {"env": "walker_7_full", "seed": 5}
 
 
+def test_a_resource_the_ray_cluster_lacks_is_refused_before_any_trial(tmp_path):
+    spec = load_spec(_tiny(tmp_path, 'name = "gpu"\ntrainer = "train_policy"\n[grid]\nseed = [0]\n'))
+    spec = replace(spec, gpus=1.0)
+    with pytest.raises(SpecError, match=r"resources.gpus = 1 per trial, but the Ray cluster has 0"):
+        run_sweep(spec, tmp_path, max_concurrent=1, progress=False)
+    assert not (tmp_path / "gpu" / "trials").exists()
+
+
 def test_two_tiny_trials_end_to_end_then_skipped(tmp_path, run_script):
     spec = load_spec(
         _tiny(tmp_path, 'name = "tiny"\ntrainer = "train_policy"\n[grid]\npolicy = ["set", "mlp"]\n')
@@ -143,22 +152,26 @@ def test_a_failing_trial_is_retried_then_reported(tmp_path, run_script):
 
 
 def _processes_of(trial_folder: Path) -> list[str]:
-    out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
-    return [line for line in out.splitlines() if str(trial_folder) in line and "ps -eo" not in line]
+    """``ps`` lines (pid, command) of the scripts that write into ``trial_folder``."""
+    out = subprocess.run(["ps", "-ww", "-eo", "pid,args"], capture_output=True, text=True).stdout
+    into = (f"--run-dir {trial_folder.parent} --name {trial_folder.name} ", f"{trial_folder}/")
+    return [line for line in out.splitlines() if any(s in line for s in into) and "ps -eo" not in line]
 
 
-def test_a_killed_driver_resumes_from_the_trials_checkpoints(tmp_path):
+def test_a_killed_driver_resumes_from_the_trials_checkpoints(tmp_path, request):
     """SIGKILL the driver while its trial trains: the trial's processes end with it; the same command resumes the
     trial from its newest checkpoint, and the results file has the trial exactly once."""
     path = _tiny(tmp_path, 'name = "killed"\ntrainer = "train_policy"\n[grid]\nseed = [0]\n', 2000, 128)
     command = [sys.executable, "scripts/sweep.py", str(path), "--root", str(tmp_path), "--no-progress"]
     root = Path(__file__).resolve().parents[2]
     driver = subprocess.Popen(command, cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    request.addfinalizer(driver.kill)  # never left running by a failed test
     trial = tmp_path / "killed" / "trials" / "0"
     deadline = time.monotonic() + 240
     while not list(trial.glob("checkpoints/model_*_steps.zip")) and time.monotonic() < deadline:
         time.sleep(0.5)
     assert list(trial.glob("checkpoints/model_*_steps.zip")), (trial / "trial.log").read_text()[-2000:]
+    assert any("train_policy.py" in line for line in _processes_of(trial))  # it trains, and ps sees it
     driver.send_signal(signal.SIGKILL)
     driver.wait(timeout=30)
     deadline = time.monotonic() + 60
@@ -217,3 +230,30 @@ def test_the_repositorys_sweep_specifications_are_valid(path):
     """Every shipped spec parses, and every trial's command line is one its trainer takes."""
     spec = load_spec(path)
     assert spec.trials() and spec.evaluate is not None
+
+
+def test_a_killed_trial_is_retried_from_its_checkpoint_in_the_same_run(tmp_path, request):
+    """SIGKILL one trial's trainer while it trains: Ray retries the task, which resumes from the newest checkpoint;
+    the sweep finishes and its results file has the trial once."""
+    path = _tiny(
+        tmp_path, 'name = "one"\ntrainer = "train_policy"\nretries = 1\n[grid]\nseed = [0]\n', 2000, 128
+    )
+    command = [sys.executable, "scripts/sweep.py", str(path), "--root", str(tmp_path), "--no-progress"]
+    driver = subprocess.Popen(
+        command, cwd=Path(__file__).resolve().parents[2], stderr=subprocess.PIPE, text=True
+    )
+    request.addfinalizer(driver.kill)  # never left running by a failed test
+    trial = tmp_path / "one" / "trials" / "0"
+    deadline = time.monotonic() + 240
+    while not list(trial.glob("checkpoints/model_*_steps.zip")) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    trainers = [line for line in _processes_of(trial) if "train_policy.py" in line]
+    assert trainers, (trial / "trial.log").read_text()[-2000:]
+    for line in trainers:
+        os.kill(int(line.split()[0]), signal.SIGKILL)
+    _, stderr = driver.communicate(timeout=600)
+    assert driver.returncode == 0, stderr[-2000:]
+    assert len((trial / "attempts.log").read_text().splitlines()) == 2
+    assert "--resume" in (trial / "trial.log").read_text()
+    rows = json.loads((tmp_path / "one" / "results.json").read_text())
+    assert len(rows) == 1 and rows[0]["env_steps"] == 2000

@@ -151,6 +151,10 @@ def test_a_failing_trial_is_retried_then_reported(tmp_path, run_script):
     assert states["set"].status == "done" and states["mlp__missing.zip"].status == "failed"
 
 
+STEPS = 6000
+"""Steps of the trials killed mid-way: long enough that the first checkpoint (128 steps) comes well before the end."""
+
+
 def _processes_of(trial_folder: Path) -> list[str]:
     """``ps`` lines (pid, command) of the scripts that write into ``trial_folder``."""
     out = subprocess.run(["ps", "-ww", "-eo", "pid,args"], capture_output=True, text=True).stdout
@@ -161,7 +165,7 @@ def _processes_of(trial_folder: Path) -> list[str]:
 def test_a_killed_driver_resumes_from_the_trials_checkpoints(tmp_path, request):
     """SIGKILL the driver while its trial trains: the trial's processes end with it; the same command resumes the
     trial from its newest checkpoint, and the results file has the trial exactly once."""
-    path = _tiny(tmp_path, 'name = "killed"\ntrainer = "train_policy"\n[grid]\nseed = [0]\n', 2000, 128)
+    path = _tiny(tmp_path, 'name = "killed"\ntrainer = "train_policy"\n[grid]\nseed = [0]\n', STEPS, 128)
     command = [sys.executable, "scripts/sweep.py", str(path), "--root", str(tmp_path), "--no-progress"]
     root = Path(__file__).resolve().parents[2]
     driver = subprocess.Popen(command, cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -188,9 +192,9 @@ def test_a_killed_driver_resumes_from_the_trials_checkpoints(tmp_path, request):
     resumed = subprocess.run(command, cwd=root, capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert "--resume" in (trial / "trial.log").read_text()
-    assert json.loads((trial / "summary.json").read_text())["timesteps"] == 2000
+    assert json.loads((trial / "summary.json").read_text())["timesteps"] == STEPS
     rows = json.loads((tmp_path / "killed" / "results.json").read_text())
-    assert len(rows) == 1 and rows[0]["env_steps"] == 2000
+    assert len(rows) == 1 and rows[0]["env_steps"] == STEPS
 
 
 def test_one_spec_spreads_over_a_two_node_ray_cluster(tmp_path):
@@ -236,7 +240,7 @@ def test_a_killed_trial_is_retried_from_its_checkpoint_in_the_same_run(tmp_path,
     """SIGKILL one trial's trainer while it trains: Ray retries the task, which resumes from the newest checkpoint;
     the sweep finishes and its results file has the trial once."""
     path = _tiny(
-        tmp_path, 'name = "one"\ntrainer = "train_policy"\nretries = 1\n[grid]\nseed = [0]\n', 2000, 128
+        tmp_path, 'name = "one"\ntrainer = "train_policy"\nretries = 1\n[grid]\nseed = [0]\n', STEPS, 128
     )
     command = [sys.executable, "scripts/sweep.py", str(path), "--root", str(tmp_path), "--no-progress"]
     driver = subprocess.Popen(
@@ -256,4 +260,4 @@ def test_a_killed_trial_is_retried_from_its_checkpoint_in_the_same_run(tmp_path,
     assert len((trial / "attempts.log").read_text().splitlines()) == 2
     assert "--resume" in (trial / "trial.log").read_text()
     rows = json.loads((tmp_path / "one" / "results.json").read_text())
-    assert len(rows) == 1 and rows[0]["env_steps"] == 2000
+    assert len(rows) == 1 and rows[0]["env_steps"] == STEPS

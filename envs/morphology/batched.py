@@ -283,12 +283,10 @@ class BatchedMorphologyEnv(gym.vector.VectorEnv):
         self._elapsed += 1
 
         qpos, qvel = self._qpos, self._qvel
-        with np.errstate(invalid="ignore", over="ignore"):
-            unstable = ~np.isfinite(np.einsum("ij,ij->i", qpos, qpos) + np.einsum("ij,ij->i", qvel, qvel))
         xy1 = qpos[:, 0:2]
-        terms, progress, dist_after = ref.reward_terms(
-            self._targets, xy0, xy1, np.stack([hx, hy], 1), clipped
-        )
+        with np.errstate(invalid="ignore", over="ignore"):  # unstable envs: their rewards are replaced below
+            unstable = ~np.isfinite(np.einsum("ij,ij->i", qpos, qpos) + np.einsum("ij,ij->i", qvel, qvel))
+            terms, progress, dist_after = ref.reward_terms(self._targets.T, xy0.T, xy1.T, (hx, hy), clipped)
         reward = sum(terms[term] for term in REWARD_TERMS)
         terminated = self._has_fallen()
         truncated = np.zeros(self.num_envs, dtype=bool)

@@ -52,6 +52,7 @@ RESET_OPTIONS = ("yaw", "target_direction")
 
 REWARD_TERMS = ("progress", "heading", "alive", "ctrl")
 """The terms of the reward (:meth:`MorphologyEnv.reward_terms`), reported as ``info["reward_<term>"]``."""
+_REWARD_KEYS = tuple(f"reward_{term}" for term in REWARD_TERMS)
 
 
 def _mujoco_logs_to_python() -> None:
@@ -350,11 +351,14 @@ class MorphologyEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
             static[i, Slot.LIMB_TYPE + LIMB_TYPES.index(limb.limb_type)] = 1.0
         self._static_scalars = static
         self.graph = structural_encodings(plan.parents)
-        self._graph_flat = np.concatenate([value.ravel() for value in self.graph.values()])
-        self._graph_layout, offset = {}, 0
-        for key, value in self.graph.items():
-            self._graph_layout[key] = (offset, offset + value.size, value.shape)
-            offset += value.size
+        self._graph_items = tuple((key, value.copy()) for key, value in self.graph.items())
+        # flat indices of the cross product's gathers (_get_obs) in the (n, 6) velocities and (n, 3) offsets: the
+        # first n rows gather both products' first factors, the last n rows their second factors
+        limb = np.arange(n)[:, None]
+        self._cross_w = np.concatenate([limb * 6 + _CROSS_W[:3], limb * 6 + _CROSS_W[3:]])
+        self._cross_r = np.concatenate([limb * 3 + _CROSS_R[:3], limb * 3 + _CROSS_R[3:]])
+        # and of the com-based linear velocities in the (n, 6) velocities
+        self._com_linear = limb * 6 + np.arange(3, 6)
         self._vector_template = np.zeros((n, len(VECTOR_SLOTS), 3))
         self._vector_template[:, Slot.GRAVITY] = GRAVITY
         self.observation_structure = {
@@ -444,7 +448,8 @@ class MorphologyEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         qpos = m.qpos0.copy()
         qpos[3:7] = _yaw_quat(yaw)
         qpos += qpos_noise
-        qpos[3:7] /= np.linalg.norm(qpos[3:7])
+        quat = qpos[3:7]
+        quat /= math.sqrt(quat.dot(quat))  # np.linalg.norm's own arithmetic, less its argument handling
         return qpos, qvel_noise, yaw, np.array([math.cos(target_angle), math.sin(target_angle)])
 
     def first_target(
@@ -484,8 +489,8 @@ class MorphologyEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
                 f"expected qpos of shape ({self.model.nq},) and qvel of shape ({self.model.nv},), "
                 f"got {qpos.shape} and {qvel.shape}"
             )
-        self.data.qpos[:] = qpos
-        self.data.qvel[:] = qvel
+        self._views.qpos[:] = qpos
+        self._views.qvel[:] = qvel
         self.data.qacc_warmstart[:] = 0.0
         if self.model.na:
             self.data.act[:] = 0.0
@@ -502,9 +507,7 @@ class MorphologyEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         Raises:
             ValueError: If the action has the wrong shape or a non-finite entry.
         """
-        action = self._check_action(action)
-        clipped = np.clip(action, -1.0, 1.0)
-        n_clipped = int(np.count_nonzero(clipped != action))
+        clipped, n_clipped = self._check_action(action)
         model, data, v = self.model, self.data, self._views
         torso_mat = v.torso_xmat.tolist()
         hx, hy = torso_mat[0], torso_mat[3]  # torso x axis projected on the floor
@@ -536,11 +539,9 @@ class MorphologyEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         mujoco.mj_comVel(model, data)
 
         x1, y1 = v.torso_xy.tolist()
-        batch_terms, batch_progress, batch_dist = self.reward_terms(
-            self.target[None], np.array([[x0, y0]]), np.array([[x1, y1]]), np.array([[hx, hy]]), clipped[None]
+        terms, progress, dist_after = self.reward_terms(
+            self.target.tolist(), (x0, y0), (x1, y1), (hx, hy), clipped
         )
-        terms = {k: float(t[0]) for k, t in batch_terms.items()}
-        progress, dist_after = float(batch_progress[0]), float(batch_dist[0])
         reward = sum(terms[term] for term in REWARD_TERMS)
         terminated = self._has_fallen()
 
@@ -548,7 +549,7 @@ class MorphologyEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
             self._redraw_target(np.array([x1, y1]))
         obs = self._get_obs()
         self._last_obs = obs
-        info = {f"reward_{k}": float(v) for k, v in terms.items()}
+        info = {key: terms[term] for key, term in zip(_REWARD_KEYS, REWARD_TERMS, strict=True)}
         info.update(
             unstable=False,
             action_clipped=n_clipped,
@@ -562,46 +563,64 @@ class MorphologyEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
 
     def reward_terms(
         self,
-        targets: np.ndarray,
-        before: np.ndarray,
-        after: np.ndarray,
-        heading: np.ndarray,
+        target: Any,
+        before: Any,
+        after: Any,
+        heading: Any,
         actions: np.ndarray,
-    ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
-        """The reward of one step, term by term (the class docstring's Reward section), for ``n`` simulations of
-        this env's body at once (this env steps one, :class:`~.batched.BatchedMorphologyEnv` many).
+    ) -> tuple[dict[str, Any], Any, Any]:
+        """The reward of one step, term by term (the class docstring's Reward section), for one simulation of this
+        env's body (this env) or ``n`` at once (:class:`~.batched.BatchedMorphologyEnv`): the one formula of both.
+
+        Each horizontal point or direction is an ``(x, y)`` pair: of floats for one simulation, of ``(n,)`` arrays
+        for ``n`` (e.g. a ``(2, n)`` array). Floats go through Python arithmetic, which rounds every operation as
+        numpy does (the distances and the squared action come from the same numpy routines either way), so one
+        simulation costs a few microseconds, not the overhead of numpy calls on arrays of one, and matches row ``i``
+        of ``n`` bit for bit.
 
         Args:
-            targets: Targets ``(n, 2)``.
-            before: Horizontal torso positions at the start of the step ``(n, 2)``.
-            after: Horizontal torso positions at its end ``(n, 2)``.
-            heading: Unit horizontal directions of the torso's x axis at the start ``(n, 2)``.
-            actions: The applied (clipped) actions ``(n, A)``.
+            target: The target.
+            before: The torso position at the start of the step.
+            after: The torso position at its end.
+            heading: The unit direction of the torso's x axis at the start.
+            actions: The applied (clipped) action ``(A,)`` of one simulation, or the actions ``(n, A)`` of ``n``.
 
         Returns:
-            ``(terms, progress, distance)``: the weighted ``progress``, ``heading``, ``alive`` and ``ctrl`` terms
-            ``(n,)`` each, the unweighted distance gained toward the target (m) and the distance left ``(n,)``.
+            ``(terms, progress, distance)``: the weighted ``progress``, ``heading``, ``alive`` and ``ctrl`` terms, the
+            unweighted distance gained toward the target (m) and the distance left: floats for one simulation,
+            ``(n,)`` arrays for ``n``.
         """
-        to_target_before, to_target_after = targets - before, targets - after
-        dist_before = np.hypot(to_target_before[:, 0], to_target_before[:, 1])
-        dist_after = np.hypot(to_target_after[:, 0], to_target_after[:, 1])
-        d = after - before
-        # dist_before - dist_after without cancellation (the target may be 10 km away)
-        progress = np.einsum("ij,ij->i", d, to_target_before + to_target_after) / np.maximum(
-            dist_before + dist_after, 1e-12
-        )
+        (tx, ty), (x0, y0), (x1, y1), (hx, hy) = target, before, after, heading
+        one = actions.ndim == 1
+        bx, by, ax, ay = tx - x0, ty - y0, tx - x1, ty - y1
+        dist = np.hypot((bx, ax), (by, ay))  # one call for both distances
+        if one:
+            dist_before, dist_after = dist.tolist()
+            maximum, minimum = max, min  # as np.maximum / np.minimum on floats
+            squared_action = float(np.einsum("i,i->", actions, actions))
+            alive = float(self.alive_bonus)
+        else:
+            dist_before, dist_after = dist
+            maximum, minimum = np.maximum, np.minimum
+            squared_action = np.einsum("ij,ij->i", actions, actions)
+            alive = np.full(len(actions), float(self.alive_bonus))
+        dx, dy = x1 - x0, y1 - y0
+        # dist_before - dist_after without cancellation (the target may be 10 km away); the dot products start at
+        # +0.0, as numpy's do, so that an exact zero is never -0.0
+        progress = (0.0 + dx * (bx + ax) + dy * (by + ay)) / maximum(dist_before + dist_after, 1e-12)
         speed = progress / self.dt
         if self.progress_speed_cap is not None:
-            speed = np.minimum(speed, self.progress_speed_cap)
+            speed = minimum(speed, self.progress_speed_cap)
         terms = {
             "progress": self.progress_weight * speed,
-            "heading": self.heading_weight * np.einsum("ij,ij->i", d, heading) / self.dt,
-            "alive": np.full(len(targets), float(self.alive_bonus)),
-            "ctrl": -self.ctrl_cost_weight * np.einsum("ij,ij->i", actions, actions),
+            "heading": self.heading_weight * (0.0 + dx * hx + dy * hy) / self.dt,
+            "alive": alive,
+            "ctrl": -self.ctrl_cost_weight * squared_action,
         }
         return terms, progress, dist_after
 
-    def _check_action(self, action: Any) -> np.ndarray:
+    def _check_action(self, action: Any) -> tuple[np.ndarray, int]:
+        """The action clipped to [-1, 1] and its number of clipped entries, once its shape and entries are checked."""
         action = check.numeric_array(f"{self.morphology.name}: action", action)
         expected = self.action_space.shape
         if action.shape != expected:
@@ -609,14 +628,13 @@ class MorphologyEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
                 f"{self.morphology.name}: expected an action of shape {expected} (3 torques for each of the "
                 f"{self.n_limbs - 1} non-torso limbs), got shape {action.shape}"
             )
-        with np.errstate(
-            over="ignore"
-        ):  # |a|^2 of a huge (but finite) action overflows: then check each entry
-            squared = float(action @ action)
-        if not math.isfinite(squared) and not np.isfinite(action).all():
+        clipped = np.minimum(np.maximum(action, -1.0), 1.0)  # np.clip, less its argument handling
+        n_clipped = int(np.count_nonzero(clipped != action))
+        # a non-finite entry always differs from its clipped value (NaN stays NaN, and NaN != NaN)
+        if n_clipped and not np.isfinite(action).all():
             bad = np.flatnonzero(~np.isfinite(action)).tolist()
             raise ValueError(f"{self.morphology.name}: action has non-finite entries at indices {bad}")
-        return action
+        return clipped, n_clipped
 
     def _became_unstable(self) -> bool:
         # compile_model disables MuJoCo's auto-reset, so a blow-up stays visible as a non-finite state
@@ -679,13 +697,14 @@ class MorphologyEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
             vectors[:, Slot.TARGET_DIRECTION, 1] = ty / dist
         vectors[:, Slot.ANGULAR_VELOCITY] = cvel[:, 0:3]
         # velocity of each limb frame's origin: com-based linear velocity + angular velocity x offset
-        products = cvel[:, _CROSS_W] * (xpos - v.root_com)[:, _CROSS_R]
-        lin = vectors[:, Slot.LINEAR_VELOCITY]
-        np.subtract(products[:, :3], products[:, 3:], out=lin)
-        lin += cvel[:, 3:6]
+        # (contiguous temporaries: numpy is slower writing into the strided slot)
+        products = cvel.take(self._cross_w) * (xpos - v.root_com).take(self._cross_r)
+        lin = products[: self.n_limbs] - products[self.n_limbs :]
+        lin += cvel.take(self._com_linear)
         speed_sq = np.einsum("ij,ij->i", lin, lin)
         if speed_sq.max() > MAX_LINEAR_SPEED**2:  # clip the norm, not the components: stays equivariant
             lin *= np.minimum(1.0, MAX_LINEAR_SPEED / np.sqrt(speed_sq))[:, None]
+        vectors[:, Slot.LINEAR_VELOCITY] = lin
         vectors[1:, Slot.HINGE_AXES] = v.hinge_axes
 
         scalars = self._static_scalars.copy()
@@ -693,10 +712,9 @@ class MorphologyEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         scalars[1:, Slot.ANGLES] = angles
         scalars[1:, Slot.NORMALIZED_ANGLES] = (angles - self._range_low) / self._range_span
         scalars[:, Slot.HEIGHT] = xpos[:, 2]
-        graph = self._graph_flat.copy()  # one fresh buffer per step; the keys are views into it
         obs = {"vectors": vectors, "scalars": scalars}
-        for key, (start, stop, shape) in self._graph_layout.items():
-            obs[key] = graph[start:stop].reshape(shape)
+        for key, value in self._graph_items:  # fresh buffers every step
+            obs[key] = value.copy()
         return obs
 
     def _bind_views(self) -> None:

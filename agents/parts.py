@@ -244,7 +244,24 @@ class PublishedSET:
 
 
 @dataclass(frozen=True)
-class FlatTransformer:
+class _FramedNetwork:
+    """A network without equivariant layers that reads the world vectors in a frame (:data:`FRAMES`): ``world`` (no
+    symmetry) or ``target`` (the vectors rotated into the target's frame first: invariant to rotations about gravity
+    by construction, not to reflections)."""
+
+    frame: Literal["world", "target"] = "world"
+
+    def __post_init__(self) -> None:
+        _check_choice(type(self).__name__, "frame", self.frame, FRAMES)
+
+    @property
+    def symmetry(self) -> str:
+        """None in the world frame, rotations about gravity in the target's (:data:`SYMMETRIES`)."""
+        return "rotations" if self.frame == "target" else "none"
+
+
+@dataclass(frozen=True)
+class FlatTransformer(_FramedNetwork):
     """The same attention stack without a vector stream: every vector flattened into the limb's scalars (the
     SWAT/Amorpheus family), actions by one linear map shared by the limbs.
 
@@ -253,39 +270,19 @@ class FlatTransformer:
             first: invariant to rotations about gravity by construction).
     """
 
-    frame: Literal["world", "target"] = "world"
-
-    def __post_init__(self) -> None:
-        _check_choice("FlatTransformer", "frame", self.frame, FRAMES)
-
-    @property
-    def symmetry(self) -> str:
-        """None in the world frame, rotations about gravity in the target's (:data:`SYMMETRIES`)."""
-        return "rotations" if self.frame == "target" else "none"
-
 
 Architecture = SET | PublishedSET | FlatTransformer
 """A transformer policy's architecture."""
 
 
 @dataclass(frozen=True)
-class MLP:
+class MLP(_FramedNetwork):
     """SB3's MLP policy on the flattened observation (monolithic, one body's layout).
 
     Attributes:
         frame: one of :data:`FRAMES` (``target``: the vectors rotated into the target's frame first, by
             :class:`~equiworld.agents.baselines.HeadingFrameExtractor`).
     """
-
-    frame: Literal["world", "target"] = "world"
-
-    def __post_init__(self) -> None:
-        _check_choice("MLP", "frame", self.frame, FRAMES)
-
-    @property
-    def symmetry(self) -> str:
-        """As :attr:`FlatTransformer.symmetry`."""
-        return "rotations" if self.frame == "target" else "none"
 
 
 POLICIES: dict[str, Architecture | MLP] = {

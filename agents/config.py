@@ -26,6 +26,7 @@ from .legacy import current_policy_name
 from .vec_env import BACKENDS
 
 __all__ = [
+    "CLI_MARKERS",
     "PPO_NUM_ENVS",
     "RECIPE_KEYS",
     "SIZE_FLAGS",
@@ -161,6 +162,8 @@ class PolicyConfig:
 
     def __post_init__(self) -> None:
         self.policy = current_policy_name(self.policy)
+        if self.mlp_layers is not None:  # a list when read back from config.json
+            self.mlp_layers = tuple(self.mlp_layers)
         if self.policy not in POLICY_NAMES:
             raise ValueError(f"unknown policy {self.policy!r}; valid: {', '.join(POLICY_NAMES)}")
 
@@ -169,7 +172,7 @@ class PolicyConfig:
         overrides."""
         overrides = {k: getattr(self, k) for k in SIZE_FLAGS}
         sizes = NetworkSizes.of_learner(algo, self.set_preset, self.policy, **overrides)
-        return sizes if self.mlp_layers is None else replace(sizes, mlp_layers=tuple(self.mlp_layers))
+        return sizes if self.mlp_layers is None else replace(sizes, mlp_layers=self.mlp_layers)
 
 
 @dataclass(frozen=True)
@@ -217,6 +220,10 @@ class TD3Learner(TD3Settings):
         """The TD3 hyperparameters alone."""
         return TD3Settings(**{f.name: getattr(self, f.name) for f in fields(TD3Settings)})
 
+
+CLI_MARKERS = (tyro.conf.OmitArgPrefixes,)
+"""tyro markers of the command lines of policy runs (``train_policy.py``, ``distill_policy.py``, and the sweeps that
+check their trials): the nested options keep flat names (``--seed``, ``--env``, ``--gamma``)."""
 
 Learner = (
     Annotated[PPOLearner, tyro.conf.subcommand("ppo", is_default=True)]
@@ -301,14 +308,11 @@ class TrainConfig:
             return _from_flat(data)
         learner = dict(data["learner"])
         learner_class = {"ppo": PPOLearner, "td3": TD3Learner}[learner.pop("name")]
-        policy = dict(data["policy"])
-        if policy.get("mlp_layers") is not None:
-            policy["mlp_layers"] = tuple(policy["mlp_layers"])
         return cls(
             run=RunConfig(**data["run"]),
             length=TrainingLength(**data["length"]),
             env=EnvConfig(**data["env"]),
-            policy=PolicyConfig(**policy),
+            policy=PolicyConfig(**data["policy"]),
             learner=learner_class(**learner),
             provenance=dict(data.get("provenance", {})),
         )
@@ -316,8 +320,8 @@ class TrainConfig:
     @classmethod
     def load(cls, run: str | Path) -> TrainConfig | None:
         """The configuration in a run folder's ``config.json`` (``None`` if it has none)."""
-        path = Path(run) / "config.json"
-        return cls.from_json(json.loads(path.read_text())) if path.exists() else None
+        data = _read_run_config(run)
+        return None if data is None else cls.from_json(data)
 
     def recipe(self) -> dict[str, Any]:
         """The recipe keys (:data:`RECIPE_KEYS`) of this run's results rows."""
@@ -352,10 +356,17 @@ def run_folder(checkpoint: str | Path) -> Path:
 def run_identity(run: str | Path) -> dict[str, Any] | None:
     """``{"algo", "env", "policy", "seed"}`` of the run in folder ``run``: a training run of this layout or the
     earlier flat one, or a distillation (``algo`` ``"dagger"``); ``None`` if the folder has no ``config.json``."""
+    data = _read_run_config(run)
+    return None if data is None else _identity(data)
+
+
+def _read_run_config(run: str | Path) -> dict[str, Any] | None:
     path = Path(run) / "config.json"
-    if not path.exists():
-        return None
-    data = json.loads(path.read_text())
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _identity(data: dict[str, Any]) -> dict[str, Any]:
+    """:func:`run_identity` of a run's ``config.json`` contents."""
     if "learner" in data:
         return {
             "algo": data["learner"]["name"],
@@ -374,10 +385,13 @@ def run_identity(run: str | Path) -> dict[str, Any] | None:
 def run_fields(run: str | Path) -> dict[str, Any] | None:
     """A flat view of the run in folder ``run`` for labels and tables: :func:`run_identity` and, for a training run,
     its recipe (:meth:`TrainConfig.recipe`); ``None`` if the folder has no ``config.json``."""
-    identity = run_identity(run)
-    if identity is None or identity["algo"] not in ("ppo", "td3"):
+    data = _read_run_config(run)
+    if data is None:
+        return None
+    identity = _identity(data)
+    if identity["algo"] not in ("ppo", "td3"):
         return identity
-    return {**identity, **TrainConfig.load(run).recipe()}
+    return {**identity, **TrainConfig.from_json(data).recipe()}
 
 
 def default_recipe(algo: str) -> dict[str, Any]:
@@ -405,20 +419,16 @@ def _from_flat(data: dict[str, Any]) -> TrainConfig:
     its name, ``init_algo`` / ``teacher_policy`` beside them)."""
     algo = data.get("algo", "td3")
     learner_class = PPOLearner if algo == "ppo" else TD3Learner
-    learner_data = {**_known(learner_class, data), **data.get(algo, {})}
-    for retired in ("action_gain", "noise", "critic_warmup_steps"):
-        learner_data.pop(retired, None)
-    policy = _known(PolicyConfig, data)
-    if policy.get("mlp_layers") is not None:
-        policy["mlp_layers"] = tuple(policy["mlp_layers"])
+    learner_data = {
+        **_known(learner_class, data),
+        **data.get(algo, {}),
+    }  # retired options are no fields: dropped
     provenance = {k: data[k] for k in ("init_algo", "teacher_policy") if k in data}
-    if data.get("critic_warmup_steps"):
-        provenance["critic_warmup_steps"] = data["critic_warmup_steps"]
     return TrainConfig(
         run=RunConfig(**_known(RunConfig, data)),
         length=TrainingLength(**_known(TrainingLength, data)),
         env=EnvConfig(**_known(EnvConfig, data)),
-        policy=PolicyConfig(**policy),
+        policy=PolicyConfig(**_known(PolicyConfig, data)),
         learner=learner_class(**_known(learner_class, learner_data)),
         provenance=provenance,
     )

@@ -14,13 +14,12 @@ from pathlib import Path
 
 import tyro
 
+from equiworld.agents.config import CLI_MARKERS
 from equiworld.agents.distill import DistillSettings, distill_policy
 
 if __name__ == "__main__":
     try:
-        run = distill_policy(
-            tyro.cli(DistillSettings, description=__doc__, config=(tyro.conf.OmitArgPrefixes,))
-        )
+        run = distill_policy(tyro.cli(DistillSettings, description=__doc__, config=CLI_MARKERS))
     except ValueError as error:
         raise SystemExit(str(error)) from error
     print((Path(run) / "summary.json").read_text())

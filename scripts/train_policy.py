@@ -31,10 +31,11 @@ from pathlib import Path
 import tyro
 
 from equiworld.agents import TrainConfig, train_policy
+from equiworld.agents.config import CLI_MARKERS
 
 if __name__ == "__main__":
     try:
-        config = tyro.cli(TrainConfig, description=__doc__, config=(tyro.conf.OmitArgPrefixes,))
+        config = tyro.cli(TrainConfig, description=__doc__, config=CLI_MARKERS)
         run = train_policy(config)
     except ValueError as error:
         raise SystemExit(str(error)) from error

@@ -25,7 +25,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -371,8 +371,3 @@ def format_status(states: Sequence[TrialState]) -> str:
     lines.append("")
     lines.append(", ".join(f"{n} {status}" for status, n in sorted(counts.items())))
     return "\n".join(lines)
-
-
-def state_rows(states: Sequence[TrialState]) -> list[dict[str, Any]]:
-    """The states as JSON rows."""
-    return [asdict(s) for s in states]

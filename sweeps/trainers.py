@@ -33,13 +33,14 @@ def parse_training_args(trainer: str, args: Sequence[str]) -> object:
     """Parse a trial's arguments as ``trainer``'s script does (exits with the parser's message if it refuses
     them)."""
     if trainer == "train_policy":
-        from equiworld.agents import TrainConfig
+        from equiworld.agents.config import CLI_MARKERS, TrainConfig
 
-        return tyro.cli(TrainConfig, args=list(args), config=(tyro.conf.OmitArgPrefixes,))
+        return tyro.cli(TrainConfig, args=list(args), config=CLI_MARKERS)
     if trainer == "distill_policy":
+        from equiworld.agents.config import CLI_MARKERS
         from equiworld.agents.distill import DistillSettings
 
-        return tyro.cli(DistillSettings, args=list(args), config=(tyro.conf.OmitArgPrefixes,))
+        return tyro.cli(DistillSettings, args=list(args), config=CLI_MARKERS)
     from equiworld.world_models.training import TrainSettings
 
     return tyro.cli(TrainSettings, args=list(args))

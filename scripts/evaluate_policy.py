@@ -21,6 +21,7 @@ import tyro
 
 from equiworld.agents.checkpoints import load_model, run_env, run_folder
 from equiworld.agents.config import RECIPE_KEYS, TrainConfig, run_identity
+from equiworld.agents.distill import distillation_recipe
 from equiworld.agents.evaluation import (
     evaluate_morphology,
     evaluation_summary,
@@ -41,6 +42,11 @@ def result_rows(run: Path, model: object, env_name: str, summaries: list[dict]) 
     identity = run_identity(run) or {"algo": "td3", "policy": None, "seed": None}
     config = TrainConfig.load(run) if identity["algo"] in ("ppo", "td3") else None
     recipe = config.recipe() if config is not None else dict.fromkeys(RECIPE_KEYS)
+    budget_minutes = config.length.budget_minutes if config is not None else None
+    if identity["algo"] == "dagger":  # a student's recipe: its teachers, their hours and the distillation's
+        distillation = json.loads((run / "config.json").read_text())
+        recipe.update(distillation_recipe(distillation))
+        budget_minutes = distillation.get("budget_minutes")
     metrics_path = run / "metrics.json"
     metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else []
     return [
@@ -57,7 +63,7 @@ def result_rows(run: Path, model: object, env_name: str, summaries: list[dict]) 
             "episode_length": row["length_mean"],
             "progress": row["progress_mean"],
             "episodes": row["episodes"],
-            "budget_minutes": config.length.budget_minutes if config is not None else None,
+            "budget_minutes": budget_minutes,
             **recipe,
         }
         for row in summaries

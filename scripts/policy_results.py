@@ -8,7 +8,10 @@ the per-seed means over the 4 x 4 heading-target grid). The goal check: SET on `
 progress of at least ``--goal-progress`` metres per episode and a mean episode length of at least
 ``--goal-length`` steps; printed as the last line, a JSON object. Before it, one JSON line per suite run with
 held-out bodies: the zero-shot transfer check (mean progress of the held-out bodies at least ``--zero-shot-share``
-of the trained bodies', seed means).
+of the trained bodies', seed means). For every student distilled over a suite (``algo`` ``dagger``), a table and
+one JSON line: its experts' mean progress over the suite's trained bodies (PPO runs of the teacher policy on each
+body alone, within an hour), the student's on those bodies and on the held-out ones, and whether it reaches
+``--student-share`` of the experts, ``--zero-shot-share`` of its trained progress and ``--zero-shot-min-progress``.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import tyro
 
 from equiworld.agents.config import PPO_NUM_ENVS, RECIPE_KEYS
 from equiworld.agents.learners import PPOSettings
+from equiworld.envs.morphology import SUITES, resolve_morphologies
 
 
 @dataclass
@@ -42,6 +46,11 @@ class Args:
     best recipe is shown, not met)."""
     zero_shot_share: float = 0.5
     """Goal of a suite: the held-out bodies' mean progress at least this share of the trained bodies'."""
+    student_share: float = 0.8
+    """Goal of a suite's student: its mean progress on the trained bodies at least this share of the experts'."""
+    zero_shot_min_progress: float = 1.0
+    """Goal of a suite's student: its held-out bodies' mean progress at least this (m); a ratio of bodies that do
+    not move says nothing."""
 
 
 def _mean_std(values: list[float]) -> str:
@@ -190,12 +199,101 @@ def zero_shot_checks(entries: list[dict], share: float = 0.5) -> list[dict]:
     return checks
 
 
+def _body_means(entries: list[dict]) -> dict[str, float]:
+    """Mean progress per body over the given entries (seed means first, then recipes)."""
+    per_body: dict[str, list[float]] = defaultdict(list)
+    for e in entries:
+        per_body[e["body"]].append(statistics.fmean(e["progress"]))
+    return {body: statistics.fmean(values) for body, values in per_body.items()}
+
+
+def suite_checks(entries: list[dict], args: Args) -> list[dict]:
+    """Per student distilled over a suite (env a suite, algo ``dagger``; per policy and recipe): the experts' mean
+    over the suite's trained bodies, the student's mean on them and on the held-out bodies, and the goals met."""
+    students: dict[tuple, list[dict]] = defaultdict(list)
+    for e in entries:
+        if e["algo"] == "dagger" and e["env"] in SUITES:
+            students[(e["env"], e["policy"], *(e.get(k) for k in RECIPE_KEYS))].append(e)
+    checks = []
+    for (suite, policy, *recipe), group in students.items():
+        teacher = dict(zip(RECIPE_KEYS, recipe, strict=True))["teacher"]
+        bodies = resolve_morphologies(suite)
+        experts = _body_means(
+            [
+                e
+                for e in entries
+                if e["env"] in bodies
+                and e["algo"] == "ppo"
+                and e["policy"] == teacher
+                and e["split"] == "train"
+                and not e.get("init")
+                and not e.get("teacher")
+                and (e.get("budget_hours") or 1) <= 1
+            ]
+        )
+        trained = _body_means([e for e in group if e["split"] == "train"])
+        held_out = _body_means([e for e in group if e["split"] == "zero_shot"])
+        expert_mean = statistics.fmean(experts.values()) if experts else None
+        trained_mean = statistics.fmean(trained.values()) if trained else None
+        held_mean = statistics.fmean(held_out.values()) if held_out else None
+        of_experts = trained_mean / expert_mean if expert_mean and trained_mean is not None else None
+        ratio = held_mean / trained_mean if trained_mean and held_mean is not None else None
+        checks.append(
+            {
+                "suite": suite,
+                "student": policy,
+                "teacher": teacher,
+                "seeds": len({s for e in group for s in e["seeds"]}),
+                "experts": f"{len(experts)}/{len(bodies)}",
+                "experts_progress_m": None if expert_mean is None else round(expert_mean, 2),
+                "trained_progress_m": None if trained_mean is None else round(trained_mean, 2),
+                "of_experts": None if of_experts is None else round(of_experts, 3),
+                "zero_shot_progress_m": None if held_mean is None else round(held_mean, 2),
+                "zero_shot_ratio": None if ratio is None else round(ratio, 3),
+                "met": bool(
+                    len(experts) == len(bodies)
+                    and of_experts is not None
+                    and of_experts >= args.student_share
+                    and ratio is not None
+                    and ratio >= args.zero_shot_share
+                    and held_mean >= args.zero_shot_min_progress
+                ),
+            }
+        )
+    return checks
+
+
+def suite_markdown(checks: list[dict]) -> str:
+    """The per-suite table of :func:`suite_checks`."""
+    lines = [
+        "| suite | student | teacher | seeds | experts | experts' mean (m) | student, trained (m) | of experts | "
+        "held-out (m) | held-out / trained | goals met |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+
+    def show(value, percent=False):
+        return "–" if value is None else f"{100 * value:.0f}%" if percent else f"{value:.2f}"
+
+    for c in checks:
+        lines.append(
+            f"| {c['suite']} | {c['student']} | {c['teacher']} | {c['seeds']} | {c['experts']} | "
+            f"{show(c['experts_progress_m'])} | {show(c['trained_progress_m'])} | {show(c['of_experts'], True)} | "
+            f"{show(c['zero_shot_progress_m'])} | {show(c['zero_shot_ratio'], True)} | {'yes' if c['met'] else 'no'} |"
+        )
+    return "\n".join(lines)
+
+
 def main(args: Args) -> dict:
     rows = json.loads(Path(args.results).read_text())
     entries = summarise(rows)
     print(markdown(entries))
     for zero_shot in zero_shot_checks(entries, args.zero_shot_share):
         print(json.dumps(zero_shot))
+    suites = suite_checks(entries, args)
+    if suites:
+        print(suite_markdown(suites))
+        for check in suites:
+            print(json.dumps(check))
     check = goal_check(entries, args)
     print(json.dumps(check))
     return check

@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from equiworld.envs.morphology import resolve_morphologies
+
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ["--width", "16", "--vector-channels", "4", "--num-layers", "1", "--hidden", "16"]
 """Tiny network sizes (policy options, before the learner subcommand)."""
@@ -520,6 +522,46 @@ def test_zero_shot_check_compares_held_out_with_trained_bodies(script_module):
     assert check["ratio"] == 0.5 and check["met"] is True
     assert zero_shot_checks(summarise(rows), share=0.6)[0]["met"] is False
     assert zero_shot_checks(summarise(rows[:3])) == []  # no held-out bodies, no check
+
+
+def test_suite_check_compares_a_student_with_its_experts_and_its_held_out_bodies(script_module):
+    results = script_module("policy_results")
+    train = resolve_morphologies("hopper++")
+    experts = [
+        _result_row(env=b, body=b, policy="mlp_heading", progress=p, budget_hours=1)
+        for b, p in zip(train, (4.0, 5.0, 6.0), strict=True)
+    ]
+    experts.append(
+        _result_row(env=train[0], body=train[0], policy="mlp_heading", progress=99.0, budget_hours=3)
+    )
+    student = dict(env="walker++", algo="dagger", policy="set_any_body", teacher="mlp_heading")
+    walker = resolve_morphologies("walker++")
+    rows = [_result_row(**student, body=b, split="train", progress=2.0) for b in walker]
+    held_out = resolve_morphologies("walker++", "zero_shot")
+    rows += [_result_row(**student, body=b, split="zero_shot", progress=1.2) for b in held_out]
+    args = results.Args()
+    (check,) = results.suite_checks(results.summarise(rows + experts), args)
+    assert (
+        check["experts"] == "0/6" and check["experts_progress_m"] is None and not check["met"]
+    )  # no experts
+    walker_experts = [
+        _result_row(env=b, body=b, policy="mlp_heading", progress=2.4, budget_hours=1) for b in walker
+    ]
+    (check,) = results.suite_checks(results.summarise(rows + experts + walker_experts), args)
+    assert (
+        check["experts"] == "6/6"
+        and check["experts_progress_m"] == 2.4
+        and check["trained_progress_m"] == 2.0
+    )
+    assert check["of_experts"] == round(2.0 / 2.4, 3) and check["zero_shot_ratio"] == 0.6 and check["met"]
+    stricter = results.suite_checks(
+        results.summarise(rows + walker_experts), results.Args(zero_shot_min_progress=1.5)
+    )
+    assert not stricter[0]["met"]  # held-out bodies at 1.2 m are below 1.5 m
+    table = results.suite_markdown([check])
+    assert (
+        "| walker++ | set_any_body | mlp_heading | 1 | 6/6 | 2.40 | 2.00 | 83% | 1.20 | 60% | yes |" in table
+    )
 
 
 def test_distill_policy_regresses_the_student_onto_the_teacher(run_script, tmp_path):

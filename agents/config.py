@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Annotated, Any
@@ -40,6 +41,7 @@ __all__ = [
     "TrainingLength",
     "budget_hours",
     "default_recipe",
+    "find_teacher_models",
     "run_fields",
     "run_folder",
     "run_identity",
@@ -184,8 +186,9 @@ class PPOLearner(PPOSettings):
     """Start a new run from this model .zip's policy weights (same policy and sizes; e.g. a DAgger student of
     distill_policy.py); the run's steps and statistics start afresh."""
     teacher: str | None = None
-    """A teacher's model .zip (e.g. the mlp_heading run) whose mean actions the policy is regressed onto after every
-    rollout, fading out over --imitation-steps (kickstarting; ImitationCallback)."""
+    """A teacher's model .zip (e.g. the mlp_heading run), or a folder of one expert per body (an expert fleet), whose
+    mean actions the policy is regressed onto after every rollout, fading out over --imitation-steps (kickstarting;
+    ImitationCallback)."""
     imitation_steps: int = 2_000_000
     """With --teacher: environment steps over which the imitation's learning rate falls linearly to 0."""
     imitation_learning_rate: float = 3e-4
@@ -400,11 +403,37 @@ def default_recipe(algo: str) -> dict[str, Any]:
     return TrainConfig(learner=learner).resolved().recipe()
 
 
+def find_teacher_models(paths: Sequence[str | Path]) -> list[Path]:
+    """The model files named by ``paths``: a ``.zip`` itself, a run folder's ``model.zip``, or every
+    ``*/model.zip`` of a folder of run folders (a sweep folder's ``trials/`` is searched too).
+
+    Raises:
+        ValueError: For a path that names no model.
+    """
+    found: list[Path] = []
+    for entry in map(Path, paths):
+        if entry.is_file():
+            found.append(entry)
+        elif (entry / "model.zip").is_file():
+            found.append(entry / "model.zip")
+        elif entry.is_dir():
+            inner = sorted(entry.glob("*/model.zip")) or sorted(entry.glob("trials/*/model.zip"))
+            if not inner:
+                raise ValueError(f"teacher folder {entry} holds no finished run (no */model.zip)")
+            found += inner
+        else:
+            raise ValueError(f"teacher {entry} does not exist")
+    return found
+
+
 def _run_config_value(path: str | None, key: str) -> str | None:
     """``key`` (``algo`` or ``policy``) of the run that wrote the model at ``path``, ``"model"`` for a model with no
     run folder, ``None`` without a path."""
     if path is None:
         return None
+    if Path(path).is_dir():  # a run folder or a fleet of them: their values, each once
+        values = {_run_config_value(str(model), key) for model in find_teacher_models([path])}
+        return "+".join(sorted(str(v) for v in values))
     identity = run_identity(run_folder(path))
     return "model" if identity is None else identity[key]
 

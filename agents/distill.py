@@ -32,10 +32,10 @@ from tqdm.auto import tqdm
 
 from equiworld.envs.morphology import get_morphology, resolve_morphologies
 
-from .config import PPO_NUM_ENVS, RunConfig
+from .config import PPO_NUM_ENVS, RunConfig, find_teacher_models
 from .imitation import regression_pass
 from .learners import POLICY_NAMES, NetworkSizes, PPOSettings, make_ppo
-from .teachers import Teacher, Teachers, find_teacher_models
+from .teachers import Teacher, Teachers
 from .vec_env import make_vec_env
 
 __all__ = ["DistillSettings", "distill_policy", "distillation_recipe"]
@@ -166,7 +166,7 @@ def distill_policy(settings: DistillSettings) -> Path:
     loaded = [Teacher.load(p) for p in find_teacher_models(settings.teacher)]
     env = settings.env
     if env is None:
-        envs = sorted({t.env for t in loaded})
+        envs = sorted({str(t.env) for t in loaded})
         if len(envs) != 1:
             raise ValueError(f"the teachers trained on {len(envs)} envs ({', '.join(envs)}): name the --env")
         env = envs[0]

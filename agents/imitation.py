@@ -10,8 +10,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
+
+from .config import find_teacher_models
+from .teachers import Teacher, Teachers
 
 __all__ = ["ImitationCallback", "regression_pass"]
 
@@ -55,8 +57,12 @@ class ImitationCallback(BaseCallback):
     are the teacher's deterministic actions clipped to the action space (as :func:`distill_policy` labels them).
     Logs ``imitation/loss`` and ``imitation/learning_rate``.
 
+    With an expert per body (a fleet's folder), each body's states are labelled by its own expert
+    (:class:`~equiworld.agents.teachers.Teachers`).
+
     Args:
-        teacher: path of the teacher's PPO model .zip (any policy on the same observations and actions).
+        teacher: the teacher's PPO model .zip (any policy on the same observations and actions), its run folder, or
+            a folder of one expert per body of the run's env (an expert fleet).
         steps: environment steps over which the imitation fades out (``> 0``).
         learning_rate: the regression's initial learning rate.
         epochs: passes over each rollout's states.
@@ -82,15 +88,20 @@ class ImitationCallback(BaseCallback):
         self.teacher_path = Path(teacher)
         if not self.teacher_path.exists():
             raise ValueError(f"ImitationCallback: no teacher model at {self.teacher_path}")
+        self.loaded = [Teacher.load(p) for p in find_teacher_models([self.teacher_path])]
         self.steps, self.learning_rate = int(steps), float(learning_rate)
         self.epochs, self.batch_size = int(epochs), int(batch_size)
         self.rng = np.random.default_rng(seed)
-        self.teacher: PPO | None = None
+        self.teachers: Teachers | None = None
         self.optimizer: torch.optim.Optimizer | None = None
         self.pending: tuple[dict[str, np.ndarray], np.ndarray] | None = None
 
     def _on_training_start(self) -> None:
-        self.teacher = PPO.load(str(self.teacher_path), device="cpu")
+        bodies = [m.name for m in self.training_env.get_attr("morphology")]
+        distinct = list(dict.fromkeys(bodies))
+        # the rollout's states are labelled env-major: each body's envs are consecutive, n_steps states each
+        self.teachers = Teachers(self.loaded, distinct, len(bodies) // len(distinct) * self.model.n_steps)
+        self.teachers.check(self.model.observation_space)
         actor = [
             p for n, p in self.model.policy.named_parameters() if "value" not in n and "log_std" not in n
         ]
@@ -104,12 +115,13 @@ class ImitationCallback(BaseCallback):
         return True
 
     def _on_rollout_end(self) -> None:
-        if self.current_learning_rate() <= 0 or self.teacher is None:
+        if self.current_learning_rate() <= 0 or self.teachers is None:
             return
         buffer = self.model.rollout_buffer
-        states = {k: v.reshape(-1, *v.shape[2:]).copy() for k, v in buffer.observations.items()}
-        labels, _ = self.teacher.predict(states, deterministic=True)
-        self.pending = (states, labels)
+        states = {
+            k: v.swapaxes(0, 1).reshape(-1, *v.shape[2:]).copy() for k, v in buffer.observations.items()
+        }
+        self.pending = (states, self.teachers.label(states, self.model.action_space.shape[0]))
 
     def _on_rollout_start(self) -> None:
         lr = self.current_learning_rate()

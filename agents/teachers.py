@@ -18,9 +18,9 @@ from stable_baselines3 import PPO
 
 from equiworld.envs.morphology import get_morphology, resolve_morphologies
 
-from .config import run_folder, run_identity
+from .config import find_teacher_models, run_folder, run_identity
 
-__all__ = ["Teacher", "Teachers", "find_teacher_models", "unpad"]
+__all__ = ["Teacher", "Teachers", "unpad"]
 
 SQUARE_KEYS = ("graph_distance", "ppr", "laplacian")
 """Observation keys of shape (limbs, limbs): both axes are padded."""
@@ -41,50 +41,22 @@ def unpad(obs: dict[str, np.ndarray], n_limbs: int, keys: Sequence[str]) -> dict
     return out
 
 
-def find_teacher_models(paths: Sequence[str | Path]) -> list[Path]:
-    """The model files named by ``paths``: a ``.zip`` itself, a run folder's ``model.zip``, or every
-    ``*/model.zip`` of a folder of run folders (a sweep folder's ``trials/`` is searched too).
-
-    Raises:
-        ValueError: For a path that names no model.
-    """
-    found: list[Path] = []
-    for entry in map(Path, paths):
-        if entry.is_file():
-            found.append(entry)
-        elif (entry / "model.zip").is_file():
-            found.append(entry / "model.zip")
-        elif entry.is_dir():
-            inner = sorted(entry.glob("*/model.zip")) or sorted(entry.glob("trials/*/model.zip"))
-            if not inner:
-                raise ValueError(f"teacher folder {entry} holds no finished run (no */model.zip)")
-            found += inner
-        else:
-            raise ValueError(f"teacher {entry} does not exist")
-    return found
-
-
 @dataclass
 class Teacher:
     """One trained policy and what it trained on."""
 
     path: Path
     model: PPO
-    env: str
+    env: str | None
+    """What it trained on (``None``: a model without a run folder, taken to serve any body it can read)."""
     bodies: tuple[str, ...]
     policy: str | None
     wall_clock_s: float | None
 
     @classmethod
     def load(cls, path: Path) -> Teacher:
-        """Load a PPO model written by ``train_policy.py`` (its run's ``config.json`` says what it trained on).
-
-        Raises:
-            ValueError: If the run folder has no ``config.json``.
-        """
-        identity = run_identity(run_folder(path))
-        if identity is None:
-            raise ValueError(f"teacher {path}: no config.json in {run_folder(path)} says what it trained on")
+        """Load a PPO model written by ``train_policy.py`` (its run's ``config.json`` says what it trained on)."""
+        identity = run_identity(run_folder(path)) or {"env": None, "policy": None}
         metrics = run_folder(path) / "metrics.json"
         history = json.loads(metrics.read_text()) if metrics.is_file() else []
         wall = history[-1].get("wall_time_s") if history and isinstance(history[-1], dict) else None
@@ -111,12 +83,12 @@ class Teachers:
         self.bodies, self.num_envs = tuple(bodies), int(num_envs)
         self.by_body: dict[str, Teacher] = {}
         for body in self.bodies:
-            serving = [t for t in teachers if body in t.bodies]
+            serving = [t for t in teachers if body in t.bodies or t.env is None]
             chosen = [t for t in serving if len(t.bodies) == 1] or serving
             if not chosen:
                 raise ValueError(
                     f"no teacher for body {body!r}; the teachers trained on: "
-                    + ", ".join(sorted({t.env for t in teachers}))
+                    + ", ".join(sorted({str(t.env) for t in teachers}))
                 )
             if len(chosen) > 1:
                 raise ValueError(

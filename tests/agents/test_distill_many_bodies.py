@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from equiworld.agents import PPOSettings, make_ppo, make_vec_env
-from equiworld.agents.config import RunConfig
+from equiworld.agents.config import RunConfig, find_teacher_models
 from equiworld.agents.distill import DistillSettings, distill_policy
-from equiworld.agents.teachers import Teacher, Teachers, find_teacher_models, unpad
+from equiworld.agents.teachers import Teacher, Teachers, unpad
 from equiworld.envs.morphology import resolve_morphologies
 
 HOPPERS = ("hopper_3_shin", "hopper_4_lower_shin", "hopper_5_full")
@@ -173,3 +173,26 @@ def test_bad_input_is_refused_naming_it_and_nothing_is_written(fleet, tmp_path):
     assert list(tmp_path.iterdir()) == []
     with pytest.raises(ValueError, match="has 2 teachers"):
         Teachers([Teacher.load(p) for p in find_teacher_models([fleet, fleet])], HOPPERS, 1)
+
+
+def test_kickstarting_from_a_fleet_labels_each_body_by_its_expert(fleet):
+    """train_policy.py --teacher <fleet>: the rollout's states of each body are labelled by that body's expert."""
+    from equiworld.agents.imitation import ImitationCallback
+
+    venv = make_vec_env(list(HOPPERS), 2, seed=0)
+    model = make_ppo("set_any_body", venv, PPOSettings(n_steps=4, batch_size=24), seed=0)
+    callback = ImitationCallback(fleet, steps=1000)
+    model.learn(24, callback=callback)  # one rollout: its states and labels wait for the next one
+    states, labels = callback.pending
+    assert labels.shape == (24, 12)
+    for key, value in model.rollout_buffer.observations.items():  # flattened env-major by SB3 for training
+        np.testing.assert_array_equal(states[key], value)
+    for index, body in enumerate(HOPPERS):
+        expert = callback.teachers.by_body[body].model
+        rows = slice(8 * index, 8 * index + 8)  # the body's 2 envs x 4 steps
+        n = expert.observation_space["parents"].shape[0]
+        own = unpad({k: v[rows] for k, v in states.items()}, n, list(expert.observation_space.spaces))
+        expected, _ = expert.predict(own, deterministic=True)
+        np.testing.assert_allclose(labels[rows, : expected.shape[1]], expected, atol=1e-6)
+        assert not labels[rows, expected.shape[1] :].any()
+    venv.close()

@@ -157,6 +157,38 @@ def test_a_student_is_evaluated_on_trained_and_held_out_bodies(script_module, tm
     assert {(r["algo"], r["policy"], r["teacher"], r["budget_minutes"], r["env"]) for r in rows} == {
         ("dagger", "mlp", "mlp_heading", 5.0, "walker++")
     }
+    # the bar chart of trained and held-out bodies (with an expert's tick), and the student on three bodies
+    expert = {
+        **rows[0],
+        "env": "walker_7_full",
+        "body": "walker_7_full",
+        "algo": "ppo",
+        "policy": "mlp_heading",
+    }
+    results.write_text(json.dumps([*rows, {**expert, "teacher": None, "budget_hours": 1}]))
+    plot = script_module("plot_suite_transfer")
+    assert plot.expert_progress(json.loads(results.read_text()), ("walker_7_full",), "mlp_heading") == {
+        "walker_7_full": expert["progress"]
+    }
+    png = plot.main(plot.Args(suite="walker++", results=str(results), out=str(tmp_path / "transfer.png")))
+    assert png.stat().st_size > 10_000
+    video = script_module("video_bodies")
+    bodies = ("walker_7_full", "walker_2_right_leg_left_knee", "walker_6_right_foot")
+    clip = video.main(
+        video.Args(
+            checkpoint=str(run / "model.zip"),
+            bodies=bodies,
+            out=str(tmp_path / "b.gif"),
+            max_steps=4,
+            size=48,
+        )
+    )
+    import imageio.v3 as iio
+
+    frames = iio.imread(clip)
+    assert frames.shape[1:3] == (48, 3 * 48) and frames.std() > 0  # three panels of rendered bodies
+    with pytest.raises(SystemExit, match="must end in"):
+        video.main(video.Args(checkpoint=str(run / "model.zip"), bodies=bodies, out=str(tmp_path / "b.png")))
 
 
 def test_bad_input_is_refused_naming_it_and_nothing_is_written(fleet, tmp_path):

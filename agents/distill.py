@@ -32,7 +32,7 @@ from tqdm.auto import tqdm
 
 from equiworld.envs.morphology import get_morphology, resolve_morphologies
 
-from .config import PPO_NUM_ENVS, RunConfig, find_teacher_models
+from .config import PPO_NUM_ENVS, RunConfig, budget_hours, find_teacher_models
 from .imitation import regression_pass
 from .learners import POLICY_NAMES, NetworkSizes, PPOSettings, make_ppo
 from .teachers import Teacher, Teachers
@@ -130,7 +130,7 @@ def distillation_recipe(config: dict[str, Any]) -> dict[str, Any]:
         "num_envs": config.get("num_envs"),
         "learning_rate": config.get("learning_rate"),
         "batch_size": config.get("batch_size"),
-        "budget_hours": None if budget is None else budget / 60,
+        "budget_hours": budget_hours(budget),
         "teacher_hours": None if teachers is None else round(teachers / 3600, 3),
     }
 

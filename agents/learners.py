@@ -36,6 +36,7 @@ __all__ = [
     "NetworkSizes",
     "PPOSettings",
     "TD3Settings",
+    "fix_std",
     "make_ppo",
     "make_td3",
     "policy_class_and_kwargs",
@@ -177,6 +178,8 @@ class PPOSettings:
         max_grad_norm: gradient-norm clip.
         target_kl: stop an update's epochs once the approximate KL passes 1.5x this (``None``: never).
         log_std_init: initial log standard deviation of the exploration noise.
+        learn_std: learn the noise's log standard deviation (``False``: fixed at ``log_std_init``, as MetaMorph's
+            standard deviation 0.9 across bodies).
         normalize_reward: scale rewards by a running return std (``VecNormalize(norm_obs=False)``; observations are
             never normalized per component, which would break the symmetry).
         normalize_observations: transformer policies: scale each world-frame vector slot by the running RMS of its
@@ -198,6 +201,7 @@ class PPOSettings:
     max_grad_norm: float = 0.5
     target_kl: float | None = None
     log_std_init: float = -0.5
+    learn_std: bool = True
     normalize_reward: bool = True
     normalize_observations: bool = False
     critic: str = "set"
@@ -296,7 +300,16 @@ def make_ppo(
         device=device,
         verbose=verbose,
     )
+    if not settings.learn_std:
+        fix_std(model)
     return _with_logger(model, tensorboard_log)
+
+
+def fix_std(model: PPO) -> PPO:
+    """Freeze a PPO model's exploration noise at its current log standard deviation (Adam skips a parameter
+    without gradients); applied again to a model loaded from a checkpoint, which does not record it."""
+    model.policy.log_std.requires_grad_(False)
+    return model
 
 
 def make_td3(

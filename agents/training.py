@@ -34,7 +34,7 @@ from .callbacks import (
 from .checkpoints import init_policy_weights
 from .config import PPOLearner, TD3Learner, TrainConfig
 from .imitation import ImitationCallback
-from .learners import make_ppo, make_td3
+from .learners import fix_std, make_ppo, make_td3
 from .sb3 import PublishedTD3
 from .vec_env import make_vec_env
 
@@ -62,7 +62,8 @@ def _resume(config: TrainConfig, env: VecEnv, tb: str) -> BaseAlgorithm:
         stats = resume.with_name(resume.stem.replace("model_", "model_vecnormalize_", 1) + ".pkl")
         if learner.normalize_reward:
             env = VecNormalize.load(str(stats), env) if stats.exists() else VecNormalize(env, norm_obs=False)
-        return PPO.load(resume, env=env, device=device, tensorboard_log=tb)
+        model = PPO.load(resume, env=env, device=device, tensorboard_log=tb)
+        return model if learner.learn_std else fix_std(model)
     published = learner.critic_target == "per_limb" or learner.schedule == "published"
     model = (PublishedTD3 if published else TD3).load(resume, env=env, device=device, tensorboard_log=tb)
     buffer = resume.with_name(resume.stem.replace("model_", "model_replay_buffer_", 1) + ".pkl")

@@ -20,6 +20,8 @@ import tyro
 
 from equiworld.envs.morphology import resolve_morphologies
 
+from policy_results import is_expert
+
 
 @dataclass
 class Args:
@@ -48,15 +50,7 @@ def expert_progress(rows: list[dict], bodies: tuple[str, ...], policy: str) -> d
     """Mean progress per body of the experts: PPO runs of ``policy`` on the body alone, within an hour."""
     values: dict[str, list[float]] = defaultdict(list)
     for row in rows:
-        if (
-            row["env"] in bodies
-            and row["body"] == row["env"]
-            and row["algo"] == "ppo"
-            and row["policy"] == policy
-            and not row.get("init")
-            and not row.get("teacher")
-            and (row.get("budget_hours") or 1) <= 1
-        ):
+        if is_expert(row, bodies, policy):
             values[row["body"]].append(row["progress"])
     return {b: statistics.fmean(v) for b, v in values.items()}
 

@@ -117,11 +117,11 @@ def markdown(entries: list[dict]) -> str:
             if e.get("log_std_init") not in (None, PPOSettings.log_std_init)
             else ""
         )
-        recipe += (
-            f", imitating {e['teacher']} for {e['imitation_steps'] / 1e6:g}M steps"
-            if e.get("teacher")
-            else ""
-        )
+        recipe += ", fixed σ" if e.get("fixed_std") else ""
+        if e["algo"] == "dagger":
+            recipe += f", from {e['teacher']} teachers" if e.get("teacher") else ""
+        elif e.get("teacher"):
+            recipe += f", imitating {e['teacher']} for {e['imitation_steps'] / 1e6:g}M steps"
         recipe += (
             f", alive bonus {e['alive_bonus']:g} in training" if e.get("alive_bonus") is not None else ""
         )
@@ -199,6 +199,20 @@ def zero_shot_checks(entries: list[dict], share: float = 0.5) -> list[dict]:
     return checks
 
 
+def is_expert(row: dict, bodies: tuple[str, ...], policy: str | None) -> bool:
+    """Whether a results row (or summary entry) is an expert's: PPO from scratch with ``policy`` on one of
+    ``bodies`` alone, within an hour, on its own body."""
+    return (
+        row["env"] in bodies
+        and row["body"] == row["env"]
+        and row["algo"] == "ppo"
+        and row["policy"] == policy
+        and not row.get("init")
+        and not row.get("teacher")
+        and (row.get("budget_hours") or 1) <= 1
+    )
+
+
 def _body_means(entries: list[dict]) -> dict[str, float]:
     """Mean progress per body over the given entries (seed means first, then recipes)."""
     per_body: dict[str, list[float]] = defaultdict(list)
@@ -218,19 +232,7 @@ def suite_checks(entries: list[dict], args: Args) -> list[dict]:
     for (suite, policy, *recipe), group in students.items():
         teacher = dict(zip(RECIPE_KEYS, recipe, strict=True))["teacher"]
         bodies = resolve_morphologies(suite)
-        experts = _body_means(
-            [
-                e
-                for e in entries
-                if e["env"] in bodies
-                and e["algo"] == "ppo"
-                and e["policy"] == teacher
-                and e["split"] == "train"
-                and not e.get("init")
-                and not e.get("teacher")
-                and (e.get("budget_hours") or 1) <= 1
-            ]
-        )
+        experts = _body_means([e for e in entries if is_expert(e, bodies, teacher)])
         trained = _body_means([e for e in group if e["split"] == "train"])
         held_out = _body_means([e for e in group if e["split"] == "zero_shot"])
         expert_mean = statistics.fmean(experts.values()) if experts else None

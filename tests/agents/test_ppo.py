@@ -189,3 +189,28 @@ def test_learn_without_a_tensorboard_folder_writes_nothing_to_the_temp_directory
     venv.close()
     assert model.num_timesteps == 16
     assert list(tmp_path.iterdir()) == []  # SB3's default logger would leave an SB3-<time> folder here
+
+
+def test_a_fixed_noise_stays_fixed_through_updates_and_a_resume(tmp_path):
+    """--no-learn-std (MetaMorph's fixed standard deviation): PPO updates every weight but the noise's log std, and a
+    model loaded for a resume is frozen again; the default learns it."""
+    from dataclasses import replace
+
+    from equiworld.agents import fix_std
+
+    venv = make_vec_env("hopper_3_shin", 4, seed=0)
+    fixed = make_ppo(
+        "set_any_body", venv, replace(SETTINGS, learn_std=False, log_std_init=np.log(0.9)), SIZES
+    )
+    learned = make_ppo("set_any_body", venv, replace(SETTINGS, log_std_init=np.log(0.9)), SIZES)
+    before = _params(fixed)
+    for model in (fixed, learned):
+        model.learn(128)
+    np.testing.assert_allclose(fixed.policy.log_std.detach().numpy(), np.log(0.9), rtol=1e-6)
+    assert not np.allclose(learned.policy.log_std.detach().numpy(), np.log(0.9))
+    assert not torch.allclose(_params(fixed), before)  # the rest learns
+    fixed.save(tmp_path / "fixed.zip")
+    resumed = fix_std(PPO.load(tmp_path / "fixed.zip", env=venv))
+    resumed.learn(64, reset_num_timesteps=False)
+    np.testing.assert_allclose(resumed.policy.log_std.detach().numpy(), np.log(0.9), rtol=1e-6)
+    venv.close()

@@ -3,8 +3,10 @@ failing trial retried then reported, a killed driver resumed, and one spec sprea
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -52,6 +54,15 @@ def _spec(tmp_path: Path, text: str, name: str = "spec") -> Path:
     path = tmp_path / f"{name}.toml"
     path.write_text(text)
     return path
+
+
+@pytest.fixture(autouse=True)
+def _remove_ray_sessions(tmp_path):
+    """Remove the Ray session folders of this test's sweeps (linked from each sweep folder's ``ray``)."""
+    yield
+    for link in tmp_path.rglob("ray"):
+        if link.is_symlink():
+            shutil.rmtree(link.resolve(), ignore_errors=True)
 
 
 def _tiny(tmp_path: Path, header: str, steps: int = 64, checkpoint_every: int = 0) -> Path:
@@ -224,7 +235,32 @@ def test_one_spec_spreads_over_a_two_node_ray_cluster(tmp_path):
         }
         assert len(nodes) == 2
     finally:
-        subprocess.run([ray_bin, "stop", "--force"], env=env, capture_output=True)
+        _stop_cluster(str(temp), f"127.0.0.1:{port}")
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+def _stop_cluster(*marks: str) -> None:
+    """Kill the processes of one test cluster (those whose command line names its temp folder or address) and their
+    children; ``ray stop`` would also stop every other Ray instance of the machine, a running sweep's included."""
+    parents, chosen = {}, set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        if any(mark in cmdline for mark in marks):
+            chosen.add(int(entry.name))
+    grown = True
+    while grown:  # their descendants (Ray's worker processes)
+        more = {pid for pid, parent in parents.items() if parent in chosen} - chosen
+        grown = bool(more)
+        chosen |= more
+    for pid in chosen - {os.getpid()}:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
 
 
 @pytest.mark.parametrize(

@@ -9,8 +9,10 @@ action entries; padded limbs are masked).
 Many bodies: the student acts in every training body of the suite at once (``num_envs`` simulations per body,
 padded to a common limb count), so every body gives the same number of states per round however short its episodes
 are -- what MetaMorph's sampling of bodies in proportion to 1 / episode length gives in expectation -- and the
-replay keeps each body's most recent ``max_samples`` states. The student is an SB3 ``PPO`` model of the same policy and sizes as
-:func:`~equiworld.agents.make_ppo` builds, so it is saved, evaluated and fine-tuned like a PPO run.
+replay keeps each body's most recent ``max_samples`` states.
+
+The student is an SB3 ``PPO`` model of the same policy and sizes as :func:`~equiworld.agents.make_ppo` builds, so
+it is saved, evaluated and fine-tuned like a PPO run.
 
 This answers a question of representation rather than of reinforcement learning: can the student's architecture
 express the teacher's behaviour? (The ``imitation`` library's DAgger pins Gymnasium 0.29 and stable-baselines3
@@ -139,8 +141,7 @@ def _default_max_limbs(env: str, train: tuple[str, ...]) -> int | None:
     """A suite's largest body, held-out ones included; ``None`` (no padding) for one body."""
     if len(train) == 1:
         return None
-    bodies = resolve_morphologies(env, "all") if env not in train else train
-    return max(get_morphology(b).n_limbs for b in bodies)
+    return max(get_morphology(b).n_limbs for b in resolve_morphologies(env, "all"))
 
 
 def distill_policy(settings: DistillSettings) -> Path:

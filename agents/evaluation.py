@@ -198,8 +198,6 @@ def evaluate_morphology(
         ends.append(result.end)
     env.close()
     if video_path is not None and grid:
-        import imageio.v2 as imageio
-
         video_env = make_model_env(
             model, morphology, render_mode="rgb_array", width=video_size, height=video_size
         )
@@ -215,8 +213,18 @@ def evaluate_morphology(
         video_env.close()
         Path(video_path).parent.mkdir(parents=True, exist_ok=True)
         frame_skip = max(1, round(video_env.unwrapped.metadata["render_fps"] / fps))
-        imageio.mimsave(video_path, result.frames[::frame_skip], fps=fps)
+        save_video(video_path, result.frames[::frame_skip], fps)
     return MorphologyEvaluation(morphology, zero_shot, returns, lengths, progress, ends)
+
+
+def save_video(path: str | Path, frames: Sequence[np.ndarray], fps: int) -> Path:
+    """Write ``frames`` as an MP4 or, for a ``.gif`` path, a GIF (whose writer takes a frame duration)."""
+    import imageio.v2 as imageio
+
+    path = Path(path)
+    timing = {"duration": 1000 / fps} if path.suffix == ".gif" else {"fps": fps}
+    imageio.mimsave(path, frames, **timing)
+    return path
 
 
 def evaluation_summary(evaluations: Sequence[MorphologyEvaluation]) -> list[dict[str, Any]]:

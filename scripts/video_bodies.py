@@ -13,13 +13,12 @@ import headless  # noqa: F401  (offscreen rendering, before MuJoCo is imported)
 from dataclasses import dataclass
 from pathlib import Path
 
-import imageio.v2 as imageio
 import numpy as np
 import torch
 import tyro
 
 from equiworld.agents.checkpoints import load_model
-from equiworld.agents.evaluation import make_model_env, rollout
+from equiworld.agents.evaluation import make_model_env, rollout, save_video
 
 
 @dataclass
@@ -72,8 +71,7 @@ def main(args: Args) -> Path:
         print(f"{body}: {result.length} steps, progress {result.progress:.2f} m ({result.end})")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    imageio.mimsave(out, side_by_side(clips), fps=args.fps)
-    return out
+    return save_video(out, side_by_side(clips), args.fps)
 
 
 if __name__ == "__main__":

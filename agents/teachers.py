@@ -17,13 +17,11 @@ import numpy as np
 from stable_baselines3 import PPO
 
 from equiworld.envs.morphology import get_morphology, resolve_morphologies
+from equiworld.envs.morphology.wrappers import SQUARE_KEYS
 
 from .config import find_teacher_models, run_folder, run_identity
 
 __all__ = ["Teacher", "Teachers", "unpad"]
-
-SQUARE_KEYS = ("graph_distance", "ppr", "laplacian")
-"""Observation keys of shape (limbs, limbs): both axes are padded."""
 
 
 def unpad(obs: dict[str, np.ndarray], n_limbs: int, keys: Sequence[str]) -> dict[str, np.ndarray]:

@@ -9,7 +9,10 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-__all__ = ["FlattenMorphologyObservation", "PadMorphology"]
+__all__ = ["SQUARE_KEYS", "FlattenMorphologyObservation", "PadMorphology"]
+
+SQUARE_KEYS = ("graph_distance", "ppr", "laplacian")
+"""Observation keys of shape (limbs, limbs), padded along both axes."""
 
 
 class FlattenMorphologyObservation(gym.ObservationWrapper):
@@ -108,7 +111,7 @@ class PadMorphology(gym.Wrapper):
             else:
                 padded = np.full(space.shape, self._fill.get(key, 0.0))
                 value = obs[key]
-                if key in ("graph_distance", "ppr", "laplacian"):
+                if key in SQUARE_KEYS:
                     padded[:n, :n] = value
                 else:
                     padded[:n] = value

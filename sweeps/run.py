@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,13 +109,27 @@ def _run_script(script: str, args: Sequence[str], log: Path, threads: float, nic
 _CHECKPOINT = re.compile(r"model_(\d+)_steps\.zip$")
 
 
+def _is_complete(checkpoint: Path) -> bool:
+    """Whether a saved model is whole (a trial killed while saving leaves a truncated zip behind)."""
+    try:
+        with zipfile.ZipFile(checkpoint) as archive:
+            return "data" in archive.namelist()
+    except (zipfile.BadZipFile, OSError):
+        return False
+
+
 def _newest_checkpoint(folder: Path) -> tuple[Path, int] | None:
-    found = [
-        (p, int(m.group(1)))
-        for p in folder.glob("checkpoints/model_*_steps.zip")
-        if (m := _CHECKPOINT.search(p.name))
-    ]
-    return max(found, key=lambda item: item[1]) if found else None
+    """The trial's newest complete checkpoint and its step count (``None`` if it has none)."""
+    found = sorted(
+        (
+            (p, int(m.group(1)))
+            for p in folder.glob("checkpoints/model_*_steps.zip")
+            if (m := _CHECKPOINT.search(p.name))
+        ),
+        key=lambda item: item[1],
+        reverse=True,
+    )
+    return next((item for item in found if _is_complete(item[0])), None)
 
 
 def _resume_args(spec: SweepSpec, trial: Trial, folder: Path, run_args: list[str]) -> list[str]:

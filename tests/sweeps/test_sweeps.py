@@ -208,6 +208,24 @@ def test_a_killed_driver_resumes_from_the_trials_checkpoints(tmp_path, request):
     assert len(rows) == 1 and rows[0]["env_steps"] == STEPS
 
 
+def test_a_checkpoint_cut_short_by_a_kill_is_passed_over(tmp_path):
+    """A trial killed while saving leaves a truncated zip: the resume takes the newest complete checkpoint."""
+    import zipfile
+
+    from equiworld.sweeps.run import _newest_checkpoint
+
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    with zipfile.ZipFile(folder / "model_128_steps.zip", "w") as archive:
+        archive.writestr("data", "{}")
+    whole = (folder / "model_128_steps.zip").read_bytes()
+    (folder / "model_256_steps.zip").write_bytes(whole[: len(whole) // 2])  # cut short
+    (folder / "model_384_steps.zip").write_bytes(b"")
+    assert _newest_checkpoint(tmp_path) == (folder / "model_128_steps.zip", 128)
+    (folder / "model_128_steps.zip").write_bytes(b"")
+    assert _newest_checkpoint(tmp_path) is None
+
+
 def test_one_spec_spreads_over_a_two_node_ray_cluster(tmp_path):
     """A head node and a second node (one CPU each) started like a real cluster; the sweep connects by address and
     its two trials run on different nodes."""

@@ -34,10 +34,10 @@ from tqdm.auto import tqdm
 
 from equiworld.envs.morphology import get_morphology, resolve_morphologies
 
-from .config import PPO_NUM_ENVS, RunConfig, budget_hours, find_teacher_models
+from .config import PPO_NUM_ENVS, RunConfig, budget_hours
 from .imitation import regression_pass
 from .learners import POLICY_NAMES, NetworkSizes, PPOSettings, make_ppo
-from .teachers import Teacher, Teachers
+from .teachers import Teachers, load_teachers
 from .vec_env import make_vec_env
 
 __all__ = ["DistillSettings", "distill_policy", "distillation_recipe"]
@@ -164,7 +164,7 @@ def distill_policy(settings: DistillSettings) -> Path:
         raise ValueError("no teacher given")
     run = settings.run
     torch.set_num_threads(run.threads)
-    loaded = [Teacher.load(p) for p in find_teacher_models(settings.teacher)]
+    loaded = load_teachers(settings.teacher)
     env = settings.env
     if env is None:
         envs = sorted({str(t.env) for t in loaded})

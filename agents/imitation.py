@@ -12,8 +12,7 @@ import numpy as np
 import torch
 from stable_baselines3.common.callbacks import BaseCallback
 
-from .config import find_teacher_models
-from .teachers import Teacher, Teachers
+from .teachers import Teachers, load_teachers
 
 __all__ = ["ImitationCallback", "regression_pass"]
 
@@ -88,7 +87,7 @@ class ImitationCallback(BaseCallback):
         self.teacher_path = Path(teacher)
         if not self.teacher_path.exists():
             raise ValueError(f"ImitationCallback: no teacher model at {self.teacher_path}")
-        self.loaded = [Teacher.load(p) for p in find_teacher_models([self.teacher_path])]
+        self.loaded = load_teachers([self.teacher_path])
         self.steps, self.learning_rate = int(steps), float(learning_rate)
         self.epochs, self.batch_size = int(epochs), int(batch_size)
         self.rng = np.random.default_rng(seed)

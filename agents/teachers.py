@@ -21,7 +21,7 @@ from equiworld.envs.morphology.wrappers import SQUARE_KEYS
 
 from .config import find_teacher_models, run_folder, run_identity
 
-__all__ = ["Teacher", "Teachers", "unpad"]
+__all__ = ["Teacher", "Teachers", "load_teachers", "unpad"]
 
 
 def unpad(obs: dict[str, np.ndarray], n_limbs: int, keys: Sequence[str]) -> dict[str, np.ndarray]:
@@ -64,11 +64,17 @@ class Teacher:
         )
 
 
+def load_teachers(paths: Sequence[str | Path]) -> list[Teacher]:
+    """Load every model named by ``paths`` (:func:`~equiworld.agents.config.find_teacher_models`: model files, run
+    folders, folders of run folders)."""
+    return [Teacher.load(p) for p in find_teacher_models(paths)]
+
+
 class Teachers:
     """The teacher of every body of the student's env, and the labels of a batch of padded observations.
 
     Args:
-        teachers: the loaded teachers (:meth:`Teacher.load`): one per body, or one trained on the whole suite; a
+        teachers: the loaded teachers (:func:`load_teachers`): one per body, or one trained on the whole suite; a
             body's own expert is chosen before a teacher of several bodies.
         bodies: the student's bodies, in env order (``num_envs`` consecutive envs each).
         num_envs: envs per body.
@@ -93,11 +99,6 @@ class Teachers:
                     f"body {body!r} has {len(chosen)} teachers: " + ", ".join(str(t.path) for t in chosen)
                 )
             self.by_body[body] = chosen[0]
-
-    @classmethod
-    def load(cls, paths: Sequence[str | Path], bodies: Sequence[str], num_envs: int) -> Teachers:
-        """Load the models named by ``paths`` (:func:`find_teacher_models`) as the teachers of ``bodies``."""
-        return cls([Teacher.load(p) for p in find_teacher_models(paths)], bodies, num_envs)
 
     def _view(self, part: dict[str, np.ndarray], body: str) -> dict[str, np.ndarray]:
         """``part`` (one body's rows of the student's observations) as the body's teacher reads it.

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from equiworld.agents import PPOSettings, make_ppo, make_vec_env
-from equiworld.agents.config import RunConfig, find_teacher_models
+from equiworld.agents.config import RunConfig
 from equiworld.agents.distill import DistillSettings, distill_policy
-from equiworld.agents.teachers import Teacher, Teachers, unpad
+from equiworld.agents.teachers import Teachers, load_teachers, unpad
 from equiworld.envs.morphology import resolve_morphologies
 
 HOPPERS = ("hopper_3_shin", "hopper_4_lower_shin", "hopper_5_full")
@@ -51,7 +51,7 @@ def _settings(fleet, tmp_path, **overrides):
 
 
 def test_every_body_is_labelled_by_its_own_expert_and_padding_changes_nothing(fleet):
-    teachers = Teachers.load([fleet], HOPPERS, num_envs=3)
+    teachers = Teachers(load_teachers([fleet]), HOPPERS, num_envs=3)
     assert [teachers.by_body[b].env for b in HOPPERS] == list(HOPPERS)
     padded = make_vec_env(list(HOPPERS), 3, seed=7)  # padded to 5 limbs, masks added
     obs = padded.reset()
@@ -95,7 +95,7 @@ def test_a_student_learns_its_experts_on_a_fixed_batch(fleet, tmp_path):
     """The regression of a suite's student onto the labels of three different experts reduces its error."""
     from equiworld.agents.distill import _regress
 
-    teachers = Teachers.load([fleet], HOPPERS, num_envs=4)
+    teachers = Teachers(load_teachers([fleet]), HOPPERS, num_envs=4)
     venv = make_vec_env(list(HOPPERS), 4, seed=3)
     obs = venv.reset()
     states, labels = [], []
@@ -204,7 +204,7 @@ def test_bad_input_is_refused_naming_it_and_nothing_is_written(fleet, tmp_path):
             distill_policy(_settings(fleet, tmp_path, **override))
     assert list(tmp_path.iterdir()) == []
     with pytest.raises(ValueError, match="has 2 teachers"):
-        Teachers([Teacher.load(p) for p in find_teacher_models([fleet, fleet])], HOPPERS, 1)
+        Teachers(load_teachers([fleet, fleet]), HOPPERS, 1)
 
 
 def test_kickstarting_from_a_fleet_labels_each_body_by_its_expert(fleet):

@@ -170,7 +170,8 @@ class PerBodyReplayBuffer(DictReplayBuffer):
 
     Args:
         bodies: number of bodies; must divide ``n_envs``.
-        *args, **kwargs: as :class:`~stable_baselines3.common.buffers.DictReplayBuffer`.
+        *args: as :class:`~stable_baselines3.common.buffers.DictReplayBuffer`.
+        **kwargs: as :class:`~stable_baselines3.common.buffers.DictReplayBuffer`.
     """
 
     def __init__(self, *args: Any, bodies: int = 1, **kwargs: Any) -> None:

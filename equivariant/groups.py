@@ -399,10 +399,11 @@ def flow_sequence(x: Tensor, velocity: Tensor | tuple[int, int], time_dim: int =
     Returns:
         The moved sequence, same shape as ``x``. Exact.
 
-    >>> seq = torch.zeros(1, 3, 5, 5); seq[:, :, 0, 0] = 1
-    >>> moved = flow_sequence(seq, (1, 2))
-    >>> [tuple(torch.nonzero(moved[0, t]).flatten().tolist()) for t in range(3)]
-    [(0, 0), (1, 2), (2, 4)]
+    Examples:
+        >>> seq = torch.zeros(1, 3, 5, 5); seq[:, :, 0, 0] = 1
+        >>> moved = flow_sequence(seq, (1, 2))
+        >>> [tuple(torch.nonzero(moved[0, t]).flatten().tolist()) for t in range(3)]
+        [(0, 0), (1, 2), (2, 4)]
     """
     velocity = torch.as_tensor(velocity, device=x.device)
     time_dim = time_dim % x.dim()

@@ -177,8 +177,9 @@ def fov_mask(map_size: int, fov_degrees: float = 60.0, view_distance: int | None
     cells ahead (and ``f <= view_distance`` if given) and ``|col - c| <= f tan(fov / 2) + 1/2`` (its centre is
     within half a cell of the wedge).
 
-    >>> fov_mask(7).int().tolist()[:3]
-    [[0, 1, 1, 1, 1, 1, 0], [0, 0, 1, 1, 1, 0, 0], [0, 0, 1, 1, 1, 0, 0]]
+    Examples:
+        >>> fov_mask(7).int().tolist()[:3]
+        [[0, 1, 1, 1, 1, 1, 0], [0, 0, 1, 1, 1, 0, 0], [0, 0, 1, 1, 1, 0, 0]]
     """
     c = map_size // 2
     rows = torch.arange(map_size).reshape(-1, 1)

@@ -6,12 +6,12 @@ STAMP := $(VENV)/.installed
 export MUJOCO_GL ?= egl
 export PYOPENGL_PLATFORM ?= egl
 
-.PHONY: test lint format install clean demo demo-world-model demo-policy
+.PHONY: test lint format install clean demo demo-world-model demo-policy docs tables
 
 $(STAMP): pyproject.toml constraints.txt
 	test -d $(VENV) || $(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev,sweeps]"
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev,docs,sweeps]"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -24,8 +24,19 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# the test suite runs the code of README.md and docs/ too (pytest-markdown-docs), then the docs site must build
+# without a warning (broken links, API references)
 test: lint
 	$(BIN)/python -m pytest -n 2 --dist loadfile
+	$(BIN)/mkdocs build --strict --quiet --site-dir .site-check && rm -rf .site-check
+
+# the documentation site (MkDocs + Material, API reference from the docstrings) in site/
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict
+
+# every results table of README.md and docs/, rewritten from its results file by the command its marker names
+tables: $(STAMP)
+	$(BIN)/python scripts/write_tables.py
 
 # MNIST World data of the CPU recipe (40x40 world, 26x26 window), FloWM (dirac init) and a ConvLSTM baseline trained
 # briefly on 20 context + 20 predicted frames, evaluated 100 frames past the context.
@@ -43,7 +54,7 @@ demo-world-model: $(STAMP)
 	@echo "world-model demo: $(DEMO_WM)/eval/horizon.png, $(DEMO_WM)/eval/rollout.gif, $(DEMO_WM)/eval/metrics.json"
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache site
 
 # Short SET training (PPO over 32 batched simulations, ~200k steps, a few minutes on 2 cores) on one 3D body + an
 # evaluation rollout with video: runs/demo/set_hopper_5_full/

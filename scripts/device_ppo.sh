@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# PPO + SET at GPU scale, for a session that is lent the GPU machine (never needed otherwise).
+# PPO + SET at GPU scale, on a GPU machine (never needed otherwise).
 #
 # Physics stays on that machine's CPU cores (one mujoco.batch.Batch on all of them); the learner runs on the GPU
 # with thousands of environments per update. The run stops itself after BUDGET_MINUTES (default 5) and, every
@@ -7,13 +7,13 @@
 # (metrics.csv) and config.json are copied to $OUT/gpu_ppo/, so a run cut off still returns them.
 #
 # The GPU machine has python3 with torch but not MuJoCo, Gymnasium, stable-baselines3 or tyro, and cannot reach
-# the package index: fetch their wheels here first (about 30 MB), then carry the folder:
+# the package index: fetch their wheels here first (about 30 MB), then copy the folder along:
 #   pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
 #       --platform manylinux_2_28_x86_64 --platform manylinux_2_5_x86_64 -d .wheels mujoco==4.0.0 \
 #       mujoco-core==4.0.0 mujoco-studio==4.0.0 glfw pyopengl websockets gymnasium==1.4.0 farama-notifications \
 #       stable-baselines3==2.9.2 tyro docstring-parser typeguard
 #   echo /.wheels/ >> .git/info/exclude
-# and call the device tool with carry [".wheels"] and the command:  bash scripts/device_ppo.sh
+# and copy the folder to the GPU machine with the repository, then run:  bash scripts/device_ppo.sh
 set -euo pipefail
 BUDGET_MINUTES="${BUDGET_MINUTES:-5}"
 NUM_ENVS="${NUM_ENVS:-2048}"

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Set-up shared by the GPU-machine scripts (device_ppo.sh, device_td3_paper.sh, device_session.sh): install the
-# carried wheels and equiworld, print the GPU, and define `sync_out`. Sourced, not run.
+# Set-up shared by the GPU-machine scripts (device_ppo.sh, device_td3_paper.sh, device_benchmarks.sh): install the
+# wheels copied along and equiworld, print the GPU, and define `sync_out`. Sourced, not run.
 #
 # Runs write to $RUNS (a scratch folder); `sync_out NAME FILE...` copies the named files of $RUNS/NAME to $OUT/NAME,
-# because the device tool brings back at most 8 files from $OUT and a run folder holds more (TensorBoard events,
+# because the machine may return only a few files from $OUT, and a run folder holds more (TensorBoard events,
 # evaluation videos).
 export MUJOCO_GL=disable PYTHONUNBUFFERED=1  # training renders nothing; the machine has no EGL libraries
 OUT="${OUT:-runs/device}"

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# The published SET (paper preset) with the published TD3 recipe on the GPU, for a session that is lent the GPU
+# The published SET (paper preset) with the published TD3 recipe on a GPU
 # machine (never needed otherwise): TD3 updates/s at batch 256 on hopper_5_full, to set against the CPU's
 # (docs/policies/bench_presets.json: 0.29 updates/s on one CPU thread).
 #
 # One env, one update per transition (as published), per-limb critic target; the warm-up is cut to 1,000 steps so
 # that most of the budget is updates. The run stops itself after BUDGET_MINUTES (default 1.5), writing a row of
 # throughput.csv (env steps/s = TD3 updates/s after the warm-up) every 15 s; it and config.json end in
-# $OUT/td3_paper/. Set-up as in scripts/device_ppo.sh (carry the .wheels folder), then:
+# $OUT/td3_paper/. Set-up as in scripts/device_ppo.sh (copy the .wheels folder along), then:
 #   bash scripts/device_td3_paper.sh
 set -euo pipefail
 BUDGET_MINUTES="${BUDGET_MINUTES:-1.5}"

@@ -70,6 +70,10 @@ def result_rows(run: Path, model: object, env_name: str, summaries: list[dict]) 
     ]
 
 
+PUBLISHED = "docs/policies/results.json"
+"""The published results file (``--publish``)."""
+
+
 @dataclass
 class Args:
     checkpoint: str
@@ -105,6 +109,9 @@ class Args:
     results: tuple[str, ...] = ()
     """Also upsert one row per body into these JSON lists (e.g. runs/results.json); a row with the same env, algo,
     policy, seed, env_steps, body, split and recipe is replaced."""
+    publish: bool = False
+    """Also upsert the rows into the project's published results file, docs/policies/results.json (whose tables the
+    docs show); reproductions leave it out and write to runs/."""
 
 
 def main(args: Args) -> Path:
@@ -120,7 +127,7 @@ def main(args: Args) -> Path:
     out = Path(args.out) if args.out else run / "eval"
     model = load_model(checkpoint)
     if args.noise_log_std is not None:
-        if args.results:
+        if args.results or args.publish:
             raise SystemExit("--noise-log-std evaluations are not results rows (those act deterministically)")
         if not hasattr(model.policy, "log_std"):
             raise SystemExit("--noise-log-std needs a PPO policy (one with a Gaussian log_std)")
@@ -167,7 +174,7 @@ def main(args: Args) -> Path:
     (out / "evaluation.json").write_text(json.dumps(result, indent=2))
     table = format_table(rows)
     (out / "evaluation.md").write_text(table + "\n")
-    for path in args.results:
+    for path in (*args.results, *((PUBLISHED,) if args.publish else ())):
         upsert_rows(path, result_rows(run, model, env_name, rows), ROW_IDENTITY)
     print(table)
     return out

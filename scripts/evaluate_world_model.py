@@ -46,6 +46,10 @@ ROW_IDENTITY = ("world", "model", "seed", "preset", "train_steps", "context", "h
 """The fields that identify a results row: a new evaluation replaces the row that matches on all of them."""
 
 
+PUBLISHED = {"mnist": "docs/world_model/results.json", "block": "docs/block_world_model/results.json"}
+"""The published results file of each world (``--publish``)."""
+
+
 @dataclass
 class Args:
     checkpoints: tuple[str, ...]
@@ -72,6 +76,9 @@ class Args:
     checkpoint's training data) and/or copy_last (the last context frame repeated)."""
     results: tuple[str, ...] = ()
     """Results JSON files (lists of rows) to add this evaluation's rows to, e.g. runs/results.json."""
+    publish: bool = False
+    """Also add the rows to the project's published results file of the world (docs/world_model/results.json,
+    docs/block_world_model/results.json), whose tables the docs show; reproductions leave it out."""
     out: str = "runs/world_model_eval"
     """Output directory."""
     video: str = "rollout.gif"
@@ -208,7 +215,7 @@ def main(args: Args) -> dict:
     (out / "metrics.json").write_text(
         json.dumps({"settings": vars(args), "table": table, "curves": results, "rows": rows}, indent=1)
     )
-    for path in args.results:
+    for path in (*args.results, *((PUBLISHED[world],) if args.publish else ())):
         upsert_rows(path, rows, ROW_IDENTITY)
     plot_horizon_metrics(
         results, out / "horizon.png", title=f"{args.context} context frames, {args.horizon} predicted"

@@ -8,7 +8,13 @@ import pkgutil
 
 import pytest
 
-PACKAGES = ("equiworld.equivariant", "equiworld.envs", "equiworld.agents", "equiworld.world_models")
+PACKAGES = (
+    "equiworld.equivariant",
+    "equiworld.envs",
+    "equiworld.agents",
+    "equiworld.world_models",
+    "equiworld.pretrained",
+)
 
 
 def _walk() -> list[str]:
@@ -27,6 +33,7 @@ DOCUMENTED = {
     "equiworld.envs.video.digits",
     "equiworld.envs.video.policies",
     "equiworld.world_models.flowm3d",
+    "equiworld.pretrained",
 }
 """Modules whose examples are their documentation: they must have some."""
 

@@ -92,11 +92,11 @@ class TrainSettings:
     grad_clip: float = 1.0
     """Gradient norm clipping."""
     val_every: int = 100
-    """Validate every this many steps."""
+    """Validate every this many steps (0: only after the last step)."""
     val_batches: int = 4
     """Batches per validation."""
     checkpoint_every: int = 100
-    """Write the checkpoint every this many steps."""
+    """Write the checkpoint every this many steps (0: only after the last step)."""
     seed: int = 0
     """Seed of the model initialisation and the data order."""
     out: str = "runs/world_model"
@@ -123,6 +123,11 @@ def _device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
+
+
+def _every(step: int, period: int) -> bool:
+    """Whether a periodic action (period 0: never) falls on ``step``."""
+    return period > 0 and step % period == 0
 
 
 def _loop(loader: DataLoader, sampler) -> Any:
@@ -180,6 +185,11 @@ def _check_settings(settings: TrainSettings) -> None:
     for horizon in (*settings.curriculum, settings.predict):
         if horizon < 1:
             raise ValueError(f"predicted horizons must be >= 1, got --predict / --curriculum {horizon}")
+    for name in ("val_every", "checkpoint_every"):
+        if getattr(settings, name) < 0:
+            raise ValueError(
+                f"--{name.replace('_', '-')} must be >= 0 (0: only at the end), got {getattr(settings, name)}"
+            )
     if settings.curriculum and settings.curriculum_steps < 1:
         raise ValueError(f"--curriculum-steps must be >= 1, got {settings.curriculum_steps}")
 
@@ -361,7 +371,7 @@ def train_world_model(settings: TrainSettings) -> dict[str, Any]:
         )
         step += 1
         row: dict[str, Any] = {"step": step, "train_mse": loss, "grad_norm": grad_norm, "predict": horizon}
-        if val_loader is not None and (step % settings.val_every == 0 or step == settings.steps):
+        if val_loader is not None and (_every(step, settings.val_every) or step == settings.steps):
             row["val_mse"] = _validate(
                 model, val_loader, settings.context, settings.val_batches, procs.device
             )
@@ -374,7 +384,7 @@ def train_world_model(settings: TrainSettings) -> dict[str, Any]:
                 if key != "step" and math.isfinite(value):
                     writer.add_scalar(key, value, step)
             bar.set_postfix(mse=f"{loss:.4f}")
-            if step % settings.checkpoint_every == 0 or step == settings.steps:
+            if _every(step, settings.checkpoint_every) or step == settings.steps:
                 _save_checkpoint(
                     out,
                     {

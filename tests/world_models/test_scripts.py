@@ -126,3 +126,17 @@ def test_evaluate_writes_result_rows_with_references(run_script, train_args, tin
     # --train-steps keeps the trained rows of that length (and the references)
     other = run_script(*summarise[:3], "--steps", "1", "12", "--train-steps", "2").stdout.strip().splitlines()
     assert len(other) == 1 + 2 + 2 and not any("`flowm`" in line for line in other)
+
+
+def test_zero_periods_validate_and_checkpoint_only_at_the_end(run_script, train_args, tiny_data, tmp_path):
+    out = tmp_path / "flowm"
+    args = train_args("mnist", "flowm", tiny_data, out, 3)
+    for flag in ("--val-every", "--checkpoint-every"):
+        args[args.index(flag) + 1] = "0"
+    run_script(*args)
+    history = json.loads((out / "metrics.json").read_text())
+    assert [("val_mse" in row) for row in history] == [False, False, True]
+    assert load_world_model(out)[1]["step"] == 3
+    args[args.index("--val-every") + 1] = "-1"
+    failed = run_script(*args, check=False)
+    assert failed.returncode != 0 and "--val-every must be >= 0" in failed.stderr

@@ -1,0 +1,1 @@
+"""``python -m equiworld.play NAME``: watch a shipped model (:mod:`equiworld.pretrained`)."""

@@ -33,6 +33,11 @@ from equiworld.envs.morphology import SUITES, resolve_morphologies
 class Args:
     results: str = "docs/policies/results.json"
     """Results file: a JSON list of rows."""
+    env: str | None = None
+    """Only this env's rows (a morphology or a suite; a suite's rows come with those of its bodies' experts) and its
+    suite check."""
+    suites_only: bool = False
+    """Print only the per-suite table of students against their experts (and its checks)."""
     goal_env: str = "hopper_5_full"
     """The env of the walking goal."""
     goal_policy: str = "set"
@@ -82,6 +87,7 @@ def summarise(rows: list[dict]) -> list[dict]:
                 "return": [r["return"] for r in members],
                 "env_steps": [r["env_steps"] for r in members],
                 "wall_clock_s": [r["wall_clock_s"] or 0.0 for r in members],
+                "teacher_hours": max((r.get("teacher_hours") or 0.0 for r in members), default=0.0) or None,
             }
         )
     return out
@@ -213,6 +219,19 @@ def is_expert(row: dict, bodies: tuple[str, ...], policy: str | None) -> bool:
     )
 
 
+def _trained_within(entry: dict, limit_s: float | None) -> list[dict]:
+    """``entry`` with only its seeds that trained at most ``limit_s`` seconds (all if ``None``); ``[]`` if none did.
+    A student's experts are the runs of its teachers' budget: those no longer than its teachers' mean wall-clock
+    (``teacher_hours`` over the suite's bodies) plus 25%, not longer runs of the same policy."""
+    if limit_s is None:
+        return [entry]
+    keep = [i for i, w in enumerate(entry["wall_clock_s"]) if w <= limit_s]
+    if not keep:
+        return []
+    per_seed = ("seeds", "progress", "episode_length", "return", "env_steps", "wall_clock_s")
+    return [{**entry, **{k: [entry[k][i] for i in keep] for k in per_seed}}]
+
+
 def _body_means(entries: list[dict]) -> dict[str, float]:
     """Mean progress per body over the given entries (seed means first, then recipes)."""
     per_body: dict[str, list[float]] = defaultdict(list)
@@ -230,9 +249,14 @@ def suite_checks(entries: list[dict], args: Args) -> list[dict]:
             students[(e["env"], e["policy"], *(e.get(k) for k in RECIPE_KEYS))].append(e)
     checks = []
     for (suite, policy, *recipe), group in students.items():
-        teacher = dict(zip(RECIPE_KEYS, recipe, strict=True))["teacher"]
+        recipe_keys = dict(zip(RECIPE_KEYS, recipe, strict=True))
+        teacher = recipe_keys["teacher"]
         bodies = resolve_morphologies(suite)
-        experts = _body_means([e for e in entries if is_expert(e, bodies, teacher)])
+        hours = max((e["teacher_hours"] or 0.0 for e in group), default=0.0)
+        limit = 1.25 * 3600 * hours / len(bodies) if hours else None
+        experts = _body_means(
+            [t for e in entries if is_expert(e, bodies, teacher) for t in _trained_within(e, limit)]
+        )
         trained = _body_means([e for e in group if e["split"] == "train"])
         held_out = _body_means([e for e in group if e["split"] == "zero_shot"])
         expert_mean = statistics.fmean(experts.values()) if experts else None
@@ -288,10 +312,17 @@ def suite_markdown(checks: list[dict]) -> str:
 def main(args: Args) -> dict:
     rows = json.loads(Path(args.results).read_text())
     entries = summarise(rows)
-    print(markdown(entries))
-    for zero_shot in zero_shot_checks(entries, args.zero_shot_share):
-        print(json.dumps(zero_shot))
-    suites = suite_checks(entries, args)
+    shown = entries
+    if args.env is not None:
+        envs = {args.env, *(resolve_morphologies(args.env, "all") if args.env in SUITES else ())}
+        shown = [e for e in entries if e["env"] in envs]
+        if not shown:
+            raise SystemExit(f"no rows of env {args.env!r} in {args.results}")
+    if not args.suites_only:
+        print(markdown(shown))
+        for zero_shot in zero_shot_checks(shown, args.zero_shot_share):
+            print(json.dumps(zero_shot))
+    suites = [c for c in suite_checks(entries, args) if args.env is None or c["suite"] == args.env]
     if suites:
         print(suite_markdown(suites))
         for check in suites:

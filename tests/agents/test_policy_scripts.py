@@ -564,6 +564,42 @@ def test_suite_check_compares_a_student_with_its_experts_and_its_held_out_bodies
     )
 
 
+def test_a_students_experts_are_the_runs_of_its_teachers_budget(script_module, capsys, tmp_path):
+    results = script_module("policy_results")
+    walker = resolve_morphologies("walker++")
+    student = dict(env="walker++", algo="dagger", policy="set_any_body", teacher="mlp_heading", progress=2.0)
+    rows = [_result_row(**student, body=b, split="train", teacher_hours=0.5 * len(walker)) for b in walker]
+    for b in (
+        walker
+    ):  # a 30-minute expert per body (the teachers), and a longer seed of the same recipe on one body
+        rows.append(
+            _result_row(env=b, body=b, policy="mlp_heading", progress=2.5, wall_clock_s=1790.0, seed=0)
+        )
+    rows.append(
+        _result_row(
+            env=walker[-1], body=walker[-1], policy="mlp_heading", progress=8.5, wall_clock_s=3590.0, seed=1
+        )
+    )
+    (check,) = results.suite_checks(results.summarise(rows), results.Args())
+    assert (
+        check["experts"] == "6/6" and check["experts_progress_m"] == 2.5
+    )  # the 60-minute seed is not a teacher
+    for row in rows:
+        row.pop("teacher_hours", None)
+    (check,) = results.suite_checks(results.summarise(rows), results.Args())
+    assert check["experts_progress_m"] == round(
+        (2.5 * 5 + (2.5 + 8.5) / 2) / 6, 2
+    )  # unknown budget: every run
+    results_file = tmp_path / "results.json"
+    results_file.write_text(json.dumps(rows))
+    results.main(results.Args(results=str(results_file), env="walker++", suites_only=True))
+    printed = capsys.readouterr().out
+    assert printed.startswith("| suite | student |") and "| env | learner |" not in printed
+    results.main(results.Args(results=str(results_file), env=walker[0]))
+    table = capsys.readouterr().out.split("| suite |")[0]
+    assert f"| {walker[0]} |" in table and f"| {walker[1]} |" not in table and "| walker++ |" not in table
+
+
 def test_distill_policy_regresses_the_student_onto_the_teacher(run_script, tmp_path):
 
     from equiworld.agents import PPOSettings, SETActorCriticPolicy, make_ppo, make_vec_env

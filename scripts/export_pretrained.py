@@ -1,7 +1,8 @@
 """Ship a trained model with the package: copy it into ``pretrained/models/<name>/`` with its model card.
 
 A policy (``--kind policy``, a ``model.zip`` of ``train_policy.py`` or ``distill_policy.py``) is saved without its
-optimizer state (a fresh optimizer: the file holds the weights only); a world model (``--kind world_model``, a run
+optimizer state (a fresh optimizer: the file holds the weights only), with its run's ``config.json`` beside it (so the
+folder serves as a run folder, e.g. a teacher of ``distill_policy.py``); a world model (``--kind world_model``, a run
 folder of ``train_world_model.py``) keeps its weights and configuration, not its optimizer or history. The card gets
 the command, the run's configuration (paths relative to the repository), the budget, the model's rows of the
 results file (a policy's: same policy, seed and environment steps; a world model's: same model, seed and training
@@ -180,6 +181,8 @@ def main(args: Args) -> Path:
         },
     )
     (folder / pretrained.CARD_NAME).write_text(json.dumps(card.to_json(), indent=1) + "\n")
+    if card.kind == "policy" and card.config:  # the folder is a run folder too: a teacher for distill_policy.py
+        (folder / "config.json").write_text(json.dumps(card.config, indent=1) + "\n")
     print(json.dumps({"name": args.name, "bytes": card.path.stat().st_size, "episode": card.episode}))
     return folder
 

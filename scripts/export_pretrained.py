@@ -181,7 +181,9 @@ def main(args: Args) -> Path:
         },
     )
     (folder / pretrained.CARD_NAME).write_text(json.dumps(card.to_json(), indent=1) + "\n")
-    if card.kind == "policy" and card.config:  # its folder is then a run folder: a teacher of distill_policy.py
+    if (
+        card.kind == "policy" and card.config
+    ):  # its folder is then a run folder: a teacher of distill_policy.py
         (folder / "config.json").write_text(json.dumps(card.config, indent=1) + "\n")
     print(json.dumps({"name": args.name, "bytes": card.path.stat().st_size, "episode": card.episode}))
     return folder

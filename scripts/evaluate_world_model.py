@@ -52,8 +52,11 @@ PUBLISHED = {"mnist": "docs/world_model/results.json", "block": "docs/block_worl
 
 @dataclass
 class Args:
-    checkpoints: tuple[str, ...]
-    """Run directories (or checkpoint files) written by train_world_model.py."""
+    checkpoints: tuple[str, ...] = ()
+    """Run directories (or checkpoint files) written by train_world_model.py (none: the --references alone, on
+    --world's --data)."""
+    world: str | None = None
+    """The world of --references evaluated without checkpoints (mnist or block)."""
     data: str | None = None
     """Validation dataset directory (sequences of at least context + horizon frames). Default: the 'validation'
     folder beside the first checkpoint's training data if there is one, else data/mnist_cpu/validation (MNIST
@@ -72,8 +75,9 @@ class Args:
     names: tuple[str, ...] = field(default_factory=tuple)
     """Display names (default: each run's model name, with '_dirac' for a dirac-initialised recurrence)."""
     references: tuple[str, ...] = ()
-    """Trivial predictors to evaluate beside the models: mean_frame (the mean training frame, from the first
-    checkpoint's training data) and/or copy_last (the last context frame repeated)."""
+    """Predictors without memory to evaluate beside the models: mean_frame (the mean training frame, from the first
+    checkpoint's training data), copy_last (the last context frame repeated) and/or action_shift (the last context
+    frame moved by the observer's known moves; MNIST World)."""
     results: tuple[str, ...] = ()
     """Results JSON files (lists of rows) to add this evaluation's rows to, e.g. runs/results.json."""
     publish: bool = False
@@ -112,6 +116,7 @@ def _row(
         for metric in ("recall_mse", "recall_ssim"):
             if metric in curves:
                 extra[f"{metric}_at"] = {str(s): curves[metric][s - 1] for s in args.report_steps}
+                extra["seen_mask"] = "context"  # seen before = shown in the context (not in predicted frames)
     return {
         "world": world,
         "model": name,
@@ -155,12 +160,18 @@ def main(args: Args) -> dict:
         raise ValueError(f"unknown --references {unknown}; choose from {', '.join(REFERENCE_PREDICTORS)}")
     loaded = [load_world_model(path) for path in args.checkpoints]
     worlds = {checkpoint["world"] for _, checkpoint in loaded}
+    if not loaded:
+        if not args.references or args.world not in MODEL_FAMILIES or args.data is None:
+            raise ValueError("without --checkpoints, give --references, --world (mnist or block) and --data")
+        if "mean_frame" in args.references:
+            raise ValueError("--references mean_frame needs a checkpoint that records its training data")
+        worlds = {args.world}
     if len(worlds) != 1:
         raise ValueError(
             f"the checkpoints come from different worlds {sorted(worlds)}; evaluate them separately"
         )
     world = worlds.pop()
-    train_data = loaded[0][1].get("settings", {}).get("data")
+    train_data = loaded[0][1].get("settings", {}).get("data") if loaded else None
     if args.data is None and train_data and (Path(train_data).parent / "validation").is_dir():
         args.data = str(Path(train_data).parent / "validation")
     for key, value in EVALUATION_DEFAULTS[world].items():
@@ -187,7 +198,7 @@ def main(args: Args) -> dict:
             if not train_data:
                 raise ValueError("--references mean_frame needs a checkpoint that records its training data")
             mean_frame = mean_training_frame(VideoShardDataset(train_data, 1, 0, random_start=False))
-        entries += [(name, ReferencePredictor(name, mean_frame), None) for name in args.references]
+        entries += [(name, ReferencePredictor(name, mean_frame, world), None) for name in args.references]
     unknown = sorted(set(args.video_models) - {name for name, _, _ in entries})
     if unknown:
         names = sorted(name for name, _, _ in entries)

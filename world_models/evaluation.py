@@ -42,8 +42,38 @@ RECALL_METRICS = ("recall_mse", "recall_ssim", "recall_fraction")
 EVALUATION_DEFAULTS: dict[str, dict] = {world: family.evaluation for world, family in MODEL_FAMILIES.items()}
 """Per world: the default validation data, context, horizon and reported steps (:attr:`ModelFamily.evaluation`)."""
 
-REFERENCE_PREDICTORS = ("mean_frame", "copy_last")
-"""Trivial predictors every model should beat: the mean training frame, and the last context frame repeated."""
+REFERENCE_PREDICTORS = ("mean_frame", "copy_last", "action_shift")
+"""Predictors without memory of the world that every model should beat: the mean training frame, the last context
+frame repeated, and the last context frame moved by the observer's known moves (:func:`action_shift`; MNIST World;
+in Block World, whose turns leave no overlap between views, it is the last frame repeated)."""
+
+
+def action_shift(last: torch.Tensor, moves: torch.Tensor) -> torch.Tensor:
+    """The last context frame moved by the window's known moves since it, entering pixels empty (zero).
+
+    MNIST World's window moves by ``(dx, dy)`` a step, so a still world's frame ``t`` is the last context frame read
+    at ``(y + Dy, x + Dx)``, ``D`` the sum of the moves after it: exact for still digits inside the old window.
+
+    Args:
+        last: ``(B, C, H, W)`` the last context frame.
+        moves: ``(B, T, 2)`` the window moves ``(dx, dy)`` that led to each predicted frame.
+
+    Returns:
+        ``(B, T, C, H, W)``.
+
+    >>> frame = torch.arange(9.0).reshape(1, 1, 3, 3)
+    >>> action_shift(frame, torch.tensor([[[1.0, 0.0], [0.0, 1.0]]]))[0, :, 0].tolist()
+    [[[1.0, 2.0, 0.0], [4.0, 5.0, 0.0], [7.0, 8.0, 0.0]], [[4.0, 5.0, 0.0], [7.0, 8.0, 0.0], [0.0, 0.0, 0.0]]]
+    """
+    b, c, h, w = last.shape
+    total = moves.cumsum(1).round().long()  # (B, T, 2): (Dx, Dy)
+    ys = torch.arange(h, device=last.device).view(1, 1, h, 1) + total[..., 1].view(b, -1, 1, 1)
+    xs = torch.arange(w, device=last.device).view(1, 1, 1, w) + total[..., 0].view(b, -1, 1, 1)
+    inside = ((ys >= 0) & (ys < h) & (xs >= 0) & (xs < w)).unsqueeze(2)  # (B, T, 1, H, W)
+    flat = (ys.clamp(0, h - 1) * w + xs.clamp(0, w - 1)).flatten(2)  # (B, T, H*W)
+    source = last.flatten(2).unsqueeze(1).expand(-1, flat.shape[1], -1, -1)  # (B, T, C, H*W)
+    moved = source.gather(3, flat.unsqueeze(2).expand(-1, -1, c, -1)).view(b, -1, c, h, w)
+    return moved * inside
 
 
 def mean_training_frame(dataset: Dataset, max_sequences: int = 256) -> torch.Tensor:
@@ -62,17 +92,19 @@ class ReferencePredictor(torch.nn.Module):
     """A trivial predictor by name, with the world models' ``rollout`` interface so that it is evaluated like a
     model (see :data:`REFERENCE_PREDICTORS`; ``mean_frame`` needs the mean training frame)."""
 
-    def __init__(self, name: str, mean_frame: torch.Tensor | None = None) -> None:
+    def __init__(self, name: str, mean_frame: torch.Tensor | None = None, world: str = "mnist") -> None:
         super().__init__()
         if name not in REFERENCE_PREDICTORS:
             raise ValueError(f"unknown reference {name!r}; choose one of {', '.join(REFERENCE_PREDICTORS)}")
         if name == "mean_frame" and mean_frame is None:
             raise ValueError("the mean_frame reference needs the mean training frame")
-        self.name, self.mean_frame = name, mean_frame
+        self.name, self.mean_frame, self.world = name, mean_frame, world
 
     def rollout(self, frames, actions, context: int, horizon: int | None = None) -> torch.Tensor:
         horizon = actions.shape[1] - context if horizon is None else horizon
-        if self.name == "copy_last":
+        if self.name == "action_shift" and self.world == "mnist":
+            return action_shift(frames[:, context - 1], actions[:, context : context + horizon])
+        if self.name in ("copy_last", "action_shift"):
             last = frames[:, context - 1 : context]
             return last.expand(-1, horizon, *last.shape[2:])
         mean = self.mean_frame.to(frames)
@@ -204,7 +236,8 @@ def revisit_masks_for(
     dataset: Dataset, context: int, horizon: int, max_sequences: int | None = None, progress: bool = False
 ) -> torch.Tensor:
     """For a Block World dataset with ground truth: which pixels of each predicted frame show something the
-    observer has seen before (in the context or in earlier frames), ``(N, horizon, H, W)`` bool.
+    model observed in the context, ``(N, horizon, H, W)`` bool (what only earlier *predicted* frames showed, the
+    model never saw, so it does not count).
 
     Each frame's pixels are labelled by what they show (an object, a patch of floor or wall, the background;
     :meth:`~equiworld.envs.video.block_world.BlockWorldEnv.surface_labels`, re-rendered from the recorded agent
@@ -236,7 +269,7 @@ def revisit_masks_for(
                 truth["agent_headings"][clip].numpy(),
                 truth["block_positions"][clip].numpy(),
             )
-            masks.append(torch.from_numpy(revisit_masks(labels)[context:]))
+            masks.append(torch.from_numpy(revisit_masks(labels, observed=context)[context:]))
     finally:
         env.close()
     return torch.stack(masks)

@@ -552,16 +552,20 @@ class BlockWorldEnv(gym.Env[np.ndarray, np.int64]):
             self._sync()
 
 
-def revisit_masks(labels: np.ndarray) -> np.ndarray:
+def revisit_masks(labels: np.ndarray, observed: int | None = None) -> np.ndarray:
     """``(T, H, W)`` bool: pixel ``(t, i, j)`` shows something (an object, a floor or wall patch, the background)
-    already shown by some pixel of frames ``0 .. t - 1``.
+    already shown by some pixel of frames ``0 .. t - 1`` that were observed.
 
     Args:
         labels: ``(T, H, W)`` integer labels of a sequence's frames (:meth:`BlockWorldEnv.surface_labels`).
+        observed: only frames ``0 .. observed - 1`` count as seen (a world model's context; the frames after it
+            are its own predictions, which show it nothing); default all.
 
     >>> labels = np.array([[[1, 2]], [[2, 3]], [[3, 4]]])
     >>> revisit_masks(labels)[:, 0].tolist()
     [[False, False], [True, False], [True, False]]
+    >>> revisit_masks(labels, observed=1)[:, 0].tolist()  # label 3, first shown in frame 1, was never observed
+    [[False, False], [True, False], [False, False]]
     """
     labels = np.asarray(labels)
     if labels.ndim != 3:
@@ -570,5 +574,6 @@ def revisit_masks(labels: np.ndarray) -> np.ndarray:
     seen = np.empty(0, labels.dtype)
     for t, frame in enumerate(labels):
         masks[t] = np.isin(frame, seen)
-        seen = np.union1d(seen, frame)
+        if observed is None or t < observed:
+            seen = np.union1d(seen, frame)
     return masks

@@ -55,7 +55,7 @@ def test_train_resume_and_evaluate_every_block_model(run_script, train_args, tin
     rows = json.loads((tmp_path / "r.json").read_text())
     assert {row["model"] for row in rows} == set(metrics["table"])
     assert all(row["world"] == "block" and row["static_blocks"] is False for row in rows)
-    assert all(set(row["recall_mse_at"]) == {"1", "8"} for row in rows)
+    assert all(set(row["recall_mse_at"]) == {"1", "8"} and row["seen_mask"] == "context" for row in rows)
     assert (out / "horizon.png").stat().st_size > 5000
     assert (out / "rollout.gif").stat().st_size > 1000
 

@@ -41,3 +41,52 @@ def test_psnr_of_an_exact_frame_is_capped():
     psnr = frame_metrics(predictions, frames)["psnr"]
     assert torch.isfinite(psnr).all()
     assert (psnr[0] == PSNR_CAP).all() and (psnr[1] < 25).all()
+
+
+def test_action_shift_is_exact_for_still_digits_inside_the_old_window():
+    import numpy as np
+
+    from equiworld.envs.video import MNISTWorldEnv
+    from equiworld.world_models.evaluation import ReferencePredictor
+
+    env = MNISTWorldEnv(world_size=40, window_size=26, num_digits=6, velocity_range=0, max_step=8)
+    rng = np.random.default_rng(0)
+    frames, moves = [env.reset(seed=3)[0]], [np.zeros(2)]
+    for _ in range(6):
+        move = rng.integers(-8, 9, 2)
+        frames.append(env.step(move.astype(float))[0])
+        moves.append(move)
+    frames = torch.tensor(np.stack(frames), dtype=torch.float64)[None] / 255  # (1, 7, 1, 26, 26)
+    moves = torch.tensor(np.stack(moves), dtype=torch.float64)[None]
+    predicted = ReferencePredictor("action_shift", world="mnist").rollout(frames, moves, context=2, horizon=5)
+    total = moves[0, 2:].cumsum(0).long()  # window displacement since the last context frame, (dx, dy)
+    for k in range(5):
+        dx, dy = total[k].tolist()
+        ys, xs = slice(max(0, -dy), min(26, 26 - dy)), slice(max(0, -dx), min(26, 26 - dx))
+        truth, guess = frames[0, 2 + k, 0], predicted[0, k, 0]
+        torch.testing.assert_close(guess[ys, xs], truth[ys, xs], rtol=0, atol=0)  # inside: exact
+        outside = torch.ones_like(guess, dtype=torch.bool)
+        outside[ys, xs] = False
+        assert (guess[outside] == 0).all()  # entering pixels empty
+    assert (frames[0, 2:].sum() > 0) and not torch.equal(predicted[0, 0], frames[0, 1])  # something moved
+    copy = ReferencePredictor("action_shift", world="block").rollout(frames, moves, context=2, horizon=5)
+    assert torch.equal(copy, frames[:, 1:2].expand(-1, 5, -1, -1, -1))  # no warp is defined: the last frame
+
+
+def test_seen_before_columns_come_only_from_context_masked_rows(script_module):
+    results = script_module("world_model_results")
+
+    def row(model, seed, recall, mask):
+        r = {"world": "block", "model": model, "seed": seed, "context": 70, "horizon": 210, "train_steps": 10,
+             "wall_clock_s": 60.0, "mse_at": {"1": 0.1, "210": 0.1}, "ssim_at": {"1": 0.5, "210": 0.5},
+             "recall_mse_at": {"1": recall, "210": recall}, "recall_ssim_at": {"1": 0.5, "210": 0.5}}  # fmt: skip
+        return r | ({"seen_mask": mask} if mask else {})
+
+    old = results.summarise([row("flowm3d", 0, 0.2, None), row("memory3d", 0, 0.3, None)], (1, 210))
+    assert "recall_mse@210" not in old[0]
+    assert "seen-before" not in results.markdown(old, (1, 210))  # no row measured it: no columns
+    goal = results.block_goal(old, static=True)
+    assert goal["met"] is False and "context mask" in goal["missing"]
+    new = results.summarise([row("flowm3d", 0, 0.2, "context"), row("memory3d", 0, 0.3, None)], (1, 210))
+    assert new[0]["recall_mse@210"] == (0.2, 0.0) and "recall_mse@210" not in new[1]
+    assert "| `memory3d` | 1 | 10 | 1 | 0.1000 | 0.1000 | 0.500 | – | – |" in results.markdown(new, (1, 210))

@@ -94,13 +94,14 @@ def test_evaluate_writes_result_rows_with_references(run_script, train_args, tin
         "scripts/evaluate_world_model.py", "--checkpoints", str(run),
         "--data", str(tiny_data / "validation"), "--context", "4", "--horizon", "12",
         "--num-sequences", "2", "--batch-size", "2", "--out", str(tmp_path / "eval"), "--video-frames", "2",
-        "--references", "mean_frame", "copy_last", "--results", str(results),
+        "--references", "mean_frame", "copy_last", "action_shift", "--results", str(results),
     ]  # fmt: skip
     run_script(*evaluate)
     run_script(*evaluate)  # the same evaluation again replaces its rows
     rows = json.loads(results.read_text())
-    assert [row["model"] for row in rows] == ["flowm", "mean_frame", "copy_last"]
-    flowm, mean_frame, copy_last = rows
+    assert [row["model"] for row in rows] == ["flowm", "mean_frame", "copy_last", "action_shift"]
+    flowm, mean_frame, copy_last, shifted = rows
+    assert shifted["mse_at"]["1"] != copy_last["mse_at"]["1"]
     assert flowm["seed"] == 0 and flowm["train_steps"] == 1 and flowm["wall_clock_s"] > 0
     assert flowm["world"] == "mnist" and flowm["context"] == 4 and flowm["sequences"] == 2
     assert set(flowm["mse_at"]) == {"1", "12"}  # the default steps that fit the horizon, and the last one
@@ -118,14 +119,14 @@ def test_evaluate_writes_result_rows_with_references(run_script, train_args, tin
     ]  # fmt: skip
     proc = run_script(*summarise)
     table, report = proc.stdout.strip().splitlines()[:-1], json.loads(proc.stdout.strip().splitlines()[-1])
-    assert table[0].startswith("| model | seeds |") and len(table) == 2 + 3
+    assert table[0].startswith("| model | seeds |") and len(table) == 2 + 4
     assert "| `flowm` | 1 | 1 |" in table[2] and table[3].startswith("| *mean_frame* |")
     assert report["checked"] and report["step"] == 12 and report["met"] is False
     assert report["missing"] == ["no_velocity", "no_self_motion", "convlstm"]
     assert (tmp_path / "horizon.png").stat().st_size > 5000
     # --train-steps keeps the trained rows of that length (and the references)
     other = run_script(*summarise[:3], "--steps", "1", "12", "--train-steps", "2").stdout.strip().splitlines()
-    assert len(other) == 1 + 2 + 2 and not any("`flowm`" in line for line in other)
+    assert len(other) == 1 + 2 + 3 and not any("`flowm`" in line for line in other)
 
 
 def test_zero_periods_validate_and_checkpoint_only_at_the_end(run_script, train_args, tiny_data, tmp_path):

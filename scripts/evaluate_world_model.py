@@ -32,9 +32,10 @@ from equiworld.world_models.evaluation import (
     RECALL_METRICS,
     REFERENCE_PREDICTORS,
     ReferencePredictor,
+    ReplayPredictor,
     mean_training_frame,
     plot_horizon_metrics,
-    revisit_masks_for,
+    replay_ground_truth,
     rollout_metrics,
     write_side_by_side_video,
 )
@@ -77,7 +78,8 @@ class Args:
     references: tuple[str, ...] = ()
     """Predictors without memory to evaluate beside the models: mean_frame (the mean training frame, from the first
     checkpoint's training data), copy_last (the last context frame repeated) and/or action_shift (the last context
-    frame moved by the observer's known moves; MNIST World)."""
+    frame moved by the observer's known moves; MNIST World) and/or room_only (Block World data with ground truth: the
+    true poses' views of the room without objects, a privileged reference that remembers no block)."""
     results: tuple[str, ...] = ()
     """Results JSON files (lists of rows) to add this evaluation's rows to, e.g. runs/results.json."""
     publish: bool = False
@@ -113,7 +115,7 @@ def _row(
     extra: dict = {}
     if MODEL_FAMILIES[world].recall:  # worlds with recall metrics: rows say whether the objects stood still
         extra["static_blocks"] = bool((spec or {}).get("env_kwargs", {}).get("static_blocks", False))
-        for metric in ("recall_mse", "recall_ssim"):
+        for metric in ("recall_mse", "recall_ssim", "block_mse", "colour_recall"):
             if metric in curves:
                 extra[f"{metric}_at"] = {str(s): curves[metric][s - 1] for s in args.report_steps}
                 extra["seen_mask"] = "context"  # seen before = shown in the context (not in predicted frames)
@@ -155,9 +157,10 @@ def _row(
 def main(args: Args) -> dict:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    unknown = sorted(set(args.references) - set(REFERENCE_PREDICTORS))
+    known = (*REFERENCE_PREDICTORS, "room_only")
+    unknown = sorted(set(args.references) - set(known))
     if unknown:
-        raise ValueError(f"unknown --references {unknown}; choose from {', '.join(REFERENCE_PREDICTORS)}")
+        raise ValueError(f"unknown --references {unknown}; choose from {', '.join(known)}")
     loaded = [load_world_model(path) for path in args.checkpoints]
     worlds = {checkpoint["world"] for _, checkpoint in loaded}
     if not loaded:
@@ -182,12 +185,23 @@ def main(args: Args) -> dict:
         sorted({s for s in args.report_steps if 1 <= s <= args.horizon} | {args.horizon})
     )
     dataset = VideoShardDataset(args.data, args.context, args.horizon, random_start=False)
-    masks = None
+    masks = block_masks = None
+    replayed: dict[str, torch.Tensor] = {}
     if args.recall and MODEL_FAMILIES[world].recall and dataset.spec.get("ground_truth"):
         truth = VideoShardDataset(
             args.data, args.context, args.horizon, random_start=False, ground_truth=True
         )
-        masks = revisit_masks_for(truth, args.context, args.horizon, args.num_sequences, progress=True)
+        replayed = replay_ground_truth(
+            truth,
+            args.context,
+            args.horizon,
+            args.num_sequences,
+            True,
+            room_only="room_only" in args.references,
+        )
+        masks, block_masks = replayed["seen"], replayed["seen_blocks"]
+    if "room_only" in args.references and "room_only" not in replayed:
+        raise ValueError("--references room_only needs Block World validation data made with --ground-truth")
     entries: list[tuple[str, torch.nn.Module, dict | None]] = []
     for i, (model, checkpoint) in enumerate(loaded):
         name = args.names[i] if i < len(args.names) else _display_name(checkpoint)
@@ -198,7 +212,16 @@ def main(args: Args) -> dict:
             if not train_data:
                 raise ValueError("--references mean_frame needs a checkpoint that records its training data")
             mean_frame = mean_training_frame(VideoShardDataset(train_data, 1, 0, random_start=False))
-        entries += [(name, ReferencePredictor(name, mean_frame, world), None) for name in args.references]
+        entries += [
+            (
+                name,
+                ReplayPredictor(replayed[name])
+                if name == "room_only"
+                else ReferencePredictor(name, mean_frame, world),
+                None,
+            )
+            for name in args.references
+        ]
     unknown = sorted(set(args.video_models) - {name for name, _, _ in entries})
     if unknown:
         names = sorted(name for name, _, _ in entries)
@@ -215,10 +238,12 @@ def main(args: Args) -> dict:
             device=args.device,
             progress=True,
             masks=masks,
+            block_masks=block_masks,
         )
         results[name]["checkpoint_step"] = checkpoint["step"] if checkpoint else 0
         rows.append(_row(args, world, name, results[name], checkpoint, dataset.spec))
-    shown = ("mse", "psnr", "ssim") + (RECALL_METRICS[:2] if masks is not None else ())
+    shown = ("mse", "psnr", "ssim") + ((*RECALL_METRICS[:2], "block_mse") if masks is not None else ())
+    shown += ("colour_recall",) if "colour_recall" in next(iter(results.values())) else ()
     table = {
         name: {f"{metric}@{s}": r[metric][s - 1] for s in args.report_steps for metric in shown}
         for name, r in results.items()
@@ -238,7 +263,9 @@ def main(args: Args) -> dict:
         chosen = {name: model for name, model, _ in entries}
         with torch.no_grad():
             predictions = {
-                name: chosen[name].rollout(frames, actions, args.context, shown)[0]
+                name: chosen[name].predictions[args.video_sequence, :shown]
+                if isinstance(chosen[name], ReplayPredictor)
+                else chosen[name].rollout(frames, actions, args.context, shown)[0]
                 for name in (args.video_models or chosen)
             }
         write_side_by_side_video(

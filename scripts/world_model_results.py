@@ -109,11 +109,15 @@ def markdown(summary: list[dict], steps: tuple[int, ...]) -> str:
     keys = [f"mse@{s}" for s in shown] + [f"ssim@{shown[-1]}"]
     if any(f"recall_mse@{shown[-1]}" in e for e in summary):  # Block World with ground truth, context mask
         keys += [f"recall_mse@{s}" for s in shown if s > 1] + [f"recall_ssim@{shown[-1]}"]
+    if any(f"block_mse@{shown[-1]}" in e for e in summary):  # objects seen in the context, and colour
+        keys += [f"block_mse@{s}" for s in shown if s > 1] + [f"colour_recall@{shown[-1]}"]
     titles = {
         "mse": "MSE",
         "ssim": "SSIM",
         "recall_mse": "seen-before MSE",
         "recall_ssim": "seen-before SSIM",
+        "block_mse": "seen-block MSE",
+        "colour_recall": "colour recall",
     }
     head = ["model", "seeds", "train steps", "minutes"] + [
         f"{titles[key.split('@')[0]]}@{key.split('@')[1]}" for key in keys
@@ -132,7 +136,7 @@ def markdown(summary: list[dict], steps: tuple[int, ...]) -> str:
                 cells.append("–")
                 continue
             mean, spread = e[key]
-            digits = 3 if "ssim" in key else 4
+            digits = 3 if "ssim" in key or "colour" in key else 4
             cells.append(f"{mean:.{digits}f}" + (f" ± {spread:.{digits}f}" if len(e["seeds"]) > 1 else ""))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

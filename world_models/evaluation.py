@@ -25,9 +25,12 @@ __all__ = [
     "RECALL_METRICS",
     "REFERENCE_PREDICTORS",
     "ReferencePredictor",
+    "ReplayPredictor",
+    "colour_pixels",
     "frame_metrics",
     "mean_training_frame",
     "plot_horizon_metrics",
+    "replay_ground_truth",
     "revisit_masks_for",
     "rollout_metrics",
     "write_side_by_side_video",
@@ -112,14 +115,20 @@ class ReferencePredictor(torch.nn.Module):
 
 
 def frame_metrics(
-    predictions: torch.Tensor, targets: torch.Tensor, masks: torch.Tensor | None = None
+    predictions: torch.Tensor,
+    targets: torch.Tensor,
+    masks: torch.Tensor | None = None,
+    block_masks: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
     """Per-frame metrics of ``(B, T, C, H, W)`` tensors in [0, 1]: each entry is ``(B, T)``.
 
     With ``masks`` (``(B, T, H, W)`` bool, e.g. the pixels of views seen before, :func:`revisit_masks_for`) also
     ``recall_mse`` and ``recall_ssim``: the squared error and the SSIM map averaged over the masked pixels only
-    (NaN for a frame without any), and ``recall_fraction``, the share of masked pixels. PSNR is capped at
-    :data:`PSNR_CAP` (an exact frame would be infinite).
+    (NaN for a frame without any), and ``recall_fraction``, the share of masked pixels; with ``block_masks`` (the
+    pixels of objects seen in the context) ``block_mse``, the squared error over those. RGB frames also get
+    ``colour_recall``: of the pixels where the truth has colour (channels spread by more than
+    :data:`COLOUR_SPREAD`), the share where the prediction has colour too (NaN for a frame without any). PSNR is
+    capped at :data:`PSNR_CAP` (an exact frame would be infinite).
     """
     if predictions.shape != targets.shape or predictions.dim() != 5:
         raise ValueError(
@@ -156,7 +165,33 @@ def frame_metrics(
             total = (values * m).sum(dim=(1, 2, 3))
             metrics[name] = torch.where(count > 0, total / count.clamp_min(1), nan).reshape(b, t)
         metrics["recall_fraction"] = m.mean(dim=(1, 2, 3)).reshape(b, t)
+    if block_masks is not None:
+        if block_masks.shape != (b, t, *predictions.shape[3:]):
+            raise ValueError(f"block_masks must be (B, T, H, W), got {tuple(block_masks.shape)}")
+        m = block_masks.flatten(0, 1)[:, None].to(p.dtype)
+        count = m.sum(dim=(1, 2, 3)) * p.shape[1]
+        total = (squared * m).sum(dim=(1, 2, 3))
+        metrics["block_mse"] = torch.where(count > 0, total / count.clamp_min(1), torch.nan).reshape(b, t)
+    if p.shape[1] == 3:
+        coloured = colour_pixels(y)
+        hits = (coloured & colour_pixels(p)).sum(dim=(1, 2)).double()
+        total = coloured.sum(dim=(1, 2)).double()
+        metrics["colour_recall"] = torch.where(total > 0, hits / total.clamp_min(1), torch.nan).reshape(b, t)
     return metrics
+
+
+COLOUR_SPREAD = 40 / 255
+"""A pixel has colour when its channels differ by more than this (greys, whites and blacks do not)."""
+
+
+def colour_pixels(frames: torch.Tensor) -> torch.Tensor:
+    """``(..., 3, H, W)`` RGB in [0, 1] -> ``(..., H, W)`` bool: the pixels whose channels spread by more than
+    :data:`COLOUR_SPREAD`.
+
+    >>> colour_pixels(torch.tensor([[[0.5, 0.9]], [[0.5, 0.2]], [[0.5, 0.2]]])).tolist()
+    [[False, True]]
+    """
+    return (frames.amax(dim=-3) - frames.amin(dim=-3)) > COLOUR_SPREAD
 
 
 @torch.no_grad()
@@ -170,6 +205,7 @@ def rollout_metrics(
     device: str | torch.device = "cpu",
     progress: bool = False,
     masks: torch.Tensor | None = None,
+    block_masks: torch.Tensor | None = None,
 ) -> dict[str, list[float]]:
     """Roll ``model`` out over a dataset and average each metric per predicted step.
 
@@ -185,15 +221,15 @@ def rollout_metrics(
         masks: ``(N, horizon, H, W)`` bool for the first ``N`` sequences (:func:`revisit_masks_for`): adds
             ``recall_mse``, ``recall_ssim`` (averaged over the sequences whose frame has masked pixels) and
             ``recall_fraction``; only the first ``N`` sequences are evaluated.
+        block_masks: like ``masks``, the pixels of objects seen in the context: adds ``block_mse``.
 
     Returns:
         ``{"mse": [...], "psnr": [...], "ssim": [...]}`` with ``horizon`` entries each (step 1 first), and
         ``"sequences"``: the number of sequences averaged.
     """
     model = model.to(device).eval()
-    names = METRICS + (RECALL_METRICS if masks is not None else ())
-    sums = {name: torch.zeros(horizon, dtype=torch.float64) for name in names}
-    counts = {name: torch.zeros(horizon, dtype=torch.float64) for name in names}
+    sums: dict[str, torch.Tensor] = {}
+    counts: dict[str, torch.Tensor] = {}
     if masks is not None:
         max_sequences = min(len(masks), max_sequences or len(masks))
     count = 0
@@ -214,19 +250,20 @@ def rollout_metrics(
         )
         predictions = model.rollout(frames, actions, context, horizon)
         batch_masks = None if masks is None else masks[count : count + len(frames)]
-        metrics = frame_metrics(predictions.cpu(), frames[:, context:].cpu(), batch_masks)
-        for (
-            name
-        ) in names:  # a recall metric is NaN for a frame without seen-before pixels: skipped, not counted
-            values = metrics[name]
-            counted = ~values.isnan() if name in RECALL_METRICS else torch.ones_like(values, dtype=torch.bool)
-            sums[name] += torch.where(counted, values, 0.0).sum(0)
-            counts[name] += counted.sum(0)
+        batch_blocks = None if block_masks is None else block_masks[count : count + len(frames)]
+        metrics = frame_metrics(predictions.cpu(), frames[:, context:].cpu(), batch_masks, batch_blocks)
+        for name, values in metrics.items():
+            # a masked metric is NaN for a frame without such pixels: skipped, not counted
+            counted = torch.ones_like(values, dtype=torch.bool) if name in METRICS else ~values.isnan()
+            sums[name] = sums.get(name, torch.zeros(horizon, dtype=torch.float64)) + torch.where(
+                counted, values, 0.0
+            ).sum(0)
+            counts[name] = counts.get(name, torch.zeros(horizon, dtype=torch.float64)) + counted.sum(0)
         count += len(frames)
     if count == 0:
         raise ValueError("the dataset yielded no sequences")
     result: dict[str, list[float]] = {
-        name: (sums[name] / counts[name]).tolist() for name in names
+        name: (sums[name] / counts[name]).tolist() for name in sums
     }  # NaN where no sequence had a value
     result["sequences"] = count
     return result
@@ -237,12 +274,30 @@ def revisit_masks_for(
 ) -> torch.Tensor:
     """For a Block World dataset with ground truth: which pixels of each predicted frame show something the
     model observed in the context, ``(N, horizon, H, W)`` bool (what only earlier *predicted* frames showed, the
-    model never saw, so it does not count).
+    model never saw, so it does not count); :func:`replay_ground_truth`'s ``seen``."""
+    return replay_ground_truth(dataset, context, horizon, max_sequences, progress)["seen"]
+
+
+def replay_ground_truth(
+    dataset: Dataset,
+    context: int,
+    horizon: int,
+    max_sequences: int | None = None,
+    progress: bool = False,
+    room_only: bool = False,
+) -> dict[str, torch.Tensor]:
+    """For a Block World dataset with ground truth, per predicted frame (``N`` sequences, ``horizon`` frames):
+
+    - ``seen``: ``(N, horizon, H, W)`` bool, the pixels that show something the model observed in the context;
+    - ``seen_blocks``: the pixels of ``seen`` that show an object (a block or ball);
+    - with ``room_only``, ``room_only``: ``(N, horizon, 3, H, W)`` in [0, 1], the true poses' views of the room
+      without objects (a privileged reference: it knows the poses and draws no block).
 
     Each frame's pixels are labelled by what they show (an object, a patch of floor or wall, the background;
     :meth:`~equiworld.envs.video.block_world.BlockWorldEnv.surface_labels`, re-rendered from the recorded agent
-    pose and block positions), and a pixel counts as revisited when its label appeared in an earlier frame of the
-    clip. Clips start where the dataset's clips start (its ``start``, frame 0 for evaluation).
+    pose and block positions); a pixel counts as seen when its label appeared in a context frame of the clip
+    (:func:`~equiworld.envs.video.block_world.revisit_masks` with ``observed=context``). Clips start where the
+    dataset's clips start (frame 0 for evaluation).
 
     Args:
         dataset: a :class:`~equiworld.world_models.data.VideoShardDataset` of Block World made with ground truth
@@ -251,28 +306,54 @@ def revisit_masks_for(
         horizon: predicted frames.
         max_sequences: the first this many sequences (default: all).
         progress: show a progress bar.
+        room_only: also render the room-only reference.
     """
-    from equiworld.envs.video.block_world import BlockWorldEnv, revisit_masks
+    from equiworld.envs.video.block_world import _STATIC_LABEL, BlockWorldEnv, revisit_masks
 
     spec = getattr(dataset, "spec", {})
     if spec.get("world") != "block" or not getattr(dataset, "ground_truth", False):
         raise ValueError("revisit masks need a Block World dataset opened with ground_truth=True")
     count = len(dataset) if max_sequences is None else min(len(dataset), max_sequences)
     env = BlockWorldEnv(**spec.get("env_kwargs", {}))
-    masks = []
+    seen, blocks, rooms = [], [], []
     try:
-        for i in tqdm(range(count), disable=not progress, desc="revisit masks"):
+        for i in tqdm(range(count), disable=not progress, desc="replay ground truth"):
             truth = dataset[i][2]
             clip = slice(0, context + horizon)
-            labels = env.replay_labels(
-                truth["agent_positions"][clip].numpy(),
-                truth["agent_headings"][clip].numpy(),
-                truth["block_positions"][clip].numpy(),
-            )
-            masks.append(torch.from_numpy(revisit_masks(labels, observed=context)[context:]))
+            poses = truth["agent_positions"][clip].numpy(), truth["agent_headings"][clip].numpy()
+            labels = env.replay_labels(*poses, truth["block_positions"][clip].numpy())
+            mask = revisit_masks(labels, observed=context)[context:]
+            objects = (labels[context:] >= 1) & (labels[context:] < _STATIC_LABEL)
+            seen.append(torch.from_numpy(mask))
+            blocks.append(torch.from_numpy(mask & objects))
+            if room_only:
+                prediction = truth["agent_positions"][context : context + horizon].numpy()
+                headings = truth["agent_headings"][context : context + horizon].numpy()
+                rooms.append(torch.from_numpy(env.replay_views(prediction, headings)).float() / 255)
     finally:
         env.close()
-    return torch.stack(masks)
+    out = {"seen": torch.stack(seen), "seen_blocks": torch.stack(blocks)}
+    if room_only:
+        out["room_only"] = torch.stack(rooms)
+    return out
+
+
+class ReplayPredictor(torch.nn.Module):
+    """Precomputed predictions with the world models' ``rollout`` interface, handed out in dataset order (as
+    :func:`rollout_metrics` asks for them): e.g. :func:`replay_ground_truth`'s privileged ``room_only``
+    reference."""
+
+    def __init__(self, predictions: torch.Tensor) -> None:
+        super().__init__()
+        self.predictions, self.cursor = predictions, 0
+
+    def rollout(self, frames, actions, context: int, horizon: int | None = None) -> torch.Tensor:
+        horizon = actions.shape[1] - context if horizon is None else horizon
+        batch = self.predictions[self.cursor : self.cursor + len(frames), :horizon]
+        if len(batch) != len(frames):
+            raise ValueError(f"{len(self.predictions)} precomputed sequences, asked for more")
+        self.cursor += len(frames)
+        return batch.to(frames)
 
 
 def plot_horizon_metrics(

@@ -512,6 +512,41 @@ class BlockWorldEnv(gym.Env[np.ndarray, np.int64]):
             labels.append(self.surface_labels())
         return np.stack(labels)
 
+    def replay_views(
+        self,
+        agent_positions: np.ndarray,
+        agent_headings: np.ndarray,
+        block_positions: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """The egocentric views of a recorded sequence's poses: ``(T, 3, image_size, image_size)`` uint8.
+
+        Args:
+            agent_positions: ``(T, 2)`` cells.
+            agent_headings: ``(T,)`` headings.
+            block_positions: ``(T, B, 2)`` cells (slots at ``-1`` unused); ``None``: the room alone, without objects
+                (what an observer that knew its own poses but remembered no block would draw).
+
+        The env's episode is replaced (it ends up in the last recorded state). Object colours are drawn anew, so
+        views with objects match the recording in geometry, not in colour.
+        """
+        agent_positions = np.asarray(agent_positions)
+        views = []
+        for t in range(len(agent_positions)):
+            options: dict[str, Any] = {
+                "agent_position": agent_positions[t],
+                "agent_heading": int(agent_headings[t]),
+            }
+            if block_positions is not None:
+                blocks = np.asarray(block_positions[t])
+                options["block_positions"] = blocks[(blocks >= 0).all(-1)]
+            observation, _ = self.reset(options=options)
+            if block_positions is None:  # every object under the floor, out of sight
+                self._data.mocap_pos[self._object_bodies, 2] = -10.0
+                mujoco.mj_kinematics(self._model, self._data)
+                observation = self._observation()
+            views.append(observation)
+        return np.stack(views)
+
     def _info(self) -> dict[str, Any]:
         return {
             "agent_position": self._agent.copy(),

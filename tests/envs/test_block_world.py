@@ -218,3 +218,27 @@ def test_replayed_labels_equal_the_live_ones(env):
     np.testing.assert_array_equal(replayed, np.stack(live))
     with pytest.raises(ValueError, match="untextured"):
         BlockWorldEnv(image_size=16, textured=True).replay_labels(poses[:1], headings[:1], blocks[:1])
+
+
+def test_room_only_views_equal_the_recording_wherever_no_object_shows():
+    env = BlockWorldEnv(image_size=32, room_size=6, num_blocks=(8, 8), static_blocks=True)
+    frames = [env.reset(seed=4)[0]]
+    poses, headings = [env._agent.copy()], [env._heading]
+    for action in (0, 2, 1, 1, 2):
+        frame, *_ = env.step(action)
+        frames.append(frame)
+        poses.append(env._agent.copy())
+        headings.append(env._heading)
+    blocks = np.repeat(env._blocks[None], len(frames), axis=0)
+    labels = env.replay_labels(np.stack(poses), np.array(headings), blocks)
+    rooms = env.replay_views(np.stack(poses), np.array(headings))  # no objects
+    objects = (labels >= 1) & (labels < (1 << 32))
+    assert objects.any() and (~objects).any()
+    recorded = np.stack(frames)
+    assert np.array_equal(rooms.transpose(0, 2, 3, 1)[~objects], recorded.transpose(0, 2, 3, 1)[~objects])
+    assert not np.array_equal(rooms, recorded)  # the blocks are missing
+    with_blocks = env.replay_views(np.stack(poses), np.array(headings), blocks)
+    assert np.array_equal(
+        with_blocks.transpose(0, 2, 3, 1)[~objects], recorded.transpose(0, 2, 3, 1)[~objects]
+    )
+    env.close()

@@ -41,12 +41,19 @@ def test_train_resume_and_evaluate_every_block_model(run_script, train_args, tin
             "scripts/evaluate_world_model.py", "--checkpoints", *map(str, runs),
             "--data", str(tiny_block_data / "validation"), "--context", "4", "--horizon", "8",
             "--report-steps", "1", "8", "--num-sequences", "2", "--batch-size", "2", "--out", str(out),
-            "--video-frames", "3", "--references", "mean_frame", "copy_last", "--results", str(tmp_path / "r.json"),
-            "--video-models", "flowm3d", "copy_last",
+            "--video-frames", "3", "--references", "mean_frame", "copy_last", "room_only",
+            "--results", str(tmp_path / "r.json"), "--video-models", "flowm3d", "room_only",
         ]
     )  # fmt: skip
     metrics = json.loads((out / "metrics.json").read_text())
-    assert set(metrics["table"]) == {"flowm3d", "memory3d", "convlstm3d", "mean_frame", "copy_last"}
+    assert set(metrics["table"]) == {
+        "flowm3d",
+        "memory3d",
+        "convlstm3d",
+        "mean_frame",
+        "copy_last",
+        "room_only",
+    }
     assert len(metrics["curves"]["flowm3d"]["mse"]) == 8
     assert all(0 < row["mse@8"] < 1 for row in metrics["table"].values())
     # recall metrics: the validation data has ground truth, so pixels of views seen before are scored apart
@@ -56,6 +63,9 @@ def test_train_resume_and_evaluate_every_block_model(run_script, train_args, tin
     assert {row["model"] for row in rows} == set(metrics["table"])
     assert all(row["world"] == "block" and row["static_blocks"] is False for row in rows)
     assert all(set(row["recall_mse_at"]) == {"1", "8"} and row["seen_mask"] == "context" for row in rows)
+    assert all(set(row["colour_recall_at"]) == {"1", "8"} and "block_mse_at" in row for row in rows)
+    room = next(row for row in rows if row["model"] == "room_only")  # the true poses: the room is right
+    assert room["mse_at"]["1"] < min(r["mse_at"]["1"] for r in rows if r["model"] != "room_only")
     assert (out / "horizon.png").stat().st_size > 5000
     assert (out / "rollout.gif").stat().st_size > 1000
 

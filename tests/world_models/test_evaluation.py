@@ -90,3 +90,22 @@ def test_seen_before_columns_come_only_from_context_masked_rows(script_module):
     new = results.summarise([row("flowm3d", 0, 0.2, "context"), row("memory3d", 0, 0.3, None)], (1, 210))
     assert new[0]["recall_mse@210"] == (0.2, 0.0) and "recall_mse@210" not in new[1]
     assert "| `memory3d` | 1 | 10 | 1 | 0.1000 | 0.1000 | 0.500 | – | – |" in results.markdown(new, (1, 210))
+
+
+def test_block_pixels_and_colour_recall_score_what_they_say():
+    truth = torch.full((1, 2, 3, 16, 16), 0.5)  # grey frames
+    truth[0, :, 0, :8, :8] = 0.9  # a red-ish block in the top-left corner of both frames
+    prediction = torch.full_like(truth, 0.5)  # the room right, the block forgotten (grey)
+    blocks = torch.zeros(1, 2, 16, 16, dtype=torch.bool)
+    blocks[0, 0, :8, :8] = True  # seen in the context: frame 0 only
+    metrics = frame_metrics(prediction, truth, masks=torch.ones_like(blocks), block_masks=blocks)
+    assert metrics["block_mse"][0, 0].item() == pytest.approx(
+        0.4**2 / 3
+    )  # one channel of three is off by 0.4
+    assert math.isnan(metrics["block_mse"][0, 1].item())  # no seen block in frame 1: not counted
+    assert metrics["colour_recall"][0].tolist() == [0.0, 0.0]  # the truth's colour, nowhere in the prediction
+    prediction[0, 1, 0, :4, :8] = 0.9  # colour drawn on half of the block in frame 1
+    assert frame_metrics(prediction, truth)["colour_recall"][0].tolist() == [0.0, 0.5]
+    grey = torch.full_like(truth, 0.3)
+    assert math.isnan(frame_metrics(grey, grey)["colour_recall"][0, 0].item())  # no colour in the truth
+    assert "colour_recall" not in frame_metrics(truth[:, :, :1], truth[:, :, :1])  # greyscale frames

@@ -213,6 +213,7 @@ class MorphologyEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         ctrl_cost_weight: float = 1e-3,
         reset_noise_scale: float = 1.0,
         friction_cone: str = "elliptic",
+        wind: tuple[float, float] = (0.0, 0.0),
         integrator: str | None = None,
         frame_skip: int = 4,
         target_distance: float = 10_000.0,
@@ -242,6 +243,12 @@ class MorphologyEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
             reset_noise_scale: Multiplies the published start noise (0 gives a noise-free start; at most 100).
             friction_cone: ``"elliptic"`` (default, exact rotation symmetry) or ``"pyramidal"`` (MuJoCo's
                 default, which breaks the symmetry slightly once feet touch the floor).
+            wind: ``(strength, direction)``: a constant horizontal force of ``strength`` newtons per kilogram of
+                body mass (0 to 100) toward the world angle ``direction`` (radians, counter-clockwise from +x), on
+                every body part: a knob that breaks the symmetry under rotations about gravity by as much as asked
+                (it keeps the reflection across the vertical plane that contains the wind). Unobserved: the
+                observation's gravity stays vertical. At strength 0 (the default) the env is the symmetric one,
+                bit for bit.
             integrator: MuJoCo integrator; ``None``: as published (RK4, cheetah Euler).
             frame_skip: Physics steps per environment step (1 to 1000).
             target_distance: Distance (m) of the far target of the ``direction`` task.
@@ -272,6 +279,12 @@ class MorphologyEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
                 "progress_speed_cap", progress_speed_cap, low=0.0, low_open=True, high=MAX_WEIGHT
             )
         ctrl_cost_weight = check.real("ctrl_cost_weight", ctrl_cost_weight, low=0.0, high=MAX_WEIGHT)
+        try:
+            wind_strength, wind_direction = wind
+        except (TypeError, ValueError):
+            raise TypeError(f"wind must be a pair (strength, direction) of numbers, got {wind!r}") from None
+        wind_strength = check.real("wind[0] (strength, N/kg)", wind_strength, low=0.0, high=100.0)
+        wind_direction = check.real("wind[1] (direction, rad)", wind_direction, low=-1e6, high=1e6)
         reset_noise_scale = check.real("reset_noise_scale", reset_noise_scale, low=0.0, high=100.0)
         frame_skip = check.integer("frame_skip", frame_skip, low=1, high=1000)
         target_distance = check.real(
@@ -297,6 +310,11 @@ class MorphologyEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
             integrator=integrator,
             offscreen_size=(max(width, 640), max(height, 480)),
         )
+        self.wind = (wind_strength, wind_direction)
+        if wind_strength > 0.0:  # a uniform force per unit mass is a horizontal part of the gravity field
+            self.model.opt.gravity[:2] = wind_strength * np.array(
+                [np.cos(wind_direction), np.sin(wind_direction)]
+            )
         self.data = mujoco.MjData(self.model)
         self._bind_views()
         self.friction_cone = friction_cone

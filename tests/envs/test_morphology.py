@@ -12,6 +12,7 @@ import pytest
 
 import equiworld.envs  # noqa: F401  (registers the environments)
 from equiworld.envs.morphology import catalog
+from equiworld.envs.morphology.batched import BatchedMorphologyEnv
 from equiworld.envs.morphology.bodies import body_plan, compile_model
 from equiworld.envs.morphology.env import (
     MorphologyEnv,
@@ -511,6 +512,71 @@ def test_pyramidal_cones_are_an_explicit_symmetry_breaking_option():
     assert env.model.opt.cone == mujoco.mjtCone.mjCONE_PYRAMIDAL
     err_v, _, _ = _rotated_copies_disagreement("humanoid_9_full", 1.234, 0, cone="pyramidal")
     assert err_v > 1e-6  # measurably broken, unlike the elliptic default
+
+
+# --- the wind: a symmetry-breaking knob -------------------------------------------------------------------
+
+
+def test_wind_is_a_horizontal_force_per_kilogram_on_every_body_part():
+    calm, windy = MorphologyEnv("walker_7_full"), MorphologyEnv("walker_7_full", wind=(2.0, 0.7))
+    for env in (calm, windy):
+        env.reset(seed=0)
+        env.data.qpos[2] += 5.0  # high in the air: no contact, only gravity and the wind act
+        env.data.qvel[:] = 0.0
+        mujoco.mj_forward(env.model, env.data)
+        assert env.data.ncon == 0
+    # a uniform field moves every part alike: the root's linear acceleration changes by the wind, nothing else
+    extra = windy.data.qacc - calm.data.qacc
+    np.testing.assert_allclose(extra[:3], [2.0 * math.cos(0.7), 2.0 * math.sin(0.7), 0.0], atol=1e-9)
+    np.testing.assert_allclose(extra[3:], 0.0, atol=1e-9)
+    obs, *_ = windy.step(np.zeros(windy.action_space.shape))
+    np.testing.assert_allclose(
+        obs["vectors"][:, 1], [[0.0, 0.0, -9.81]] * 7
+    )  # unobserved: gravity stays vertical
+
+
+def test_no_wind_is_bit_identical_and_wind_breaks_the_symmetry_by_its_strength():
+    actions = np.random.default_rng(1).uniform(-0.3, 0.3, (50, 12))
+
+    def rollout(**kwargs):
+        env = MorphologyEnv("hopper_5_full", **kwargs)
+        env.reset(seed=3)
+        return np.stack([env.step(a)[0]["vectors"] for a in actions])
+
+    assert np.array_equal(rollout(), rollout(wind=(0.0, 1.3)))
+    errors = []
+    for strength in (0.0, 0.5, 3.0):  # the same rotated-copies check as the exact symmetry's, with wind
+        a = MorphologyEnv("hopper_5_full", wind=(strength, 0.0))
+        b = MorphologyEnv("hopper_5_full", wind=(strength, 0.0))
+        a.reset(seed=0)
+        b.reset(seed=1)
+        rot = rotation_about_gravity(1.0)
+        b.set_state(*rotate_state_about_gravity(a.data.qpos, a.data.qvel, 1.0), target=rot[:2, :2] @ a.target)
+        error = max(np.abs(a.step(x)[0]["vectors"] @ rot.T - b.step(x)[0]["vectors"]).max() for x in actions)
+        errors.append(error)
+    assert errors[0] < 1e-9 < errors[1] < errors[2], errors
+
+
+@pytest.mark.parametrize(
+    ("wind", "error", "message"),
+    [((-1.0, 0.0), ValueError, "wind\\[0\\] \\(strength"), ((1.0, math.inf), ValueError, "wind\\[1\\]"),
+     ((101.0, 0.0), ValueError, "<= 100"), (2.0, TypeError, "wind must be a pair"), (("a", 0), TypeError, "wind")],
+)  # fmt: skip
+def test_bad_wind_is_refused_by_name(wind, error, message):
+    with pytest.raises(error, match=message):
+        MorphologyEnv("hopper_5_full", wind=wind)
+
+
+def test_the_batched_env_blows_the_same_wind():
+    batched = BatchedMorphologyEnv("hopper_5_full", 2, wind=(1.5, -0.4))
+    single = MorphologyEnv("hopper_5_full", wind=(1.5, -0.4))
+    obs, _ = batched.reset(seed=5)
+    ref, _ = single.reset(seed=5)
+    action = np.full((2, 12), 0.2)
+    for _ in range(20):
+        obs, *_ = batched.step(action)
+        ref, *_ = single.step(action[0])
+    np.testing.assert_allclose(obs["vectors"][0], ref["vectors"], atol=1e-12)
 
 
 # --- wrappers and the suite VecEnv -----------------------------------------------------------------------

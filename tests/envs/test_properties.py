@@ -61,6 +61,7 @@ def _snapshot(obs) -> dict:
             "width",
             "task",
             "friction_cone",
+            "wind",
             "integrator",
         ]
     ),

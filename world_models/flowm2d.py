@@ -278,11 +278,65 @@ class ConvLSTMWorldModel(WorldModel2D):
         return (*update, frame)
 
 
-MODEL_NAMES = ("flowm", "no_velocity", "no_self_motion", "action_concat", "convlstm")
+class ConvGRUWorldModel(WorldModel2D):
+    """A non-equivariant baseline that can follow the window: a strided encoder, a ConvGRU at a quarter of the
+    resolution and an upsampling decoder, with the move as two input planes.
+
+    The encoder (two stride-2 3x3 convolutions), the recurrence's 3x3 gates at stride 4 and the decoder together
+    reach about 10 pixels from any output pixel, more than MNIST World's largest move per step, so that, unlike the
+    one-layer :class:`ConvLSTMWorldModel`, it can move what it saw by the known move.
+
+    >>> model = ConvGRUWorldModel(FlowWorldModelConfig.preset("small", world_size=40, window_size=26, max_step=8))
+    >>> 5_000 < model.num_parameters() < 20_000
+    True
+    """
+
+    def __init__(self, config: FlowWorldModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        c1, c2 = max(4, config.channels // 2), config.channels
+        self.hidden = c2
+        self.encoder = nn.Sequential(
+            nn.Conv2d(config.in_channels + 2, c1, 3, stride=2, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(c1, c2, 3, stride=2, padding=1),
+            nn.ReLU(),
+        )
+        self.gates = nn.Conv2d(c2 + c2, 2 * c2, 3, padding=1)
+        self.candidate = nn.Conv2d(c2 + c2, c2, 3, padding=1)
+        self.up1 = nn.Conv2d(c2, c1, 3, padding=1)
+        self.up2 = nn.Conv2d(c1 + config.in_channels + 2, config.in_channels, 3, padding=1)
+
+    def _sizes(self, frame: Tensor) -> tuple[tuple[int, int], tuple[int, int]]:
+        h, w = frame.shape[-2:]
+        half = ((h + 1) // 2, (w + 1) // 2)
+        return half, ((half[0] + 1) // 2, (half[1] + 1) // 2)
+
+    def initial_state(self, frames: Tensor) -> Tensor:
+        return frames.new_zeros(frames.shape[0], self.hidden, *self._sizes(frames)[1])
+
+    def predict(self, state: tuple[Tensor, Tensor], displacement: Tensor):
+        """One GRU step on (last frame, upcoming displacement); decode the next frame from it."""
+        h, last = state
+        scaled = displacement.to(last.dtype) / max(self.config.max_step, 1)
+        planes = scaled[:, :, None, None].expand(-1, -1, *last.shape[-2:])
+        x = self.encoder(torch.cat([last, planes], 1))
+        z, r = torch.sigmoid(self.gates(torch.cat([x, h], 1))).chunk(2, 1)
+        h = (1 - z) * h + z * torch.tanh(self.candidate(torch.cat([x, r * h], 1)))
+        half = self._sizes(last)[0]
+        y = F.relu(self.up1(F.interpolate(h, size=half, mode="bilinear", align_corners=False)))
+        y = F.interpolate(y, size=last.shape[-2:], mode="bilinear", align_corners=False)
+        return self.up2(torch.cat([y, last, planes], 1)), h
+
+    def observe(self, update: Tensor, frame: Tensor, displacement: Tensor):
+        return update, frame
+
+
+MODEL_NAMES = ("flowm", "no_velocity", "no_self_motion", "action_concat", "convlstm", "convgru")
 
 
 def build_world_model(name: str, config: FlowWorldModelConfig) -> WorldModel2D:
-    """Build a model by name: ``flowm`` and its ablations, or ``convlstm``.
+    """Build a model by name: ``flowm`` and its ablations, or the baselines ``convlstm`` and ``convgru``.
 
     Args:
         name: one of :data:`MODEL_NAMES`.
@@ -298,4 +352,6 @@ def build_world_model(name: str, config: FlowWorldModelConfig) -> WorldModel2D:
         return FlowEquivariantWorldModel(replace(config, self_motion=False, action_channels=True))
     if name == "convlstm":
         return ConvLSTMWorldModel(config)
+    if name == "convgru":
+        return ConvGRUWorldModel(config)
     raise ValueError(f"unknown world model {name!r}; choose one of {', '.join(MODEL_NAMES)}")

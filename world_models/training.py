@@ -46,8 +46,9 @@ class TrainSettings:
     """Settings of one world-model training run (the command line of ``scripts/train_world_model.py``)."""
 
     model: str = "flowm"
-    """World model. MNIST World: flowm, no_velocity, no_self_motion, action_concat or convlstm.
-    Block World (--world block): flowm3d, memory3d (learned-memory baseline) or convlstm3d."""
+    """World model. MNIST World: flowm, no_velocity, no_self_motion, action_concat, convlstm or convgru (a ConvGRU
+    at a quarter resolution that reaches past the largest move). Block World (--world block): flowm3d, memory3d
+    (learned-memory baseline) or convlstm3d."""
     preset: Literal["small", "cpu", "paper"] = "small"
     """Model sizes: 'paper' (published: ~75K parameters in 2D, ~10M in 3D), 'cpu' (Block World only: its CPU
     recipe) or 'small' (CPU-friendly)."""
@@ -178,8 +179,10 @@ def _check_settings(settings: TrainSettings) -> None:
             raise ValueError(
                 f"--{option.replace('_', '-')} applies to the {' and '.join(owners)} models only"
             )
-    if settings.recurrent_init != "default" and settings.model == "convlstm":
-        raise ValueError("--recurrent-init applies to FloWM and its ablations, not the ConvLSTM")
+    if settings.recurrent_init != "default" and settings.model in ("convlstm", "convgru"):
+        raise ValueError(
+            "--recurrent-init applies to FloWM and its ablations, not the ConvLSTM or ConvGRU baselines"
+        )
     if not 0.0 <= settings.teacher_forcing <= 1.0:
         raise ValueError(f"--teacher-forcing must be a probability in [0, 1], got {settings.teacher_forcing}")
     for horizon in (*settings.curriculum, settings.predict):

@@ -188,3 +188,20 @@ def test_actions_are_dx_dy():
     model = FlowEquivariantWorldModel(config).double()
     prepared = model.prepare_actions(torch.tensor([[[2.0, -1.0]]]))
     assert prepared.tolist() == [[[-1, 2]]] and prepared.dtype == torch.long
+
+
+def test_the_convgru_baseline_reaches_as_far_as_the_largest_move():
+    """A prediction pixel depends on the last frame's pixel one largest move away (the ConvLSTM's does not): the
+    baseline can move what it saw by the known move, so a comparison with it is about memory, not reach."""
+    from equiworld.world_models.flowm2d import FlowWorldModelConfig, build_world_model
+
+    config = FlowWorldModelConfig.preset("small", world_size=40, window_size=26, max_step=8)
+    torch.manual_seed(0)
+    for name, reaches in (("convgru", True), ("convlstm", False)):
+        model = build_world_model(name, config).double()
+        frames = torch.rand(1, 4, 1, 26, 26, dtype=torch.float64, requires_grad=True)
+        actions = torch.zeros(1, 5, 2, dtype=torch.float64)
+        prediction = model.rollout(frames, actions, context=4, horizon=1)
+        prediction[0, 0, 0, 5, 5].backward()
+        far = frames.grad[0, 3, 0, 5 + config.max_step, 5 + config.max_step]  # the last context frame
+        assert (far.abs() > 0) == reaches, name

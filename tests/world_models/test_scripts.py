@@ -16,7 +16,7 @@ def tiny_data(tiny_world_data):
     return tiny_world_data("mnist")
 
 
-@pytest.mark.parametrize("model", ["flowm", "convlstm"])
+@pytest.mark.parametrize("model", ["flowm", "convlstm", "convgru"])
 def test_train_then_resume(run_script, train_args, model, tiny_data, tmp_path):
     out = tmp_path / model
     run_script(*train_args("mnist", model, tiny_data, out, 2))

@@ -70,15 +70,20 @@ def summarise(rows: list[dict]) -> list[dict]:
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for row in rows:
         recipe = tuple(row.get(k) for k in RECIPE_KEYS)
-        groups[(row["env"], row["algo"], row["policy"], recipe, row["body"], row["split"])].append(row)
+        # a distillation's budget is part of its recipe (25 and 45 minutes are two students, not two seeds)
+        minutes = row.get("budget_minutes") if row["algo"] == "dagger" else None
+        groups[(row["env"], row["algo"], row["policy"], recipe, minutes, row["body"], row["split"])].append(
+            row
+        )
     out = []
-    for (env, algo, policy, recipe, body, split), members in groups.items():
+    for (env, algo, policy, recipe, minutes, body, split), members in groups.items():
         out.append(
             {
                 "env": env,
                 "algo": algo,
                 "policy": policy,
                 **dict(zip(RECIPE_KEYS, recipe, strict=True)),
+                "distill_minutes": minutes,
                 "body": body,
                 "split": split,
                 "seeds": sorted(r["seed"] for r in members),
@@ -126,6 +131,7 @@ def markdown(entries: list[dict]) -> str:
         recipe += ", fixed σ" if e.get("fixed_std") else ""
         if e["algo"] == "dagger":
             recipe += f", from {e['teacher']} teachers" if e.get("teacher") else ""
+            recipe += f", {e['distill_minutes']:g} min" if e.get("distill_minutes") else ""
         elif e.get("teacher"):
             recipe += f", imitating {e['teacher']} for {e['imitation_steps'] / 1e6:g}M steps"
         recipe += (
@@ -246,9 +252,11 @@ def suite_checks(entries: list[dict], args: Args) -> list[dict]:
     students: dict[tuple, list[dict]] = defaultdict(list)
     for e in entries:
         if e["algo"] == "dagger" and e["env"] in SUITES:
-            students[(e["env"], e["policy"], *(e.get(k) for k in RECIPE_KEYS))].append(e)
+            students[
+                (e["env"], e["policy"], e.get("distill_minutes"), *(e.get(k) for k in RECIPE_KEYS))
+            ].append(e)
     checks = []
-    for (suite, policy, *recipe), group in students.items():
+    for (suite, policy, minutes, *recipe), group in students.items():
         recipe_keys = dict(zip(RECIPE_KEYS, recipe, strict=True))
         teacher = recipe_keys["teacher"]
         bodies = resolve_morphologies(suite)
@@ -268,6 +276,7 @@ def suite_checks(entries: list[dict], args: Args) -> list[dict]:
             {
                 "suite": suite,
                 "student": policy,
+                "minutes": minutes,
                 "teacher": teacher,
                 "seeds": len({s for e in group for s in e["seeds"]}),
                 "experts": f"{len(experts)}/{len(bodies)}",
@@ -292,9 +301,9 @@ def suite_checks(entries: list[dict], args: Args) -> list[dict]:
 def suite_markdown(checks: list[dict]) -> str:
     """The per-suite table of :func:`suite_checks`."""
     lines = [
-        "| suite | student | teacher | seeds | experts | experts' mean (m) | student, trained (m) | of experts | "
-        "held-out (m) | held-out / trained | goals met |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| suite | student | teacher | minutes | seeds | experts | experts' mean (m) | student, trained (m) | "
+        "of experts | held-out (m) | held-out / trained | goals met |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
 
     def show(value, percent=False):
@@ -302,7 +311,8 @@ def suite_markdown(checks: list[dict]) -> str:
 
     for c in checks:
         lines.append(
-            f"| {c['suite']} | {c['student']} | {c['teacher']} | {c['seeds']} | {c['experts']} | "
+            f"| {c['suite']} | {c['student']} | {c['teacher']} | {format(c['minutes'], 'g') if c.get('minutes') else '–'} | {c['seeds']} | "
+            f"{c['experts']} | "
             f"{show(c['experts_progress_m'])} | {show(c['trained_progress_m'])} | {show(c['of_experts'], True)} | "
             f"{show(c['zero_shot_progress_m'])} | {show(c['zero_shot_ratio'], True)} | {'yes' if c['met'] else 'no'} |"
         )

@@ -560,7 +560,8 @@ def test_suite_check_compares_a_student_with_its_experts_and_its_held_out_bodies
     assert not stricter[0]["met"]  # held-out bodies at 1.2 m are below 1.5 m
     table = results.suite_markdown([check])
     assert (
-        "| walker++ | set_any_body | mlp_heading | 1 | 6/6 | 2.40 | 2.00 | 83% | 1.20 | 60% | yes |" in table
+        "| walker++ | set_any_body | mlp_heading | – | 1 | 6/6 | 2.40 | 2.00 | 83% | 1.20 | 60% | yes |"
+        in table
     )
 
 
@@ -913,3 +914,21 @@ def test_episode_trace_follows_the_torso_until_the_rule_that_ends_the_episode(ru
         assert float(last["height"]) <= summary["height_band"][0] < float(rows[-2]["height"])
     else:
         assert float(last["tilt_deg"]) >= summary["max_tilt_deg"] > float(rows[-2]["tilt_deg"])
+
+
+def test_a_distillations_budget_is_part_of_its_recipe(script_module):
+    results = script_module("policy_results")
+    student = dict(
+        env="walker++", algo="dagger", policy="set_any_body", teacher="mlp_heading", body="walker_7_full"
+    )
+    rows = [
+        _result_row(**student, budget_minutes=25.0, progress=2.0),
+        _result_row(**student, budget_minutes=45.0, progress=3.0),
+    ]
+    entries = [e for e in results.summarise(rows) if e["algo"] == "dagger"]
+    assert [(e["distill_minutes"], len(e["seeds"])) for e in entries] == [
+        (25.0, 1),
+        (45.0, 1),
+    ]  # not two seeds
+    table = results.markdown(entries)
+    assert "from mlp_heading teachers, 25 min |" in table and "from mlp_heading teachers, 45 min |" in table

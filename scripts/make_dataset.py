@@ -61,6 +61,9 @@ class Args:
     ground_truth: bool = False
     """Also store the ground truth of every frame (MNIST World: full world frames, window and digit positions;
     Block World: agent pose, block positions and velocities), for evaluation and probing."""
+    turn_back_after: int | None = None
+    """Block World: after this many frames (a model's context) the observer stops wandering and turns away and back
+    in place, again and again: the turn-back protocol, in which every returning view is one it saw."""
     seed: int = 0
     """Base seed; shard i is a function of (seed, split, i)."""
     out: Path | None = None
@@ -95,6 +98,7 @@ def main(args: Args) -> Path:
         sequences_per_shard=args.sequences_per_shard,
         env_kwargs=env_kwargs,
         ground_truth=args.ground_truth or None,
+        turn_back_after=args.turn_back_after,
     )
     out = (
         args.out

@@ -147,6 +147,9 @@ class DatasetSpec:
         env_kwargs: keyword arguments of the environment class (e.g. ``image_size``, ``velocity_range``).
         ground_truth: also store the ground truth of every frame (see ``TIME_INDEXED_GROUND_TRUTH``), for evaluation
             and probing.
+        turn_back_after: Block World: after this many frames the observer stops wandering and looks away and back
+            in place (the turn-back protocol: every returning view is one it saw;
+            :class:`~equiworld.envs.video.policies.WanderingPolicy`); ``None``: it wanders throughout.
     """
 
     world: str
@@ -158,6 +161,7 @@ class DatasetSpec:
     seed: int = 0
     env_kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
     ground_truth: bool = False
+    turn_back_after: int | None = None
 
     def __post_init__(self) -> None:
         check.choice("world", self.world, tuple(VIDEO_WORLDS))
@@ -170,10 +174,19 @@ class DatasetSpec:
         object.__setattr__(self, "seed", check.integer("seed", self.seed, low=0))
         if not isinstance(self.env_kwargs, dict):
             raise TypeError(f"env_kwargs must be a dict, got {self.env_kwargs!r}")
+        if self.turn_back_after is not None:
+            if self.world != "block":
+                raise ValueError("turn_back_after is a Block World protocol (the observer turns in place)")
+            turn = check.integer("turn_back_after", self.turn_back_after, low=1)
+            object.__setattr__(self, "turn_back_after", turn)
 
     def to_json(self) -> dict[str, Any]:
-        """The spec as a JSON-compatible dict (``DatasetSpec(**d)`` rebuilds it)."""
-        return dataclasses.asdict(self)
+        """The spec as a JSON-compatible dict (``DatasetSpec(**d)`` rebuilds it; ``turn_back_after`` only when set,
+        so that the manifests of datasets made without it still match)."""
+        data = dataclasses.asdict(self)
+        if data["turn_back_after"] is None:
+            del data["turn_back_after"]
+        return data
 
 
 def preset_spec(
@@ -264,7 +277,9 @@ def _mnist_policy(env: Any, spec: DatasetSpec) -> Any:
 def _block_policy(env: Any, spec: DatasetSpec) -> Any:
     from equiworld.envs.video.policies import WanderingPolicy
 
-    return WanderingPolicy.for_env(env, look_around=spec.context_length > 0)
+    return WanderingPolicy.for_env(
+        env, look_around=spec.context_length > 0, turn_back_after=spec.turn_back_after
+    )
 
 
 def _mnist_truth(env: Any, count: int, length: int) -> dict[str, np.ndarray]:

@@ -148,31 +148,53 @@ class WanderingPolicy:
         max_pause: largest number of no-op steps spent looking back into the room.
         look_around: start every episode by turning a full circle in place (four left turns), so that the first
             frames show the room in every direction.
+        turn_back_after: after this many steps (a world model's context), stop wandering and look away and back
+            again in place: turn around (two left turns), hold for ``max_pause`` steps, turn around again, hold,
+            and so on. Every view the observer turns back to is one it saw before (the turn-back protocol of
+            memory: with still objects, each returning view equals an earlier one).
     """
 
     TURN_LEFT, TURN_RIGHT, FORWARD, NOOP = BlockAction
 
-    def __init__(self, room_size: int = 16, max_pause: int = 3, look_around: bool = False):
+    def __init__(
+        self,
+        room_size: int = 16,
+        max_pause: int = 3,
+        look_around: bool = False,
+        turn_back_after: int | None = None,
+    ):
         self.room_size = int(room_size)
         self.max_pause = int(max_pause)
         self.look_around = bool(look_around)
+        self.turn_back_after = None if turn_back_after is None else int(turn_back_after)
+        self._steps = 0
         self._plan: list[int] = []
         self._mode = "to_wall"
         self._rng = np.random.default_rng(0)
 
     @classmethod
-    def for_env(cls, env: Any, look_around: bool = False) -> WanderingPolicy:
+    def for_env(
+        cls, env: Any, look_around: bool = False, turn_back_after: int | None = None
+    ) -> WanderingPolicy:
         """A policy matching a ``BlockWorldEnv``'s room size."""
-        return cls(env.room_size, look_around=look_around)
+        return cls(env.room_size, look_around=look_around, turn_back_after=turn_back_after)
 
     def reset(self, info: dict[str, Any], rng: np.random.Generator) -> None:
         """Starts an episode (needs ``info["agent_position"]`` and ``info["agent_heading"]``)."""
         self._rng = rng
         self._plan = [self.TURN_LEFT] * 4 if self.look_around else []
         self._mode = "to_wall"
+        self._steps = 0
 
     def __call__(self, info: dict[str, Any]) -> int:
         """Returns the next action index given the latest ``info``."""
+        self._steps += 1  # the action about to be taken leads to frame ``self._steps``
+        if self.turn_back_after is not None and self._steps > self.turn_back_after:
+            if self._mode != "turn_back":
+                self._mode, self._plan = "turn_back", []
+            if not self._plan:
+                self._plan = [self.TURN_LEFT, self.TURN_LEFT] + [self.NOOP] * self.max_pause
+            return self._plan.pop(0)
         if self._plan:
             return self._plan.pop(0)
         heading = int(info["agent_heading"])

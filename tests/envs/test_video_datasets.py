@@ -131,3 +131,23 @@ def test_bad_dataset_specs_name_the_field(field, value, error, message):
     fields = {**_tiny_spec().to_json(), field: value}
     with pytest.raises(error, match=re.escape(message)):
         DatasetSpec(**fields)
+
+
+def test_the_turn_back_protocol_returns_to_views_the_observer_saw():
+    from equiworld.envs.video.datasets import generate_shard, preset_spec
+
+    spec = preset_spec(
+        "block", "cpu", "validation", num_sequences=1, sequences_per_shard=1, sequence_length=90,
+        turn_back_after=70, env_kwargs={"static_blocks": True, "image_size": 16},
+    )  # fmt: skip
+    frames = generate_shard(spec, 0)["frames"][0].astype(int)
+    pause = 3  # WanderingPolicy's max_pause: turn, turn, hold, turn, turn, hold, ...
+    period = 2 * (2 + pause)
+    for back in range(70 + period, 90, period):  # every full cycle faces the context's last view again
+        assert np.array_equal(frames[back], frames[70])
+    assert not np.array_equal(frames[72], frames[70])  # in between it looked away
+    assert "turn_back_after" not in preset_spec("block", "cpu", "validation").to_json()  # old manifests match
+    with pytest.raises(ValueError, match="turn_back_after is a Block World protocol"):
+        preset_spec("mnist", "cpu", "validation", turn_back_after=20)
+    with pytest.raises(ValueError, match="turn_back_after"):
+        preset_spec("block", "cpu", "validation", turn_back_after=0)

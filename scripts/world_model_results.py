@@ -19,12 +19,13 @@ from __future__ import annotations
 import json
 import statistics
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import tyro
 
 from equiworld.world_models.registry import MODEL_FAMILIES
+from equiworld.world_models.training import TrainSettings
 
 
 @dataclass
@@ -54,12 +55,21 @@ class Args:
     published 70, MNIST World 20, if any row has it, else all; 0: all)."""
     train_steps: int | None = None
     """Only the trained models' rows of this training length (the references' rows are always kept)."""
+    protocol: str = "validation"
+    """Only the rows evaluated on data whose folder has this name (the protocol: ``validation``, the recipe's
+    held-out set; e.g. ``validation_turn_back`` or ``validation_no_turn``; empty: every row)."""
     plot: str | None = None
     """PNG of MSE / PSNR / SSIM vs predicted step from --curves, one line per model (mean over its seeds)."""
 
 
+_DEFAULTS = {f.name: f.default for f in fields(TrainSettings)}
+
+
 def _recipe(row: dict) -> str:
-    return json.dumps(row.get("train_settings", {}), sort_keys=True)
+    """The training recipe of a row, without the settings at their defaults (rows written before a setting was
+    recorded lack it: it had its default)."""
+    settings = {k: v for k, v in row.get("train_settings", {}).items() if _DEFAULTS.get(k, object()) != v}
+    return json.dumps(settings, sort_keys=True)
 
 
 def summarise(rows: list[dict], steps: tuple[int, ...]) -> list[dict]:
@@ -240,6 +250,8 @@ def main(args: Args) -> dict:
     rows = [r for r in json.loads(Path(args.results).read_text()) if r["world"] == args.world]
     if args.static is not None:
         rows = [r for r in rows if r.get("static_blocks") == args.static]
+    if args.protocol:
+        rows = [r for r in rows if Path(r.get("data") or "validation").name == args.protocol]
     family = MODEL_FAMILIES.get(args.world)
     context = args.context
     if context is None:  # the world's evaluation protocol, where rows of it exist

@@ -109,3 +109,14 @@ def test_block_pixels_and_colour_recall_score_what_they_say():
     grey = torch.full_like(truth, 0.3)
     assert math.isnan(frame_metrics(grey, grey)["colour_recall"][0, 0].item())  # no colour in the truth
     assert "colour_recall" not in frame_metrics(truth[:, :, :1], truth[:, :, :1])  # greyscale frames
+
+
+def test_rows_recorded_before_a_setting_existed_are_seeds_of_the_same_recipe(script_module):
+    results = script_module("world_model_results")
+    base = {"world": "mnist", "model": "flowm", "context": 20, "horizon": 150, "train_steps": 1800,
+            "wall_clock_s": 60.0, "mse_at": {"150": 0.1}, "ssim_at": {"150": 0.5}}  # fmt: skip
+    old = base | {"seed": 1, "train_settings": {"lr": 0.001}}
+    new = base | {"seed": 0, "train_settings": {"lr": 0.001, "batch_size": 4, "teacher_forcing": 0.0}}
+    other = base | {"seed": 2, "train_settings": {"lr": 0.001, "batch_size": 8}}
+    summary = results.summarise([old, new, other], (150,))
+    assert [e["seeds"] for e in summary] == [[0, 1], [2]]

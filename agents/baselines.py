@@ -7,18 +7,30 @@
   one-element frame). The observation carries no torso orientation, so the frame is the target's heading, not the
   torso's; the two differ by the torso's yaw relative to the target, which the rotated vectors still show.
   Reflections in vertical planes are not canonicalized.
+* ``mlp_fa``: :class:`FrameAveragedActorCriticPolicy`, frame averaging (Puny et al., 2022) over the frame
+  ``{R_target(x) R_j}``: the target-frame canonicalization followed by each of ``copies`` rotations about gravity by
+  ``2 pi j / copies``; the MLP's mean actions and values are averaged over the copies. Exactly invariant to rotations
+  about gravity (the frame moves with the world), with the averaging as a smoothing prior that ``mlp_heading`` lacks.
 """
 
 from __future__ import annotations
 
+import math
+
 import torch
 from gymnasium import spaces
+from stable_baselines3.common.policies import MultiInputActorCriticPolicy
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
-from torch import Tensor
+from torch import Tensor, nn
 
 from equiworld.envs.morphology.catalog import Slot
 
-__all__ = ["HeadingFrameExtractor", "rotate_into_target_frame"]
+__all__ = [
+    "FrameAveragedActorCriticPolicy",
+    "FrameAveragedExtractor",
+    "HeadingFrameExtractor",
+    "rotate_into_target_frame",
+]
 
 _TARGET_SLOT = Slot.TARGET_DIRECTION
 
@@ -68,3 +80,79 @@ class HeadingFrameExtractor(BaseFeaturesExtractor):
                 x = rotate_into_target_frame(x)
             parts.append(x.flatten(1))
         return torch.cat(parts, dim=1)
+
+
+def _rotate_about_z(vectors: Tensor, angle: float) -> Tensor:
+    c, s = math.cos(angle), math.sin(angle)
+    x, y, z = vectors[..., 0], vectors[..., 1], vectors[..., 2]
+    return torch.stack([c * x - s * y, s * x + c * y, z], dim=-1)
+
+
+class FrameAveragedExtractor(HeadingFrameExtractor):
+    """:class:`HeadingFrameExtractor`'s flat features for each element of the frame: the target-frame vectors turned
+    by ``2 pi j / copies`` about gravity, ``j = 0 .. copies - 1``, stacked copy-major, ``(copies * B, features_dim)``.
+
+    Args:
+        observation_space: the Dict space of a morphology env (or a padded suite).
+        copies: the frame's size (at least 1; 1 is :class:`HeadingFrameExtractor`).
+    """
+
+    def __init__(self, observation_space: spaces.Dict, copies: int = 4) -> None:
+        if int(copies) < 1:
+            raise ValueError(f"FrameAveragedExtractor: copies must be >= 1, got {copies}")
+        super().__init__(observation_space)
+        self.copies = int(copies)
+
+    def forward(self, observations: dict[str, Tensor]) -> Tensor:
+        dtype = (
+            observations["vectors"].dtype if observations["vectors"].is_floating_point() else torch.float32
+        )
+        canonical = rotate_into_target_frame(observations["vectors"].to(dtype))
+        copies = []
+        for j in range(self.copies):
+            parts = []
+            for key in self.keys:
+                x = (
+                    _rotate_about_z(canonical, 2 * math.pi * j / self.copies)
+                    if key == "vectors"
+                    else observations[key]
+                )
+                parts.append(x.to(dtype).flatten(1))
+            copies.append(torch.cat(parts, dim=1))
+        return torch.cat(copies, dim=0)
+
+
+class MeanOverCopies(nn.Module):
+    """``(copies * B, ...)`` stacked copy-major -> ``(B, ...)``, the mean over the copies."""
+
+    def __init__(self, copies: int) -> None:
+        super().__init__()
+        self.copies = int(copies)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.reshape(self.copies, -1, *x.shape[1:]).mean(0)
+
+
+class FrameAveragedActorCriticPolicy(MultiInputActorCriticPolicy):
+    """SB3's MLP actor-critic, frame-averaged: the MLP runs on every element of :class:`FrameAveragedExtractor`'s
+    frame and its mean actions and values are averaged over them (the exploration noise, state-independent, is
+    shared). ``copies`` is the frame's size."""
+
+    def __init__(self, *args, copies: int = 4, **kwargs) -> None:
+        kwargs["features_extractor_class"] = FrameAveragedExtractor
+        kwargs["features_extractor_kwargs"] = {"copies": copies}
+        self.copies = int(copies)
+        super().__init__(*args, **kwargs)
+
+    def _build(self, lr_schedule) -> None:
+        super()._build(lr_schedule)
+        # the heads keep their parameters (and their place in the optimizer); their outputs are averaged
+        self.action_net = nn.Sequential(self.action_net, MeanOverCopies(self.copies))
+        self.value_net = nn.Sequential(self.value_net, MeanOverCopies(self.copies))
+
+    def _get_constructor_parameters(self) -> dict:
+        data = super()._get_constructor_parameters()
+        data["copies"] = self.copies
+        data.pop("features_extractor_class", None)
+        data.pop("features_extractor_kwargs", None)
+        return data

@@ -282,7 +282,21 @@ class MLP(_FramedNetwork):
     Attributes:
         frame: one of :data:`FRAMES` (``target``: the vectors rotated into the target's frame first, by
             :class:`~equiworld.agents.baselines.HeadingFrameExtractor`).
+        average: the size of the frame averaged over (PPO): the target frame turned by ``2 pi j / average`` about
+            gravity, ``j < average``, mean actions and values averaged
+            (:class:`~equiworld.agents.baselines.FrameAveragedActorCriticPolicy`); 1: no averaging.
     """
+
+    average: int = 1
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not isinstance(self.average, int) or self.average < 1:
+            raise ValueError(f"MLP: average must be an integer >= 1, got {self.average!r}")
+        if self.average > 1 and self.frame != "target":
+            raise ValueError(
+                "MLP: frame averaging (average > 1) turns the target's frame: needs frame='target'"
+            )
 
 
 POLICIES: dict[str, Architecture | MLP] = {
@@ -294,12 +308,14 @@ POLICIES: dict[str, Architecture | MLP] = {
     "transformer_heading": FlatTransformer(frame="target"),
     "mlp": MLP(frame="world"),
     "mlp_heading": MLP(frame="target"),
+    "mlp_fa": MLP(frame="target", average=4),
 }
 """The named policies: ``set`` (the subequivariant transformer), ``set_one_body`` (SET with a whole-body view and
 action weights of every limb slot's own: the variant that walks, tied to one body's layout), ``set_any_body`` (the
 same parts keyed by limb descriptors: any body, held-out ones included), ``set_paper`` (the published SET),
-``transformer`` / ``transformer_heading`` (no vector stream, world or target frame) and ``mlp`` / ``mlp_heading``
-(SB3's MLP, world or target frame)."""
+``transformer`` / ``transformer_heading`` (no vector stream, world or target frame), ``mlp`` / ``mlp_heading``
+(SB3's MLP, world or target frame) and ``mlp_fa`` (the MLP frame-averaged over the target frame turned by multiples
+of 90 degrees)."""
 
 
 def policy_symmetry(name: str) -> str:

@@ -598,3 +598,27 @@ def test_every_named_policy_has_exactly_the_symmetry_it_declares(name):
 
     check(rotations, kept=declared in ("rotations", "rotations_and_reflections"))
     check(reflections, kept=declared == "rotations_and_reflections")
+
+
+def test_frame_averaging_is_the_mean_over_the_turned_target_frames():
+    """mlp_fa's mean action is the mean of its MLP over the target frame turned by 0, 90, 180 and 270 degrees (the
+    frame), which turning the observation by 90 degrees inside the canonical frame would leave unchanged."""
+    from equiworld.agents import MLP
+    from equiworld.agents.baselines import FrameAveragedExtractor
+
+    obs = _observations("walker_7_full", padded=False)
+    policy = _named_policy("mlp_fa", obs)
+    assert isinstance(policy.features_extractor, FrameAveragedExtractor) and policy.copies == 4
+    with torch.no_grad():
+        features = policy.extract_features(obs, policy.features_extractor)  # (4 B, F)
+        latent = policy.mlp_extractor.forward_actor(features)
+        per_copy = policy.action_net[0](latent).reshape(4, -1, policy.action_space.shape[0])
+        mean = policy.get_distribution(obs).distribution.mean
+    torch.testing.assert_close(mean, per_copy.mean(0))
+    assert (per_copy[0] - per_copy[1]).abs().max() > 1e-3  # the copies differ: a real average
+    with pytest.raises(ValueError, match=r"mlp_fa .* is a PPO policy"):
+        policy_class_and_kwargs("mlp_fa", algo="td3")
+    with pytest.raises(ValueError, match="needs frame='target'"):
+        MLP(frame="world", average=2)
+    with pytest.raises(ValueError, match="average must be an integer >= 1"):
+        MLP(frame="target", average=0)

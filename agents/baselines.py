@@ -11,6 +11,8 @@
   ``{R_target(x) R_j}``: the target-frame canonicalization followed by each of ``copies`` rotations about gravity by
   ``2 pi j / copies``; the MLP's mean actions and values are averaged over the copies. Exactly invariant to rotations
   about gravity (the frame moves with the world), with the averaging as a smoothing prior that ``mlp_heading`` lacks.
+* ``mlp_aug``: :class:`RandomRotationExtractor`, the world-frame MLP whose updates see every observation turned about
+  gravity by a random angle (data augmentation): invariant in expectation only.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ __all__ = [
     "FrameAveragedActorCriticPolicy",
     "FrameAveragedExtractor",
     "HeadingFrameExtractor",
+    "RandomRotationExtractor",
     "rotate_into_target_frame",
 ]
 
@@ -156,3 +159,36 @@ class FrameAveragedActorCriticPolicy(MultiInputActorCriticPolicy):
         data.pop("features_extractor_class", None)
         data.pop("features_extractor_kwargs", None)
         return data
+
+
+class RandomRotationExtractor(BaseFeaturesExtractor):
+    """SB3's flat features of a morphology Dict observation (as ``MultiInputPolicy``'s), with the world vectors
+    turned about gravity by a random angle per sample while the policy trains (``self.training``: SB3's updates),
+    and as they are otherwise (rollouts, evaluation). Data augmentation by the symmetry: the network is not
+    invariant; it is trained to be, in expectation.
+    """
+
+    def __init__(self, observation_space: spaces.Dict) -> None:
+        if not isinstance(observation_space, spaces.Dict) or "vectors" not in observation_space.spaces:
+            raise ValueError(
+                f"RandomRotationExtractor needs a morphology Dict observation space, got {observation_space}"
+            )
+        self.keys = sorted(observation_space.spaces)
+        dim = sum(int(spaces.flatdim(observation_space[k])) for k in self.keys)
+        super().__init__(observation_space, features_dim=dim)
+
+    def forward(self, observations: dict[str, Tensor]) -> Tensor:
+        dtype = (
+            observations["vectors"].dtype if observations["vectors"].is_floating_point() else torch.float32
+        )
+        parts = []
+        for key in self.keys:
+            x = observations[key].to(dtype)
+            if key == "vectors" and self.training:
+                angle = 2 * math.pi * torch.rand(x.shape[0], device=x.device, dtype=dtype)
+                c, s = angle.cos().view(-1, 1, 1), angle.sin().view(-1, 1, 1)
+                x = torch.stack(
+                    [c * x[..., 0] - s * x[..., 1], s * x[..., 0] + c * x[..., 1], x[..., 2]], dim=-1
+                )
+            parts.append(x.flatten(1))
+        return torch.cat(parts, dim=1)

@@ -2,8 +2,8 @@
 published settings.
 
 >>> sorted(POLICY_NAMES)  # doctest: +NORMALIZE_WHITESPACE
-['mlp', 'mlp_fa', 'mlp_heading', 'set', 'set_any_body', 'set_one_body', 'set_paper', 'transformer',
- 'transformer_heading']
+['mlp', 'mlp_aug', 'mlp_fa', 'mlp_heading', 'set', 'set_any_body', 'set_one_body', 'set_paper',
+ 'transformer', 'transformer_heading']
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from stable_baselines3.common.policies import MultiInputActorCriticPolicy
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 from stable_baselines3.td3.policies import MultiInputPolicy
 
-from .baselines import FrameAveragedActorCriticPolicy, HeadingFrameExtractor
+from .baselines import FrameAveragedActorCriticPolicy, HeadingFrameExtractor, RandomRotationExtractor
 from .parts import POLICIES, Sizes
 from .ppo import SETActorCriticPolicy
 from .sb3 import ClippedAdam, PerBodyReplayBuffer, PublishedTD3, SETPolicy
@@ -69,6 +69,7 @@ POLICY_NAMES: dict[str, str] = {
     "mlp": "SB3 MLP on the flattened observation (monolithic)",
     "mlp_heading": "SB3 MLP after rotating every vector into the target-heading frame (canonicalization)",
     "mlp_fa": "SB3 MLP frame-averaged over the target-heading frame turned by 0, 90, 180, 270 degrees (PPO)",
+    "mlp_aug": "SB3 MLP on world-frame observations, its updates on observations turned at random about gravity",
 }
 """Every policy name accepted by :func:`make_ppo` and :func:`make_td3`, with a one-line description (the
 compositions: :data:`~equiworld.agents.parts.POLICIES`)."""
@@ -236,7 +237,7 @@ def policy_class_and_kwargs(
     if name not in POLICY_NAMES:
         raise ValueError(f"unknown policy {name!r}; valid names: {', '.join(POLICY_NAMES)}")
     sizes = sizes or NetworkSizes.of_learner(algo, policy=name)
-    if name in ("mlp", "mlp_heading", "mlp_fa"):
+    if name in ("mlp", "mlp_heading", "mlp_fa", "mlp_aug"):
         layers = list(sizes.mlp_layers)
         kwargs: dict[str, Any] = {"net_arch": layers if algo == "td3" else {"pi": layers, "vf": layers}}
         if name == "mlp_fa":
@@ -245,6 +246,8 @@ def policy_class_and_kwargs(
             return FrameAveragedActorCriticPolicy, {**kwargs, "copies": POLICIES[name].average}
         if name == "mlp_heading":
             kwargs["features_extractor_class"] = HeadingFrameExtractor
+        if name == "mlp_aug":
+            kwargs["features_extractor_class"] = RandomRotationExtractor
         return (MultiInputPolicy if algo == "td3" else MultiInputActorCriticPolicy), kwargs
     policy_class = SETPolicy if algo == "td3" else SETActorCriticPolicy
     return policy_class, {"architecture": POLICIES[name], "sizes": sizes.set}

@@ -49,6 +49,7 @@ __all__ = [
 SYMMETRIES: dict[str, str] = {
     "rotations_and_reflections": "rotations about gravity and reflections in vertical planes (O_g(3))",
     "rotations": "rotations about gravity only (SO_g(3)); a reflection may change the actions",
+    "rotations_in_expectation": "none in the network; trained on observations turned at random about gravity",
     "none": "no symmetry",
 }
 """The symmetries a policy may declare: its actions and values are invariant (and SET's torque vectors equivariant)
@@ -285,9 +286,13 @@ class MLP(_FramedNetwork):
         average: the size of the frame averaged over (PPO): the target frame turned by ``2 pi j / average`` about
             gravity, ``j < average``, mean actions and values averaged
             (:class:`~equiworld.agents.baselines.FrameAveragedActorCriticPolicy`); 1: no averaging.
+        augment: train on observations turned about gravity by a random angle per sample (world frame only; the
+            updates see turned observations, the rollouts the world as it is:
+            :class:`~equiworld.agents.baselines.RandomRotationExtractor`): invariant in expectation only.
     """
 
     average: int = 1
+    augment: bool = False
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -297,6 +302,15 @@ class MLP(_FramedNetwork):
             raise ValueError(
                 "MLP: frame averaging (average > 1) turns the target's frame: needs frame='target'"
             )
+        if self.augment and (self.frame != "world" or self.average > 1):
+            raise ValueError(
+                "MLP: augmentation turns world-frame observations: needs frame='world', average=1"
+            )
+
+    @property
+    def symmetry(self) -> str:
+        """As :class:`_FramedNetwork`'s, and ``rotations_in_expectation`` for an augmented MLP."""
+        return "rotations_in_expectation" if self.augment else super().symmetry
 
 
 POLICIES: dict[str, Architecture | MLP] = {
@@ -309,13 +323,14 @@ POLICIES: dict[str, Architecture | MLP] = {
     "mlp": MLP(frame="world"),
     "mlp_heading": MLP(frame="target"),
     "mlp_fa": MLP(frame="target", average=4),
+    "mlp_aug": MLP(frame="world", augment=True),
 }
 """The named policies: ``set`` (the subequivariant transformer), ``set_one_body`` (SET with a whole-body view and
 action weights of every limb slot's own: the variant that walks, tied to one body's layout), ``set_any_body`` (the
 same parts keyed by limb descriptors: any body, held-out ones included), ``set_paper`` (the published SET),
 ``transformer`` / ``transformer_heading`` (no vector stream, world or target frame), ``mlp`` / ``mlp_heading``
-(SB3's MLP, world or target frame) and ``mlp_fa`` (the MLP frame-averaged over the target frame turned by multiples
-of 90 degrees)."""
+(SB3's MLP, world or target frame), ``mlp_fa`` (the MLP frame-averaged over the target frame turned by multiples
+of 90 degrees) and ``mlp_aug`` (the world-frame MLP trained on observations turned at random about gravity)."""
 
 
 def policy_symmetry(name: str) -> str:

@@ -566,6 +566,7 @@ def _named_policy(name: str, obs: dict[str, torch.Tensor]):
     space, action_space = _spaces(obs)
     policy = policy_class(space, action_space, lambda _: 1e-3, **kwargs)
     _reinit(policy, 0)
+    policy.set_training_mode(False)  # as it acts (an augmenting policy turns its inputs only while it trains)
     return policy
 
 
@@ -622,3 +623,30 @@ def test_frame_averaging_is_the_mean_over_the_turned_target_frames():
         MLP(frame="world", average=2)
     with pytest.raises(ValueError, match="average must be an integer >= 1"):
         MLP(frame="target", average=0)
+
+
+def test_augmentation_turns_the_observations_only_while_training():
+    from equiworld.agents import MLP
+    from equiworld.agents.baselines import RandomRotationExtractor
+
+    obs = _observations("walker_7_full", padded=False)
+    policy = _named_policy("mlp_aug", obs)
+    assert isinstance(policy.features_extractor, RandomRotationExtractor)
+    assert policy_symmetry("mlp_aug") == "rotations_in_expectation"
+    extractor = policy.features_extractor
+    with torch.no_grad():
+        plain = extractor(obs)
+        torch.testing.assert_close(extractor(obs), plain)  # acting: the world as it is
+        extractor.train()
+        turned, again = extractor(obs), extractor(obs)
+    assert not torch.allclose(turned, again)  # a new angle each time
+    vectors = plain.shape[1] - (turned != plain).any(0).logical_not().sum()  # only vector entries change
+    assert 0 < vectors < plain.shape[1]
+    # the turned features keep every vector's length: a rotation about gravity, not noise
+    n = obs["vectors"][0].numel()
+    start = [k for k in sorted(obs)].index("vectors")
+    offset = sum(obs[k][0].numel() for k in sorted(obs)[:start])
+    norms = lambda f: f[:, offset : offset + n].reshape(f.shape[0], -1, 3).norm(dim=-1)  # noqa: E731
+    torch.testing.assert_close(norms(turned), norms(plain))
+    with pytest.raises(ValueError, match="augmentation turns world-frame observations"):
+        MLP(frame="target", augment=True)

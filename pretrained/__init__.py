@@ -178,13 +178,23 @@ def record_policy_episode(
     }
 
 
-def validation_sequences(world: str, preset: str, num_sequences: int, split: str = "validation") -> Any:
-    """A few generated sequences of a dataset preset (the first of its ``split``), as a torch dataset of
-    ``(frames, actions)`` clips of the whole sequence."""
+def validation_sequences(
+    world: str, preset: str, num_sequences: int, split: str = "validation", env_kwargs: dict | None = None
+) -> Any:
+    """A few generated sequences of a dataset preset (the first of its ``split``; ``env_kwargs`` added to the
+    preset's, e.g. ``{"static_blocks": True}``), as a torch dataset of ``(frames, actions)`` clips of the whole
+    sequence."""
     from equiworld.envs.video.datasets import generate_dataset, preset_spec
     from equiworld.world_models.data import VideoShardDataset
 
-    spec = preset_spec(world, preset, split, num_sequences=num_sequences, sequences_per_shard=num_sequences)
+    spec = preset_spec(
+        world,
+        preset,
+        split,
+        num_sequences=num_sequences,
+        sequences_per_shard=num_sequences,
+        env_kwargs=env_kwargs,
+    )
     root = Path(tempfile.mkdtemp(prefix="equiworld-pretrained-"))
     for _ in generate_dataset(spec, root):
         pass
@@ -199,12 +209,13 @@ def record_world_model_check(
     horizon: int,
     steps: builtins.list[int],
     num_sequences: int = 4,
+    env_kwargs: dict | None = None,
 ) -> dict[str, Any]:
-    """MSE of ``model`` at predicted ``steps`` over the first ``num_sequences`` generated validation sequences:
-    the card's ``episode`` entry."""
+    """MSE of ``model`` at predicted ``steps`` over the first ``num_sequences`` generated validation sequences
+    (``env_kwargs`` added to the preset's): the card's ``episode`` entry."""
     from equiworld.world_models.evaluation import rollout_metrics
 
-    data = validation_sequences(world, preset, num_sequences)
+    data = validation_sequences(world, preset, num_sequences, env_kwargs=env_kwargs)
     metrics = rollout_metrics(model, data, context, horizon, batch_size=num_sequences)
     return {
         "world": world,
@@ -215,6 +226,7 @@ def record_world_model_check(
         "horizon": int(horizon),
         "steps": [int(s) for s in steps],
         "mse": [float(metrics["mse"][s - 1]) for s in steps],
+        "env_kwargs": dict(env_kwargs or {}),
     }
 
 

@@ -60,6 +60,8 @@ class Args:
     """World model: generated validation sequences of the check."""
     data_preset: str = "cpu"
     """World model: the dataset preset whose validation sequences the check generates."""
+    static: bool = False
+    """World model: the check's sequences have still objects (the model was trained on such data)."""
 
 
 def relative_paths(value: Any) -> Any:

@@ -102,7 +102,9 @@ def play_world_model(card: pretrained.ModelCard, args: Args, video: Path) -> dic
     model = pretrained.load(card.name)
     e = card.episode
     horizon = args.frames or e["horizon"]
-    frames, actions = pretrained.validation_sequences(e["world"], e["preset"], 1)[0]
+    frames, actions = pretrained.validation_sequences(
+        e["world"], e["preset"], 1, env_kwargs=e.get("env_kwargs")
+    )[0]
     with torch.no_grad():
         prediction = model.rollout(frames[None], actions[None], e["context"], horizon)[0]
     truth = frames[e["context"] : e["context"] + horizon]

@@ -240,5 +240,12 @@ def replay(name: str) -> dict[str, Any]:
             model, e["env"], e["yaw"], e["target_direction"], e["seed"], e["max_steps"]
         )
     return record_world_model_check(
-        model, e["world"], e["preset"], e["context"], e["horizon"], e["steps"], e["num_sequences"]
+        model,
+        e["world"],
+        e["preset"],
+        e["context"],
+        e["horizon"],
+        e["steps"],
+        e["num_sequences"],
+        e.get("env_kwargs"),
     )

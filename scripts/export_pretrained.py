@@ -150,8 +150,11 @@ def export_world_model(args: Args, folder: Path) -> dict[str, Any]:
     context = args.context or protocol[0]
     horizon = args.horizon or protocol[1]
     steps = [s for s in protocol[2] if s <= horizon]
+    env_kwargs = (
+        {"mnist": {"velocity_range": 0}, "block": {"static_blocks": True}}[world] if args.static else {}
+    )
     episode = pretrained.record_world_model_check(
-        model, world, preset, context, horizon, steps, args.num_sequences
+        model, world, preset, context, horizon, steps, args.num_sequences, env_kwargs
     )
     budget = {"train_steps": int(step), "wall_clock_s": float(checkpoint.get("wall_clock_s", 0.0))}
     config = {"model": name, "settings": settings, "config": checkpoint["config"]}

@@ -106,7 +106,7 @@ def play_world_model(card: pretrained.ModelCard, args: Args, video: Path) -> dic
         e["world"], e["preset"], 1, env_kwargs=e.get("env_kwargs")
     )[0]
     with torch.no_grad():
-        prediction = model.rollout(frames[None], actions[None], e["context"], horizon)[0]
+        prediction = model.rollout(frames[None], actions[None], e["context"], horizon)[0].clamp(0, 1)
     truth = frames[e["context"] : e["context"] + horizon]
     write_side_by_side_video(
         truth, {card.name.split("/")[-1]: prediction}, video, scale=4 if e["world"] == "mnist" else 3

@@ -95,18 +95,17 @@ def summarise(rows: list[dict], steps: tuple[int, ...]) -> list[dict]:
             "train_steps": train_steps,
             "wall_clock_s": statistics.fmean(r["wall_clock_s"] for r in members),
         }
-        for metric in ("mse", "ssim", "recall_mse", "recall_ssim"):
+        for metric in ("mse", "ssim", "recall_mse", "recall_ssim", "block_mse", "colour_recall"):
             # seen-before metrics count only under the context mask: earlier rows also counted what only
             # predicted frames had shown, which the model never observed
-            counted = [
-                r for r in members if not metric.startswith("recall") or r.get("seen_mask") == "context"
-            ]
+            masked = metric.startswith("recall") or metric == "block_mse"
+            counted = [r for r in members if not masked or r.get("seen_mask") == "context"]
             for step in steps:
                 values = [
                     r[f"{metric}_at"][str(step)] for r in counted if str(step) in r.get(f"{metric}_at", {})
                 ]
-                if values:
-                    spread = statistics.stdev(values) if len(values) > 1 else 0.0
+                if values:  # a spread only where seeds measured it
+                    spread = statistics.stdev(values) if len(values) > 1 else None
                     entry[f"{metric}@{step}"] = (statistics.fmean(values), spread)
         summary.append(entry)
     summary.sort(key=lambda e: not e["seeds"])  # trained models first, then the references
@@ -147,7 +146,7 @@ def markdown(summary: list[dict], steps: tuple[int, ...]) -> str:
                 continue
             mean, spread = e[key]
             digits = 3 if "ssim" in key or "colour" in key else 4
-            cells.append(f"{mean:.{digits}f}" + (f" ± {spread:.{digits}f}" if len(e["seeds"]) > 1 else ""))
+            cells.append(f"{mean:.{digits}f}" + (f" ± {spread:.{digits}f}" if spread is not None else ""))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -202,7 +201,11 @@ def block_goal(summary: list[dict], static: bool) -> dict:
                 result[f"ssim_above_{reference}"] = (
                     flowm[f"ssim@{last}"][0] > by_model[reference][f"ssim@{last}"][0]
                 )
-        if "memory3d" in by_model and f"recall_ssim@{last}" in flowm:
+        if (
+            "memory3d" in by_model
+            and f"recall_ssim@{last}" in flowm
+            and f"recall_ssim@{last}" in by_model["memory3d"]
+        ):
             ratio = flowm[f"recall_ssim@{last}"][0] / by_model["memory3d"][f"recall_ssim@{last}"][0]
             result["recall_ssim_ratio_to_memory3d"] = ratio
             result["recall_ssim_1.5x_memory3d"] = ratio >= 1.5

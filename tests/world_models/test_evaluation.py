@@ -88,7 +88,7 @@ def test_seen_before_columns_come_only_from_context_masked_rows(script_module):
     goal = results.block_goal(old, static=True)
     assert goal["met"] is False and "context mask" in goal["missing"]
     new = results.summarise([row("flowm3d", 0, 0.2, "context"), row("memory3d", 0, 0.3, None)], (1, 210))
-    assert new[0]["recall_mse@210"] == (0.2, 0.0) and "recall_mse@210" not in new[1]
+    assert new[0]["recall_mse@210"] == (0.2, None) and "recall_mse@210" not in new[1]
     assert "| `memory3d` | 1 | 10 | 1 | 0.1000 | 0.1000 | 0.500 | – | – |" in results.markdown(new, (1, 210))
 
 

@@ -148,10 +148,10 @@ class WanderingPolicy:
         max_pause: largest number of no-op steps spent looking back into the room.
         look_around: start every episode by turning a full circle in place (four left turns), so that the first
             frames show the room in every direction.
-        turn_back_after: after this many steps (a world model's context), stop wandering and look away and back
-            again in place: turn around (two left turns), hold for ``max_pause`` steps, turn around again, hold,
-            and so on. Every view the observer turns back to is one it saw before (the turn-back protocol of
-            memory: with still objects, each returning view equals an earlier one).
+        turn_back_after: after this many frames (a world model's context: frames ``0 .. turn_back_after - 1``),
+            stop wandering and look away and back again in place: turn around (two left turns), hold for
+            ``max_pause`` steps, turn around again, hold, and so on, from frame ``turn_back_after`` on. Every view
+            the observer turns back to is the last one of the context (with still objects, exactly).
     """
 
     TURN_LEFT, TURN_RIGHT, FORWARD, NOOP = BlockAction
@@ -189,7 +189,7 @@ class WanderingPolicy:
     def __call__(self, info: dict[str, Any]) -> int:
         """Returns the next action index given the latest ``info``."""
         self._steps += 1  # the action about to be taken leads to frame ``self._steps``
-        if self.turn_back_after is not None and self._steps > self.turn_back_after:
+        if self.turn_back_after is not None and self._steps >= self.turn_back_after:
             if self._mode != "turn_back":
                 self._mode, self._plan = "turn_back", []
             if not self._plan:

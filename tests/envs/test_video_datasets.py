@@ -141,11 +141,13 @@ def test_the_turn_back_protocol_returns_to_views_the_observer_saw():
         turn_back_after=70, env_kwargs={"static_blocks": True, "image_size": 16},
     )  # fmt: skip
     frames = generate_shard(spec, 0)["frames"][0].astype(int)
-    pause = 3  # WanderingPolicy's max_pause: turn, turn, hold, turn, turn, hold, ...
-    period = 2 * (2 + pause)
-    for back in range(70 + period, 90, period):  # every full cycle faces the context's last view again
-        assert np.array_equal(frames[back], frames[70])
-    assert not np.array_equal(frames[72], frames[70])  # in between it looked away
+    pause = 3  # WanderingPolicy's max_pause: from frame 70, turn, turn, hold x3, turn, turn, hold x3, ...
+    last = frames[69]  # the context's last view (the context: frames 0 .. 69)
+    facing_back = [t for t in range(70, 90) if (t - 70) % 10 >= 2 + pause + 1]  # after the second pair of turns
+    assert facing_back == [76, 77, 78, 79, 86, 87, 88, 89]
+    for t in facing_back:
+        assert np.array_equal(frames[t], last), t
+    assert not np.array_equal(frames[71], last)  # in between it looked away
     assert "turn_back_after" not in preset_spec("block", "cpu", "validation").to_json()  # old manifests match
     with pytest.raises(ValueError, match="turn_back_after is a Block World protocol"):
         preset_spec("mnist", "cpu", "validation", turn_back_after=20)

@@ -143,7 +143,7 @@ def test_the_turn_back_protocol_returns_to_views_the_observer_saw():
     frames = generate_shard(spec, 0)["frames"][0].astype(int)
     pause = 3  # WanderingPolicy's max_pause: from frame 70, turn, turn, hold x3, turn, turn, hold x3, ...
     last = frames[69]  # the context's last view (the context: frames 0 .. 69)
-    facing_back = [t for t in range(70, 90) if (t - 70) % 10 >= 2 + pause + 1]  # after the second pair of turns
+    facing_back = [t for t in range(70, 90) if (t - 70) % 10 >= 2 + pause + 1]  # turned back
     assert facing_back == [76, 77, 78, 79, 86, 87, 88, 89]
     for t in facing_back:
         assert np.array_equal(frames[t], last), t

@@ -54,6 +54,8 @@ def suite_lines() -> list[list[str]]:
         student = rows("policies", env="walker++", algo="dagger", policy=policy)
         if not student:
             continue
+        budget = max(r.get("budget_minutes") or 0 for r in student)  # the longest-trained student
+        student = [r for r in student if (r.get("budget_minutes") or 0) == budget]
         trained = [r["progress"] for r in student if r["split"] == "train"]
         held_out = [r["progress"] for r in student if r["split"] == "zero_shot"]
         out.append(
@@ -61,7 +63,7 @@ def suite_lines() -> list[list[str]]:
                 f"one policy for a suite (`{policy}` student, DAgger from per-body experts)",
                 f"`walker++`: {len(trained)} training bodies, {len(held_out)} held out",
                 f"{np.mean(trained):.2f} m on training bodies, {np.mean(held_out):.2f} m zero-shot on held-out ones",
-                f"{seeds(student)} seed, {hours(student)}",
+                f"{seeds(student)} seed, {budget:g} min (after the experts' {student[0]['teacher_hours']:.1f} h)",
             ]
         )
     return out

@@ -3,18 +3,15 @@ writer really rewrites a stale table (and refuses a table command that fails or 
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-spec = importlib.util.spec_from_file_location("write_tables", ROOT / "scripts" / "write_tables.py")
-write_tables = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(write_tables)
+
+@pytest.fixture
+def write_tables(script_module):
+    return script_module("write_tables")
 
 
-def test_every_table_in_the_readme_and_docs_is_current():
+def test_every_table_in_the_readme_and_docs_is_current(write_tables):
     files = write_tables.markdown_files()
     blocks = sum(len(write_tables.BLOCK.findall(f.read_text())) for f in files)
     assert blocks >= 5, "expected generated tables in the README and the docs"
@@ -22,7 +19,7 @@ def test_every_table_in_the_readme_and_docs_is_current():
     assert stale == [], f"stale tables in {stale}: run python scripts/write_tables.py"
 
 
-def test_a_stale_table_is_rewritten_from_its_command(tmp_path):
+def test_a_stale_table_is_rewritten_from_its_command(write_tables, tmp_path):
     page = tmp_path / "page.md"
     command = "python scripts/list_envs.py"
     page.write_text(
@@ -39,10 +36,10 @@ def test_a_stale_table_is_rewritten_from_its_command(tmp_path):
 
 @pytest.mark.parametrize(
     ("command", "message"),
-    [("python scripts/list_envs.py --no-such-flag", "failed"), ("python -c print(1)", "no markdown table"),
+    [("python scripts/policy_results.py --no-such-flag", "failed"), ("python -c print(1)", "no markdown table"),
      ("bash -c ls", "must start with 'python'")],
 )  # fmt: skip
-def test_a_broken_table_command_is_refused(tmp_path, command, message):
+def test_a_broken_table_command_is_refused(write_tables, tmp_path, command, message):
     page = tmp_path / "page.md"
     page.write_text(f"<!-- table: {command} -->\n<!-- /table -->\n")
     with pytest.raises((RuntimeError, ValueError), match=message):

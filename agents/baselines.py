@@ -55,40 +55,51 @@ def rotate_into_target_frame(vectors: Tensor) -> Tensor:
     return torch.stack([c * x + s * y, -s * x + c * y, z], dim=-1)
 
 
-class HeadingFrameExtractor(BaseFeaturesExtractor):
+class _FlatMorphologyExtractor(BaseFeaturesExtractor):
+    """Every entry of a morphology Dict observation flattened and concatenated, in sorted key order (as SB3's
+    ``MultiInputPolicy``), after ``_vectors`` transforms the world vectors."""
+
+    def __init__(self, observation_space: spaces.Dict) -> None:
+        if not isinstance(observation_space, spaces.Dict) or "vectors" not in observation_space.spaces:
+            raise ValueError(
+                f"{type(self).__name__} needs a morphology Dict observation space, got {observation_space}"
+            )
+        self.keys = sorted(observation_space.spaces)
+        dim = sum(int(spaces.flatdim(observation_space[k])) for k in self.keys)
+        super().__init__(observation_space, features_dim=dim)
+
+    def _vectors(self, vectors: Tensor) -> Tensor:  # pragma: no cover - each extractor's own
+        raise NotImplementedError
+
+    def forward(self, observations: dict[str, Tensor]) -> Tensor:
+        """``(B, features_dim)`` flat features."""
+        dtype = (
+            observations["vectors"].dtype if observations["vectors"].is_floating_point() else torch.float32
+        )
+        parts = []
+        for key in self.keys:
+            x = observations[key].to(dtype)
+            parts.append((self._vectors(x) if key == "vectors" else x).flatten(1))
+        return torch.cat(parts, dim=1)
+
+
+class HeadingFrameExtractor(_FlatMorphologyExtractor):
     """Flatten a morphology Dict observation after rotating its vectors into the target-heading frame.
 
     Args:
         observation_space: the Dict space of a morphology env (or a padded suite).
     """
 
-    def __init__(self, observation_space: spaces.Dict) -> None:
-        if not isinstance(observation_space, spaces.Dict) or "vectors" not in observation_space.spaces:
-            raise ValueError(
-                f"HeadingFrameExtractor needs a morphology Dict observation space, got {observation_space}"
-            )
-        self.keys = sorted(observation_space.spaces)
-        dim = sum(int(spaces.flatdim(observation_space[k])) for k in self.keys)
-        super().__init__(observation_space, features_dim=dim)
-
-    def forward(self, observations: dict[str, Tensor]) -> Tensor:
-        """``(B, features_dim)`` flat features."""
-        parts = []
-        dtype = (
-            observations["vectors"].dtype if observations["vectors"].is_floating_point() else torch.float32
-        )
-        for key in self.keys:
-            x = observations[key].to(dtype)
-            if key == "vectors":
-                x = rotate_into_target_frame(x)
-            parts.append(x.flatten(1))
-        return torch.cat(parts, dim=1)
+    def _vectors(self, vectors: Tensor) -> Tensor:
+        return rotate_into_target_frame(vectors)
 
 
-def _rotate_about_z(vectors: Tensor, angle: float) -> Tensor:
-    c, s = math.cos(angle), math.sin(angle)
-    x, y, z = vectors[..., 0], vectors[..., 1], vectors[..., 2]
-    return torch.stack([c * x - s * y, s * x + c * y, z], dim=-1)
+def _rotate_about_z(vectors: Tensor, angle: float | Tensor) -> Tensor:
+    """``(..., 3)`` vectors turned counter-clockwise about z by ``angle`` (a number, or one per sample ``(B, 1, 1)``)."""
+    angle = torch.as_tensor(angle, dtype=vectors.dtype, device=vectors.device)
+    c, s = angle.cos(), angle.sin()
+    x, y = vectors[..., 0], vectors[..., 1]
+    return torch.stack([c * x - s * y, s * x + c * y, vectors[..., 2]], dim=-1)
 
 
 class FrameAveragedExtractor(HeadingFrameExtractor):
@@ -104,24 +115,16 @@ class FrameAveragedExtractor(HeadingFrameExtractor):
         if int(copies) < 1:
             raise ValueError(f"FrameAveragedExtractor: copies must be >= 1, got {copies}")
         super().__init__(observation_space)
-        self.copies = int(copies)
+        self.copies, self._angle = int(copies), 0.0
+
+    def _vectors(self, vectors: Tensor) -> Tensor:
+        return _rotate_about_z(rotate_into_target_frame(vectors), self._angle)
 
     def forward(self, observations: dict[str, Tensor]) -> Tensor:
-        dtype = (
-            observations["vectors"].dtype if observations["vectors"].is_floating_point() else torch.float32
-        )
-        canonical = rotate_into_target_frame(observations["vectors"].to(dtype))
         copies = []
         for j in range(self.copies):
-            parts = []
-            for key in self.keys:
-                x = (
-                    _rotate_about_z(canonical, 2 * math.pi * j / self.copies)
-                    if key == "vectors"
-                    else observations[key]
-                )
-                parts.append(x.to(dtype).flatten(1))
-            copies.append(torch.cat(parts, dim=1))
+            self._angle = 2 * math.pi * j / self.copies
+            copies.append(super().forward(observations))
         return torch.cat(copies, dim=0)
 
 
@@ -161,34 +164,15 @@ class FrameAveragedActorCriticPolicy(MultiInputActorCriticPolicy):
         return data
 
 
-class RandomRotationExtractor(BaseFeaturesExtractor):
+class RandomRotationExtractor(_FlatMorphologyExtractor):
     """SB3's flat features of a morphology Dict observation (as ``MultiInputPolicy``'s), with the world vectors
     turned about gravity by a random angle per sample while the policy trains (``self.training``: SB3's updates),
     and as they are otherwise (rollouts, evaluation). Data augmentation by the symmetry: the network is not
     invariant; it is trained to be, in expectation.
     """
 
-    def __init__(self, observation_space: spaces.Dict) -> None:
-        if not isinstance(observation_space, spaces.Dict) or "vectors" not in observation_space.spaces:
-            raise ValueError(
-                f"RandomRotationExtractor needs a morphology Dict observation space, got {observation_space}"
-            )
-        self.keys = sorted(observation_space.spaces)
-        dim = sum(int(spaces.flatdim(observation_space[k])) for k in self.keys)
-        super().__init__(observation_space, features_dim=dim)
-
-    def forward(self, observations: dict[str, Tensor]) -> Tensor:
-        dtype = (
-            observations["vectors"].dtype if observations["vectors"].is_floating_point() else torch.float32
-        )
-        parts = []
-        for key in self.keys:
-            x = observations[key].to(dtype)
-            if key == "vectors" and self.training:
-                angle = 2 * math.pi * torch.rand(x.shape[0], device=x.device, dtype=dtype)
-                c, s = angle.cos().view(-1, 1, 1), angle.sin().view(-1, 1, 1)
-                x = torch.stack(
-                    [c * x[..., 0] - s * x[..., 1], s * x[..., 0] + c * x[..., 1], x[..., 2]], dim=-1
-                )
-            parts.append(x.flatten(1))
-        return torch.cat(parts, dim=1)
+    def _vectors(self, vectors: Tensor) -> Tensor:
+        if not self.training:
+            return vectors
+        angle = 2 * math.pi * torch.rand(vectors.shape[0], device=vectors.device, dtype=vectors.dtype)
+        return _rotate_about_z(vectors, angle.view(-1, 1, 1))

@@ -20,7 +20,7 @@ import builtins
 import dataclasses
 import hashlib
 import json
-import tempfile
+import os
 from pathlib import Path
 from typing import Any
 
@@ -183,7 +183,8 @@ def validation_sequences(
 ) -> Any:
     """A few generated sequences of a dataset preset (the first of its ``split``; ``env_kwargs`` added to the
     preset's, e.g. ``{"static_blocks": True}``), as a torch dataset of ``(frames, actions)`` clips of the whole
-    sequence."""
+    sequence. They are generated once into ``~/.cache/equiworld/sequences/`` (``$XDG_CACHE_HOME``), keyed by
+    their settings."""
     from equiworld.envs.video.datasets import generate_dataset, preset_spec
     from equiworld.world_models.data import VideoShardDataset
 
@@ -195,8 +196,9 @@ def validation_sequences(
         sequences_per_shard=num_sequences,
         env_kwargs=env_kwargs,
     )
-    root = Path(tempfile.mkdtemp(prefix="equiworld-pretrained-"))
-    for _ in generate_dataset(spec, root):
+    key = hashlib.sha256(json.dumps(spec.to_json(), sort_keys=True).encode()).hexdigest()[:16]
+    root = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "equiworld" / "sequences" / key
+    for _ in generate_dataset(spec, root):  # generated once, then read from the cache
         pass
     return VideoShardDataset(root, context=1, predict=spec.sequence_length - 1, random_start=False)
 

@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export MUJOCO_GL ?= egl
 export PYOPENGL_PLATFORM ?= egl
+export NO_MKDOCS_2_WARNING ?= 1
 
 .PHONY: test lint format install clean demo demo-world-model demo-policy docs tables
 

@@ -26,6 +26,7 @@ from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import Tensor, nn
 
 from equiworld.envs.morphology.catalog import Slot
+from equiworld.equivariant import rotate_about_gravity
 
 __all__ = [
     "FrameAveragedActorCriticPolicy",
@@ -94,14 +95,6 @@ class HeadingFrameExtractor(_FlatMorphologyExtractor):
         return rotate_into_target_frame(vectors)
 
 
-def _rotate_about_z(vectors: Tensor, angle: float | Tensor) -> Tensor:
-    """``(..., 3)`` vectors turned counter-clockwise about z by ``angle`` (a number, or one per sample ``(B, 1, 1)``)."""
-    angle = torch.as_tensor(angle, dtype=vectors.dtype, device=vectors.device)
-    c, s = angle.cos(), angle.sin()
-    x, y = vectors[..., 0], vectors[..., 1]
-    return torch.stack([c * x - s * y, s * x + c * y, vectors[..., 2]], dim=-1)
-
-
 class FrameAveragedExtractor(HeadingFrameExtractor):
     """:class:`HeadingFrameExtractor`'s flat features for each element of the frame: the target-frame vectors turned
     by ``2 pi j / copies`` about gravity, ``j = 0 .. copies - 1``, stacked copy-major, ``(copies * B, features_dim)``.
@@ -118,7 +111,7 @@ class FrameAveragedExtractor(HeadingFrameExtractor):
         self.copies, self._angle = int(copies), 0.0
 
     def _vectors(self, vectors: Tensor) -> Tensor:
-        return _rotate_about_z(rotate_into_target_frame(vectors), self._angle)
+        return rotate_about_gravity(rotate_into_target_frame(vectors), self._angle)
 
     def forward(self, observations: dict[str, Tensor]) -> Tensor:
         copies = []
@@ -175,4 +168,4 @@ class RandomRotationExtractor(_FlatMorphologyExtractor):
         if not self.training:
             return vectors
         angle = 2 * math.pi * torch.rand(vectors.shape[0], device=vectors.device, dtype=vectors.dtype)
-        return _rotate_about_z(vectors, angle.view(-1, 1, 1))
+        return rotate_about_gravity(vectors, angle)

@@ -24,6 +24,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from equiworld.envs.video.datasets import file_sha256
+
 MODELS_DIR = Path(__file__).parent / "models"
 CARD_NAME = "card.json"
 KINDS = ("policy", "world_model")
@@ -93,14 +95,6 @@ def card(name: str) -> ModelCard:
         raise ValueError(f"model card {str(file)!r} is unreadable: {error}") from error
 
 
-def sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def verify(name: str) -> Path:
     """The model file of ``name``, after checking it against its card's SHA-256.
 
@@ -111,7 +105,7 @@ def verify(name: str) -> Path:
     file = model_card.path
     if not file.is_file():
         raise ValueError(f"pretrained model {name!r}: file {str(file)!r} is missing")
-    found = sha256(file)
+    found = file_sha256(file)
     if found != model_card.sha256:
         raise ValueError(
             f"pretrained model {name!r}: file {str(file)!r} is damaged or replaced (SHA-256 {found[:12]}..., "

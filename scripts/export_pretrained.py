@@ -29,6 +29,8 @@ import tyro
 
 from equiworld import pretrained
 
+from results_file import read_rows
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -76,10 +78,6 @@ def relative_paths(value: Any) -> Any:
     return value
 
 
-def read_rows(path: str | None) -> list[dict[str, Any]]:
-    return [] if path is None else json.loads(Path(path).read_text())
-
-
 def export_policy(args: Args, folder: Path) -> dict[str, Any]:
     from equiworld.agents.checkpoints import load_model, run_folder
     from equiworld.envs.morphology import get_morphology, get_suite
@@ -101,7 +99,7 @@ def export_policy(args: Args, folder: Path) -> dict[str, Any]:
     steps = int(model.num_timesteps)
     rows = [
         r
-        for r in read_rows(args.results)
+        for r in (read_rows(args.results) if args.results else [])
         if r.get("policy") == policy_name and r.get("seed") == seed and r.get("env_steps") == steps
     ]
     body = args.env
@@ -139,7 +137,7 @@ def export_world_model(args: Args, folder: Path) -> dict[str, Any]:
     )
     rows = [
         r
-        for r in read_rows(args.results)
+        for r in (read_rows(args.results) if args.results else [])
         if r.get("seed") == seed
         and r.get("train_steps") == step
         and r.get("model", "").startswith(name)
@@ -178,7 +176,7 @@ def main(args: Args) -> Path:
         name=args.name,
         description=args.description,
         command=args.command,
-        sha256=pretrained.sha256(folder / fields["file"]),
+        sha256=pretrained.file_sha256(folder / fields["file"]),
         **{
             **fields,
             "config": relative_paths(fields["config"]),

@@ -30,7 +30,7 @@ def test_models_are_shipped_within_the_size_budget():
 def test_a_shipped_model_reproduces_its_cards_check(name):
     card = pretrained.card(name)
     assert card.command.startswith("python ") and card.results, "card without command or results rows"
-    assert pretrained.sha256(card.path) == card.sha256
+    assert pretrained.file_sha256(card.path) == card.sha256
     measured = pretrained.replay(name)
     recorded = card.episode
     if card.kind == "policy":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import gymnasium as gym
@@ -498,19 +499,9 @@ class BlockWorldEnv(gym.Env[np.ndarray, np.int64]):
             raise ValueError(
                 "replay_labels needs an untextured world (ball shapes are not in the ground truth)"
             )
-        agent_positions, block_positions = np.asarray(agent_positions), np.asarray(block_positions)
-        labels = []
-        for t in range(len(agent_positions)):
-            used = (block_positions[t] >= 0).all(-1)
-            self.reset(
-                options={
-                    "agent_position": agent_positions[t],
-                    "agent_heading": int(agent_headings[t]),
-                    "block_positions": block_positions[t][used],
-                }
-            )
-            labels.append(self.surface_labels())
-        return np.stack(labels)
+        return np.stack(
+            [self.surface_labels() for _ in self._replay(agent_positions, agent_headings, block_positions)]
+        )
 
     def replay_views(
         self,
@@ -529,8 +520,15 @@ class BlockWorldEnv(gym.Env[np.ndarray, np.int64]):
         The env's episode is replaced (it ends up in the last recorded state). Object colours are drawn anew, so
         views with objects match the recording in geometry, not in colour.
         """
+        replayed = self._replay(agent_positions, agent_headings, block_positions)
+        return np.stack([self._observation() for _ in replayed])
+
+    def _replay(
+        self, agent_positions: np.ndarray, agent_headings: np.ndarray, block_positions: np.ndarray | None
+    ) -> Iterator[int]:
+        """Put the env in each recorded state in turn (yielding its index): the agent's pose and the used block
+        slots (``None``: every object under the floor, out of sight)."""
         agent_positions = np.asarray(agent_positions)
-        views = []
         for t in range(len(agent_positions)):
             options: dict[str, Any] = {
                 "agent_position": agent_positions[t],
@@ -539,13 +537,11 @@ class BlockWorldEnv(gym.Env[np.ndarray, np.int64]):
             if block_positions is not None:
                 blocks = np.asarray(block_positions[t])
                 options["block_positions"] = blocks[(blocks >= 0).all(-1)]
-            observation, _ = self.reset(options=options)
-            if block_positions is None:  # every object under the floor, out of sight
+            self.reset(options=options)
+            if block_positions is None:
                 self._data.mocap_pos[self._object_bodies, 2] = -10.0
                 mujoco.mj_kinematics(self._model, self._data)
-                observation = self._observation()
-            views.append(observation)
-        return np.stack(views)
+            yield t
 
     def _info(self) -> dict[str, Any]:
         return {

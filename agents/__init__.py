@@ -23,6 +23,7 @@ from .parts import (
     LimbReadout,
     PublishedSET,
     Sizes,
+    SymmetryBreaking,
     TorqueReadout,
     policy_symmetry,
 )
@@ -42,6 +43,7 @@ from .set_policy import (
     SubequivariantTransformerCritic,
     padding_mask,
 )
+from .soft import SoftMLPActorCriticPolicy, SoftSettings
 from .training import train_policy
 from .vec_env import make_vec_env
 
@@ -59,6 +61,9 @@ __all__ = [
     "LimbReadout",
     "PublishedSET",
     "Sizes",
+    "SoftMLPActorCriticPolicy",
+    "SoftSettings",
+    "SymmetryBreaking",
     "TorqueReadout",
     "policy_symmetry",
     "ClippedAdam",

@@ -21,6 +21,7 @@ __all__ = [
     "EvaluationCallback",
     "PeriodicSaveCallback",
     "ProgressCallback",
+    "SoftEquivarianceLogCallback",
     "WallClockBudgetCallback",
     "resumed_wall_time",
 ]
@@ -64,6 +65,7 @@ class EvaluationCallback(BaseCallback):
         max_steps: step cap per evaluation episode.
         seed: seed of the evaluation grid and start noise.
         keep_existing: keep the rows of an existing ``metrics.json`` (when resuming a run).
+        env_kwargs: keywords of the evaluation envs: the run's world (``wind``, ``slope``).
     """
 
     def __init__(
@@ -75,9 +77,11 @@ class EvaluationCallback(BaseCallback):
         max_steps: int = 1000,
         seed: int = 12345,
         keep_existing: bool = False,
+        env_kwargs: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.morphologies = tuple(morphologies)
+        self.env_kwargs = dict(env_kwargs or {})
         self.out_dir = Path(out_dir)
         self.eval_every = int(eval_every)
         self.episodes = int(episodes)
@@ -125,7 +129,9 @@ class EvaluationCallback(BaseCallback):
         }
         means = []
         for name in self.morphologies:
-            result = evaluate_morphology(self.model, name, grid, seed=self.seed, max_steps=self.max_steps)
+            result = evaluate_morphology(
+                self.model, name, grid, seed=self.seed, max_steps=self.max_steps, env_kwargs=self.env_kwargs
+            )
             mean = float(np.mean(result.returns))
             row[f"return/{name}"] = mean
             row[f"length/{name}"] = float(np.mean(result.lengths))
@@ -150,6 +156,19 @@ class EvaluationCallback(BaseCallback):
             writer = csv.DictWriter(f, fieldnames=keys)
             writer.writeheader()
             writer.writerows(self.rows)
+
+
+class SoftEquivarianceLogCallback(BaseCallback):
+    """Log a soft-equivariant policy's penalty strengths and residuals (``soft/lambda_<type>``,
+    ``soft/residual_<type>``: :mod:`equiworld.agents.soft`) after every PPO update; nothing for other policies."""
+
+    def _on_rollout_start(self) -> None:  # the policy closed the previous update when it started acting
+        soft = getattr(self.model.policy, "soft", None)
+        for key, value in (soft.last_log if soft is not None else {}).items():
+            self.logger.record(f"soft/{key}", value)
+
+    def _on_step(self) -> bool:
+        return True
 
 
 class ProgressCallback(BaseCallback):

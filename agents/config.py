@@ -128,9 +128,23 @@ class EnvConfig:
     cap, as published): faster earns nothing more, so a dive that trades the episode for speed stops paying.
     Training only, as --alive-bonus."""
 
+    wind: tuple[float, float] = (0.0, 0.0)
+    """The world's wind, (strength N/kg, direction rad): a constant horizontal force that breaks the symmetry under
+    rotations about gravity (MorphologyEnv's wind). Part of the world, so evaluations blow it too."""
+    slope: tuple[float, float] = (0.0, 0.0)
+    """The world's floor slope, (angle rad, downhill direction rad): MorphologyEnv's slope. Part of the world, as
+    --wind."""
+
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
             raise ValueError(f"unknown backend {self.backend!r}; valid: {', '.join(BACKENDS)}")
+        self.wind, self.slope = tuple(self.wind), tuple(self.slope)  # lists when read back from config.json
+
+    def world(self) -> dict[str, tuple[float, float]]:
+        """The MorphologyEnv keywords of the world this run trains and is evaluated in: its symmetry-breaking knobs
+        that are on (none: the symmetric world)."""
+        knobs = {"wind": self.wind, "slope": self.slope}
+        return {k: v for k, v in knobs.items() if v[0] != 0.0}
 
     def reward_shaping(self) -> dict[str, float]:
         """The MorphologyEnv keywords of the training reward that this run sets."""
@@ -253,6 +267,8 @@ RECIPE_KEYS = (
     "alive_bonus",
     "progress_speed_cap",
     "budget_hours",
+    "wind",
+    "slope",
 )
 """The recipe fields of a results row (``evaluate_policy.py --results``): rows that differ in one are different
 recipes, never seeds of one (absent keys read as ``None``)."""
@@ -349,6 +365,11 @@ class TrainConfig:
             "alive_bonus": self.env.alive_bonus,
             "progress_speed_cap": self.env.progress_speed_cap,
             "budget_hours": budget_hours(self.length.budget_minutes),
+            # a knob set away from its default is part of the recipe, at strength 0 too (a benchmark's calm runs)
+            **{
+                k: list(v) if v != (0.0, 0.0) else None
+                for k, v in (("wind", self.env.wind), ("slope", self.env.slope))
+            },
         }
 
 

@@ -177,16 +177,19 @@ def evaluate_morphology(
     video_size: int = 256,
     fps: int = 30,
     deterministic: bool = True,
+    env_kwargs: dict[str, Any] | None = None,
 ) -> MorphologyEvaluation:
     """Roll ``model`` out on ``morphology`` once per grid cell (mean actions, or sampled ones with
     ``deterministic=False``); optionally save a video of the first episode.
 
     For a model trained on a padded suite the morphology is padded to the model's limb count (:func:`make_model_env`).
+    ``env_kwargs`` go to the envs (the world: ``wind``, ``slope``).
 
     Raises:
         ValueError: if the morphology does not fit the model's observation space.
     """
-    env = make_model_env(model, morphology)
+    env_kwargs = dict(env_kwargs or {})
+    env = make_model_env(model, morphology, **env_kwargs)
     returns, lengths, progress, ends = [], [], [], []
     for i, (yaw, target) in enumerate(grid):
         result = rollout(
@@ -199,7 +202,7 @@ def evaluate_morphology(
     env.close()
     if video_path is not None and grid:
         video_env = make_model_env(
-            model, morphology, render_mode="rgb_array", width=video_size, height=video_size
+            model, morphology, render_mode="rgb_array", width=video_size, height=video_size, **env_kwargs
         )
         result = rollout(
             model,

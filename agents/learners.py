@@ -23,9 +23,10 @@ from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 from stable_baselines3.td3.policies import MultiInputPolicy
 
 from .baselines import FrameAveragedActorCriticPolicy, HeadingFrameExtractor, RandomRotationExtractor
-from .parts import POLICIES, Sizes
+from .parts import MLP, POLICIES, Sizes
 from .ppo import SETActorCriticPolicy
 from .sb3 import ClippedAdam, PerBodyReplayBuffer, PublishedTD3, SETPolicy
+from .soft import SoftMLPActorCriticPolicy, SoftSettings
 
 __all__ = [
     "ALGORITHMS",
@@ -34,6 +35,7 @@ __all__ = [
     "POLICY_NAMES",
     "PPO_SIZES",
     "SCHEDULES",
+    "SOFT_POLICIES",
     "NetworkSizes",
     "PPOSettings",
     "TD3Settings",
@@ -70,6 +72,8 @@ POLICY_NAMES: dict[str, str] = {
     "mlp_heading": "SB3 MLP after rotating every vector into the target-heading frame (canonicalization)",
     "mlp_fa": "SB3 MLP frame-averaged over the target-heading frame turned by 0, 90, 180, 270 degrees (PPO)",
     "mlp_aug": "SB3 MLP on world-frame observations, its updates on observations turned at random about gravity",
+    "mlp_soft": "SB3 MLP on world-frame observations with a soft-equivariance penalty, strengths auto-tuned (PPO)",
+    "set_soft": "set_one_body plus a world-frame MLP extension under the soft-equivariance penalty (PPO)",
 }
 """Every policy name accepted by :func:`make_ppo` and :func:`make_td3`, with a one-line description (the
 compositions: :data:`~equiworld.agents.parts.POLICIES`)."""
@@ -190,6 +194,13 @@ class PPOSettings:
             the policy, so that it is saved with it and keeps the symmetry).
         critic: transformer policies: the value function, ``set`` (a SET trunk) or ``mlp_heading`` (an MLP on
             target-frame canonicalized observations); see :data:`~equiworld.agents.ppo.CRITICS`.
+        soft_lambda: soft policies (``mlp_soft``, ``set_soft``): every symmetry type's penalty strength before the
+            re-scaling (:class:`~equiworld.agents.soft.SoftSettings`).
+        soft_warmup_steps: soft policies: environment steps before the strengths are re-scaled once to what the data
+            keeps.
+        soft_power: soft policies: the re-scaling's power ``p``.
+        soft_reflection_plane: soft policies: angle (rad) of the vertical plane of the penalty's reflection;
+            ``None``: the run's wind direction (or slope's, else 0), the plane those knobs keep.
     """
 
     learning_rate: float = 3e-4
@@ -208,6 +219,16 @@ class PPOSettings:
     normalize_reward: bool = True
     normalize_observations: bool = False
     critic: str = "set"
+    soft_lambda: float = 1.0
+    soft_warmup_steps: int = 500_000
+    soft_power: float = 2.0
+    soft_reflection_plane: float | None = None
+
+    def soft_settings(self) -> SoftSettings:
+        """The soft policies' :class:`~equiworld.agents.soft.SoftSettings` (reflection plane ``None`` read as 0)."""
+        return SoftSettings(
+            self.soft_lambda, self.soft_warmup_steps, self.soft_power, self.soft_reflection_plane or 0.0
+        )
 
 
 _PPO_KEYWORDS = (
@@ -223,6 +244,18 @@ _TRANSFORMER_OPTIONS = {
 """The :class:`PPOSettings` fields that are keywords of :class:`SETActorCriticPolicy`, with their defaults (set away
 from them for another policy: refused)."""
 
+_SOFT_OPTIONS = {
+    "soft_lambda": 1.0,
+    "soft_warmup_steps": 500_000,
+    "soft_power": 2.0,
+    "soft_reflection_plane": None,
+}
+"""The :class:`PPOSettings` fields of the soft policies' penalty, with their defaults (set away from them for another
+policy: refused)."""
+
+SOFT_POLICIES = ("mlp_soft", "set_soft")
+"""The policies trained with the soft-equivariance penalty (:mod:`equiworld.agents.soft`; PPO)."""
+
 
 def policy_class_and_kwargs(
     name: str, sizes: NetworkSizes | None = None, algo: str = "td3"
@@ -237,13 +270,15 @@ def policy_class_and_kwargs(
     if name not in POLICY_NAMES:
         raise ValueError(f"unknown policy {name!r}; valid names: {', '.join(POLICY_NAMES)}")
     sizes = sizes or NetworkSizes.of_learner(algo, policy=name)
-    if name in ("mlp", "mlp_heading", "mlp_fa", "mlp_aug"):
+    if name in ("mlp_fa", *SOFT_POLICIES) and algo != "ppo":
+        raise ValueError(f"{name} is a PPO policy; TD3 takes mlp, mlp_heading or the set policies")
+    if isinstance(POLICIES[name], MLP):
         layers = list(sizes.mlp_layers)
         kwargs: dict[str, Any] = {"net_arch": layers if algo == "td3" else {"pi": layers, "vf": layers}}
         if name == "mlp_fa":
-            if algo != "ppo":
-                raise ValueError("mlp_fa (frame averaging) is a PPO policy; TD3 takes mlp or mlp_heading")
             return FrameAveragedActorCriticPolicy, {**kwargs, "copies": POLICIES[name].average}
+        if name == "mlp_soft":
+            return SoftMLPActorCriticPolicy, kwargs
         if name == "mlp_heading":
             kwargs["features_extractor_class"] = HeadingFrameExtractor
         if name == "mlp_aug":
@@ -297,6 +332,13 @@ def make_ppo(
                 f"{name} applies to the transformer policies (set*, transformer), not {policy!r}"
             )
         policy_kwargs[name] = value
+    for name, default in _SOFT_OPTIONS.items():
+        if getattr(settings, name) != default and policy not in SOFT_POLICIES:
+            raise ValueError(
+                f"{name} applies to the soft policies ({', '.join(SOFT_POLICIES)}), not {policy!r}"
+            )
+    if policy in SOFT_POLICIES:
+        policy_kwargs["soft"] = settings.soft_settings()
     if settings.normalize_reward and not isinstance(venv, VecNormalize):
         venv = VecNormalize(venv, norm_obs=False, norm_reward=True, gamma=settings.gamma)
     model = PPO(

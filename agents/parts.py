@@ -42,6 +42,7 @@ __all__ = [
     "LimbReadout",
     "PublishedSET",
     "Sizes",
+    "SymmetryBreaking",
     "TorqueReadout",
     "policy_symmetry",
 ]
@@ -50,6 +51,10 @@ SYMMETRIES: dict[str, str] = {
     "rotations_and_reflections": "rotations about gravity and reflections in vertical planes (O_g(3))",
     "rotations": "rotations about gravity only (SO_g(3)); a reflection may change the actions",
     "rotations_in_expectation": "none in the network; trained on observations turned at random about gravity",
+    "soft": (
+        "none exactly; a penalty pulls it toward rotations about gravity and one vertical-plane reflection, each with a "
+        "strength tuned to how much the data keeps it (equiworld.agents.soft)"
+    ),
     "none": "no symmetry",
 }
 """The symmetries a policy may declare: its actions and values are invariant (and SET's torque vectors equivariant)
@@ -175,6 +180,23 @@ class LimbReadout:
 
 
 @dataclass(frozen=True)
+class SymmetryBreaking:
+    """A small MLP (tanh) of the flattened world-frame observation whose outputs are added to the mean actions and the
+    value, its last layer zero at the start (the policy starts exactly symmetric): room to break the symmetry, which a
+    soft-equivariance penalty (:mod:`equiworld.agents.soft`, PPO) keeps small where the data does not need it. Tied to
+    one body's layout.
+
+    Attributes:
+        hidden: hidden width (one layer).
+    """
+
+    hidden: int = 64
+
+    def __post_init__(self) -> None:
+        _check_positive("SymmetryBreaking", hidden=self.hidden)
+
+
+@dataclass(frozen=True)
 class SET:
     """The subequivariant transformer (compact form): a vector and a scalar stream per limb, gravity and the target
     direction as fixed vectors in every layer, structural attention bias; equivariant to rotations about gravity and
@@ -185,11 +207,14 @@ class SET:
             equivariant to every rotation of the world, gravity included).
         context: an optional whole-body view (:class:`BodyContext`).
         readout: :class:`TorqueReadout` or :class:`LimbReadout`.
+        breaking: an optional non-equivariant extension (:class:`SymmetryBreaking`): the policy is then only softly
+            symmetric.
     """
 
     fixed_vectors: tuple[str, ...] = FIXED_VECTOR_NAMES
     context: BodyContext | None = None
     readout: TorqueReadout | LimbReadout = field(default_factory=TorqueReadout)
+    breaking: SymmetryBreaking | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "fixed_vectors", tuple(self.fixed_vectors))
@@ -200,17 +225,23 @@ class SET:
             raise TypeError(f"SET: context must be a BodyContext or None, got {self.context!r}")
         if not isinstance(self.readout, TorqueReadout | LimbReadout):
             raise TypeError(f"SET: readout must be a TorqueReadout or a LimbReadout, got {self.readout!r}")
+        if self.breaking is not None and not isinstance(self.breaking, SymmetryBreaking):
+            raise TypeError(f"SET: breaking must be a SymmetryBreaking or None, got {self.breaking!r}")
 
     @property
     def symmetry(self) -> str:
-        """Rotations about gravity and reflections, or rotations only with a body context (:data:`SYMMETRIES`)."""
+        """Rotations about gravity and reflections, rotations only with a body context, soft with a symmetry-breaking
+        extension (:data:`SYMMETRIES`)."""
+        if self.breaking is not None:
+            return "soft"
         return "rotations" if self.context is not None else "rotations_and_reflections"
 
     @property
     def slot_keyed(self) -> bool:
-        """Whether a part has weights of every limb slot's own (it then needs the limb count)."""
+        """Whether a part has weights of every limb slot's own, or reads one body's layout (it then needs the limb
+        count)."""
         parts = (self.context, self.readout if isinstance(self.readout, LimbReadout) else None)
-        return any(p is not None and p.keys == "slot" for p in parts)
+        return self.breaking is not None or any(p is not None and p.keys == "slot" for p in parts)
 
 
 @dataclass(frozen=True)
@@ -289,10 +320,13 @@ class MLP(_FramedNetwork):
         augment: train on observations turned about gravity by a random angle per sample (world frame only; the
             updates see turned observations, the rollouts the world as it is:
             :class:`~equiworld.agents.baselines.RandomRotationExtractor`): invariant in expectation only.
+        soft: train with the soft-equivariance penalty on the mean actions and value (world frame only, PPO:
+            :class:`~equiworld.agents.soft.SoftMLPActorCriticPolicy`).
     """
 
     average: int = 1
     augment: bool = False
+    soft: bool = False
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -306,10 +340,17 @@ class MLP(_FramedNetwork):
             raise ValueError(
                 "MLP: augmentation turns world-frame observations: needs frame='world', average=1"
             )
+        if self.soft and (self.frame != "world" or self.average > 1 or self.augment):
+            raise ValueError(
+                "MLP: the soft penalty acts on the world-frame MLP: needs frame='world', average=1"
+            )
 
     @property
     def symmetry(self) -> str:
-        """As :class:`_FramedNetwork`'s, and ``rotations_in_expectation`` for an augmented MLP."""
+        """As :class:`_FramedNetwork`'s, ``rotations_in_expectation`` for an augmented MLP, ``soft`` for a penalised
+        one."""
+        if self.soft:
+            return "soft"
         return "rotations_in_expectation" if self.augment else super().symmetry
 
 
@@ -324,13 +365,19 @@ POLICIES: dict[str, Architecture | MLP] = {
     "mlp_heading": MLP(frame="target"),
     "mlp_fa": MLP(frame="target", average=4),
     "mlp_aug": MLP(frame="world", augment=True),
+    "mlp_soft": MLP(frame="world", soft=True),
+    "set_soft": SET(
+        context=BodyContext(keys="slot"), readout=LimbReadout(keys="slot"), breaking=SymmetryBreaking()
+    ),
 }
 """The named policies: ``set`` (the subequivariant transformer), ``set_one_body`` (SET with a whole-body view and
 action weights of every limb slot's own: the variant that walks, tied to one body's layout), ``set_any_body`` (the
 same parts keyed by limb descriptors: any body, held-out ones included), ``set_paper`` (the published SET),
 ``transformer`` / ``transformer_heading`` (no vector stream, world or target frame), ``mlp`` / ``mlp_heading``
 (SB3's MLP, world or target frame), ``mlp_fa`` (the MLP frame-averaged over the target frame turned by multiples
-of 90 degrees) and ``mlp_aug`` (the world-frame MLP trained on observations turned at random about gravity)."""
+of 90 degrees), ``mlp_aug`` (the world-frame MLP trained on observations turned at random about gravity), and the
+soft-equivariant ``mlp_soft`` (the world-frame MLP with the penalty) and ``set_soft`` (``set_one_body`` with a small
+world-frame extension under the penalty); see :mod:`equiworld.agents.soft`."""
 
 
 def policy_symmetry(name: str) -> str:

@@ -29,6 +29,7 @@ import torch
 from gymnasium import spaces
 from stable_baselines3.common.distributions import DiagGaussianDistribution
 from stable_baselines3.common.policies import ActorCriticPolicy
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, CombinedExtractor
 from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 from torch import Tensor, nn
 
@@ -44,6 +45,7 @@ from .set_policy import (
     mean_over_real_limbs,
     padding_mask,
 )
+from .soft import SoftEquivariance, SoftSettings, with_penalty_gradient
 
 __all__ = [
     "CRITICS",
@@ -183,6 +185,9 @@ class SETActorCriticPolicy(ActorCriticPolicy):
         normalize_observations: scale the observations invariantly (:class:`InvariantObservationScale`).
         critic: the value function, a name of :data:`CRITICS`.
         critic_layers: hidden widths of the ``mlp_heading`` critic (tanh, orthogonal init as SB3's MLP policies).
+        soft: the soft-equivariance penalty's :class:`~equiworld.agents.soft.SoftSettings` for an architecture with a
+            symmetry-breaking extension (:class:`~equiworld.agents.parts.SymmetryBreaking`; default settings if
+            ``None``); refused for one without.
         **kwargs: SB3's ``ActorCriticPolicy`` keywords that do not apply (``net_arch``, ``activation_fn``,
             ``ortho_init``, feature-extractor keywords), which are ignored, and the flat keywords of checkpoints of
             the earlier layout (:func:`~equiworld.agents.legacy.parts_from_flat_config`); ``use_sde=True`` is
@@ -205,6 +210,7 @@ class SETActorCriticPolicy(ActorCriticPolicy):
         normalize_observations: bool = False,
         critic: str = "set",
         critic_layers: tuple[int, ...] = (256, 256),
+        soft: SoftSettings | None = None,
         **kwargs: Any,
     ) -> None:
         if critic not in CRITICS:
@@ -231,6 +237,12 @@ class SETActorCriticPolicy(ActorCriticPolicy):
             architecture, sizes = parts_from_flat_config(flat, Sizes.preset("compact"))
         self.architecture = architecture if architecture is not None else SET()
         self.sizes = sizes if sizes is not None else Sizes.preset("compact")
+        self.breaking = getattr(self.architecture, "breaking", None)
+        if soft is not None and self.breaking is None:
+            raise ValueError(
+                "SETActorCriticPolicy: soft settings need an architecture with a SymmetryBreaking part"
+            )
+        self.soft_settings = soft if soft is not None else SoftSettings()
         self.limbs = int(observation_space["vectors"].shape[0])
         super().__init__(
             observation_space,
@@ -250,6 +262,16 @@ class SETActorCriticPolicy(ActorCriticPolicy):
             self.value_head = nn.Linear(self.sizes.width, 1)
         else:
             self.value_mlp = _heading_mlp(self.observation_space, self.critic_layers)
+        if (
+            self.breaking is not None
+        ):  # the mean actions' and the value's non-equivariant part, zero at the start
+            self.breaking_mlp = _flat_mlp(
+                CombinedExtractor(self.observation_space),
+                (self.breaking.hidden,),
+                3 * (self.limbs - 1) + 1,
+                gain=0.0,
+            )
+            self.soft = SoftEquivariance(self.soft_settings)
         self.log_std = nn.Parameter(torch.full((3,), float(self.log_std_init)))
         if self.normalize_observations:
             self.obs_scale = InvariantObservationScale(self.observation_space["scalars"].shape[-1])
@@ -266,13 +288,18 @@ class SETActorCriticPolicy(ActorCriticPolicy):
             critic=self.critic,
             critic_layers=self.critic_layers,
         )
+        if self.breaking is not None:
+            data["soft"] = self.soft_settings
         return data
 
     def set_training_mode(self, mode: bool) -> None:
         """SB3's switch; going from training to acting (the start of a rollout) commits the observation
         statistics gathered while acting in the previous rollout."""
-        if self.normalize_observations and self.training and not mode:
-            self.obs_scale.commit()
+        if self.training and not mode:
+            if self.normalize_observations:
+                self.obs_scale.commit()
+            if self.breaking is not None:  # the end of a PPO update (soft penalty: equiworld.agents.soft)
+                self.soft.end_update()
         super().set_training_mode(mode)
 
     def _scaled(self, obs: PyTorchObs) -> PyTorchObs:
@@ -286,7 +313,15 @@ class SETActorCriticPolicy(ActorCriticPolicy):
         mask = padding_mask(obs)
         if mask is not None:
             per_limb = per_limb * (~mask).to(per_limb.dtype).unsqueeze(-1)
-        return per_limb[:, 1:].flatten(1)
+        mean = per_limb[:, 1:].flatten(1)
+        if self.breaking is not None:
+            mean = mean + self.breaking_outputs(obs)[:, :-1].to(mean.dtype)
+        return mean
+
+    def breaking_outputs(self, obs: PyTorchObs) -> Tensor:
+        """``(B, A + 1)``: what the symmetry-breaking extension adds to the mean actions and the value."""
+        dtype = self.breaking_mlp[-1].weight.dtype
+        return self.breaking_mlp({k: v.to(dtype) for k, v in obs.items()})
 
     def limb_values(self, obs: PyTorchObs) -> Tensor:
         """One value per limb ``(B, N)`` (padded limbs included; they do not affect real limbs)."""
@@ -298,8 +333,12 @@ class SETActorCriticPolicy(ActorCriticPolicy):
         canonicalized MLP's value."""
         if self.critic == "mlp_heading":
             dtype = self.value_mlp[-1].weight.dtype
-            return self.value_mlp({k: v.to(dtype) for k, v in self._scaled(obs).items()})
-        return mean_over_real_limbs(self.limb_values(obs), obs)
+            values = self.value_mlp({k: v.to(dtype) for k, v in self._scaled(obs).items()})
+        else:
+            values = mean_over_real_limbs(self.limb_values(obs), obs)
+        if self.breaking is not None:
+            values = values + self.breaking_outputs(obs)[:, -1:].to(values.dtype)
+        return values
 
     def get_distribution(self, obs: PyTorchObs) -> MaskedDiagGaussian:
         """The action distribution at ``obs``."""
@@ -315,27 +354,36 @@ class SETActorCriticPolicy(ActorCriticPolicy):
         ``normalize_observations``, the observations' statistics are gathered)."""
         if self.normalize_observations:
             self.obs_scale.observe(obs)
+        if self.breaking is not None:
+            self.soft.observe(len(obs["vectors"]))
         dist = self.get_distribution(obs)
         actions = dist.get_actions(deterministic=deterministic)
         return actions, self.predict_values(obs), dist.log_prob(actions)
 
     def evaluate_actions(self, obs: PyTorchObs, actions: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """``(values, log_prob, entropy)`` of ``actions`` at ``obs`` (PPO's loss)."""
+        """``(values, log_prob, entropy)`` of ``actions`` at ``obs`` (PPO's loss); with a symmetry-breaking extension
+        the values carry the soft-equivariance penalty's gradient, taken on the extension (the rest is exactly
+        invariant; :func:`~equiworld.agents.soft.with_penalty_gradient`)."""
         dist = self.get_distribution(obs)
-        return (
-            self.predict_values(obs),
-            dist.log_prob(actions.to(dist.distribution.mean.dtype)),
-            dist.entropy(),
-        )
+        values = self.predict_values(obs)
+        if self.breaking is not None:
+            values = with_penalty_gradient(values, self.soft.penalty(self.breaking_outputs, obs))
+        return values, dist.log_prob(actions.to(dist.distribution.mean.dtype)), dist.entropy()
 
     def _predict(self, observation: PyTorchObs, deterministic: bool = False) -> Tensor:
         return self.get_distribution(observation).get_actions(deterministic=deterministic)
 
 
 def _heading_mlp(observation_space: spaces.Dict, layers: tuple[int, ...]) -> nn.Sequential:
-    """Canonicalize (:class:`~equiworld.agents.baselines.HeadingFrameExtractor`), then a tanh MLP to one value,
-    initialized as SB3's ``ActorCriticPolicy`` does (orthogonal, gain sqrt(2) for hidden layers, 1 for the head)."""
-    extractor = HeadingFrameExtractor(observation_space)
+    """Canonicalize (:class:`~equiworld.agents.baselines.HeadingFrameExtractor`), then a tanh MLP to one value."""
+    return _flat_mlp(HeadingFrameExtractor(observation_space), layers, 1)
+
+
+def _flat_mlp(
+    extractor: BaseFeaturesExtractor, layers: tuple[int, ...], out: int, gain: float = 1.0
+) -> nn.Sequential:
+    """``extractor``'s flat features through a tanh MLP to ``out`` outputs, initialized as SB3's ``ActorCriticPolicy``
+    does (orthogonal, gain sqrt(2) for hidden layers, ``gain`` for the head; 0: the head starts at zero)."""
     modules: list[nn.Module] = [extractor]
     width = extractor.features_dim
     for n in layers:
@@ -344,8 +392,8 @@ def _heading_mlp(observation_space: spaces.Dict, layers: tuple[int, ...]) -> nn.
         nn.init.zeros_(linear.bias)
         modules += [linear, nn.Tanh()]
         width = n
-    head = nn.Linear(width, 1)
-    nn.init.orthogonal_(head.weight, gain=1.0)
+    head = nn.Linear(width, out)
+    nn.init.orthogonal_(head.weight, gain=gain)
     nn.init.zeros_(head.bias)
     return nn.Sequential(*modules, head)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -28,13 +29,14 @@ from .callbacks import (
     EvaluationCallback,
     PeriodicSaveCallback,
     ProgressCallback,
+    SoftEquivarianceLogCallback,
     WallClockBudgetCallback,
     resumed_wall_time,
 )
 from .checkpoints import init_policy_weights
 from .config import PPOLearner, TD3Learner, TrainConfig
 from .imitation import ImitationCallback
-from .learners import fix_std, make_ppo, make_td3
+from .learners import SOFT_POLICIES, fix_std, make_ppo, make_td3
 from .sb3 import PublishedTD3
 from .vec_env import make_vec_env
 
@@ -43,14 +45,15 @@ __all__ = ["make_training_env", "train_policy"]
 
 def make_training_env(config: TrainConfig, morphologies: Sequence[str]) -> VecEnv:
     """The vector env a run trains on: ``config.env.num_envs`` envs per morphology (resolved) on the run's backend,
-    seeded by the run, with the run's training reward where it shapes one (evaluations keep the published reward)."""
-    shaping = config.env.reward_shaping()
+    seeded by the run, in the run's world (wind, slope), with the run's training reward where it shapes one
+    (evaluations keep the published reward)."""
+    env_kwargs = {**config.env.world(), **config.env.reward_shaping()}
     return make_vec_env(
         list(morphologies),
         config.env.num_envs,
         seed=config.run.seed,
         backend=config.env.backend,
-        env_kwargs=shaping or None,
+        env_kwargs=env_kwargs or None,
     )
 
 
@@ -78,7 +81,12 @@ def _new_model(config: TrainConfig, env: VecEnv, tb: str) -> BaseAlgorithm:
     common = {"seed": config.run.seed, "tensorboard_log": tb, "device": config.run.device}
     if isinstance(learner, TD3Learner):
         return make_td3(policy, env, learner.settings(), sizes, **common)
-    model = make_ppo(policy, env, learner.settings(), sizes, **common)
+    settings = learner.settings()
+    if policy in SOFT_POLICIES and settings.soft_reflection_plane is None:  # the plane the run's world keeps
+        world = config.env.world()
+        plane = world["wind"][1] if "wind" in world else world["slope"][1] if "slope" in world else 0.0
+        settings = replace(settings, soft_reflection_plane=plane)
+    model = make_ppo(policy, env, settings, sizes, **common)
     if learner.init:
         init_policy_weights(model, learner.init)
     return model
@@ -98,6 +106,7 @@ def _callbacks(
             max_steps=length.eval_max_steps,
             seed=run.seed,
             keep_existing=length.resume is not None,
+            env_kwargs=config.env.world(),
         )
     ]
     if length.checkpoint_every > 0:
@@ -110,6 +119,8 @@ def _callbacks(
                 save_vecnormalize=isinstance(learner, PPOLearner),
             )
         )
+    if isinstance(learner, PPOLearner) and config.policy.policy in SOFT_POLICIES:
+        callbacks.append(SoftEquivarianceLogCallback())
     if isinstance(learner, PPOLearner) and learner.teacher:
         callbacks.append(
             ImitationCallback(

@@ -9,7 +9,8 @@ load affects all alike, and the median block is reported.
 The last line is a JSON object with ``min_env_vs_ant`` (slowest family's env steps/s / Ant-v5's),
 ``min_physics_fraction`` (raw physics time / env step time, worst family), ``max_overhead_vs_ant`` (time per
 step spent outside ``mj_step`` -- observation, reward, checks, wrappers -- divided by the same for Ant-v5,
-worst family) and the per-family numbers, and under ``"vector"`` the batched vector env
+worst family; ``max_paired_overhead_vs_ant`` the same with the time outside ``mj_step`` timed inside each rollout,
+which does not subtract two separately timed runs and so is far less noisy) and the per-family numbers, and under ``"vector"`` the batched vector env
 (:class:`~equiworld.envs.morphology.batched.BatchedMorphologyEnv`, one ``mujoco.batch.Batch``) at 1, 16, 64 and 256
 envs against Gymnasium's ``SyncVectorEnv`` of the same env and against the bare ``Batch.step`` of the same model:
 ``batched_vs_sync_at_64`` and ``batched_physics_fraction_at_64`` (bare batch time / batched env time). Note that the published hopper, walker and humanoid use the RK4
@@ -70,6 +71,26 @@ class Args:
     """Threads of the MuJoCo batch (0: every CPU)."""
 
 
+class _TimeInMjStep:
+    """While active, the time spent inside ``mujoco.mj_step`` (patched on the module: our envs and Gymnasium's
+    ``MujocoEnv`` both call it as ``mujoco.mj_step``), so a rollout's time outside the physics is measured on the very
+    steps it took rather than as the difference of two separately timed runs."""
+
+    def __enter__(self) -> _TimeInMjStep:
+        self.inside, self._mj_step = 0.0, mujoco.mj_step
+
+        def timed(*args: object, **kwargs: object) -> None:
+            start = time.perf_counter()
+            self._mj_step(*args, **kwargs)
+            self.inside += time.perf_counter() - start
+
+        mujoco.mj_step = timed
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        mujoco.mj_step = self._mj_step
+
+
 class _Rollout:
     """A seeded random-action rollout through gym.make, replayable step for step."""
 
@@ -80,6 +101,12 @@ class _Rollout:
         self.actions = rng.uniform(low, high, size=(steps, *self.env.action_space.shape)).astype(np.float32)
         self.seed = seed
         self.resets: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    def outside_physics(self) -> float:
+        """Seconds of one rollout spent outside ``mj_step`` (timed inside the rollout itself)."""
+        with _TimeInMjStep() as timer:
+            total = self.run()
+        return total - timer.inside
 
     def run(self, record: bool = False) -> float:
         env, data = self.env, getattr(self.env.unwrapped, "data", None)
@@ -206,6 +233,7 @@ def main(args: Args) -> dict[str, object]:
     results: dict[str, dict[str, float]] = {}
     ant_times: list[float] = []
     ant_raw_times: list[float] = []
+    ant_outside: list[float] = []
     print(
         f"{'family':<10}{'env steps/s':>13}{'raw physics':>13}{'Ant-v5':>10}{'env/Ant':>9}{'phys frac':>11}"
         f"{'overhead us':>13}{'Ant overhead':>14}",
@@ -218,18 +246,23 @@ def main(args: Args) -> dict[str, object]:
         rollout.run(record=True)
         ant.run()
         _raw_physics(rollout)
-        env_t, raw_t = [], []
+        env_t, raw_t, outside = [], [], []
         for _ in range(args.repeats):
             env_t.append(rollout.run())
             raw_t.append(_raw_physics(rollout))
             ant_times.append(ant.run())
             ant_raw_times.append(_raw_physics(ant))
+            outside.append(rollout.outside_physics())
+            ant_outside.append(ant.outside_physics())
         env_sps = args.steps / statistics.median(env_t)
         raw_sps = args.steps / statistics.median(raw_t)
         ant_sps = args.steps / statistics.median(ant_times)
         # time per step outside mj_step: our per-limb features + wrappers vs Gymnasium's Ant-v5 code
         overhead = max(statistics.median(env_t) - statistics.median(raw_t), 1e-9) / args.steps
         ant_overhead = (statistics.median(ant_times) - statistics.median(ant_raw_times)) / args.steps
+        # the same, timed inside the rollouts themselves (no difference of two noisy runs)
+        paired = statistics.median(outside) / args.steps
+        ant_paired = statistics.median(ant_outside) / args.steps
         fps = {s: _render_fps(FULL_BODIES[family], s, args.render_frames) for s in args.render_sizes}
         results[family] = {
             "env_steps_per_s": env_sps,
@@ -239,6 +272,8 @@ def main(args: Args) -> dict[str, object]:
             "physics_fraction": env_sps / raw_sps,
             "overhead_us_per_step": overhead * 1e6,
             "ant_v5_overhead_us_per_step": ant_overhead * 1e6,
+            "paired_overhead_us_per_step": paired * 1e6,
+            "paired_ant_v5_overhead_us_per_step": ant_paired * 1e6,
             **{f"rgb_fps_{s}": f for s, f in fps.items()},
         }
         r = results[family]
@@ -256,6 +291,10 @@ def main(args: Args) -> dict[str, object]:
         "min_physics_fraction": min(r["physics_fraction"] for r in results.values()),
         "max_overhead_vs_ant": max(
             r["overhead_us_per_step"] / r["ant_v5_overhead_us_per_step"] for r in results.values()
+        ),
+        "max_paired_overhead_vs_ant": max(
+            r["paired_overhead_us_per_step"] / r["paired_ant_v5_overhead_us_per_step"]
+            for r in results.values()
         ),
         "families": results,
     }

@@ -13,9 +13,11 @@ from __future__ import annotations
 import headless  # noqa: F401  (offscreen rendering, before MuJoCo is imported)
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 import tyro
 
@@ -36,9 +38,29 @@ ROW_IDENTITY = ("env", "algo", "policy", "seed", "env_steps", "body", "split", *
 """The keys that identify a results row (a re-evaluation replaces the row)."""
 
 
+def with_and_against(
+    evaluation: object, grid: list[tuple[float, float]], direction: float
+) -> dict[str, float]:
+    """Mean progress of the grid cells whose target lies with (within 45 degrees of ``direction``) and against (within
+    45 degrees of its opposite) a wind or a slope's fall line toward ``direction``; ``None`` where the grid has none."""
+    along = [math.cos(target - direction) for _, target in grid]
+    progress = evaluation.progress
+
+    def mean(cells: list[float]) -> float | None:
+        return float(np.mean(cells)) if cells else None
+
+    return {
+        "progress_with": mean([p for p, a in zip(progress, along, strict=True) if a > math.sqrt(0.5) - 1e-3]),
+        "progress_against": mean(
+            [p for p, a in zip(progress, along, strict=True) if a < 1e-3 - math.sqrt(0.5)]
+        ),
+    }
+
+
 def result_rows(run: Path, model: object, env_name: str, summaries: list[dict]) -> list[dict]:
     """One results row per evaluated body: the run's learner, policy, seed, budget, recipe (read from its
-    configuration, :meth:`~equiworld.agents.config.TrainConfig.recipe`) and the grid means."""
+    configuration, :meth:`~equiworld.agents.config.TrainConfig.recipe`), the grid means, and in a world with a wind
+    or a slope the progress with and against it (and a soft policy's learned penalty strengths)."""
     identity = run_identity(run) or {"algo": "td3", "policy": None, "seed": None}
     config = TrainConfig.load(run) if identity["algo"] in ("ppo", "td3") else None
     recipe = config.recipe() if config is not None else dict.fromkeys(RECIPE_KEYS)
@@ -47,6 +69,7 @@ def result_rows(run: Path, model: object, env_name: str, summaries: list[dict]) 
         distillation = json.loads((run / "config.json").read_text())
         recipe.update(distillation_recipe(distillation))
         budget_minutes = distillation.get("budget_minutes")
+    soft = getattr(model.policy, "soft", None)
     metrics_path = run / "metrics.json"
     metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else []
     return [
@@ -65,6 +88,8 @@ def result_rows(run: Path, model: object, env_name: str, summaries: list[dict]) 
             "episodes": row["episodes"],
             "budget_minutes": budget_minutes,
             **recipe,
+            **{k: row[k] for k in ("progress_with", "progress_against") if k in row},
+            **({"soft_lambda": soft.strengths()} if soft is not None else {}),
         }
         for row in summaries
     ]
@@ -126,6 +151,8 @@ def main(args: Args) -> Path:
     train, zero_shot = resolve_morphologies(env_name), resolve_morphologies(env_name, "zero_shot")
     out = Path(args.out) if args.out else run / "eval"
     model = load_model(checkpoint)
+    config = TrainConfig.load(run) if (run_identity(run) or {}).get("algo") in ("ppo", "td3") else None
+    world = config.env.world() if config is not None else {}  # the world the run trained in (wind, slope)
     if args.noise_log_std is not None:
         if args.results or args.publish:
             raise SystemExit("--noise-log-std evaluations are not results rows (those act deterministically)")
@@ -150,14 +177,20 @@ def main(args: Args) -> Path:
                 video_size=args.video_size,
                 fps=args.fps,
                 deterministic=args.noise_log_std is None,
+                env_kwargs=world,
             )
         )
     rows = evaluation_summary(evaluations)
+    knob = world.get("wind", world.get("slope"))
+    if knob is not None:  # which way the world pushes: progress with and against it
+        for row, evaluation in zip(rows, evaluations, strict=True):
+            row.update(with_and_against(evaluation, grid, knob[1]))
     out.mkdir(parents=True, exist_ok=True)
     result = {
         "checkpoint": str(checkpoint),
         "env": env_name,
         "grid": {"headings": args.headings, "targets": args.targets, "max_steps": args.max_steps},
+        "world": world,
         "noise_log_std": args.noise_log_std,
         "morphologies": rows,
         "episodes": [

@@ -3,6 +3,8 @@ locomotion goals.
 
     python scripts/policy_results.py --results docs/policies/results.json
 
+Rows of runs in a world with a wind or a slope are left out (``symmetry_results.py`` tabulates them).
+
 Rows of the same env, learner, policy and body are averaged over seeds (mean ± standard deviation across seeds of
 the per-seed means over the 4 x 4 heading-target grid). The goal check: SET on ``--goal-env`` walks, with a mean
 progress of at least ``--goal-progress`` metres per episode and a mean episode length of at least
@@ -20,13 +22,14 @@ import json
 import statistics
 from collections import defaultdict
 from dataclasses import dataclass
-from pathlib import Path
 
 import tyro
 
 from equiworld.agents.config import PPO_NUM_ENVS, RECIPE_KEYS
 from equiworld.agents.learners import PPOSettings
 from equiworld.envs.morphology import SUITES, resolve_morphologies
+
+from results_file import read_rows, row_key
 
 
 @dataclass
@@ -69,7 +72,7 @@ def summarise(rows: list[dict]) -> list[dict]:
     averaged, in first-seen order."""
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for row in rows:
-        recipe = tuple(row.get(k) for k in RECIPE_KEYS)
+        recipe = row_key(row, RECIPE_KEYS)
         # a distillation's budget is part of its recipe (25 and 45 minutes are two students, not two seeds)
         minutes = row.get("budget_minutes") if row["algo"] == "dagger" else None
         groups[(row["env"], row["algo"], row["policy"], recipe, minutes, row["body"], row["split"])].append(
@@ -320,7 +323,8 @@ def suite_markdown(checks: list[dict]) -> str:
 
 
 def main(args: Args) -> dict:
-    rows = json.loads(Path(args.results).read_text())
+    # runs in a world with a wind or a slope have their own table (symmetry_results.py)
+    rows = [r for r in read_rows(args.results) if r.get("wind") is None and r.get("slope") is None]
     entries = summarise(rows)
     shown = entries
     if args.env is not None:

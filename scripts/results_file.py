@@ -23,16 +23,26 @@ def read_rows(path: str | Path) -> list[dict[str, Any]]:
     return json.loads(text) if text.strip() else []
 
 
+def row_key(row: dict[str, Any], keys: Sequence[str]) -> tuple:
+    """The values of ``keys`` in ``row`` as a hashable tuple (absent keys read as ``None``; lists, such as a wind's
+    ``[strength, direction]``, as tuples)."""
+
+    def hashable(value: Any) -> Any:
+        return tuple(map(hashable, value)) if isinstance(value, list) else value
+
+    return tuple(hashable(row.get(k)) for k in keys)
+
+
 def upsert_rows(path: str | Path, rows: Sequence[dict[str, Any]], identity: Sequence[str]) -> Path:
     """Add ``rows`` to the results file at ``path`` (created if missing), replacing the rows that have the same
     values of the ``identity`` keys (absent keys read as ``None``); returns the path."""
     path = Path(path)
-    keys = {tuple(r.get(k) for k in identity) for r in rows}
+    keys = {row_key(r, identity) for r in rows}
     path.parent.mkdir(parents=True, exist_ok=True)
     folder = os.open(path.parent, os.O_RDONLY)
     try:
         fcntl.flock(folder, fcntl.LOCK_EX)
-        kept = [r for r in read_rows(path) if tuple(r.get(k) for k in identity) not in keys]
+        kept = [r for r in read_rows(path) if row_key(r, identity) not in keys]
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         tmp.write_text(json.dumps([*kept, *rows], indent=2) + "\n")
         os.replace(tmp, path)

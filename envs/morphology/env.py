@@ -87,6 +87,21 @@ class _Views(NamedTuple):
     hinge_angles: np.ndarray
 
 
+def _tilt_gravity(model: mujoco.MjModel, wind: tuple[float, float], slope: tuple[float, float]) -> None:
+    """Add the wind and the slope to ``model``'s gravity field (see :class:`MorphologyEnv`); neither: unchanged."""
+    (strength, wind_direction), (angle, slope_direction) = wind, slope
+    if angle > 0.0:  # in the floor's frame, gravity keeps its size and leans down the slope
+        g = float(np.linalg.norm(model.opt.gravity))
+        horizontal = g * math.sin(angle)
+        model.opt.gravity[:] = [
+            horizontal * math.cos(slope_direction),
+            horizontal * math.sin(slope_direction),
+            -g * math.cos(angle),
+        ]
+    if strength > 0.0:  # a uniform force per unit mass is a horizontal part of the gravity field
+        model.opt.gravity[:2] += strength * np.array([math.cos(wind_direction), math.sin(wind_direction)])
+
+
 def _yaw_quat(yaw: float) -> np.ndarray:
     return np.array([math.cos(yaw / 2), 0.0, 0.0, math.sin(yaw / 2)])
 
@@ -214,6 +229,7 @@ class MorphologyEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
         reset_noise_scale: float = 1.0,
         friction_cone: str = "elliptic",
         wind: tuple[float, float] = (0.0, 0.0),
+        slope: tuple[float, float] = (0.0, 0.0),
         integrator: str | None = None,
         frame_skip: int = 4,
         target_distance: float = 10_000.0,
@@ -249,6 +265,13 @@ class MorphologyEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
                 (it keeps the reflection across the vertical plane that contains the wind). Unobserved: the
                 observation's gravity stays vertical. At strength 0 (the default) the env is the symmetric one,
                 bit for bit.
+            slope: ``(angle, direction)``: the floor inclined by ``angle`` radians (0 to 0.5) so that it falls toward
+                the world angle ``direction``, simulated in the floor's frame: gravity keeps its size and tilts by
+                ``angle`` toward ``direction`` (the floor, heights, distances and the observation stay the level
+                world's). A second symmetry-breaking knob with the wind's symmetry: a slope is a wind of
+                ``9.81 sin(angle)`` N/kg down the slope with the normal pull (and so the grip) cut to
+                ``9.81 cos(angle)``. Unobserved; angle 0 (the default) is the level floor, bit for bit. With both
+                knobs the wind blows along the inclined floor.
             integrator: MuJoCo integrator; ``None``: as published (RK4, cheetah Euler).
             frame_skip: Physics steps per environment step (1 to 1000).
             target_distance: Distance (m) of the far target of the ``direction`` task.
@@ -285,6 +308,12 @@ class MorphologyEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
             raise TypeError(f"wind must be a pair (strength, direction) of numbers, got {wind!r}") from None
         wind_strength = check.real("wind[0] (strength, N/kg)", wind_strength, low=0.0, high=100.0)
         wind_direction = check.real("wind[1] (direction, rad)", wind_direction, low=-1e6, high=1e6)
+        try:
+            slope_angle, slope_direction = slope
+        except (TypeError, ValueError):
+            raise TypeError(f"slope must be a pair (angle, direction) of numbers, got {slope!r}") from None
+        slope_angle = check.real("slope[0] (angle, rad)", slope_angle, low=0.0, high=0.5)
+        slope_direction = check.real("slope[1] (direction, rad)", slope_direction, low=-1e6, high=1e6)
         reset_noise_scale = check.real("reset_noise_scale", reset_noise_scale, low=0.0, high=100.0)
         frame_skip = check.integer("frame_skip", frame_skip, low=1, high=1000)
         target_distance = check.real(
@@ -311,10 +340,8 @@ class MorphologyEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
             offscreen_size=(max(width, 640), max(height, 480)),
         )
         self.wind = (wind_strength, wind_direction)
-        if wind_strength > 0.0:  # a uniform force per unit mass is a horizontal part of the gravity field
-            self.model.opt.gravity[:2] = wind_strength * np.array(
-                [np.cos(wind_direction), np.sin(wind_direction)]
-            )
+        self.slope = (slope_angle, slope_direction)
+        _tilt_gravity(self.model, self.wind, self.slope)
         self.data = mujoco.MjData(self.model)
         self._bind_views()
         self.friction_cone = friction_cone

@@ -932,3 +932,52 @@ def test_a_distillations_budget_is_part_of_its_recipe(script_module):
     ]  # not two seeds
     table = results.markdown(entries)
     assert "from mlp_heading teachers, 25 min |" in table and "from mlp_heading teachers, 45 min |" in table
+
+
+def test_a_windy_soft_run_trains_and_is_evaluated_in_its_wind(run_script, script_module, tmp_path):
+    """train_policy.py --wind: the run's envs and evaluations blow the wind, the soft penalty reflects across the
+    wind's plane, and evaluate_policy.py writes rows with the wind, progress with and against it and the learned
+    strengths, which symmetry_results.py tabulates."""
+    args = [
+        *_tiny_run(tmp_path, 64),
+        "--policy",
+        "mlp_soft",
+        "--wind",
+        "2.0",
+        "0.785",
+        "--slope",
+        "0.1",
+        "2.0",
+    ]
+    run_script(
+        "train_policy.py", *args, "ppo", "--n-steps", "8", "--batch-size", "16", "--soft-warmup-steps", "32"
+    )
+    run = tmp_path / "hopper_3_shin__mlp_soft__0"
+    config = json.loads((run / "config.json").read_text())
+    assert config["env"]["wind"] == [2.0, 0.785] and config["env"]["slope"] == [0.1, 2.0]
+    from equiworld.agents.checkpoints import load_model
+
+    model = load_model(run / "model.zip")
+    assert model.policy.soft.settings.reflection_plane == 0.785 and bool(model.policy.soft.rescaled)
+    results = tmp_path / "results.json"
+    run_script(
+        "evaluate_policy.py", "--checkpoint", str(run / "model.zip"), "--headings", "1", "--targets", "4",
+        "--max-steps", "20", "--no-video", "--results", str(results),
+    )  # fmt: skip
+    evaluation = json.loads((run / "eval" / "evaluation.json").read_text())
+    assert evaluation["world"] == {"wind": [2.0, 0.785], "slope": [0.1, 2.0]}
+    (row,) = json.loads(results.read_text())
+    assert row["wind"] == [2.0, 0.785] and row["slope"] == [0.1, 2.0]
+    assert set(row["soft_lambda"]) == {"rotation", "reflection"} and max(row["soft_lambda"].values()) == 1.0
+    # targets at -135, -45, 45, 135 degrees: 45 is with the wind (toward 45), -135 against, the others across
+    episodes = evaluation["episodes"][0]["progress"]
+    assert row["progress_with"] == pytest.approx(episodes[2]) and row["progress_against"] == pytest.approx(
+        episodes[0]
+    )
+    table = script_module("symmetry_results").main(
+        script_module("symmetry_results").Args(results=str(results), env="hopper_3_shin")
+    )
+    assert "`mlp_soft` | soft" in table and "wind 2 N/kg" in table and "| `mlp_soft` | 2 |" in table
+    calm = [*_tiny_run(tmp_path, 16), "--policy", "mlp", "--name", "calm"]
+    run_script("train_policy.py", *calm, "ppo", "--n-steps", "8", "--batch-size", "16")
+    assert json.loads((tmp_path / "calm" / "config.json").read_text())["env"]["wind"] == [0.0, 0.0]

@@ -579,6 +579,72 @@ def test_the_batched_env_blows_the_same_wind():
     np.testing.assert_allclose(obs["vectors"][0], ref["vectors"], atol=1e-12)
 
 
+def _free_fall_acceleration(**kwargs) -> np.ndarray:
+    """The root's linear acceleration of a walker at rest high in the air (no contact: only the field acts)."""
+    env = MorphologyEnv("walker_7_full", **kwargs)
+    env.reset(seed=0)
+    env.data.qpos[2] += 5.0
+    env.data.qvel[:] = 0.0
+    mujoco.mj_forward(env.model, env.data)
+    assert env.data.ncon == 0
+    return env.data.qacc.copy()
+
+
+def test_slope_tilts_gravity_down_the_slope_and_keeps_its_size():
+    level, inclined = _free_fall_acceleration(), _free_fall_acceleration(slope=(0.2, -2.0))
+    g = 9.81
+    expected = [g * math.sin(0.2) * math.cos(-2.0), g * math.sin(0.2) * math.sin(-2.0), -g * math.cos(0.2)]
+    # the field changes the root's linear acceleration by the change of gravity, and nothing else
+    np.testing.assert_allclose(inclined[:3] - level[:3], np.subtract(expected, [0.0, 0.0, -g]), atol=1e-9)
+    np.testing.assert_allclose(inclined[3:], level[3:], atol=1e-9)
+    assert MorphologyEnv("walker_7_full", slope=(0.2, -2.0)).model.opt.gravity.tolist() == pytest.approx(expected)
+    # with both knobs, the wind blows along the inclined floor on top of the slope's pull
+    both = _free_fall_acceleration(slope=(0.2, -2.0), wind=(1.0, 0.5))
+    np.testing.assert_allclose(both[:3] - inclined[:3], [math.cos(0.5), math.sin(0.5), 0.0], atol=1e-9)
+
+
+def test_no_slope_is_bit_identical_and_a_slope_breaks_the_symmetry_by_its_angle():
+    actions = np.random.default_rng(2).uniform(-0.3, 0.3, (50, 12))
+
+    def rollout(**kwargs):
+        env = MorphologyEnv("hopper_5_full", **kwargs)
+        env.reset(seed=3)
+        return np.stack([env.step(a)[0]["vectors"] for a in actions])
+
+    assert np.array_equal(rollout(), rollout(slope=(0.0, 0.8)))
+    errors = []
+    for angle in (0.0, 0.05, 0.3):
+        a, b = MorphologyEnv("hopper_5_full", slope=(angle, 0.0)), MorphologyEnv("hopper_5_full", slope=(angle, 0.0))
+        a.reset(seed=0)
+        b.reset(seed=1)
+        rot = rotation_about_gravity(1.0)
+        b.set_state(*rotate_state_about_gravity(a.data.qpos, a.data.qvel, 1.0), target=rot[:2, :2] @ a.target)
+        errors.append(max(np.abs(a.step(x)[0]["vectors"] @ rot.T - b.step(x)[0]["vectors"]).max() for x in actions))
+    assert errors[0] < 1e-9 < errors[1] < errors[2], errors
+
+
+@pytest.mark.parametrize(
+    ("slope", "error", "message"),
+    [((-0.1, 0.0), ValueError, "slope\\[0\\] \\(angle"), ((0.6, 0.0), ValueError, "<= 0.5"),
+     ((0.1, math.nan), ValueError, "slope\\[1\\]"), (0.1, TypeError, "slope must be a pair")],
+)  # fmt: skip
+def test_bad_slope_is_refused_by_name(slope, error, message):
+    with pytest.raises(error, match=message):
+        MorphologyEnv("hopper_5_full", slope=slope)
+
+
+def test_the_batched_env_has_the_same_slope():
+    batched = BatchedMorphologyEnv("hopper_5_full", 2, slope=(0.15, 1.0))
+    single = MorphologyEnv("hopper_5_full", slope=(0.15, 1.0))
+    obs, _ = batched.reset(seed=5)
+    single.reset(seed=5)
+    action = np.full((2, 12), 0.2)
+    for _ in range(20):
+        obs, *_ = batched.step(action)
+        ref, *_ = single.step(action[0])
+    np.testing.assert_allclose(obs["vectors"][0], ref["vectors"], atol=1e-12)
+
+
 # --- wrappers and the suite VecEnv -----------------------------------------------------------------------
 
 

@@ -87,6 +87,18 @@ class _Views(NamedTuple):
     hinge_angles: np.ndarray
 
 
+def _field_knob(name: str, value: Any, size: str, high: float) -> tuple[float, float]:
+    """A wind's or a slope's ``(size, direction)``, checked: the size from 0 to ``high``, a finite direction."""
+    try:
+        amount, direction = value
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"{name} must be a pair ({size.split(',')[0]}, direction) of numbers, got {value!r}"
+        ) from None
+    amount = check.real(f"{name}[0] ({size})", amount, low=0.0, high=high)
+    return amount, check.real(f"{name}[1] (direction, rad)", direction, low=-1e6, high=1e6)
+
+
 def _tilt_gravity(model: mujoco.MjModel, wind: tuple[float, float], slope: tuple[float, float]) -> None:
     """Add the wind and the slope to ``model``'s gravity field (see :class:`MorphologyEnv`); neither: unchanged."""
     (strength, wind_direction), (angle, slope_direction) = wind, slope
@@ -302,18 +314,8 @@ class MorphologyEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
                 "progress_speed_cap", progress_speed_cap, low=0.0, low_open=True, high=MAX_WEIGHT
             )
         ctrl_cost_weight = check.real("ctrl_cost_weight", ctrl_cost_weight, low=0.0, high=MAX_WEIGHT)
-        try:
-            wind_strength, wind_direction = wind
-        except (TypeError, ValueError):
-            raise TypeError(f"wind must be a pair (strength, direction) of numbers, got {wind!r}") from None
-        wind_strength = check.real("wind[0] (strength, N/kg)", wind_strength, low=0.0, high=100.0)
-        wind_direction = check.real("wind[1] (direction, rad)", wind_direction, low=-1e6, high=1e6)
-        try:
-            slope_angle, slope_direction = slope
-        except (TypeError, ValueError):
-            raise TypeError(f"slope must be a pair (angle, direction) of numbers, got {slope!r}") from None
-        slope_angle = check.real("slope[0] (angle, rad)", slope_angle, low=0.0, high=0.5)
-        slope_direction = check.real("slope[1] (direction, rad)", slope_direction, low=-1e6, high=1e6)
+        wind = _field_knob("wind", wind, "strength, N/kg", 100.0)
+        slope = _field_knob("slope", slope, "angle, rad", 0.5)
         reset_noise_scale = check.real("reset_noise_scale", reset_noise_scale, low=0.0, high=100.0)
         frame_skip = check.integer("frame_skip", frame_skip, low=1, high=1000)
         target_distance = check.real(
@@ -339,8 +341,7 @@ class MorphologyEnv(gym.Env[dict[str, np.ndarray], np.ndarray]):
             integrator=integrator,
             offscreen_size=(max(width, 640), max(height, 480)),
         )
-        self.wind = (wind_strength, wind_direction)
-        self.slope = (slope_angle, slope_direction)
+        self.wind, self.slope = wind, slope
         _tilt_gravity(self.model, self.wind, self.slope)
         self.data = mujoco.MjData(self.model)
         self._bind_views()

@@ -650,3 +650,32 @@ def test_augmentation_turns_the_observations_only_while_training():
     torch.testing.assert_close(norms(turned), norms(plain))
     with pytest.raises(ValueError, match="augmentation turns world-frame observations"):
         MLP(frame="target", augment=True)
+
+
+@pytest.mark.parametrize("name", ["mlp_fa", "set_soft"])
+def test_frame_averaging_and_a_fresh_soft_set_are_exactly_invariant_in_float64(name):
+    """mlp_fa is invariant to rotations about gravity to 1e-9 in float64 (the frame moves with the world); set_soft
+    starts exactly as symmetric as set_one_body (its extension's output layer is zero until training moves it)."""
+    obs = _observations("walker_7_full", padded=False)
+    policy_class, kwargs = policy_class_and_kwargs(name, NetworkSizes(TINY, (32, 32)), algo="ppo")
+    space, action_space = _spaces(obs)
+    policy = policy_class(space, action_space, lambda _: 1e-3, **kwargs).double()
+    policy.set_training_mode(False)
+
+    def outputs(
+        o,
+    ):  # SB3's preprocessing casts Box observations to float32: the networks are called on float64
+        if name == "set_soft":
+            return _mean_and_values(policy, o)
+        with torch.no_grad():
+            pi, vf = policy.mlp_extractor(policy.features_extractor(o))
+            return {"mean": policy.action_net(pi), "values": policy.value_net(vf)}
+
+    report = equivariance_error(
+        outputs,
+        obs,
+        _rotate_obs,
+        lambda R, y: y,
+        GravityRotations(reflections=False).sample,
+    )
+    assert report.scale > 1e-3 and report.max_error <= 1e-9, report

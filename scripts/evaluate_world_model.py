@@ -43,7 +43,9 @@ from equiworld.world_models.registry import MODEL_FAMILIES, load_world_model
 
 from results_file import upsert_rows
 
-ROW_IDENTITY = ("world", "model", "seed", "preset", "train_steps", "context", "horizon", "data")
+ROW_IDENTITY = ("world", "model", "seed", "preset", "train_steps", "context", "horizon", "data", "lr")
+"""The keys that identify a results row (a re-evaluation replaces the row; runs of a learning-rate sweep are
+different rows)."""
 """The fields that identify a results row: a new evaluation replaces the row that matches on all of them."""
 
 
@@ -109,10 +111,18 @@ def _display_name(checkpoint: dict) -> str:
 
 
 def _row(
-    args: Args, world: str, name: str, curves: dict, checkpoint: dict | None, spec: dict | None = None
+    args: Args,
+    world: str,
+    name: str,
+    curves: dict,
+    checkpoint: dict | None,
+    spec: dict | None = None,
+    params: int | None = None,
 ) -> dict:
     settings = (checkpoint or {}).get("settings", {})
-    extra: dict = {}
+    extra: dict = {"params": params} if checkpoint else {}
+    if checkpoint and checkpoint["model_name"] in MODEL_FAMILIES[world].baselines:
+        extra["baseline"] = True  # a competent non-equivariant baseline
     if MODEL_FAMILIES[world].recall:  # worlds with recall metrics: rows say whether the objects stood still
         extra["static_blocks"] = bool((spec or {}).get("env_kwargs", {}).get("static_blocks", False))
         for metric in ("recall_mse", "recall_ssim", "block_mse", "colour_recall"):
@@ -136,6 +146,7 @@ def _row(
         },
         **extra,
         "recurrent_init": (checkpoint or {}).get("config", {}).get("recurrent_init"),
+        "lr": settings.get("lr"),
         "train_settings": {
             key: settings[key]
             for key in (
@@ -241,7 +252,8 @@ def main(args: Args) -> dict:
             block_masks=block_masks,
         )
         results[name]["checkpoint_step"] = checkpoint["step"] if checkpoint else 0
-        rows.append(_row(args, world, name, results[name], checkpoint, dataset.spec))
+        params = sum(p.numel() for p in model.parameters() if p.requires_grad) if checkpoint else None
+        rows.append(_row(args, world, name, results[name], checkpoint, dataset.spec, params))
     shown = ("mse", "psnr", "ssim") + ((*RECALL_METRICS[:2], "block_mse") if masks is not None else ())
     shown += ("colour_recall",) if "colour_recall" in next(iter(results.values())) else ()
     table = {

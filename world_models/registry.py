@@ -66,6 +66,8 @@ class ModelFamily:
             ``report_steps``.
         training_options: the training options (fields of ``TrainSettings``) that apply to this world's models only.
         recall: whether its datasets' ground truth gives the views seen before (recall metrics).
+        baselines: the competent non-equivariant baselines among ``names`` (their results rows say
+            ``"baseline": true``).
     """
 
     title: str
@@ -76,6 +78,7 @@ class ModelFamily:
     evaluation: dict[str, Any]
     training_options: tuple[str, ...] = ()
     recall: bool = False
+    baselines: tuple[str, ...] = ()
 
 
 MODEL_FAMILIES: dict[str, ModelFamily] = {
@@ -93,6 +96,7 @@ MODEL_FAMILIES: dict[str, ModelFamily] = {
             "report_steps": (1, 20, 50, 150),
         },
         training_options=("recurrent_init",),
+        baselines=("convgru",),  # a strided encoder: its receptive field covers the largest per-step move
     ),
     "block": ModelFamily(
         title="Block World",

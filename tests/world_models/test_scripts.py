@@ -104,6 +104,8 @@ def test_evaluate_writes_result_rows_with_references(run_script, train_args, tin
     assert shifted["mse_at"]["1"] != copy_last["mse_at"]["1"]
     assert flowm["seed"] == 0 and flowm["train_steps"] == 1 and flowm["wall_clock_s"] > 0
     assert flowm["world"] == "mnist" and flowm["context"] == 4 and flowm["sequences"] == 2
+    assert flowm["params"] > 1000 and flowm["lr"] == 1e-3 and "baseline" not in flowm  # FloWM is no baseline
+    assert all("params" not in r and r["lr"] is None for r in (mean_frame, copy_last, shifted))
     assert set(flowm["mse_at"]) == {"1", "12"}  # the default steps that fit the horizon, and the last one
     for row in rows:
         assert set(row) >= {"world", "model", "seed", "preset", "train_steps", "wall_clock_s", "context"}
@@ -141,3 +143,43 @@ def test_zero_periods_validate_and_checkpoint_only_at_the_end(run_script, train_
     args[args.index("--val-every") + 1] = "-1"
     failed = run_script(*args, check=False)
     assert failed.returncode != 0 and "--val-every must be >= 0" in failed.stderr
+
+
+def test_a_learning_rate_sweep_picks_by_validation_and_publishes_the_winner(
+    run_script, train_args, tiny_data, tmp_path
+):
+    """Two learning rates of the ConvGRU baseline (two seeds each) trained and evaluated as sweep trials: the choice
+    is the rate whose final validation MSE, averaged over the seeds, is lower, and the winners' rows are published
+    with every candidate's score, their learning rate, parameter count and baseline mark."""
+    sweep = tmp_path / "sweep"
+    finals = {}
+    for lr in ("1e-05", "0.03"):
+        for seed in (0, 1):
+            trial = sweep / "trials" / f"convgru__{lr}__{seed}"
+            args = train_args("mnist", "convgru", tiny_data, trial, 4)
+            run_script(*args, "--lr", lr, "--seed", str(seed))
+            run_script(
+                "scripts/evaluate_world_model.py", "--checkpoints", str(trial), "--data", str(tiny_data / "validation"),
+                "--context", "4", "--horizon", "6", "--num-sequences", "2", "--batch-size", "2",
+                "--out", str(trial / "eval"), "--video", "",
+            )  # fmt: skip
+            values = {"model": "convgru", "lr": float(lr), "seed": seed}
+            (trial / "done.json").write_text(json.dumps({"trial": trial.name, "values": values}))
+            finals.setdefault(lr, []).append(json.loads((trial / "metrics.json").read_text())[-1]["val_mse"])
+    means = {float(lr): sum(v) / len(v) for lr, v in finals.items()}
+    best = min(means, key=means.get)
+    results = tmp_path / "results.json"
+    table = run_script("scripts/select_trials.py", str(sweep), "--by", "lr", "--publish", str(results)).stdout
+    assert f"**{best}**" in table
+    (choice,) = json.loads((sweep / "selection.json").read_text())
+    assert choice["chosen"] == best and choice["group"] == {"model": "convgru"}
+    assert choice["scores"] == pytest.approx({json.dumps(lr): m for lr, m in means.items()})
+    rows = json.loads(results.read_text())
+    assert len(rows) == 2 and {r["seed"] for r in rows} == {0, 1}  # the winner's two seeds, no references
+    for row in rows:
+        assert row["lr"] == best and row["baseline"] is True and row["params"] > 1000
+        assert row["selected"]["by"] == "lr" and set(row["selected"]["scores"]) == {"1e-05", "0.03"}
+    missing = run_script(
+        "scripts/select_trials.py", str(sweep), "--by", "lr", "--metric", "nope", check=False
+    )
+    assert missing.returncode != 0 and "recorded 'nope'" in missing.stderr

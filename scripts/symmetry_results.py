@@ -10,6 +10,7 @@ Rows are those of ``docs/policies/results.json`` with a ``wind`` (written by ``e
 
 from __future__ import annotations
 
+import statistics
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,7 +72,7 @@ def tables(rows: list[dict]) -> str:
     policies = [p for p in ORDER if any((p, s) in groups for s in strengths)]
     policies += sorted({p for p, _ in groups} - set(policies))
     head = "| policy | symmetry | " + " | ".join(
-        f"wind {s:g} N/kg: progress (with / against)" for s in strengths
+        f"wind {s:g} N/kg: m (with / against), env steps" for s in strengths
     )
     lines = [head + " |", "|---|---|" + "---|" * len(strengths)]
     for p in policies:
@@ -84,6 +85,7 @@ def tables(rows: list[dict]) -> str:
             cell = f"{_stat([r['progress'] for r in g])} m"
             if all(r.get("progress_with") is not None and r.get("progress_against") is not None for r in g):
                 cell += f" ({_stat([r['progress_with'] for r in g])} / {_stat([r['progress_against'] for r in g])})"
+            cell += f", {statistics.fmean(r['env_steps'] for r in g) / 1e6:.1f}M steps"
             cells.append(cell + (f", {len(g)} seeds" if len(g) > 1 else ""))
         lines.append(f"| `{p}` | {policy_symmetry(p)} | " + " | ".join(cells) + " |")
     soft = sorted((p, s) for p, s in groups if any("soft_lambda" in r for r in groups[p, s]))

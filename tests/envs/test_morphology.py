@@ -597,7 +597,9 @@ def test_slope_tilts_gravity_down_the_slope_and_keeps_its_size():
     # the field changes the root's linear acceleration by the change of gravity, and nothing else
     np.testing.assert_allclose(inclined[:3] - level[:3], np.subtract(expected, [0.0, 0.0, -g]), atol=1e-9)
     np.testing.assert_allclose(inclined[3:], level[3:], atol=1e-9)
-    assert MorphologyEnv("walker_7_full", slope=(0.2, -2.0)).model.opt.gravity.tolist() == pytest.approx(expected)
+    assert MorphologyEnv("walker_7_full", slope=(0.2, -2.0)).model.opt.gravity.tolist() == pytest.approx(
+        expected
+    )
     # with both knobs, the wind blows along the inclined floor on top of the slope's pull
     both = _free_fall_acceleration(slope=(0.2, -2.0), wind=(1.0, 0.5))
     np.testing.assert_allclose(both[:3] - inclined[:3], [math.cos(0.5), math.sin(0.5), 0.0], atol=1e-9)
@@ -614,12 +616,17 @@ def test_no_slope_is_bit_identical_and_a_slope_breaks_the_symmetry_by_its_angle(
     assert np.array_equal(rollout(), rollout(slope=(0.0, 0.8)))
     errors = []
     for angle in (0.0, 0.05, 0.3):
-        a, b = MorphologyEnv("hopper_5_full", slope=(angle, 0.0)), MorphologyEnv("hopper_5_full", slope=(angle, 0.0))
+        a, b = (
+            MorphologyEnv("hopper_5_full", slope=(angle, 0.0)),
+            MorphologyEnv("hopper_5_full", slope=(angle, 0.0)),
+        )
         a.reset(seed=0)
         b.reset(seed=1)
         rot = rotation_about_gravity(1.0)
         b.set_state(*rotate_state_about_gravity(a.data.qpos, a.data.qvel, 1.0), target=rot[:2, :2] @ a.target)
-        errors.append(max(np.abs(a.step(x)[0]["vectors"] @ rot.T - b.step(x)[0]["vectors"]).max() for x in actions))
+        errors.append(
+            max(np.abs(a.step(x)[0]["vectors"] @ rot.T - b.step(x)[0]["vectors"]).max() for x in actions)
+        )
     assert errors[0] < 1e-9 < errors[1] < errors[2], errors
 
 

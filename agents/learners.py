@@ -2,8 +2,8 @@
 published settings.
 
 >>> sorted(POLICY_NAMES)  # doctest: +NORMALIZE_WHITESPACE
-['mlp', 'mlp_aug', 'mlp_fa', 'mlp_heading', 'set', 'set_any_body', 'set_one_body', 'set_paper',
- 'transformer', 'transformer_heading']
+['mlp', 'mlp_aug', 'mlp_fa', 'mlp_heading', 'mlp_soft', 'set', 'set_any_body', 'set_one_body', 'set_paper',
+ 'set_soft', 'transformer', 'transformer_heading']
 """
 
 from __future__ import annotations

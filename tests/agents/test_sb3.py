@@ -11,6 +11,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 
 from equiworld.agents import (
     POLICY_NAMES,
+    SOFT_POLICIES,
     ClippedAdam,
     NetworkSizes,
     PublishedSET,
@@ -31,7 +32,9 @@ def _obs(env, seed=123):
     return obs
 
 
-@pytest.mark.parametrize("policy", [p for p in POLICY_NAMES if p != "mlp_fa"])  # mlp_fa: PPO only
+@pytest.mark.parametrize(
+    "policy", [p for p in POLICY_NAMES if p not in ("mlp_fa", *SOFT_POLICIES)]
+)  # PPO only
 def test_learn_predict_save_load(policy, tmp_path):
     env = make_morphology_env("hopper_3_shin")
     model = make_td3(policy, env, SETTINGS, SIZES, seed=0)
